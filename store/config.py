@@ -1,0 +1,21 @@
+"""The `[store]` section: where state lives and how commits are grouped."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class StoreConfig:
+    # State directory: database, blobs, quarantine, keys.  Relative paths are taken
+    # from the working directory (the embedded default is ./var).
+    state_dir: str = "var"
+    # Group commit: the writer waits at most this long for more work to share one
+    # COMMIT (and one fsync) before committing.
+    group_commit_ms: float = field(default=2.0, metadata={"min": 0.0, "max": 100.0})
+    # Most operations in one group commit.
+    group_commit_max: int = field(default=256, metadata={"min": 1, "max": 10_000})
+    # Read connections (threads) used for queries.
+    readers: int = field(default=4, metadata={"min": 1, "max": 64})
+    # Days after which originals and their sanitized variants are purged (0 = keep).
+    retention_days: int = field(default=90, metadata={"min": 0, "max": 36_500})

@@ -1,0 +1,43 @@
+"""The store's error hierarchy: stable codes the relay maps to HTTP statuses."""
+
+from __future__ import annotations
+
+
+class StoreError(Exception):
+    """Base: ``code`` is the API error code, ``status`` the HTTP status hint."""
+
+    code = "store_error"
+    status = 500
+
+    def __init__(self, message: str = "", **details: object) -> None:
+        super().__init__(message or self.code)
+        self.message = message or self.code
+        self.details = details
+
+
+class NotFound(StoreError):
+    code, status = "not_found", 404
+
+
+class Conflict(StoreError):
+    code, status = "conflict", 409
+
+
+class LoginExists(Conflict):
+    code = "login_exists"
+
+
+class AccountNotFound(NotFound):
+    code = "account_not_found"
+
+
+class RoomNotFound(NotFound):
+    code = "room_not_found"
+
+
+class MessageNotFound(NotFound):
+    code = "message_not_found"
+
+
+class FileNotFound(NotFound):
+    code = "file_not_found"

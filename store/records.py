@@ -1,0 +1,127 @@
+"""Records the store hands out: frozen, slotted, plain data (no SQL, no I/O).
+
+Ids are strings on the wire (API.md); in SQLite they are INTEGER PRIMARY KEYs, so
+message ids order by arrival and `before=` pagination is a plain comparison.
+Timestamps are RFC 3339 UTC strings ("2026-11-22T03:04:05.123Z").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+AccountKind = Literal["staff", "external", "admin"]
+Zone = Literal["lgwan", "internet"]
+RoomKind = Literal["group", "direct"]
+FileStatus = Literal["pending", "ready", "blocked"]
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    id: str
+    login: str
+    display_name: str
+    kind: AccountKind
+    disabled: bool
+    created_at: str
+
+    def public(self) -> dict[str, Any]:
+        return {"id": self.id, "login": self.login, "display_name": self.display_name,
+                "kind": self.kind, "disabled": self.disabled}
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    id: str  # row id, never the token
+    account_id: str
+    zone: Zone
+    created_at: str
+    expires_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    id: str
+    message_id: str
+    room_id: str
+    name: str
+    size: int
+    kind: str  # detected kind (sanitize.kinds), "" until detected
+    status: FileStatus
+    origin_zone: Zone
+    sha256: str  # of the original
+    sanitized_sha256: str | None = None
+    sanitized_size: int | None = None
+    sanitized_name: str | None = None
+    report: dict[str, Any] = field(default_factory=dict)
+
+    def public(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "size": self.size, "kind": self.kind,
+                "status": self.status, "report": self.report, "origin_zone": self.origin_zone}
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    id: str
+    room_id: str
+    sender: str  # account id
+    body: str
+    created_at: str
+    origin_zone: Zone
+    client_id: str | None = None
+    attachments: tuple[Attachment, ...] = ()
+    read_count: int = 0
+
+    def public(self) -> dict[str, Any]:
+        return {"id": self.id, "room_id": self.room_id, "sender": self.sender,
+                "body": self.body, "created_at": self.created_at,
+                "origin_zone": self.origin_zone,
+                "attachments": [a.public() for a in self.attachments],
+                "read_count": self.read_count}
+
+
+@dataclass(frozen=True, slots=True)
+class Room:
+    id: str
+    name: str
+    kind: RoomKind
+    members: tuple[str, ...]  # account ids, sorted numerically
+    created_at: str
+    created_by: str
+
+
+@dataclass(frozen=True, slots=True)
+class RoomSummary:
+    """A room as one member sees it in the room list."""
+
+    room: Room
+    unread: int
+    last_message: Message | None
+
+    def public(self) -> dict[str, Any]:
+        return {"id": self.room.id, "name": self.room.name, "kind": self.room.kind,
+                "members": list(self.room.members), "unread": self.unread,
+                "last_message": self.last_message.public() if self.last_message else None}
+
+
+@dataclass(frozen=True, slots=True)
+class Readers:
+    read: tuple[str, ...]  # account ids that have read the message (既読)
+    unread: tuple[str, ...]  # members who have not (未読); the sender counts as read
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    id: int
+    at: str
+    actor: str | None  # account id, or None for the system
+    action: str  # "login.ok", "login.failed", "account.created", "file.crossed", …
+    subject: str | None
+    data: dict[str, Any]
+    prev_mac: str
+    mac: str
+
+    def public(self) -> dict[str, Any]:
+        return {"id": str(self.id), "at": self.at, "actor": self.actor,
+                "action": self.action, "subject": self.subject, "data": self.data,
+                "mac": self.mac}

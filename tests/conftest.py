@@ -1,0 +1,1 @@
+"""Shared fixtures: real files in temporary directories, nothing mocked."""
