@@ -1,0 +1,462 @@
+"""Images: decode with Pillow under explicit limits and write new pixels (CDR.md "Images").
+
+Nothing of the input file survives but its pixels (and its print resolution): the
+image is decoded with exactly one Pillow decoder (the detected kind's; never EPS,
+FITS or any other plugin), EXIF orientation is applied, colour is converted to sRGB,
+and a new file is encoded from the pixels.  EXIF (with GPS), XMP, comments, text
+chunks, ICC profiles, IPTC and bytes after the end marker therefore cannot reach the
+output; what the input carried is listed in the report.
+
+Choices, for the people who read a report:
+
+* JPEG stays JPEG, re-encoded with the input's own quantisation tables and chroma
+  subsampling (what Pillow's ``quality="keep"`` does) when the pixels are unchanged;
+  after a rotation or colour conversion the tables no longer fit, so quality 90.
+  The extra images of an MPO (camera thumbnails, depth and gain maps) are dropped.
+* PNG stays PNG (compress level 1: level 6 costs ~4x the time for ~10 % smaller files).
+* Animated GIF, WebP and PNG (APNG) keep all their frames, within the frame and
+  total-pixel limits; every frame is written whole.  Multi-page TIFF keeps its pages
+  (scanned documents and faxes), LZW-compressed (Group 4 for bilevel pages).
+* BMP becomes PNG (``Rebuilt.kind == "png"``): lossless and universally readable.
+* WebP is written lossy at quality 90.
+
+``verify`` is deliberately different code: byte-level walkers over the output's
+segments/chunks/blocks that accept only what the encoders here write, plus a Pillow
+re-open that checks the metadata dictionaries are empty.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import struct
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from PIL import (ExifTags, Image, ImageCms, ImageOps, ImageSequence, JpegImagePlugin,
+                 UnidentifiedImageError)
+
+from sanitize.formats import Context
+from sanitize.report import Blocked, Rebuilt, Removed, VerifyFailed
+
+KINDS = frozenset({"jpeg", "png", "gif", "webp", "tiff", "bmp"})
+
+# The one Pillow decoder each kind may use.
+_FORMAT = {"jpeg": "JPEG", "png": "PNG", "gif": "GIF", "webp": "WEBP", "tiff": "TIFF",
+           "bmp": "BMP"}
+# Output kind per input kind (the report's Rebuilt.kind).
+_OUT_KIND = {"jpeg": "jpeg", "png": "png", "gif": "gif", "webp": "webp", "tiff": "tiff",
+             "bmp": "png"}
+# Kinds whose frames are all kept; other multi-frame inputs (MPO) keep the first.
+_MULTI_FRAME = frozenset({"gif", "webp", "png", "tiff"})
+# Modes each output format is written in; anything else is converted to RGB(A).
+_MODES = {
+    "JPEG": frozenset({"L", "RGB"}),
+    "PNG": frozenset({"1", "L", "LA", "P", "RGB", "RGBA", "I;16", "I"}),
+    "GIF": frozenset({"1", "L", "P", "RGB", "RGBA"}),
+    "WEBP": frozenset({"RGB", "RGBA"}),
+    "TIFF": frozenset({"1", "L", "LA", "P", "RGB", "RGBA", "I;16"}),
+}
+JPEG_FALLBACK_QUALITY = 90
+WEBP_QUALITY = 90
+PNG_COMPRESS_LEVEL = 1
+
+# Exceptions by which Pillow (and lcms) say "this file is malformed".
+_CORRUPT = (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError,
+            struct.error, IndexError, ImageCms.PyCMSError)
+
+# TIFF tags that only describe the pixels; everything else is metadata.
+_TIFF_STRUCTURE = frozenset({
+    254, 255, 256, 257, 258, 259, 262, 266, 273, 274, 277, 278, 279, 280, 281, 282, 283,
+    284, 292, 293, 296, 317, 318, 319, 320, 322, 323, 324, 325, 338, 339, 340, 341, 347,
+    529, 530, 531, 532,
+})
+_TIFF_EXIF, _TIFF_GPS, _TIFF_XMP, _TIFF_ICC = 34665, 34853, 700, 34675
+
+
+@contextmanager
+def _pillow_guard(max_pixels: int) -> Iterator[None]:
+    """Pillow under our pixel limit, with bombs and malformed files turned into Blocked.
+
+    Pillow's own check runs inside ``Image.open`` before any pixel is decoded: set its
+    limit to ours and make its warning (1-2x the limit) an error, not a log line.
+    """
+    saved = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = max_pixels
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            yield
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise Blocked("limit_exceeded", f"pixels: {exc}") from exc
+    except _CORRUPT as exc:
+        raise Blocked("corrupt", f"{type(exc).__name__}: {exc}") from exc
+    finally:
+        Image.MAX_IMAGE_PIXELS = saved
+
+
+def _open(data: bytes, kind: str) -> Image.Image:
+    if kind not in KINDS:
+        raise Blocked("unsupported_kind", f"images cannot rebuild {kind!r}")
+    return Image.open(io.BytesIO(data), formats=[_FORMAT[kind]])
+
+
+# --- what the input carried (report only: removal is by re-encoding) ------------------
+
+def _found_metadata(im: Image.Image, data: bytes, kind: str) -> list[Removed]:
+    info = im.info
+    found: list[Removed] = []
+    exif = im.getexif()
+    if len(exif) or info.get("exif"):
+        found.append(Removed("image.exif", f"{len(exif)} tag(s)"))
+        if ExifTags.IFD.GPSInfo in exif:
+            found.append(Removed("image.gps", "GPS position"))
+    if info.get("xmp") or info.get("XML:com.adobe.xmp"):
+        found.append(Removed("image.xmp"))
+    if info.get("comment"):
+        found.append(Removed("image.comment"))
+    if info.get("photoshop"):
+        found.append(Removed("image.metadata", "Photoshop/IPTC (APP13)"))
+    tags = getattr(im, "tag_v2", None)
+    if tags is not None:
+        other = sorted(t for t in tags if t not in _TIFF_STRUCTURE
+                       and t not in (_TIFF_EXIF, _TIFF_GPS, _TIFF_XMP, _TIFF_ICC))
+        if other:
+            found.append(Removed("image.metadata", "TIFF tags " + ",".join(map(str, other))))
+    if kind == "jpeg" and not data.endswith(b"\xff\xd9"):
+        found.append(Removed("image.trailing_data", "bytes after the JPEG end marker"))
+    if kind == "png":
+        end = data.rfind(b"IEND")
+        if end >= 4 and len(data) > end + 8:
+            found.append(Removed("image.trailing_data",
+                                 f"{len(data) - end - 8} byte(s) after IEND"))
+    return found
+
+
+def _text_chunks(im: Image.Image) -> list[Removed]:
+    """PNG text chunks, known only once the image is loaded (they may follow IDAT)."""
+    text = getattr(im, "text", None) or {}
+    keys = sorted(k for k in text if k != "XML:com.adobe.xmp")
+    return [Removed("image.text_chunk", ", ".join(keys)[:200])] if keys else []
+
+
+# --- pixels ----------------------------------------------------------------------------
+
+class _Colour:
+    """Converts frames to sRGB from the input's ICC profile, one transform per mode."""
+
+    def __init__(self, icc: bytes | None) -> None:
+        self.note = ""
+        self._src: ImageCms.ImageCmsProfile | None = None
+        self._transforms: dict[str, ImageCms.ImageCmsTransform] = {}
+        if not icc:
+            return
+        try:
+            src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+            desc = ImageCms.getProfileDescription(src).strip().lower()
+        except (ImageCms.PyCMSError, OSError, ValueError):
+            self.note = "unreadable profile dropped"
+            return
+        if desc.startswith("srgb"):
+            self.note = "sRGB profile dropped"  # already sRGB: a transform would be a no-op
+            return
+        self._src = src
+        self.note = f"converted to sRGB from {desc[:60]!r}"
+
+    def apply(self, frame: Image.Image) -> Image.Image:
+        if self._src is None or frame.mode not in ("RGB", "RGBA", "CMYK"):
+            return frame  # grey and palette profiles are dropped, not applied
+        out_mode = "RGBA" if frame.mode == "RGBA" else "RGB"
+        transform = self._transforms.get(frame.mode)
+        if transform is None:
+            try:
+                transform = ImageCms.buildTransform(self._src, _srgb(), frame.mode, out_mode)
+            except ImageCms.PyCMSError:
+                # A profile for another colour space than the pixels: drop it.
+                self._src = None
+                self.note = "mismatched profile dropped"
+                return frame
+            self._transforms[frame.mode] = transform
+        return ImageCms.applyTransform(frame, transform)
+
+
+_SRGB: list[ImageCms.ImageCmsProfile] = []
+
+
+def _srgb() -> ImageCms.ImageCmsProfile:
+    if not _SRGB:
+        _SRGB.append(ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")))
+    return _SRGB[0]
+
+
+def _normalise_mode(frame: Image.Image, fmt: str) -> Image.Image:
+    if frame.mode in _MODES[fmt]:
+        return frame
+    alpha = "A" in frame.mode or "transparency" in frame.info
+    if fmt == "JPEG" or not alpha:
+        return frame.convert("RGB")
+    return frame.convert("RGBA")
+
+
+def _strip_info(frame: Image.Image) -> None:
+    """Leave only what Pillow's writers need that is not metadata."""
+    keep = frame.info.get("transparency") if frame.mode in ("1", "L", "P", "RGB") else None
+    frame.info = {} if keep is None else {"transparency": keep}
+
+
+def _check_frame(im: Image.Image, count: int, total: int, ctx: Context) -> int:
+    cfg = ctx.cfg
+    pixels = im.width * im.height
+    if count > cfg.max_image_frames:
+        raise Blocked("limit_exceeded", f"more than {cfg.max_image_frames} frames")
+    if pixels > cfg.max_image_pixels:
+        raise Blocked("limit_exceeded", f"frame of {im.width}x{im.height} pixels")
+    if total + pixels > cfg.max_total_pixels:
+        raise Blocked("limit_exceeded", f"more than {cfg.max_total_pixels} pixels in all")
+    return total + pixels
+
+
+def _frames(im: Image.Image, kind: str, ctx: Context) -> tuple[list[Image.Image], bool]:
+    """Decoded, upright frames; and whether the first frame's pixels were transformed.
+
+    A single frame is transposed in place (no copy: this is the 12 MP photo path);
+    frames of an animation are copied because seeking reuses the decoder's buffer.
+    """
+    # is_animated looks for a second frame only: n_frames would walk a hostile file's
+    # million frames before the limit could stop it.
+    if kind not in _MULTI_FRAME or not getattr(im, "is_animated", False):
+        _check_frame(im, 1, 0, ctx)
+        orientation = im.getexif().get(ExifTags.Base.Orientation, 1)
+        ImageOps.exif_transpose(im, in_place=True)
+        return [im], orientation in range(2, 9)
+    frames: list[Image.Image] = []
+    total = 0
+    for frame in ImageSequence.Iterator(im):  # checks each frame before decoding it
+        total = _check_frame(frame, len(frames) + 1, total, ctx)
+        frames.append(ImageOps.exif_transpose(frame))  # a copy (with info), upright
+    return frames, True
+
+
+def _dpi(info: dict[str | tuple[int, int], Any]) -> tuple[float, float] | None:
+    try:
+        x, y = (float(v) for v in info["dpi"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return (x, y) if 0 < x <= 100_000 and 0 < y <= 100_000 else None
+
+
+def _encode(frames: list[Image.Image], fmt: str, source: Image.Image, keep_tables: bool,
+            durations: list[float], loop: int | None, dpi: tuple[float, float] | None) -> bytes:
+    out = io.BytesIO()
+    first, rest = frames[0], frames[1:]
+    params: dict[str, Any] = {}
+    if dpi and fmt in ("JPEG", "PNG", "TIFF"):
+        params["dpi"] = dpi
+    if rest:
+        params.update(save_all=True, append_images=rest)
+        if fmt != "TIFF":
+            params["duration"] = durations
+            if loop is not None:
+                params["loop"] = loop
+        if fmt == "GIF":
+            params["disposal"] = 2  # every frame is whole: clear before drawing the next
+    if fmt == "JPEG":
+        if keep_tables and getattr(source, "quantization", None):
+            # What quality="keep" does; spelt out because "keep" refuses MPO input,
+            # whose first image is a plain JPEG with the same tables.
+            params["qtables"] = source.quantization
+            sampling = JpegImagePlugin.get_sampling(source)
+            if sampling != -1:
+                params["subsampling"] = sampling
+        else:
+            params["quality"] = JPEG_FALLBACK_QUALITY
+    elif fmt == "PNG":
+        params["compress_level"] = PNG_COMPRESS_LEVEL
+    elif fmt == "WEBP":
+        params["quality"] = WEBP_QUALITY
+    elif fmt == "TIFF":
+        params["compression"] = "group4" if first.mode == "1" and not rest else "tiff_lzw"
+    first.save(out, fmt, **params)
+    return out.getvalue()
+
+
+def rebuild(data: bytes, kind: str, ctx: Context) -> Rebuilt:
+    out_kind = _OUT_KIND.get(kind, kind)
+    with _pillow_guard(ctx.cfg.max_image_pixels):
+        im = _open(data, kind)
+        removed = _found_metadata(im, data, kind)
+        colour = _Colour(im.info.get("icc_profile"))
+        dpi = _dpi(im.info)
+        loop = im.info.get("loop")
+        frames, transformed = _frames(im, kind, ctx)
+        if kind not in _MULTI_FRAME and getattr(im, "n_frames", 1) > 1:
+            removed.append(Removed("image.extra_frames",
+                                   f"{im.n_frames - 1} secondary image(s) (MPO)"))
+        removed += _text_chunks(im)
+        if im.info.get("icc_profile"):
+            removed.append(Removed("image.icc_converted", colour.note))
+        fmt = _FORMAT[out_kind]
+        durations: list[float] = []
+        for i, frame in enumerate(frames):
+            durations.append(float(frame.info.get("duration") or 0))
+            mode = frame.mode
+            frame = _normalise_mode(colour.apply(frame), fmt)
+            transformed = transformed or frame.mode != mode or frame is not frames[i]
+            _strip_info(frame)
+            frames[i] = frame
+        keep_tables = kind == "jpeg" and not transformed
+        output = _encode(frames, fmt, im, keep_tables, durations,
+                         loop if isinstance(loop, int) else None, dpi)
+    return Rebuilt(output, out_kind, tuple(removed))
+
+
+# --- verify: byte walkers that accept only what the encoders above write ---------------
+
+def _fail(fmt: str, why: str) -> VerifyFailed:
+    return VerifyFailed(f"{fmt}: {why}")
+
+
+_JPEG_OK = frozenset({0xC0, 0xC1, 0xC2, 0xC4, 0xDB, 0xDD, 0xE0})
+# In entropy-coded data 0xFF is followed by 0x00 (stuffing) or a restart marker; any
+# other marker after the (single, baseline) scan must be the final EOI.
+_JPEG_MARKER = re.compile(rb"\xff[\x01-\xcf\xd8-\xfe]")
+
+
+def _walk_jpeg(data: bytes) -> None:
+    if not data.startswith(b"\xff\xd8"):
+        raise _fail("JPEG", "no SOI")
+    pos = 2
+    while True:
+        if pos + 4 > len(data) or data[pos] != 0xFF:
+            raise _fail("JPEG", f"bad segment at {pos}")
+        marker = data[pos + 1]
+        length = int.from_bytes(data[pos + 2:pos + 4], "big")
+        if marker == 0xDA:
+            break
+        if marker not in _JPEG_OK:
+            raise _fail("JPEG", f"segment 0x{marker:02X} (metadata) present")
+        if marker == 0xE0 and data[pos + 4:pos + 9] != b"JFIF\x00":
+            raise _fail("JPEG", "APP0 that is not JFIF")
+        pos += 2 + length
+    end = _JPEG_MARKER.search(data, pos + 2 + length)
+    if end is None or end.start() != len(data) - 2 or not data.endswith(b"\xff\xd9"):
+        raise _fail("JPEG", "data after the scan other than a final EOI")
+
+
+_PNG_OK = frozenset({b"IHDR", b"PLTE", b"IDAT", b"IEND", b"tRNS", b"pHYs", b"acTL",
+                     b"fcTL", b"fdAT"})
+
+
+def _walk_png(data: bytes) -> None:
+    if not data.startswith(b"\x89PNG\r\n\x1a\n"):
+        raise _fail("PNG", "no signature")
+    pos = 8
+    while pos + 8 <= len(data):
+        length, ctype = struct.unpack(">I4s", data[pos:pos + 8])
+        if ctype not in _PNG_OK:
+            raise _fail("PNG", f"chunk {ctype!r} present")
+        pos += 12 + length
+        if ctype == b"IEND":
+            if pos != len(data):
+                raise _fail("PNG", f"{len(data) - pos} byte(s) after IEND")
+            return
+    raise _fail("PNG", "no IEND")
+
+
+def _gif_sub_blocks(data: bytes, pos: int) -> int:
+    while True:
+        size = data[pos]
+        pos += 1 + size
+        if size == 0:
+            return pos
+
+
+def _walk_gif(data: bytes) -> None:
+    if data[:6] not in (b"GIF87a", b"GIF89a") or len(data) < 13:
+        raise _fail("GIF", "no header")
+    pos = 13
+    if data[10] & 0x80:
+        pos += 3 << ((data[10] & 7) + 1)
+    try:
+        while True:
+            block = data[pos]
+            if block == 0x3B:
+                if pos + 1 != len(data):
+                    raise _fail("GIF", "data after the trailer")
+                return
+            if block == 0x2C:
+                flags = data[pos + 9]
+                pos += 10 + ((3 << ((flags & 7) + 1)) if flags & 0x80 else 0)
+                pos = _gif_sub_blocks(data, pos + 1)  # after the LZW code size byte
+            elif block == 0x21 and data[pos + 1] == 0xF9:
+                pos = _gif_sub_blocks(data, pos + 2)
+            elif block == 0x21 and data[pos + 1] == 0xFF and \
+                    data[pos + 2:pos + 14] == b"\x0bNETSCAPE2.0":
+                pos = _gif_sub_blocks(data, pos + 14)
+            else:
+                raise _fail("GIF", f"block 0x{block:02X} at {pos} (comment, text, app data)")
+    except IndexError as exc:
+        raise _fail("GIF", "truncated") from exc
+
+
+_WEBP_OK = frozenset({b"VP8 ", b"VP8L", b"VP8X", b"ANIM", b"ANMF", b"ALPH"})
+
+
+def _walk_webp(data: bytes) -> None:
+    if data[:4] != b"RIFF" or data[8:12] != b"WEBP":
+        raise _fail("WEBP", "no RIFF/WEBP header")
+    if int.from_bytes(data[4:8], "little") + 8 != len(data):
+        raise _fail("WEBP", "RIFF size does not match the file (trailing data)")
+    pos = 12
+    while pos < len(data):
+        ctype, size = data[pos:pos + 4], int.from_bytes(data[pos + 4:pos + 8], "little")
+        if ctype not in _WEBP_OK:
+            raise _fail("WEBP", f"chunk {ctype!r} present")
+        pos += 8 + size + (size & 1)
+    if pos != len(data):
+        raise _fail("WEBP", "chunk overruns the file")
+
+
+def _walk_tiff(im: Image.Image) -> None:
+    for frame in ImageSequence.Iterator(im):
+        extra = set(frame.tag_v2) - _TIFF_STRUCTURE  # type: ignore[attr-defined]
+        if extra:
+            raise _fail("TIFF", f"tags {sorted(extra)} present")
+
+
+_WALKERS: dict[str, Callable[[bytes], None]] = {
+    "jpeg": _walk_jpeg, "png": _walk_png, "gif": _walk_gif, "webp": _walk_webp,
+}
+_METADATA_KEYS = ("exif", "xmp", "XML:com.adobe.xmp", "icc_profile", "comment", "photoshop")
+
+
+def verify(data: bytes, kind: str, ctx: Context) -> None:
+    """Re-open the output: only pixel chunks, no metadata, no trailing data, in limits."""
+    out_kind = _OUT_KIND.get(kind)
+    if out_kind is None:
+        raise VerifyFailed(f"images cannot verify {kind!r}")
+    walker = _WALKERS.get(out_kind)
+    if walker is not None:
+        walker(data)
+    try:
+        with _pillow_guard(ctx.cfg.max_image_pixels):
+            im = Image.open(io.BytesIO(data), formats=[_FORMAT[out_kind]])
+            if im.format != _FORMAT[out_kind]:
+                raise _fail(_FORMAT[out_kind], f"re-opened as {im.format}")
+            # Not getexif(): for PNG it decodes the whole image; the walkers have
+            # already refused eXIf chunks and APP1 segments, TIFF's tags come below.
+            present = [k for k in _METADATA_KEYS if im.info.get(k)]
+            if present:
+                raise _fail(im.format, f"metadata present: {present}")
+            if out_kind == "tiff":
+                _walk_tiff(im)
+            frames = getattr(im, "n_frames", 1)
+            if frames > ctx.cfg.max_image_frames or \
+                    frames * im.width * im.height > ctx.cfg.max_total_pixels:
+                raise _fail(im.format, "over the frame or pixel limits")
+    except VerifyFailed:
+        raise
+    except Blocked as exc:
+        raise VerifyFailed(f"output does not re-open: {exc}") from exc
