@@ -41,3 +41,27 @@ class MessageNotFound(NotFound):
 
 class FileNotFound(NotFound):
     code = "file_not_found"
+
+
+class NotMember(StoreError):
+    """The account is not a member of the room it tried to act in."""
+
+    code, status = "not_member", 403
+
+
+class Invalid(StoreError):
+    """A request the store cannot carry out as asked (our caller's misuse or bad input)."""
+
+    code, status = "invalid_request", 400
+
+
+class FileTooLarge(StoreError):
+    """An upload went over its byte cap; the partial blob was discarded."""
+
+    code, status = "file_too_large", 413
+
+
+class Corrupt(StoreError):
+    """Stored bytes failed their integrity check (hash or AES-GCM tag)."""
+
+    code, status = "store_corrupt", 500

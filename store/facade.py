@@ -14,105 +14,302 @@ methods is fine).  Semantics:
 * scrypt (password hashing) runs in a worker thread, not the writer thread.
 * Errors are ``store.errors`` classes (code + HTTP status hint).
 * ``now`` is passed in where time matters, so tests control it.
+
+Read state (既読): ``Message.read_count`` counts the members *other than the sender*
+whose read marker has reached the message; ``Readers.read`` lists every member who
+has read it *including the sender*, ``Readers.unread`` the members who have not.
+
+If a caller is cancelled while its write waits, the write may still commit (it is
+already queued); retrying with the same ``client_id`` is always safe.
+
+File bytes: ``store.blobs`` (plain, content-addressed) and ``store.quarantine``
+(AES-GCM at rest) are blocking objects; stream an upload with
+``await store.open_upload(quarantined, cap)`` (see ``Upload``), read with
+``trio.to_thread.run_sync(store.blobs.path, sha)`` or ``store.quarantine.decrypt_to``.
+Originals from the internet zone live in the quarantine, all other bytes in blobs.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+import secrets
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any, Callable, TypeVar
 
+import sqlite_utils
+import trio
+
+from store import accounts, audit as audit_log, files, messages, rooms
+from store.blobs import BlobStore, BlobWriter, Quarantine
 from store.config import StoreConfig
+from store.db import StatePaths, connect, read_snapshot
+from store.errors import StoreError
+from store.keys import load_key
+from store.migrations import migrate
+from store.passwords import hash_password, verify_password
 from store.records import (
     Account, AccountKind, Attachment, AuditEntry, Message, Readers, Room, RoomKind,
     RoomSummary, Session, Zone,
 )
+from store.writer import Op, StoreUnavailable, Writer
+
+T = TypeVar("T")
+# At most this many scrypt computations at once (32 MiB each at the default cost).
+KDF_CONCURRENCY = 2
+TOKEN_BYTES = 32  # session tokens: 256 bits
+
+
+def _wrap(exc: BaseException) -> BaseException:
+    """Unexpected database errors become StoreError at the boundary."""
+    if isinstance(exc, sqlite3.Error):
+        err = StoreUnavailable(f"データベースエラー / database error: {exc}")
+        err.__cause__ = exc
+        return err
+    return exc
+
+
+class Upload:
+    """An upload streaming into the blob store or the quarantine, with a byte cap.
+
+    ``await up.write(chunk)`` (FileTooLarge past the cap; the partial file is gone),
+    then ``sha256, size = await up.commit()``; ``async with`` discards if not committed.
+    """
+
+    def __init__(self, writer: BlobWriter) -> None:
+        self._w = writer
+
+    async def write(self, chunk: bytes) -> None:
+        await trio.to_thread.run_sync(self._w.write, chunk)
+
+    async def commit(self) -> tuple[str, int]:
+        return await trio.to_thread.run_sync(self._w.commit)
+
+    async def discard(self) -> None:
+        await trio.to_thread.run_sync(self._w.discard)
+
+    @property
+    def size(self) -> int:
+        return self._w.size
+
+    async def __aenter__(self) -> "Upload":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        with trio.CancelScope(shield=True):
+            await self.discard()
 
 
 class Store:
     """Open with ``await Store.open(cfg)``; close with ``await store.aclose()``."""
 
+    def __init__(self, cfg: StoreConfig, paths: StatePaths, writer: Writer,
+                 readers: list[sqlite_utils.Database], audit_key: bytes,
+                 blobs: BlobStore, quarantine: Quarantine) -> None:
+        self.cfg = cfg
+        self.paths = paths
+        self.blobs = blobs
+        self.quarantine = quarantine
+        self._writer = writer
+        self._readers = readers
+        self._pool_send, self._pool_recv = trio.open_memory_channel[sqlite_utils.Database](
+            len(readers))
+        for db in readers:
+            self._pool_send.send_nowait(db)
+        self._audit_key = audit_key
+        self._kdf_limiter = trio.CapacityLimiter(KDF_CONCURRENCY)
+        self._closed = False
+
     @classmethod
     async def open(cls, cfg: StoreConfig) -> "Store":
         """Create the state directory if needed, apply migrations, start the writer."""
-        raise NotImplementedError
+        token = trio.lowlevel.current_trio_token()
+
+        def notify(batch: list[Op]) -> None:
+            def wake() -> None:
+                for op in batch:
+                    op.done.set()
+            try:
+                token.run_sync_soon(wake)
+            except trio.RunFinishedError:
+                pass
+
+        def setup() -> Store:
+            paths = StatePaths(Path(cfg.state_dir))
+            paths.ensure()
+            audit_key = load_key(paths.keys, "audit", cfg.audit_key_file)
+            q_key = load_key(paths.keys, "quarantine", cfg.quarantine_key_file)
+            wdb = connect(paths.db)
+            readers: list[sqlite_utils.Database] = []
+            try:
+                migrate(wdb)
+                readers = [connect(paths.db, readonly=True) for _ in range(cfg.readers)]
+            except BaseException:
+                wdb.conn.close()
+                for r in readers:
+                    r.conn.close()
+                raise
+            writer = Writer(wdb, cfg.group_commit_ms, cfg.group_commit_max, notify)
+            return cls(cfg, paths, writer, readers, audit_key,
+                       BlobStore(paths.blobs, paths.tmp),
+                       Quarantine(paths.quarantine, paths.tmp, q_key))
+
+        store = await trio.to_thread.run_sync(setup)
+        store._writer.start()
+        return store
 
     async def aclose(self) -> None:
         """Finish queued writes, stop the writer, close every connection."""
-        raise NotImplementedError
+        if self._closed:
+            return
+        self._closed = True
+        with trio.CancelScope(shield=True):
+            await trio.to_thread.run_sync(self._writer.stop)
+            # Let the writer's last wake-up run before the caller moves on.
+            await trio.lowlevel.checkpoint()
+            for db in self._readers:
+                db.conn.close()
+
+    async def __aenter__(self) -> "Store":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    # ---------------------------------------------------------------- plumbing
+    async def _write(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(db, *args)`` on the writer thread; return after its group COMMITs."""
+        op = Op(fn, args, trio.Event())
+        self._writer.submit(op)
+        await op.done.wait()
+        if op.error is not None:
+            raise _wrap(op.error)
+        return op.result  # type: ignore[no-any-return]
+
+    async def _read(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(db, *args)`` on a read connection, in one read snapshot."""
+        if self._closed:
+            raise StoreUnavailable("ストアは閉じています / the store is closed")
+        db = await self._pool_recv.receive()
+        try:
+            return await trio.to_thread.run_sync(self._in_snapshot, fn, db, args)
+        finally:
+            self._pool_send.send_nowait(db)
+
+    @staticmethod
+    def _in_snapshot(fn: Callable[..., T], db: sqlite_utils.Database, args: tuple[Any, ...]) -> T:
+        try:
+            with read_snapshot(db):
+                return fn(db, *args)
+        except sqlite3.Error as exc:
+            raise _wrap(exc) from exc
+
+    async def _kdf(self, fn: Callable[..., T], *args: Any) -> T:
+        return await trio.to_thread.run_sync(functools.partial(fn, *args),
+                                             limiter=self._kdf_limiter)
+
+    @property
+    def commit_stats(self) -> tuple[int, int]:
+        """(group commits, operations committed) since open: ops/groups = batching."""
+        return self._writer.groups, self._writer.ops
 
     # ---------------------------------------------------------------- accounts
     async def create_account(self, login: str, password: str | None, kind: AccountKind,
                              display_name: str = "") -> Account:
         """LoginExists if taken.  ``password=None`` creates an account that cannot log in."""
-        raise NotImplementedError
+        pw = await self._kdf(hash_password, password, self.cfg.scrypt_n) if password else None
+        return await self._write(accounts.create_account_txn, login, pw, kind, display_name,
+                                 time.time())
 
     async def check_password(self, login: str, password: str) -> Account | None:
         """The account if login exists, is enabled and the password matches; else None.
         Costs one scrypt either way (no timing oracle on unknown logins)."""
-        raise NotImplementedError
+        found = await self._read(accounts.password_of, login)
+        stored = found[1] if found else None
+        ok = await self._kdf(verify_password, password, stored, self.cfg.scrypt_n)
+        if found is None or not ok or found[0].disabled:
+            return None
+        return found[0]
 
-    async def set_password(self, login: str, password: str) -> Account:
-        raise NotImplementedError
+    async def set_password(self, login: str, password: str, *,
+                           revoke_sessions: bool = True) -> Account:
+        """New hash and salt; by default also ends the account's sessions."""
+        pw = await self._kdf(hash_password, password, self.cfg.scrypt_n)
+        return await self._write(accounts.set_password_txn, login, pw, revoke_sessions)
 
     async def disable_account(self, login: str) -> Account:
         """Also revokes all the account's sessions."""
-        raise NotImplementedError
+        return await self._write(accounts.set_disabled_txn, login, True)
+
+    async def enable_account(self, login: str) -> Account:
+        return await self._write(accounts.set_disabled_txn, login, False)
 
     async def get_account(self, account_id: str) -> Account:
-        raise NotImplementedError
+        return await self._read(accounts.get_account, account_id)
 
     async def get_account_by_login(self, login: str) -> Account:
-        raise NotImplementedError
+        return await self._read(accounts.get_account_by_login, login)
 
     async def list_accounts(self) -> list[Account]:
-        raise NotImplementedError
+        return await self._read(accounts.list_accounts)
 
     async def set_totp_secret(self, login: str, secret: bytes | None) -> None:
-        raise NotImplementedError
+        await self._write(accounts.set_totp_secret_txn, login, secret)
 
     async def totp_state(self, account_id: str) -> tuple[bytes | None, int]:
         """(secret or None, last accepted time-step counter)."""
-        raise NotImplementedError
+        return await self._read(accounts.totp_state, account_id)
 
     async def accept_totp_step(self, account_id: str, step: int) -> bool:
         """Record ``step`` as used; False if it is not newer than the last one (replay)."""
-        raise NotImplementedError
+        return await self._write(accounts.accept_totp_step_txn, account_id, step)
 
     # ---------------------------------------------------------------- sessions
     async def create_session(self, account_id: str, zone: Zone, now: float,
                              ttl_s: float) -> tuple[str, Session]:
         """A new random token (>=128 bits, urlsafe); only its SHA-256 is stored."""
-        raise NotImplementedError
+        token = secrets.token_urlsafe(TOKEN_BYTES)
+        session = await self._write(accounts.create_session_txn, account_id, token, zone,
+                                    now, ttl_s)
+        return token, session
 
     async def session_for_token(self, token: str, now: float) -> tuple[Account, Session] | None:
         """None if unknown, revoked, expired, or the account is disabled."""
-        raise NotImplementedError
+        return await self._read(accounts.session_for_token, token, now)
 
     async def revoke_session(self, token: str) -> None:
-        raise NotImplementedError
+        await self._write(accounts.revoke_session_txn, token)
+
+    async def purge_sessions(self, now: float) -> int:
+        """Delete expired and revoked sessions; returns how many."""
+        return await self._write(accounts.purge_sessions_txn, now)
 
     # ---------------------------------------------------------------- rooms
     async def create_room(self, name: str, kind: RoomKind, member_ids: list[str],
                           created_by: str, now: float) -> Room:
         """AccountNotFound names the first unknown member.  A direct room has exactly two
-        members; creating the same direct pair again returns the existing room."""
-        raise NotImplementedError
+        members; creating the same direct pair again returns the existing room.
+        The creator is always a member (counted in the two of a direct room)."""
+        return await self._write(rooms.create_room_txn, name, kind, member_ids, created_by, now)
 
     async def add_member(self, room_id: str, account_id: str) -> Room:
-        raise NotImplementedError
+        """A new member starts with nothing read (the history counts as unread)."""
+        return await self._write(rooms.add_member_txn, room_id, account_id)
 
     async def get_room(self, room_id: str) -> Room:
-        raise NotImplementedError
+        return await self._read(rooms.get_room, room_id)
 
     async def rooms_for(self, account_id: str) -> list[RoomSummary]:
         """The rooms the account is a member of, with unread counts and last message,
         most recently active first."""
-        raise NotImplementedError
+        return await self._read(messages.rooms_for, account_id)
 
     async def is_member(self, room_id: str, account_id: str) -> bool:
-        raise NotImplementedError
+        return await self._read(rooms.is_member, room_id, account_id)
 
     async def shares_room(self, account_a: str, account_b: str) -> bool:
-        raise NotImplementedError
+        return await self._read(rooms.shares_room, account_a, account_b)
 
     # ---------------------------------------------------------------- messages
     async def post_message(self, room_id: str, sender_id: str, body: str,
@@ -120,51 +317,87 @@ class Store:
                            now: float) -> tuple[Message, bool]:
         """Commit a message; (message, created).  With a ``client_id`` already used by
         this sender, returns the earlier message and created=False (idempotent).
-        The sender's own read state moves to the new message."""
-        raise NotImplementedError
+        The sender's own read state moves to the new message.
+        RoomNotFound / NotMember if the sender cannot post there."""
+        return await self._write(messages.post_message_txn, room_id, sender_id, body,
+                                 origin_zone, client_id, now)
 
     async def get_message(self, message_id: str) -> Message:
-        raise NotImplementedError
+        return await self._read(messages.get_message, message_id)
 
     async def history(self, room_id: str, before: str | None, limit: int) -> list[Message]:
         """Up to ``limit`` messages older than ``before`` (or the newest), oldest first."""
-        raise NotImplementedError
+        return await self._read(messages.history, room_id, before, limit)
 
     async def mark_read(self, room_id: str, account_id: str, up_to: str) -> bool:
         """Move the account's read marker forward to ``up_to`` (never backwards);
-        True if it moved."""
-        raise NotImplementedError
+        True if it moved.  MessageNotFound if ``up_to`` is not in that room."""
+        return await self._write(messages.mark_read_txn, room_id, account_id, up_to)
 
     async def readers(self, message_id: str) -> Readers:
-        raise NotImplementedError
+        return await self._read(messages.readers, message_id)
 
     # ---------------------------------------------------------------- files (issue 4)
     async def post_file(self, room_id: str, sender_id: str, origin_zone: Zone,
                         name: str, size: int, sha256: str, kind: str, status: str,
                         client_id: str | None, now: float,
                         report: dict[str, Any] | None = None) -> tuple[Message, bool]:
-        raise NotImplementedError
+        """A message (empty body) with one attachment, committed together; the bytes
+        must already be stored (``open_upload`` … ``commit``).  Idempotent on
+        ``client_id`` like ``post_message``."""
+        return await self._write(files.post_file_txn, room_id, sender_id, origin_zone, name,
+                                 size, sha256, kind, status, client_id, now, report)
 
     async def get_attachment(self, attachment_id: str) -> Attachment:
-        raise NotImplementedError
+        return await self._read(files.get_attachment, attachment_id)
 
     async def finish_attachment(self, attachment_id: str, status: str, report: dict[str, Any],
                                 sanitized_sha256: str | None, sanitized_size: int | None,
                                 sanitized_name: str | None) -> Attachment:
-        raise NotImplementedError
+        return await self._write(files.finish_attachment_txn, attachment_id, status, report,
+                                 sanitized_sha256, sanitized_size, sanitized_name)
 
     async def pending_attachments(self) -> list[Attachment]:
-        raise NotImplementedError
+        """Attachments still waiting for the disarm engine (to requeue after a restart)."""
+        return await self._read(files.pending_attachments)
+
+    async def open_upload(self, quarantined: bool, cap: int) -> Upload:
+        """Start streaming a file in: into the encrypted quarantine (originals from the
+        internet zone) or the plain blob store."""
+        target: BlobStore = self.quarantine if quarantined else self.blobs
+        return Upload(await trio.to_thread.run_sync(target.writer, cap))
+
+    async def purge_expired(self, now: float, days: int | None = None) -> int:
+        """Retention: drop originals and variants of attachments older than ``days``
+        (default ``cfg.retention_days``; 0 keeps everything).  The rows stay (marked
+        purged) so history still shows the file was sent; returns how many."""
+        days = self.cfg.retention_days if days is None else days
+        if days <= 0:
+            return 0
+        count, blob_shas, q_shas = await self._write(files.purge_expired_txn,
+                                                     now - days * 86400.0, now)
+
+        def unlink() -> None:
+            for sha in blob_shas:
+                self.blobs.delete(sha)
+            for sha in q_shas:
+                self.quarantine.delete(sha)
+        await trio.to_thread.run_sync(unlink)
+        return count
 
     # ---------------------------------------------------------------- audit
     async def audit(self, action: str, actor: str | None, subject: str | None,
                     data: dict[str, Any], now: float) -> AuditEntry:
         """Append one hash-chained entry (HMAC of the previous entry's MAC + this one)."""
-        raise NotImplementedError
+        return await self._write(audit_log.append_txn, self._audit_key, action, actor,
+                                 subject, data, now)
 
     async def audit_entries(self, after: int, limit: int) -> list[AuditEntry]:
-        raise NotImplementedError
+        return await self._read(audit_log.entries, after, limit)
 
     async def audit_verify(self) -> tuple[bool, int, int | None]:
         """(ok, entries checked, id of the first bad entry or None)."""
-        raise NotImplementedError
+        return await self._read(audit_log.verify, self._audit_key)
+
+
+__all__ = ["Store", "StoreError", "Upload"]

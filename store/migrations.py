@@ -1,0 +1,168 @@
+"""Versioned schema migrations, applied at open (``PRAGMA user_version``).
+
+``MIGRATIONS[i]`` takes the schema from version ``i`` to ``i + 1``.  Each runs in its
+own ``BEGIN IMMEDIATE`` transaction together with the version bump, so a crash
+mid-migration leaves the previous version intact, and two processes opening the same
+state directory (relayd and relayctl) cannot both apply it.  Append new migrations;
+never edit one that has shipped.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Callable
+
+import sqlite_utils
+
+_V1 = """
+CREATE TABLE accounts (
+    id INTEGER PRIMARY KEY,
+    login TEXT NOT NULL COLLATE NOCASE UNIQUE,
+    display_name TEXT NOT NULL DEFAULT '',
+    kind TEXT NOT NULL CHECK (kind IN ('staff', 'external', 'admin')),
+    disabled INTEGER NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL,
+    -- scrypt: derived key, per-account salt, and the parameters used ({"n","r","p"}).
+    pw_hash BLOB,
+    pw_salt BLOB,
+    pw_params TEXT,
+    totp_secret BLOB,
+    totp_last_step INTEGER NOT NULL DEFAULT 0
+);
+
+CREATE TABLE sessions (
+    id INTEGER PRIMARY KEY,
+    token_sha256 BLOB NOT NULL UNIQUE,
+    account_id INTEGER NOT NULL REFERENCES accounts(id),
+    zone TEXT NOT NULL CHECK (zone IN ('lgwan', 'internet')),
+    created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL,
+    expires_ts REAL NOT NULL,
+    revoked INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX sessions_account ON sessions(account_id);
+
+CREATE TABLE rooms (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('group', 'direct')),
+    created_at TEXT NOT NULL,
+    created_by INTEGER NOT NULL REFERENCES accounts(id),
+    -- "smaller:larger" account ids for a direct room, so one pair has one room.
+    direct_key TEXT UNIQUE
+);
+
+-- Membership and the per-recipient read state beside it: last_read is the id of the
+-- newest message this member has read in this room (0 = none).
+CREATE TABLE room_members (
+    room_id INTEGER NOT NULL REFERENCES rooms(id),
+    account_id INTEGER NOT NULL REFERENCES accounts(id),
+    last_read INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (room_id, account_id)
+) WITHOUT ROWID;
+CREATE INDEX room_members_account ON room_members(account_id, room_id);
+
+-- Each message stored once, whatever the number of recipients.
+CREATE TABLE messages (
+    id INTEGER PRIMARY KEY,
+    room_id INTEGER NOT NULL REFERENCES rooms(id),
+    sender INTEGER NOT NULL REFERENCES accounts(id),
+    body TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    origin_zone TEXT NOT NULL CHECK (origin_zone IN ('lgwan', 'internet')),
+    client_id TEXT
+);
+CREATE INDEX messages_room ON messages(room_id, id);
+CREATE UNIQUE INDEX messages_client_id ON messages(sender, client_id)
+    WHERE client_id IS NOT NULL;
+
+CREATE TABLE attachments (
+    id INTEGER PRIMARY KEY,
+    message_id INTEGER NOT NULL REFERENCES messages(id),
+    room_id INTEGER NOT NULL REFERENCES rooms(id),
+    name TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    kind TEXT NOT NULL DEFAULT '',
+    status TEXT NOT NULL CHECK (status IN ('pending', 'ready', 'blocked')),
+    origin_zone TEXT NOT NULL CHECK (origin_zone IN ('lgwan', 'internet')),
+    sha256 TEXT NOT NULL,
+    sanitized_sha256 TEXT,
+    sanitized_size INTEGER,
+    sanitized_name TEXT,
+    report TEXT NOT NULL DEFAULT '{}',
+    created_ts REAL NOT NULL,
+    -- Set when the retention purge removed the original and its variant.
+    purged_ts REAL
+);
+CREATE INDEX attachments_message ON attachments(message_id);
+CREATE INDEX attachments_pending ON attachments(status) WHERE status = 'pending';
+CREATE INDEX attachments_created ON attachments(created_ts) WHERE purged_ts IS NULL;
+
+-- Append-only, hash-chained (store.audit).
+CREATE TABLE audit (
+    id INTEGER PRIMARY KEY,
+    at TEXT NOT NULL,
+    actor TEXT,
+    action TEXT NOT NULL,
+    subject TEXT,
+    data TEXT NOT NULL,
+    prev_mac TEXT NOT NULL,
+    mac TEXT NOT NULL
+);
+-- One row: the newest entry and a MAC over it, so cutting entries off the end of the
+-- chain is detected too.
+CREATE TABLE audit_head (
+    one INTEGER PRIMARY KEY CHECK (one = 1),
+    last_id INTEGER NOT NULL,
+    last_mac TEXT NOT NULL,
+    head_mac TEXT NOT NULL
+);
+"""
+
+
+def _script(sql: str) -> Callable[[sqlite_utils.Database], None]:
+    def apply(db: sqlite_utils.Database) -> None:
+        # One statement at a time: executescript() would COMMIT the open transaction.
+        buf = ""
+        for line in sql.splitlines(keepends=True):
+            buf += line
+            if sqlite3.complete_statement(buf):
+                db.execute(buf)
+                buf = ""
+    return apply
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
+    _script(_V1),
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def user_version(db: sqlite_utils.Database) -> int:
+    return int(db.conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def migrate(db: sqlite_utils.Database) -> int:
+    """Bring the database to ``SCHEMA_VERSION``; returns the number of steps applied.
+    Refuses a database newer than this code (a downgrade would corrupt it)."""
+    applied = 0
+    while True:
+        db.conn.execute("BEGIN IMMEDIATE")
+        try:
+            version = user_version(db)
+            if version > SCHEMA_VERSION:
+                raise RuntimeError(
+                    f"database schema version {version} is newer than this relayd "
+                    f"({SCHEMA_VERSION}) / データベースがこのバージョンより新しい")
+            if version == SCHEMA_VERSION:
+                db.conn.execute("ROLLBACK")
+                return applied
+            MIGRATIONS[version](db)
+            db.conn.execute(f"PRAGMA user_version={version + 1}")
+            db.conn.execute("COMMIT")
+            applied += 1
+        except BaseException:
+            if db.conn.in_transaction:
+                db.conn.execute("ROLLBACK")
+            raise
