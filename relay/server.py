@@ -1,0 +1,601 @@
+"""The listeners: one port per zone serving HTTP/1.1 (h11) and the WebSocket stream.
+
+``Server.serve`` takes the zones' listening sockets and runs until ``shutdown()``:
+each connection runs in its own task under one nursery, with the header phase (TLS
+handshake included) bounded by ``header_timeout_s``, every write bounded by a stall
+timeout, and a bounded close in ``finally``.  An exception in one connection is
+logged and ends that connection only.  Protocol decisions live in ``relay.http``;
+this module does the I/O and the clock.
+
+A WebSocket upgrade on ``/api/v1/stream`` goes to ``App.handle_stream`` with an
+``accept()`` that replays the head h11 already read in front of the socket
+(``ReplayStream``) and lets trio-websocket do the handshake.
+
+Listening sockets come from systemd socket activation (``LISTEN_FDS`` with
+``LISTEN_FDNAMES`` ``lgwan`` / ``internet``) or are bound from the config.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import socket
+import ssl
+from dataclasses import dataclass
+from typing import Callable, Mapping, MutableMapping, Sequence
+
+import h11
+import trio
+import trio_websocket
+
+from relay import http
+from relay.config import HTTPConfig, ListenerConfig
+from relay.web import App, HTTPError, Request, Response
+from store.records import Zone
+
+log = logging.getLogger("relay.server")
+
+# Seconds a graceful stop waits for requests in flight before cancelling them.
+DRAIN_TIMEOUT_S = 10.0
+# WebSocket messages buffered from one client before its reader waits for the app.
+WS_RECEIVE_QUEUE = 8
+# Lingering close: after an error answer, read and discard what the client is still
+# sending for at most this long / this much, so the answer is not lost to a TCP reset.
+LINGER_S = 2.0
+LINGER_BYTES = 1024 * 1024
+# accept() errors that mean "out of a resource", not "the listener is broken"
+# (as in trio's serve_listeners): wait and retry.
+ACCEPT_CAPACITY_ERRNOS = {errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS}
+ACCEPT_RETRY_S = 0.1
+
+ZONES: tuple[Zone, ...] = ("lgwan", "internet")
+
+
+class _Closed(Exception):
+    """The peer went away; nothing more to say to it."""
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneListener:
+    zone: Zone
+    listener: trio.SocketListener
+    ssl_context: ssl.SSLContext | None
+
+    def address(self) -> str:
+        return format_address(self.listener.socket.getsockname())
+
+
+def format_address(sockname: tuple[object, ...] | str) -> str:
+    """``127.0.0.1:8080`` / ``[::1]:8443`` for a socket name."""
+    if isinstance(sockname, str):
+        return sockname
+    host, port = str(sockname[0]), int(sockname[1])  # type: ignore[call-overload]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+# --------------------------------------------------------------------------- listeners
+
+
+class ActivationError(Exception):
+    """The sockets systemd passed in cannot be used as they are."""
+
+
+SD_LISTEN_FDS_START = 3
+
+
+def activated_fds(env: Mapping[str, str], pid: int, first_fd: int = SD_LISTEN_FDS_START) -> dict[str, int]:
+    """Parse sd_listen_fds(3) variables: zone name -> fd.  Empty when not activated
+    (or the variables are meant for another process)."""
+    if "LISTEN_FDS" not in env:
+        return {}
+    if env.get("LISTEN_PID") not in (None, str(pid)):
+        return {}
+    try:
+        count = int(env["LISTEN_FDS"])
+    except ValueError:
+        raise ActivationError(f"LISTEN_FDS={env['LISTEN_FDS']!r} is not a number") from None
+    names = env.get("LISTEN_FDNAMES", "").split(":") if count else []
+    if len(names) != count:
+        raise ActivationError(
+            f"LISTEN_FDNAMES must name each of the {count} sockets (lgwan / internet); "
+            "set FileDescriptorName= in the .socket units")
+    out: dict[str, int] = {}
+    for i, name in enumerate(names):
+        if name not in ZONES:
+            raise ActivationError(f"socket named {name!r}: expected lgwan or internet")
+        if name in out:
+            raise ActivationError(f"two sockets named {name!r}")
+        out[name] = first_fd + i
+    return out
+
+
+def take_activated(environ: MutableMapping[str, str], pid: int,
+                   first_fd: int = SD_LISTEN_FDS_START) -> dict[str, socket.socket]:
+    """The activated listening sockets by zone; the variables are removed so child
+    processes (disarm workers) do not believe they were activated too."""
+    fds = activated_fds(environ, pid, first_fd)
+    for var in ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"):
+        environ.pop(var, None)
+    out: dict[str, socket.socket] = {}
+    for name, fd in fds.items():
+        os.set_inheritable(fd, False)
+        sock = socket.socket(fileno=fd)
+        if sock.type != socket.SOCK_STREAM:
+            raise ActivationError(f"socket {name!r} is not a stream socket")
+        out[name] = sock
+    return out
+
+
+async def open_listeners(listeners: Mapping[Zone, ListenerConfig],
+                         contexts: Mapping[Zone, ssl.SSLContext | None],
+                         activated: Mapping[str, socket.socket]) -> list[ZoneListener]:
+    """One or more listening sockets per zone: the activated one, else bound per config."""
+    out: list[ZoneListener] = []
+    for zone in ZONES:
+        ctx = contexts.get(zone)
+        if zone in activated:
+            sock = activated[zone]
+            sock.setblocking(False)
+            out.append(ZoneListener(zone, trio.SocketListener(trio.socket.from_stdlib_socket(sock)), ctx))
+            continue
+        lc = listeners[zone]
+        for lst in await trio.open_tcp_listeners(lc.port, host=lc.host):
+            out.append(ZoneListener(zone, lst, ctx))
+    return out
+
+
+# --------------------------------------------------------------------------- server
+
+
+class Server:
+    """Serves ``app`` on zone listeners with the limits of ``cfg``."""
+
+    def __init__(self, app: App, cfg: HTTPConfig, *,
+                 clock: Callable[[], float] = trio.current_time) -> None:
+        self.app = app
+        self.cfg = cfg
+        self.clock = clock
+        self.draining = False
+        self._per_ip: dict[str, int] = {}
+        self._conns: set[_Connection] = set()
+        self._accept_scope = trio.CancelScope()
+        self._empty = trio.Event()
+
+    async def serve(self, listeners: Sequence[ZoneListener], *, drain_s: float = DRAIN_TIMEOUT_S,
+                    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Accept on every listener until ``shutdown()``, then give connections up to
+        ``drain_s`` to finish.  Takes ownership of the listeners (closes them)."""
+        try:
+            async with trio.open_nursery() as conn_nursery:
+                with self._accept_scope:
+                    async with trio.open_nursery() as accepting:
+                        for zl in listeners:
+                            accepting.start_soon(self._accept_loop, zl, conn_nursery)
+                        task_status.started()
+                # No new connections from here on.
+                for zl in listeners:
+                    await trio.aclose_forcefully(zl.listener)
+                with trio.move_on_after(drain_s):
+                    if self._conns:
+                        await self._empty.wait()
+                if self._conns:
+                    log.warning("stop: %d connection(s) still busy after %.0f s; closing them",
+                                len(self._conns), drain_s)
+                conn_nursery.cancel_scope.cancel()
+        finally:
+            for zl in listeners:
+                await trio.aclose_forcefully(zl.listener)
+
+    def shutdown(self) -> None:
+        """Begin a graceful stop: stop accepting, close idle connections and streams,
+        let requests in flight finish (each then closes its connection)."""
+        self.draining = True
+        self._accept_scope.cancel()
+        for conn in list(self._conns):
+            conn.on_drain()
+
+    @property
+    def connections(self) -> int:
+        return len(self._conns)
+
+    async def _accept_loop(self, zl: ZoneListener, nursery: trio.Nursery) -> None:
+        while True:
+            try:
+                stream = await zl.listener.accept()
+            except OSError as exc:
+                if exc.errno in ACCEPT_CAPACITY_ERRNOS:
+                    log.error("accept on %s: %s (リソース不足); retrying", zl.address(), exc)
+                    await trio.sleep(ACCEPT_RETRY_S)
+                    continue
+                raise
+            conn = _Connection(self, zl, stream)
+            self._conns.add(conn)  # before the task starts, so a drain sees it
+            nursery.start_soon(conn.run_guarded)
+
+    def _forget(self, conn: _Connection) -> None:
+        self._conns.discard(conn)
+        if not self._conns and self.draining:
+            self._empty.set()
+
+    def _admit(self, peer: str) -> bool:
+        n = self._per_ip.get(peer, 0)
+        if n >= self.cfg.max_connections_per_ip:
+            return False
+        self._per_ip[peer] = n + 1
+        return True
+
+    def _release(self, peer: str) -> None:
+        n = self._per_ip.get(peer, 0) - 1
+        if n > 0:
+            self._per_ip[peer] = n
+        else:
+            self._per_ip.pop(peer, None)
+
+
+def _peer_of(stream: trio.SocketStream) -> str:
+    try:
+        name = stream.socket.getpeername()
+    except OSError:
+        return "?"
+    return str(name[0]) if isinstance(name, tuple) else str(name)
+
+
+class _Connection:
+    """One client connection: keep-alive HTTP requests, or one WebSocket stream."""
+
+    def __init__(self, server: Server, zl: ZoneListener, stream: trio.SocketStream) -> None:
+        self.server = server
+        self.cfg = server.cfg
+        self.zone = zl.zone
+        self.peer = _peer_of(stream)
+        self.tls = zl.ssl_context is not None
+        self.stream: trio.abc.Stream = (
+            trio.SSLStream(stream, zl.ssl_context, server_side=True, https_compatible=True)
+            if zl.ssl_context is not None else stream)
+        self.h11 = http.new_connection(self.cfg.max_header_bytes)
+        self.scope = trio.CancelScope()
+        self.busy = False  # a request is being handled: a drain lets it finish
+        self.linger = False  # the client may still be sending: linger before closing
+
+    def on_drain(self) -> None:
+        if not self.busy:
+            self.scope.cancel()
+
+    async def run_guarded(self) -> None:
+        admitted = self.server._admit(self.peer)
+        try:
+            with self.scope:
+                if admitted:
+                    await self._run()
+                else:
+                    log.info("%s %s: over %d connections from one address; refused (429)",
+                             self.zone, self.peer, self.cfg.max_connections_per_ip)
+                    await self._refuse()
+        except (_Closed, trio.BrokenResourceError, trio.ClosedResourceError):
+            pass
+        except Exception:
+            log.exception("%s %s: connection failed (接続エラー)", self.zone, self.peer)
+        finally:
+            if admitted:
+                self.server._release(self.peer)
+            self.server._forget(self)
+            with trio.move_on_after(http.CLOSE_TIMEOUT_S + LINGER_S, shield=True):
+                await self._close()
+
+    async def _close(self) -> None:
+        if self.linger:
+            with trio.move_on_after(LINGER_S):
+                try:
+                    if isinstance(self.stream, trio.abc.HalfCloseableStream):
+                        await self.stream.send_eof()
+                    got = 0
+                    while got < LINGER_BYTES:
+                        data = await self.stream.receive_some(http.RECEIVE_BYTES)
+                        if not data:
+                            break
+                        got += len(data)
+                except (trio.BrokenResourceError, trio.ClosedResourceError, trio.BusyResourceError):
+                    pass
+        with trio.move_on_after(http.CLOSE_TIMEOUT_S):
+            await self.stream.aclose()
+        await trio.aclose_forcefully(self.stream)
+
+    # ------------------------------------------------------------------ I/O
+
+    async def _receive(self) -> None:
+        try:
+            data = await self.stream.receive_some(http.RECEIVE_BYTES)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            data = b""
+        self.h11.receive_data(data)
+
+    async def _send(self, data: bytes | None) -> None:
+        if not data:
+            return
+        with trio.move_on_after(http.SEND_STALL_TIMEOUT_S) as cs:
+            try:
+                await self.stream.send_all(data)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                raise _Closed() from None
+        if cs.cancelled_caught:
+            log.info("%s %s: client stopped reading; closing", self.zone, self.peer)
+            raise _Closed()
+
+    async def _send_error(self, err: HTTPError) -> None:
+        """Answer with ``err`` and end the connection."""
+        self.linger = True
+        data = http.error_bytes(self.h11, err)
+        with trio.move_on_after(http.CLOSE_TIMEOUT_S):
+            try:
+                await self.stream.send_all(data)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                pass
+
+    async def _refuse(self) -> None:
+        with trio.move_on_after(http.CLOSE_TIMEOUT_S):
+            if isinstance(self.stream, trio.SSLStream):
+                await self.stream.do_handshake()
+            await self._send_error(http.too_many_connections())
+
+    # ------------------------------------------------------------------ HTTP
+
+    async def _run(self) -> None:
+        deadline = self.server.clock() + self.cfg.header_timeout_s
+        if isinstance(self.stream, trio.SSLStream):
+            with trio.move_on_at(deadline) as cs:
+                await self.stream.do_handshake()
+            if cs.cancelled_caught:
+                log.info("%s %s: TLS handshake too slow; closed", self.zone, self.peer)
+                return
+        first = True
+        while True:
+            with trio.move_on_at(deadline) as cs:
+                try:
+                    event = await self._read_head()
+                except HTTPError as err:
+                    log.info("%s %s: %d %s", self.zone, self.peer, err.status, err.code)
+                    await self._send_error(err)
+                    return
+            if cs.cancelled_caught:
+                # An idle keep-alive connection just ends; a started or first request
+                # gets its 408.
+                if first or self.h11.trailing_data[0]:
+                    log.info("%s %s: request head too slow (408)", self.zone, self.peer)
+                    await self._send_error(http.request_timeout())
+                return
+            if event is None:
+                return
+            if self.server.draining and not first:
+                return
+            self.busy = True
+            keep = await self._handle(event)
+            self.busy = False
+            if not keep or self.server.draining:
+                return
+            self.h11.start_next_cycle()
+            first = False
+            deadline = self.server.clock() + self.cfg.header_timeout_s
+
+    async def _read_head(self) -> h11.Request | None:
+        while True:
+            ev = http.next_event(self.h11, self.cfg.max_header_bytes)
+            if ev is h11.NEED_DATA:
+                await self._receive()
+            elif isinstance(ev, h11.Request):
+                return ev
+            elif isinstance(ev, h11.ConnectionClosed):
+                return None
+            else:
+                raise http.bad_request(f"unexpected {type(ev).__name__}")
+
+    async def _pull(self, deadline: float) -> bytes:
+        with trio.fail_at(deadline):
+            while True:
+                ev = http.next_event(self.h11, self.cfg.max_header_bytes)
+                if ev is h11.NEED_DATA:
+                    if self.h11.they_are_waiting_for_100_continue:
+                        await self._send(self.h11.send(
+                            h11.InformationalResponse(status_code=100, headers=[])))
+                    await self._receive()
+                elif isinstance(ev, h11.Data):
+                    if ev.data:
+                        return bytes(ev.data)
+                elif isinstance(ev, h11.EndOfMessage) or ev is h11.PAUSED:
+                    return b""
+                else:
+                    raise http.bad_request(f"unexpected {type(ev).__name__}")
+
+    def _request(self, event: h11.Request) -> tuple[Request, http.RequestBody]:
+        head = http.parse_head(event)
+        body = http.RequestBody(self._pull, self.server.clock, content_length=head.content_length,
+                                min_bps=self.cfg.min_body_rate_bps,
+                                stall_s=self.cfg.header_timeout_s)
+        return http.make_request(head, zone=self.zone, peer=self.peer, tls=self.tls, body=body), body
+
+    async def _handle(self, event: h11.Request) -> bool:
+        """Answer one request; True if the connection can take another."""
+        try:
+            req, body = self._request(event)
+        except HTTPError as err:
+            await self._send_error(err)
+            return False
+        if req.path == http.STREAM_PATH and http.is_websocket_upgrade(event):
+            await _StreamUpgrade(self, event, req, body).run()
+            return False
+        resp = await self._call_app(req)
+        return await self._respond(req, resp, body)
+
+    async def _call_app(self, req: Request) -> Response:
+        try:
+            return await self.server.app.handle(req)
+        except HTTPError as err:
+            if err.status >= 500:
+                log.error("%s %s %s %s: %d %s", self.zone, self.peer, req.method, req.path,
+                          err.status, err.code)
+            return err.response()
+        except Exception:
+            log.exception("%s %s %s %s: handler failed (内部エラー)", self.zone, self.peer,
+                          req.method, req.path)
+            return http.internal_error().response()
+
+    def _must_close(self, body: http.RequestBody) -> bool:
+        if self.server.draining or self.h11.their_state is h11.ERROR:
+            return True
+        if self.h11.their_state is h11.SEND_BODY:
+            unread = body.unread()
+            return body.too_large or unread is None or unread > http.MAX_DRAIN_BYTES
+        return False
+
+    async def _respond(self, req: Request, resp: Response, body: http.RequestBody) -> bool:
+        close = self._must_close(body)
+        stream = resp.stream
+        try:
+            await self._send(self.h11.send(http.response_head(resp, close=close)))
+            if req.method != "HEAD":
+                if stream is not None:
+                    async for chunk in stream:
+                        if chunk:
+                            await self._send(self.h11.send(h11.Data(data=chunk)))
+                elif resp.body:
+                    await self._send(self.h11.send(h11.Data(data=resp.body)))
+            await self._send(self.h11.send(h11.EndOfMessage()))
+        except h11.LocalProtocolError as exc:
+            # The app's headers and body disagree (e.g. Content-Length): our bug.
+            log.error("%s %s %s: response not sendable: %s", self.zone, req.method, req.path, exc)
+            return False
+        finally:
+            aclose = getattr(stream, "aclose", None)
+            if aclose is not None:
+                await aclose()
+        if close:
+            self.linger = self.h11.their_state is not h11.DONE
+            return False
+        if self.h11.their_state is h11.SEND_BODY:
+            # A small unread body (the app answered without reading it): drain it.
+            try:
+                with trio.fail_after(self.cfg.header_timeout_s):
+                    while await self._pull(self.server.clock() + self.cfg.header_timeout_s):
+                        pass
+            except (HTTPError, trio.TooSlowError):
+                return False
+        return self.h11.our_state is h11.DONE and self.h11.their_state is h11.DONE
+
+
+# --------------------------------------------------------------------------- WebSocket
+
+
+class ReplayStream(trio.abc.Stream):
+    """A stream that first returns ``prefix``, then whatever ``inner`` receives."""
+
+    def __init__(self, inner: trio.abc.Stream, prefix: bytes) -> None:
+        self._inner = inner
+        self._prefix = prefix
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes:
+        if self._prefix:
+            n = len(self._prefix) if max_bytes is None else max_bytes
+            out, self._prefix = self._prefix[:n], self._prefix[n:]
+            await trio.lowlevel.checkpoint()
+            return out
+        return await self._inner.receive_some(max_bytes)
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        await self._inner.send_all(data)
+
+    async def wait_send_all_might_not_block(self) -> None:
+        await self._inner.wait_send_all_might_not_block()
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+class _StreamUpgrade:
+    """``GET /api/v1/stream`` with ``Upgrade: websocket``: the app decides."""
+
+    def __init__(self, conn: _Connection, event: h11.Request, req: Request,
+                 body: http.RequestBody) -> None:
+        self.conn = conn
+        self.event = event
+        self.req = req
+        self.body = body
+        self.ws: trio_websocket.WebSocketConnection | None = None
+
+    async def run(self) -> None:
+        conn = self.conn
+        # The upgrade request has no body; h11 then pauses (it might switch protocol).
+        try:
+            with trio.fail_after(conn.cfg.header_timeout_s):
+                if await self.body.read_all(0):
+                    raise http.bad_request("body on an upgrade request")
+        except (HTTPError, trio.TooSlowError):
+            await conn._send_error(http.bad_request("body on an upgrade request"))
+            return
+        refusal: Response | None = None
+        try:
+            async with trio.open_nursery() as nursery:
+                self.nursery = nursery
+                try:
+                    refusal = await conn.server.app.handle_stream(self.req, self._accept)
+                except trio_websocket.ConnectionClosed:
+                    pass
+                except HTTPError as err:
+                    refusal = err.response()
+                finally:
+                    if self.ws is not None:
+                        await self._close_ws()
+                    nursery.cancel_scope.cancel()
+        except Exception:
+            log.exception("%s %s: stream failed (ストリームエラー)", conn.zone, conn.peer)
+            if self.ws is None:
+                refusal = http.internal_error().response()
+        if self.ws is None:
+            if refusal is None:
+                log.error("%s %s: handle_stream neither accepted nor refused", conn.zone, conn.peer)
+                refusal = http.internal_error().response()
+            conn.linger = True
+            try:
+                await conn._send(conn.h11.send(http.response_head(refusal, close=True)))
+                if refusal.body:
+                    await conn._send(conn.h11.send(h11.Data(data=refusal.body)))
+                await conn._send(conn.h11.send(h11.EndOfMessage()))
+            except h11.LocalProtocolError as exc:
+                log.error("%s %s: refusal not sendable: %s", conn.zone, conn.peer, exc)
+
+    async def _accept(self) -> trio_websocket.WebSocketConnection:
+        if self.ws is not None:
+            raise RuntimeError("accept() called twice")
+        conn = self.conn
+        trailing, _closed = conn.h11.trailing_data
+        replay = ReplayStream(conn.stream, http.replay_bytes(self.event, trailing))
+        with trio.fail_after(conn.cfg.header_timeout_s):
+            request = await trio_websocket.wrap_server_stream(
+                self.nursery, replay, message_queue_size=WS_RECEIVE_QUEUE,
+                max_message_size=conn.cfg.ws_max_message_bytes)
+            self.ws = await request.accept()
+        conn.busy = False  # a stream is not "in flight": a drain closes it
+        self.nursery.start_soon(self._pinger, self.ws)
+        if conn.server.draining:
+            conn.scope.cancel()
+        return self.ws
+
+    async def _pinger(self, ws: trio_websocket.WebSocketConnection) -> None:
+        cfg = self.conn.cfg
+        while True:
+            await trio.sleep(cfg.ws_ping_interval_s)
+            with trio.move_on_after(cfg.ws_ping_timeout_s) as cs:
+                try:
+                    await ws.ping()
+                except trio_websocket.ConnectionClosed:
+                    return
+            if cs.cancelled_caught:
+                log.info("%s %s: no pong within %.0f s; closing stream",
+                         self.conn.zone, self.conn.peer, cfg.ws_ping_timeout_s)
+                self.conn.scope.cancel()
+                return
+
+    async def _close_ws(self) -> None:
+        assert self.ws is not None
+        code = 1001 if self.conn.server.draining else 1000
+        with trio.move_on_after(http.CLOSE_TIMEOUT_S, shield=True):
+            await self.ws.aclose(code)

@@ -1,0 +1,154 @@
+"""TLS for the listeners: server contexts, and the self-signed pair for trying it out.
+
+Policy (SECURITY.md "Network edges"):
+
+* ``min_version = "1.3"`` (default): TLS 1.3 only, Mozilla "modern".
+* ``min_version = "1.2"``: TLS 1.2 as well, limited to Mozilla's "intermediate"
+  cipher list (forward-secret AEAD suites only), for old smartphones.
+* Certificate and key come from ``[tls] cert_file`` / ``key_file``; when both are
+  empty, from systemd credentials ``tls.crt`` / ``tls.key`` ($CREDENTIALS_DIRECTORY,
+  ``LoadCredential=``); failing that, a self-signed pair made with ``cryptography`` in
+  ``<state_dir>/tls/`` on first start and reused afterwards (renewed when expired).
+"""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import logging
+import os
+import ssl
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from relay.config import TLSConfig
+
+log = logging.getLogger("relay.tls")
+
+# Mozilla Server Side TLS, "intermediate" (v5.7): the TLS 1.2 suites.  TLS 1.3 suites
+# are OpenSSL's defaults, which are exactly Mozilla's.
+INTERMEDIATE_CIPHERS = ":".join((
+    "ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256",
+    "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-RSA-AES256-GCM-SHA384",
+    "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305",
+    "DHE-RSA-AES128-GCM-SHA256", "DHE-RSA-AES256-GCM-SHA384",
+    "DHE-RSA-CHACHA20-POLY1305",
+))
+
+SELF_SIGNED_DAYS = 365
+# Renew the self-signed pair this long before it expires.
+SELF_SIGNED_RENEW_DAYS = 7
+CERT_NAME = "cert.pem"
+KEY_NAME = "key.pem"
+CREDENTIAL_CERT = "tls.crt"
+CREDENTIAL_KEY = "tls.key"
+
+
+class TLSSetupError(Exception):
+    """The certificate or key could not be used (message names the file)."""
+
+
+def server_context(cfg: TLSConfig, state_dir: Path, hosts: tuple[str, ...] = ()) -> ssl.SSLContext:
+    """A server context per ``cfg``; ``hosts`` go into a self-signed certificate."""
+    cert, key = certificate_files(cfg, state_dir, hosts)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    if cfg.min_version == "1.3":
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    else:
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        ctx.set_ciphers(INTERMEDIATE_CIPHERS)
+    ctx.options |= ssl.OP_NO_COMPRESSION | ssl.OP_NO_RENEGOTIATION
+    # Mozilla: with only strong suites offered, let the client pick (it knows whether
+    # it has AES hardware).
+    ctx.options &= ~ssl.OP_CIPHER_SERVER_PREFERENCE
+    ctx.set_alpn_protocols(["http/1.1"])
+    try:
+        ctx.load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as exc:
+        raise TLSSetupError(f"TLS certificate/key not usable ({cert}, {key}): {exc}") from None
+    return ctx
+
+
+def certificate_files(cfg: TLSConfig, state_dir: Path, hosts: tuple[str, ...] = ()) -> tuple[Path, Path]:
+    """Which certificate and key to load (see the module docstring for the order)."""
+    if cfg.cert_file or cfg.key_file:
+        if not (cfg.cert_file and cfg.key_file):
+            raise TLSSetupError("tls.cert_file and tls.key_file must be given together")
+        return Path(cfg.cert_file), Path(cfg.key_file)
+    creds = os.environ.get("CREDENTIALS_DIRECTORY")
+    if creds:
+        cert, key = Path(creds) / CREDENTIAL_CERT, Path(creds) / CREDENTIAL_KEY
+        if cert.exists() and key.exists():
+            return cert, key
+    return ensure_self_signed(state_dir / "tls", hosts)
+
+
+def ensure_self_signed(tls_dir: Path, hosts: tuple[str, ...] = (),
+                       now: datetime.datetime | None = None) -> tuple[Path, Path]:
+    """The self-signed pair in ``tls_dir``: reused when present and not about to
+    expire, else made (EC P-256, SANs localhost, 127.0.0.1, ::1 and ``hosts``)."""
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    cert_path, key_path = tls_dir / CERT_NAME, tls_dir / KEY_NAME
+    if cert_path.exists() and key_path.exists():
+        try:
+            cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+            if cert.not_valid_after_utc - datetime.timedelta(days=SELF_SIGNED_RENEW_DAYS) > now:
+                return cert_path, key_path
+            log.warning("self-signed certificate expires %s; making a new one "
+                        "(自己署名証明書を更新します)", cert.not_valid_after_utc.isoformat())
+        except ValueError:
+            log.warning("%s unreadable; making a new self-signed pair", cert_path)
+    tls_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    key = ec.generate_private_key(ec.SECP256R1())
+    names: list[x509.GeneralName] = []
+    for h in ("localhost", "127.0.0.1", "::1", *hosts):
+        try:
+            gn: x509.GeneralName = x509.IPAddress(ipaddress.ip_address(h))
+        except ValueError:
+            gn = x509.DNSName(h)
+        if h and gn not in names:
+            names.append(gn)
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Kakehashi relayd (self-signed)")])
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject).issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=SELF_SIGNED_DAYS))
+        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    # Certificate gone first: a crash below leaves no certificate paired with the
+    # wrong key, and the next start simply makes the pair again.
+    cert_path.unlink(missing_ok=True)
+    _write_atomic(key_path, key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))
+    _write_atomic(cert_path, cert.public_bytes(serialization.Encoding.PEM))
+    log.warning("made a self-signed TLS certificate %s (自己署名証明書を作成しました; "
+                "for trying relayd out only)", cert_path)
+    return cert_path, key_path
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+
+
+def client_context(cafile: Path | str) -> ssl.SSLContext:
+    """A client context trusting ``cafile`` (tests, the e2e harness, relayctl)."""
+    ctx = ssl.create_default_context(cafile=str(cafile))
+    ctx.set_alpn_protocols(["http/1.1"])
+    return ctx
