@@ -1,0 +1,355 @@
+"""The parent side of the disarm workers: pre-forked, sandboxed, replaceable.
+
+``WorkerPool(cfg)`` starts ``cfg.workers`` (default: one per CPU) processes running
+``sanitize.worker`` and hands each ``run(data, name)`` to an idle one.  The calling
+thread blocks; the pool is thread-safe.  What the parent trusts of a worker is only
+what it re-validates: a JSON header (never a pickle) and, for a non-blocked verdict,
+the output bytes.  File names and user messages are recomputed here.
+
+Failures are verdicts, never the original (CDR.md "Process model"):
+
+* no reply within ``cfg.timeout_s`` -> the worker is killed, ``blocked``/``timeout``;
+* the worker dies (signal, ``os._exit``, RLIMIT_CPU's SIGXCPU, a malformed reply)
+  -> ``blocked``/``worker_crashed`` (``timeout`` for SIGXCPU);
+* the dead worker is replaced at once; the next job runs normally.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sanitize
+from sanitize.config import SanitizeConfig
+from sanitize.engine import blocked, output_name
+from sanitize.kinds import ALWAYS_BLOCKED, KINDS
+from sanitize.report import REASONS, Removed, Result, Verdict, messages_for
+from sanitize.worker import HEADER_MAX, HOOK_ENV, config_to_json, frame_head
+
+# A worker is retired after this many jobs, so slow leaks and heap growth from one
+# huge file do not accumulate for the life of the daemon.
+JOBS_PER_WORKER = 500
+START_TIMEOUT_S = 60.0  # imports of pikepdf, Pillow, lxml on a loaded machine
+_PIPE_SIZE = 1024 * 1024  # fewer wake-ups when shipping big files (Linux F_SETPIPE_SZ)
+_F_SETPIPE_SZ = 1031
+_REMOVED_MAX = 100_000
+
+
+class PoolError(Exception):
+    """The pool itself cannot serve (closed, or workers cannot start)."""
+
+
+class PoolClosed(PoolError):
+    pass
+
+
+class _WorkerLost(Exception):
+    """The current worker can no longer be trusted; ``reason`` goes to the Result."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(slots=True, eq=False)  # identity: one record per live process
+class _Worker:
+    proc: subprocess.Popen[bytes]
+    wfd: int
+    rfd: int
+    ready: bool = False
+    jobs: int = 0
+
+
+class WorkerPool:
+    """Pre-forked disarm workers.  ``run`` blocks the calling thread; ``close`` stops
+    them.  ``test_hooks`` turns on the misbehaviour hooks of ``sanitize.worker`` and is
+    for the test suite only."""
+
+    def __init__(self, cfg: SanitizeConfig, *, workers: int | None = None,
+                 test_hooks: bool = False) -> None:
+        self.cfg = cfg
+        self.size = workers or cfg.workers or os.cpu_count() or 1
+        self._test_hooks = test_hooks
+        self._cond = threading.Condition()
+        self._idle: list[_Worker] = []
+        self._busy: set[_Worker] = set()
+        self._closed = False
+        self.sandbox: dict[str, Any] = {}
+        self.problems: list[str] = []
+        workers_ = [self._spawn() for _ in range(self.size)]
+        try:
+            deadline = time.monotonic() + START_TIMEOUT_S
+            for w in workers_:
+                self._await_ready(w, deadline)
+        except _WorkerLost as exc:
+            for w in workers_:
+                self._kill(w)
+            raise PoolError(f"disarm workers did not start: {exc.detail}") from None
+        self._idle.extend(workers_)
+
+    # ------------------------------------------------------------------ public
+
+    def run(self, data: bytes, name: str) -> Result:
+        """Disarm one file in a worker; never raises for anything the file does."""
+        start = time.monotonic()
+        if len(data) > self.cfg.max_input_bytes:
+            # Refused before any parsing: nothing to gain from shipping it.
+            return blocked("unknown", "too_large",
+                           f"{len(data)} bytes > {self.cfg.max_input_bytes}")
+        w = self._acquire()
+        kind = "unknown"
+        try:
+            deadline = start + self.cfg.timeout_s
+            self._send(w, {"op": "run", "name": name}, data, deadline)
+            while True:
+                header, payload = self._recv(w, deadline)
+                if header.get("op") == "detected":
+                    kind = _known_kind(header.get("kind"))
+                    continue
+                result = self._result(header, payload, name, time.monotonic() - start)
+                break
+        except _WorkerLost as exc:
+            self._replace(w)
+            return blocked(kind, exc.reason, exc.detail, seconds=time.monotonic() - start)
+        w.jobs += 1
+        self._release(w)
+        return result
+
+    def probe(self) -> dict[str, Any]:
+        """Ask one worker what a job would meet there (sockets, exec, rlimits)."""
+        w = self._acquire()
+        try:
+            deadline = time.monotonic() + self.cfg.timeout_s
+            self._send(w, {"op": "probe"}, b"", deadline)
+            header, _ = self._recv(w, deadline)
+        except _WorkerLost:
+            self._replace(w)
+            raise
+        self._release(w)
+        return header
+
+    def close(self) -> None:
+        """Stop every worker; jobs still running finish with a stopped worker."""
+        with self._cond:
+            self._closed = True
+            idle, self._idle = self._idle, []
+            self._cond.notify_all()
+        for w in idle:
+            self._kill(w)
+
+    def __enter__(self) -> WorkerPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ workers
+
+    def _spawn(self) -> _Worker:
+        root = str(Path(sanitize.__file__).resolve().parent.parent)
+        env = {"PATH": os.defpath, "LANG": "C.UTF-8"}
+        if self._test_hooks:
+            env[HOOK_ENV] = "1"
+        # -I: no PYTHON* variables, no user site, no cwd on sys.path; the package root
+        # is given explicitly, so the worker runs our code and only ours.
+        boot = ("import sys; sys.path.insert(0, sys.argv[1]); "
+                "from sanitize.worker import main; sys.exit(main(sys.argv[2:]))")
+        proc = subprocess.Popen(
+            [sys.executable, "-I", "-c", boot, root, config_to_json(self.cfg)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, close_fds=True,
+            cwd="/", bufsize=0)
+        assert proc.stdin is not None and proc.stdout is not None
+        wfd, rfd = proc.stdin.fileno(), proc.stdout.fileno()
+        for fd in (wfd, rfd):
+            os.set_blocking(fd, False)
+            try:
+                fcntl.fcntl(fd, _F_SETPIPE_SZ, _PIPE_SIZE)
+            except OSError:
+                pass  # above /proc/sys/fs/pipe-max-size: the default size still works
+        return _Worker(proc, wfd, rfd)
+
+    def _await_ready(self, w: _Worker, deadline: float) -> None:
+        header, _ = self._recv(w, deadline, reason="worker_crashed")
+        if header.get("op") != "ready":
+            raise _WorkerLost("worker_crashed", f"unexpected first frame {header.get('op')!r}")
+        w.ready = True
+        sandbox = header.get("sandbox")
+        if isinstance(sandbox, dict):
+            self.sandbox = sandbox
+        problems = header.get("problems")
+        if isinstance(problems, list):
+            self.problems = [str(p) for p in problems]
+
+    def _acquire(self) -> _Worker:
+        with self._cond:
+            while not self._idle and not self._closed:
+                self._cond.wait()
+            if self._closed:
+                raise PoolClosed("the disarm pool is closed")
+            w = self._idle.pop()
+            self._busy.add(w)
+        if not w.ready:
+            try:
+                self._await_ready(w, time.monotonic() + START_TIMEOUT_S)
+            except _WorkerLost:
+                self._replace(w)
+                raise
+        return w
+
+    def _release(self, w: _Worker) -> None:
+        if w.jobs >= JOBS_PER_WORKER:
+            self._replace(w)
+            return
+        with self._cond:
+            self._busy.discard(w)
+            if self._closed:
+                stop = True
+            else:
+                stop = False
+                self._idle.append(w)
+                self._cond.notify()
+        if stop:
+            self._kill(w)
+
+    def _replace(self, w: _Worker) -> None:
+        self._kill(w)
+        with self._cond:
+            self._busy.discard(w)
+            if self._closed:
+                return
+        # The new worker imports in the background; whoever takes it waits for "ready".
+        fresh = self._spawn()
+        with self._cond:
+            if self._closed:
+                stop = True
+            else:
+                stop = False
+                self._idle.append(fresh)
+                self._cond.notify()
+        if stop:
+            self._kill(fresh)
+
+    @staticmethod
+    def _kill(w: _Worker) -> None:
+        if w.proc.poll() is None:
+            w.proc.kill()
+        w.proc.wait()
+        for pipe in (w.proc.stdin, w.proc.stdout):
+            if pipe is not None:
+                pipe.close()
+
+    # ------------------------------------------------------------------ wire
+
+    def _send(self, w: _Worker, header: dict[str, Any], payload: bytes,
+              deadline: float) -> None:
+        for chunk in (frame_head(header, payload), payload):
+            view = memoryview(chunk)
+            while view:
+                self._wait(w, w.wfd, select.POLLOUT, deadline)
+                try:
+                    view = view[os.write(w.wfd, view):]
+                except BlockingIOError:
+                    continue
+                except OSError as exc:  # EPIPE: the worker is gone
+                    raise self._lost(w, f"send: {exc.strerror}") from None
+
+    def _recv(self, w: _Worker, deadline: float,
+              reason: str = "timeout") -> tuple[dict[str, Any], bytes]:
+        head_len = int.from_bytes(self._read(w, 4, deadline, reason), "big")
+        if head_len > HEADER_MAX:
+            raise self._lost(w, f"header of {head_len} bytes")
+        try:
+            header = json.loads(self._read(w, head_len, deadline, reason))
+            size = int(header.get("size", 0))
+        except (ValueError, TypeError, AttributeError):
+            raise self._lost(w, "malformed header") from None
+        if not isinstance(header, dict) or not 0 <= size <= self._max_output():
+            raise self._lost(w, f"payload of {size} bytes")
+        return header, self._read(w, size, deadline, reason) if size else b""
+
+    def _max_output(self) -> int:
+        return max(self.cfg.max_expanded_bytes, 2 * self.cfg.max_input_bytes)
+
+    def _read(self, w: _Worker, n: int, deadline: float, reason: str) -> bytes:
+        # Exactly n bytes straight into their final buffer: outputs can be large.
+        out = bytearray(n)
+        view = memoryview(out)
+        got = 0
+        while got < n:
+            self._wait(w, w.rfd, select.POLLIN, deadline, reason)
+            try:
+                k = os.readv(w.rfd, [view[got:]])
+            except BlockingIOError:
+                continue
+            if k == 0:
+                raise self._lost(w, "closed its pipe")
+            got += k
+        return bytes(out)
+
+    def _wait(self, w: _Worker, fd: int, event: int, deadline: float,
+              reason: str = "timeout") -> None:
+        poller = select.poll()
+        poller.register(fd, event)
+        left = deadline - time.monotonic()
+        if left <= 0 or not poller.poll(left * 1000):
+            raise _WorkerLost(reason, "no reply in time")
+
+    def _lost(self, w: _Worker, what: str) -> _WorkerLost:
+        """The worker broke the protocol or died: name why, from its exit status."""
+        try:
+            rc = w.proc.wait(timeout=1.0)
+        except subprocess.TimeoutExpired:
+            return _WorkerLost("worker_crashed", f"protocol error: {what}")
+        if rc == -signal.SIGXCPU:
+            return _WorkerLost("timeout", f"CPU limit of {self.cfg.cpu_s} s (SIGXCPU)")
+        how = f"signal {signal.Signals(-rc).name}" if rc < 0 else f"exit status {rc}"
+        return _WorkerLost("worker_crashed", f"worker {what} ({how})")
+
+    # ------------------------------------------------------------------ results
+
+    def _result(self, h: dict[str, Any], payload: bytes, name: str,
+                seconds: float) -> Result:
+        """Rebuild a Result from a worker's header, trusting nothing unchecked."""
+        if h.get("op") != "result":
+            raise _WorkerLost("worker_crashed", f"protocol error: op {h.get('op')!r}")
+        try:
+            verdict = Verdict(h["verdict"])
+            kind = _known_kind(h["kind"])
+            removed = tuple(Removed(str(c)[:200], str(d)[:500])
+                            for c, d in h.get("removed") or [])[:_REMOVED_MAX]
+            mismatch = bool(h.get("name_mismatch"))
+            detail = str(h.get("detail") or "")
+        except (KeyError, ValueError, TypeError):
+            raise _WorkerLost("worker_crashed", "protocol error: malformed result") from None
+        if verdict is Verdict.BLOCKED:
+            reason = h.get("reason")
+            if reason not in REASONS:
+                reason = "internal_error"
+            # Whatever bytes came with a blocked verdict are dropped here.
+            return blocked(kind, reason, detail, name_mismatch=mismatch, seconds=seconds)
+        out_kind = h.get("output_kind")
+        if out_kind not in KINDS or out_kind in ALWAYS_BLOCKED or not payload \
+                and out_kind not in ("text", "csv"):
+            raise _WorkerLost("worker_crashed", f"protocol error: output kind {out_kind!r}")
+        if verdict is Verdict.SANITIZED and not removed:
+            verdict = Verdict.CLEAN
+        ja, en = messages_for(verdict, None, len(removed))
+        return Result(verdict=verdict, kind=kind, output=payload, output_kind=out_kind,
+                      output_name=output_name(name, out_kind), removed=removed,
+                      detail=detail, name_mismatch=mismatch, seconds=seconds,
+                      message_ja=ja, message_en=en)
+
+
+def _known_kind(kind: object) -> str:
+    return kind if isinstance(kind, str) and kind in KINDS else "unknown"

@@ -1,0 +1,255 @@
+"""The child side of the worker pool: one process, one job at a time, sandboxed.
+
+Started by ``sanitize.pool.WorkerPool`` (never by hand).  At start it imports every
+format library (so the first job does not pay for it), then locks itself down before
+reading any job: RLIMIT_AS, RLIMIT_NOFILE, RLIMIT_CORE=0, the seccomp filter of
+``sanitize.seccomp`` (no sockets, no exec), SIGINT ignored (the parent decides when
+workers stop).  RLIMIT_CPU is re-armed before each job as "CPU used so far + cpu_s".
+
+Protocol, on the inherited pipes (stdin: requests, stdout: replies; the real fds 0 and
+1 are then pointed at /dev/null and stderr so a library that prints cannot corrupt it):
+a frame is a 4-byte big-endian length, a JSON header of that length, then
+``header["size"]`` raw payload bytes.  Nothing is pickled in either direction.
+
+    parent -> worker  {"op": "run", "name": str, "size": n} + file bytes
+                      {"op": "probe"}
+    worker -> parent  {"op": "ready", "pid", "sandbox": {...}}          (once, at start)
+                      {"op": "detected", "kind"}                          (per job)
+                      {"op": "result", verdict, kind, output_kind, removed, reason,
+                       detail, name_mismatch, seconds, "size": n} + output bytes
+                      {"op": "probe", ...}
+
+Test hooks (``KAKEHASHI_SANITIZE_TEST_HOOKS=1`` in the worker's environment, set only
+by ``WorkerPool(test_hooks=True)``, which the daemon and CLI never pass): a job whose
+name is ``__test_hook__=<hook>`` misbehaves on purpose (exit, segv, sleep, spin, alloc,
+lie, garbage) so the tests can check the parent fails closed.  Off, such a name is an
+ordinary file name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import signal
+import struct
+import sys
+import time
+from dataclasses import fields
+from typing import Any
+
+from sanitize import seccomp
+from sanitize.config import SanitizeConfig
+from sanitize.detect import detect
+from sanitize.engine import blocked, disarm_bytes, reason_for
+from sanitize.report import Result
+
+HOOK_ENV = "KAKEHASHI_SANITIZE_TEST_HOOKS"
+HOOK_PREFIX = "__test_hook__="
+HEADER_MAX = 4 * 1024 * 1024  # a long "removed" list fits; anything bigger is abuse
+_LEN = struct.Struct(">I")
+_NOFILE = 64
+
+
+def frame_head(header: dict[str, Any], payload: bytes = b"") -> bytes:
+    """The head of a frame: length prefix and JSON header (the payload follows it)."""
+    head = json.dumps({**header, "size": len(payload)}, ensure_ascii=False).encode()
+    return _LEN.pack(len(head)) + head
+
+
+def config_to_json(cfg: SanitizeConfig) -> str:
+    return json.dumps({f.name: getattr(cfg, f.name) for f in fields(cfg)})
+
+
+def config_from_json(text: str) -> SanitizeConfig:
+    return SanitizeConfig(**json.loads(text))
+
+
+def result_header(result: Result) -> dict[str, Any]:
+    """What the worker sends for a Result (the parent rebuilds names and messages)."""
+    return {
+        "op": "result", "verdict": result.verdict.value, "kind": result.kind,
+        "output_kind": result.output_kind, "reason": result.reason,
+        "detail": result.detail, "name_mismatch": result.name_mismatch,
+        "seconds": result.seconds,
+        "removed": [[r.code, r.detail] for r in result.removed],
+    }
+
+
+# --------------------------------------------------------------------------- pipes
+
+
+class _Pipe:
+    def __init__(self, rfd: int, wfd: int) -> None:
+        self.rfd, self.wfd = rfd, wfd
+
+    def read_exact(self, n: int) -> bytes | None:
+        buf = bytearray(n)
+        view = memoryview(buf)
+        got = 0
+        while got < n:
+            k = os.readv(self.rfd, [view[got:]])
+            if k == 0:
+                return None  # the parent closed the pipe: time to go
+            got += k
+        return bytes(buf)
+
+    def read_frame(self) -> tuple[dict[str, Any], bytes] | None:
+        raw = self.read_exact(_LEN.size)
+        if raw is None:
+            return None
+        (n,) = _LEN.unpack(raw)
+        if n > HEADER_MAX:
+            raise ValueError("request header too large")
+        head = self.read_exact(n)
+        if head is None:
+            return None
+        header = json.loads(head)
+        payload = self.read_exact(int(header.get("size", 0))) if header.get("size") else b""
+        if payload is None:
+            return None
+        return header, payload
+
+    def send(self, header: dict[str, Any], payload: bytes = b"") -> None:
+        for chunk in (frame_head(header, payload), payload):
+            view = memoryview(chunk)
+            while view:
+                view = view[os.write(self.wfd, view):]
+
+
+# --------------------------------------------------------------------------- sandbox
+
+
+def _preimport() -> list[str]:
+    """Import every format library now, before the sandbox and before any job."""
+    problems: list[str] = []
+    import zipfile, zlib, socket, ctypes  # noqa: E401,F401 - warm imports for jobs/probe
+    from sanitize.formats import module_for
+    try:
+        module_for("\0")  # matches nothing, so it imports every format module present
+    except Exception as exc:  # a broken module only blocks its own kinds, per job
+        problems.append(f"formats: {type(exc).__name__}: {exc}")
+    for name in ("pikepdf", "PIL.Image", "lxml.etree", "olefile"):
+        try:
+            __import__(name)
+        except Exception as exc:
+            problems.append(f"{name}: {exc}")
+    try:
+        from PIL import Image
+        Image.init()  # registers the plugins now rather than on the first image
+    except Exception as exc:
+        problems.append(f"PIL plugins: {exc}")
+    detect(b"%PDF-1.7\n", "warm.pdf")  # loads libmagic's database (opens files)
+    return problems
+
+
+def _lock_down(cfg: SanitizeConfig) -> dict[str, Any]:
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (_NOFILE, _NOFILE))
+    mem = cfg.memory_mib * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    state = seccomp.install()
+    return {"seccomp": state, "denied": list(seccomp.denied_syscalls()) if state == "filter"
+            else [], "memory_mib": cfg.memory_mib, "nofile": _NOFILE, "core": 0}
+
+
+def _arm_cpu_limit(cfg: SanitizeConfig) -> None:
+    # RLIMIT_CPU counts the whole life of the process, so each job gets "used + cpu_s".
+    use = resource.getrusage(resource.RUSAGE_SELF)
+    soft = int(use.ru_utime + use.ru_stime) + 1 + cfg.cpu_s
+    _, hard = resource.getrlimit(resource.RLIMIT_CPU)
+    resource.setrlimit(resource.RLIMIT_CPU, (soft if hard == resource.RLIM_INFINITY
+                                             else min(soft, hard), hard))
+
+
+def probe() -> dict[str, Any]:
+    """What a job would meet in this worker: for the operator and the tests."""
+    import socket
+    out: dict[str, Any] = {}
+    for label, fam in (("socket_inet", socket.AF_INET), ("socket_unix", socket.AF_UNIX)):
+        try:
+            socket.socket(fam, socket.SOCK_STREAM).close()
+            out[label] = "allowed"
+        except OSError as exc:
+            out[label] = f"denied: {exc.strerror}"
+    try:
+        # A path that does not exist: ENOENT if exec is allowed, EPERM if filtered;
+        # either way nothing runs.
+        os.execv("/nonexistent/kakehashi-probe", ["probe"])
+    except OSError as exc:
+        out["exec"] = "denied" if exc.errno in (1, 13) else f"allowed ({exc.strerror})"
+    for name in ("RLIMIT_AS", "RLIMIT_CPU", "RLIMIT_CORE", "RLIMIT_NOFILE"):
+        out[name.lower()] = list(resource.getrlimit(getattr(resource, name)))
+    return out
+
+
+# --------------------------------------------------------------------------- jobs
+
+
+def _run(pipe: _Pipe, cfg: SanitizeConfig, name: str, data: bytes, hooks: bool) -> None:
+    if hooks and name.startswith(HOOK_PREFIX):
+        _hook(pipe, cfg, name[len(HOOK_PREFIX):], data)
+        return
+    result = disarm_bytes(data, name, cfg,
+                          on_detect=lambda d: pipe.send({"op": "detected", "kind": d.kind}))
+    pipe.send(result_header(result), result.output or b"")
+
+
+def _hook(pipe: _Pipe, cfg: SanitizeConfig, hook: str, data: bytes) -> None:
+    pipe.send({"op": "detected", "kind": detect(data, "x").kind})
+    if hook == "exit":
+        os._exit(70)
+    elif hook == "segv":
+        import ctypes
+        ctypes.string_at(0)
+    elif hook == "sleep":
+        time.sleep(3600)
+    elif hook == "spin":
+        while True:
+            pass
+    elif hook == "alloc":
+        try:
+            hog = bytearray(2 * cfg.memory_mib * 1024 * 1024)
+            result = blocked("unknown", "internal_error", f"allocated {len(hog)}: no RLIMIT_AS")
+        except MemoryError as exc:
+            result = blocked("unknown", *reason_for(exc))
+        pipe.send(result_header(result))
+    elif hook == "lie":  # a compromised worker: "blocked", yet the original attached
+        pipe.send({**result_header(blocked("pdf", "corrupt")), "output_kind": "pdf"}, data)
+    elif hook == "lie_kind":  # a compromised worker: "clean", as an executable
+        pipe.send({**result_header(blocked("executable", "corrupt")), "verdict": "clean",
+                   "reason": None, "output_kind": "executable"}, data)
+    elif hook == "garbage":
+        os.write(pipe.wfd, b"\xff\xff\xff\xffnot a frame")
+        time.sleep(3600)
+
+
+def main(argv: list[str]) -> int:
+    cfg = config_from_json(argv[0])
+    hooks = os.environ.get(HOOK_ENV) == "1"
+    # Keep the protocol on private fds; fd 0 and 1 become harmless for libraries.
+    pipe = _Pipe(os.dup(0), os.dup(1))
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    problems = _preimport()
+    sandbox = _lock_down(cfg)
+    pipe.send({"op": "ready", "pid": os.getpid(), "sandbox": sandbox, "problems": problems,
+               "test_hooks": hooks})
+    while True:
+        frame = pipe.read_frame()
+        if frame is None:
+            return 0
+        header, payload = frame
+        if header.get("op") == "probe":
+            pipe.send({"op": "probe", **probe()})
+        elif header.get("op") == "run":
+            _arm_cpu_limit(cfg)
+            _run(pipe, cfg, str(header.get("name", "")), payload, hooks)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
