@@ -1,0 +1,380 @@
+"""RTF: tokenize, drop active groups, and write the document anew from the tokens.
+
+The tokenizer knows control words with optional numeric parameters, control symbols,
+``\\'hh`` escapes, ``\\binN`` raw data (skipped by length, so braces inside it are
+data), groups and ``{\\*…}`` ignorable destinations.  Like Word, it accepts any file
+that starts with ``{\\rt`` (``{\\rtf1`` is written back).
+
+A destination control word (``\\object``, ``\\objdata``, ``\\datastore``, …) turns the
+rest of its group into that destination, wherever in the group it stands, so the
+group is cut from that word to its end (the whole group when the word opens it).
+Of an ``\\object`` only its ``\\result`` (the picture Word shows) is kept.  Fields whose
+instruction is DDE, DDEAUTO, INCLUDEPICTURE, INCLUDETEXT, LINK or IMPORT, or is built
+from nested fields, are replaced by their ``\\fldrslt``.  ``\\bin`` data is rewritten as
+hex inside pictures and dropped elsewhere, so the output never contains raw binary.
+Bytes after the closing brace of the document are dropped; a document whose braces
+do not close is refused.
+"""
+
+from __future__ import annotations
+
+import binascii
+import re
+from typing import NamedTuple, Union
+
+from sanitize.formats import Context
+from sanitize.report import Blocked, Rebuilt, Removed, VerifyFailed
+
+KINDS = frozenset({"rtf"})
+
+# Limits (module defaults; candidates for sanitize.config).
+MAX_DEPTH = 256  # group nesting; Word itself gives up far earlier on hostile files
+MAX_TOKENS = 5_000_000
+
+# Destination words whose whole destination is removed -> removed code.
+DROP_DESTINATIONS = {
+    b"object": "rtf.object", b"objdata": "rtf.object", b"objclass": "rtf.object",
+    b"objname": "rtf.object", b"oleclsid": "rtf.object",
+    b"datastore": "rtf.datastore", b"template": "rtf.template",
+    b"mailmerge": "rtf.mailmerge",
+}
+# Field instructions that reach out (DDE runs programs, the others fetch files).
+LINK_FIELDS = {"DDE": "rtf.field_dde", "DDEAUTO": "rtf.field_dde",
+               "INCLUDEPICTURE": "rtf.field_include", "INCLUDETEXT": "rtf.field_include",
+               "LINK": "rtf.field_link", "IMPORT": "rtf.field_import"}
+
+
+class Word(NamedTuple):
+    name: bytes
+    param: int | None
+    space: bool  # the delimiting space was consumed
+
+
+class Symbol(NamedTuple):
+    char: bytes
+
+
+class Hex(NamedTuple):
+    digits: bytes
+
+
+class Bin(NamedTuple):
+    data: bytes
+
+
+class Text(NamedTuple):
+    data: bytes
+
+
+class Group:
+    __slots__ = ("items",)
+
+    def __init__(self, items: list[Item] | None = None) -> None:
+        self.items: list[Item] = items if items is not None else []
+
+
+Item = Union[Word, Symbol, Hex, Bin, Text, Group]
+
+_TOKEN = re.compile(
+    rb"\\([a-zA-Z]+)(-?[0-9]+)?( ?)"  # 1 name, 2 parameter, 3 delimiting space
+    rb"|\\'([0-9a-fA-F]{2})"  # 4 hex escape
+    rb"|\\(.)"  # 5 control symbol (any byte, newline included)
+    rb"|([{}])"  # 6 brace
+    rb"|([^\\{}]+)"  # 7 text
+    rb"|(\\)",  # 8 lone backslash at the very end
+    re.DOTALL)
+
+
+def parse(data: bytes, max_depth: int = MAX_DEPTH,
+          max_tokens: int = MAX_TOKENS) -> tuple[Group, bytes]:
+    """The document group and the bytes after its closing brace.
+
+    Raises Blocked: "corrupt" for a file that is not RTF or whose braces do not
+    close, "limit_exceeded" past the nesting or token limits.
+    """
+    if not data.startswith(b"{\\rt"):
+        raise Blocked("corrupt", "RTF does not start with {\\rt")
+    stack: list[Group] = []
+    current = Group()
+    pos, end, tokens = 0, len(data), 0
+    match = _TOKEN.match
+    while pos < end:
+        m = match(data, pos)
+        assert m is not None  # the alternatives cover every byte
+        pos = m.end()
+        tokens += 1
+        if tokens > max_tokens:
+            raise Blocked("limit_exceeded", f"more than {max_tokens} RTF tokens")
+        if m.lastindex == 6:
+            if m.group(6) == b"{":
+                if len(stack) >= max_depth:
+                    raise Blocked("limit_exceeded", f"RTF groups nested deeper than {max_depth}")
+                stack.append(current)
+                current = Group()
+                continue
+            done = current
+            current = stack.pop()
+            current.items.append(done)
+            if not stack:
+                return done, data[pos:]
+        elif m.lastindex == 7:
+            current.items.append(Text(m.group(7)))
+        elif m.lastindex in (1, 2, 3):
+            name, param = m.group(1), m.group(2)
+            value = int(param) if param is not None else None
+            if name == b"bin":
+                size = max(value or 0, 0)
+                if pos + size > end:
+                    raise Blocked("corrupt", "\\bin runs past the end of the file")
+                current.items.append(Bin(data[pos:pos + size]))
+                pos += size
+            else:
+                current.items.append(Word(name, value, bool(m.group(3))))
+        elif m.lastindex == 4:
+            current.items.append(Hex(m.group(4)))
+        elif m.lastindex == 5:
+            current.items.append(Symbol(m.group(5)))
+        # group 8 (a final lone backslash) is dropped
+    raise Blocked("corrupt", "unbalanced braces: the document group never closes")
+
+
+# -- cleaning ------------------------------------------------------------------------
+
+def _first_word(group: Group) -> bytes | None:
+    """The destination word opening ``group`` (after an optional ``\\*``)."""
+    for item in group.items[:3]:
+        if isinstance(item, Word):
+            return item.name
+        if isinstance(item, Symbol) and item.char == b"*":
+            continue
+        if isinstance(item, Text) and not item.data.strip():
+            continue
+        return None
+    return None
+
+
+class _Cleaner:
+    def __init__(self) -> None:
+        self.removed: list[Removed] = []
+
+    def group(self, g: Group, in_pict: bool = False) -> list[Item]:
+        """What replaces ``g`` in its parent: usually one cleaned group."""
+        first = _first_word(g)
+        in_pict = in_pict or first == b"pict"
+        field = self._link_field(g)
+        if field is not None:
+            code, instr, result = field
+            self.removed.append(Removed(code, instr[:80]))
+            return self.group(result, in_pict)[0:1] if result else []
+        out: list[Item] = []
+        items = g.items
+        for i, item in enumerate(items):
+            if isinstance(item, Group):
+                out.extend(self.group(item, in_pict))
+            elif isinstance(item, Word) and (item.name in DROP_DESTINATIONS or item.name == b"fldinst"):
+                if item.name == b"fldinst":
+                    # An instruction outside a \field group: judged alone, dropped if it reaches out.
+                    code = _link_code(items[i + 1:])
+                    if code is None:
+                        out.append(item)
+                        continue
+                    self.removed.append(Removed(code, "fldinst"))
+                    kept: list[Item] = []
+                else:
+                    self.removed.append(Removed(DROP_DESTINATIONS[item.name], item.name.decode()))
+                    kept = self._salvage_results(items[i + 1:], in_pict) if item.name == b"object" else []
+                while out and (out[-1] == Symbol(b"*") or (isinstance(out[-1], Text) and not out[-1].data.strip())):
+                    out.pop()
+                if not out:  # the word opened the group: the whole group goes
+                    return kept
+                return [Group(out + kept)]
+            elif isinstance(item, Bin):
+                if in_pict:
+                    out.append(Text(_hex_lines(item.data)))
+                elif item.data:
+                    self.removed.append(Removed("rtf.bin_data", f"{len(item.data)} bytes"))
+            else:
+                out.append(item)
+        return [Group(out)]
+
+    def _salvage_results(self, rest: list[Item], in_pict: bool) -> list[Item]:
+        kept: list[Item] = []
+        for item in rest:
+            if isinstance(item, Group) and _first_word(item) == b"result":
+                inner = Group([x for x in item.items if not (isinstance(x, Word) and x.name == b"result")])
+                kept.extend(self.group(inner, in_pict))
+        return kept
+
+    def _link_field(self, g: Group) -> tuple[str, str, Group | None] | None:
+        """(code, instruction, \\fldrslt group) when ``g`` is a field that reaches out."""
+        if not any(isinstance(x, Word) and x.name == b"field" for x in g.items):
+            return None
+        instr_items: list[Item] | None = None
+        result: Group | None = None
+        for i, item in enumerate(g.items):
+            if isinstance(item, Group):
+                word = _first_word(item)
+                if word == b"fldinst":
+                    instr_items = item.items
+                elif word == b"fldrslt":
+                    result = Group([x for x in item.items if not (isinstance(x, Word) and x.name == b"fldrslt")])
+            elif isinstance(item, Word) and item.name == b"fldinst" and instr_items is None and i > 0:
+                instr_items = g.items[i + 1:]
+        if instr_items is None:
+            return None
+        code = _link_code(instr_items)
+        if code is None:
+            return None
+        return code, instruction_text(instr_items)[0].strip(), result
+
+
+def _link_code(instr_items: list[Item]) -> str | None:
+    """The removed code when a field instruction reaches out, else None."""
+    text, nested = instruction_text(instr_items)
+    if nested:
+        return "rtf.field_nested"
+    m = re.match(r'[\s"]*([A-Za-z]+)', text)
+    return LINK_FIELDS.get(m.group(1).upper()) if m else None
+
+
+def instruction_text(items: list[Item]) -> tuple[str, bool]:
+    """Plain text of a field instruction (hex and \\u decoded, \\uc honoured), and
+    whether it contains a nested field (an instruction computed at run time)."""
+    parts: list[str] = []
+    nested = False
+    skip_stack = [1]  # \ucN: fallback characters after each \uN, per group
+    todo: list[tuple[list[Item], int]] = [(items, 0)]
+    pending = 0
+    while todo:
+        seq, i = todo.pop()
+        if i >= len(seq):
+            if len(skip_stack) > 1:
+                skip_stack.pop()
+            continue
+        todo.append((seq, i + 1))
+        item = seq[i]
+        if isinstance(item, Group):
+            skip_stack.append(skip_stack[-1])
+            todo.append((item.items, 0))
+        elif isinstance(item, Word):
+            if item.name == b"field" or (item.name == b"fldinst" and seq is not items):
+                nested = True  # the instruction is computed from another field
+            elif item.name == b"uc" and item.param is not None:
+                skip_stack[-1] = max(item.param, 0)
+            elif item.name == b"u" and item.param is not None:
+                parts.append(chr(item.param % 0x10000))
+                pending = skip_stack[-1]
+        elif isinstance(item, Hex):
+            if pending:
+                pending -= 1
+            else:
+                parts.append(chr(int(item.digits, 16)))
+        elif isinstance(item, Text):
+            text = item.data.replace(b"\r", b"").replace(b"\n", b"")
+            drop = min(pending, len(text))
+            pending -= drop
+            parts.append(text[drop:].decode("latin-1"))
+        elif isinstance(item, Symbol):
+            if pending:
+                pending -= 1
+            elif item.char in b"\\{}":
+                parts.append(item.char.decode("latin-1"))
+    return "".join(parts), nested
+
+
+def _hex_lines(data: bytes) -> bytes:
+    text = binascii.hexlify(data)
+    return b"\r\n".join(text[i:i + 128] for i in range(0, len(text), 128))
+
+
+_NEEDS_DELIMITER = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789- ")
+
+
+def serialize(root: Group) -> bytes:
+    """RTF bytes of ``root``.  A control word whose delimiter was not a space gets one
+    when removals made it touch text that would otherwise extend its name or number."""
+    out: list[bytes] = []
+    todo: list[Item | bytes] = [root]
+    open_word = False  # the last chunk is a control word without its space
+    while todo:
+        item = todo.pop()
+        if isinstance(item, Text):
+            if open_word and item.data[:1] and item.data[0] in _NEEDS_DELIMITER:
+                out.append(b" ")
+            out.append(item.data)
+            open_word = False
+            continue
+        open_word = False
+        if isinstance(item, bytes):
+            out.append(item)
+        elif isinstance(item, Group):
+            out.append(b"{")
+            todo.append(b"}")
+            todo.extend(reversed(item.items))
+        elif isinstance(item, Word):
+            param = b"" if item.param is None else str(item.param).encode()
+            out.append(b"\\" + item.name + param + (b" " if item.space else b""))
+            open_word = not item.space
+        elif isinstance(item, Hex):
+            out.append(b"\\'" + item.digits)
+        elif isinstance(item, Symbol):
+            out.append(b"\\" + item.char)
+        else:  # Bin never reaches here: the cleaner rewrites or drops it
+            raise AssertionError("raw \\bin data in the output")
+    return b"".join(out)
+
+
+def rebuild(data: bytes, kind: str, ctx: Context) -> Rebuilt:
+    if len(data) > ctx.cfg.max_input_bytes:
+        raise Blocked("too_large", f"{len(data)} bytes")
+    doc, trailing = parse(data)
+    cleaner = _Cleaner()
+    # Normalise the loose header Word accepts ({\rtxyz ...) to {\rtf1.
+    if doc.items and isinstance(doc.items[0], Word) and doc.items[0].name.startswith(b"rt"):
+        doc.items[0] = Word(b"rtf", 1, True)
+    cleaned = cleaner.group(doc)
+    if len(cleaned) != 1:
+        raise Blocked("active_content", "the whole document is an object destination")
+    removed = cleaner.removed
+    if trailing.strip(b" \t\r\n\0"):
+        removed.append(Removed("rtf.trailing_data", f"{len(trailing)} bytes after the last brace"))
+    assert isinstance(cleaned[0], Group)
+    return Rebuilt(serialize(cleaned[0]), "rtf", tuple(removed))
+
+
+# -- verify: a separate byte scan of the output ----------------------------------------
+
+_FORBIDDEN_WORDS = re.compile(
+    rb"\\(object|objdata|objclass|objname|oleclsid|datastore|template|mailmerge|bin)(?![a-zA-Z])")
+_VERIFY_LINK = re.compile(r"\s*\"?(DDE|DDEAUTO|INCLUDEPICTURE|INCLUDETEXT|LINK|IMPORT)\b", re.I)
+
+
+def verify(data: bytes, kind: str, ctx: Context) -> None:
+    if not data.startswith(b"{\\rtf1"):
+        raise VerifyFailed("output does not start with {\\rtf1")
+    plain = data.replace(b"\\\\", b"").replace(b"\\{", b"").replace(b"\\}", b"")
+    depth = 0
+    for m in re.finditer(rb"[{}]", plain):
+        depth += 1 if m.group() == b"{" else -1
+        if depth == 0 and m.end() != len(plain):
+            raise VerifyFailed("bytes after the final brace")
+    if depth:
+        raise VerifyFailed("unbalanced braces")
+    m = _FORBIDDEN_WORDS.search(plain)
+    if m:
+        raise VerifyFailed(f"\\{m.group(1).decode()} in output")
+    for m in re.finditer(rb"\\fldinst", plain):
+        instr = _verify_group_text(plain, m.end())
+        if _VERIFY_LINK.match(instr):
+            raise VerifyFailed(f"link field instruction {instr[:40]!r}")
+
+
+def _verify_group_text(plain: bytes, start: int) -> str:
+    """Text of the rest of the group beginning at ``start``: hex decoded, words dropped."""
+    depth, i = 1, start
+    while i < len(plain) and depth:
+        depth += {0x7B: 1, 0x7D: -1}.get(plain[i], 0)
+        i += 1
+    chunk = re.sub(rb"\\'([0-9a-fA-F]{2})", lambda h: bytes([int(h.group(1), 16)]), plain[start:i])
+    chunk = re.sub(rb"\\[a-zA-Z]+-?[0-9]* ?|[{}\r\n]", b"", chunk)
+    return chunk.decode("latin-1")
