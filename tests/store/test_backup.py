@@ -1,0 +1,110 @@
+"""Migrations at open, backup while running, restore into a new directory."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+import trio
+
+from store import backup as backup_mod
+from store.cli_helpers import run
+from store.db import DB_NAME
+from store.facade import Store
+from store.migrations import SCHEMA_VERSION
+from tests.store.conftest import TEST_TIMEOUT_S, config
+
+NOW = 1_800_000_000.0
+
+
+def _pragmas(db: Path) -> tuple[int, str]:
+    with sqlite3.connect(db) as raw:
+        return (raw.execute("PRAGMA user_version").fetchone()[0],
+                raw.execute("PRAGMA journal_mode").fetchone()[0])
+
+
+async def test_migrations_apply_once_and_reopen_is_idempotent(state_dir: Path) -> None:
+    with trio.fail_after(TEST_TIMEOUT_S):
+        store = await Store.open(config(state_dir))
+        a = await store.create_account("a", "pw", "admin")
+        await store.aclose()
+        assert _pragmas(state_dir / DB_NAME) == (SCHEMA_VERSION, "wal")
+        for _ in range(2):
+            store = await Store.open(config(state_dir))
+            assert await store.get_account(a.id) == a
+            await store.aclose()
+        assert _pragmas(state_dir / DB_NAME) == (SCHEMA_VERSION, "wal")
+
+
+async def test_a_newer_database_is_refused(state_dir: Path) -> None:
+    with trio.fail_after(TEST_TIMEOUT_S):
+        await (await Store.open(config(state_dir))).aclose()
+        with sqlite3.connect(state_dir / DB_NAME) as raw:
+            raw.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
+        with pytest.raises(RuntimeError, match="newer"):
+            await Store.open(config(state_dir))
+
+
+async def test_backup_while_writing_then_restore_finds_everything(tmp_path: Path,
+                                                                   state_dir: Path) -> None:
+    with trio.fail_after(TEST_TIMEOUT_S):
+        store = await Store.open(config(state_dir))
+        a = await store.create_account("a", "pw", "staff")
+        b = await store.create_account("b", "pw", "external")
+        room = await store.create_room("r", "group", [b.id], a.id, NOW)
+        for i in range(20):
+            await store.post_message(room.id, a.id, f"m{i}", "lgwan", f"c{i}", NOW)
+        async with await store.open_upload(True, 1 << 20) as up:
+            await up.write(b"original from the internet")
+            q_sha, q_size = await up.commit()
+        fmsg, _ = await store.post_file(room.id, b.id, "internet", "a.txt", q_size, q_sha, "txt",
+                                        "ready", None, NOW)
+        v_sha = await trio.to_thread.run_sync(store.blobs.put, b"sanitized")
+        await store.finish_attachment(fmsg.attachments[0].id, "ready", {}, v_sha, 9, "a.txt")
+        await store.audit("backup.test", a.id, None, {"k": 1}, NOW)
+
+        dest = tmp_path / "backup"
+        stop_writing = trio.Event()
+
+        async def keep_writing() -> None:
+            i = 0
+            while not stop_writing.is_set():
+                await store.post_message(room.id, b.id, f"live{i}", "internet", None, NOW)
+                i += 1
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(keep_writing)
+            await trio.to_thread.run_sync(backup_mod.backup, store, dest)
+            stop_writing.set()
+        await store.aclose()
+
+        with pytest.raises(FileExistsError):
+            backup_mod.backup(state_dir, dest)  # never over an earlier backup
+        restored_dir = tmp_path / "restored"
+        backup_mod.restore(dest, restored_dir)
+        with pytest.raises(FileExistsError):
+            backup_mod.restore(dest, restored_dir)
+
+        restored = await Store.open(config(restored_dir))
+        try:
+            assert await restored.check_password("a", "pw") is not None
+            history = await restored.history(room.id, None, 200)
+            bodies = [m.body for m in history]
+            assert [f"m{i}" for i in range(20)] == bodies[:20]
+            got_file = await restored.get_message(fmsg.id)
+            assert got_file.attachments[0].sanitized_sha256 == v_sha
+            assert restored.quarantine.read_bytes(q_sha) == b"original from the internet"
+            assert restored.blobs.path(v_sha).read_bytes() == b"sanitized"
+            assert await restored.audit_verify() == (True, 1, None)
+            # Idempotency survives the restore too.
+            again, created = await restored.post_message(room.id, a.id, "x", "lgwan", "c3", NOW)
+            assert not created and again.body == "m3"
+        finally:
+            await restored.aclose()
+
+
+def test_cli_helper_runs_one_call_synchronously(state_dir: Path) -> None:
+    account = run(config(state_dir), lambda s: s.create_account("admin", "pw", "admin"))
+    assert account.kind == "admin"
+    assert run(config(state_dir), lambda s: s.list_accounts()) == [account]
