@@ -1,0 +1,39 @@
+"""The async door to the disarm workers, for the daemon's trio tasks.
+
+``sanitize`` never imports trio, so its ``WorkerPool.run`` blocks a thread; this module
+runs it on a trio worker thread.  A capacity limiter per pool keeps the number of those
+threads at the number of workers: a task cancelled while it waits for a free worker
+leaves cleanly (no thread was started).  A task cancelled while its job runs is
+released at once (``abandon_on_cancel``); the thread finishes the job, bounded by the
+pool's wall-clock kill, and its result is dropped.
+"""
+
+from __future__ import annotations
+
+import weakref
+
+import trio
+
+from sanitize.pool import WorkerPool
+from sanitize.report import Result
+
+_limiters: weakref.WeakKeyDictionary[WorkerPool, trio.CapacityLimiter] = (
+    weakref.WeakKeyDictionary())
+
+
+def _limiter(pool: WorkerPool) -> trio.CapacityLimiter:
+    limiter = _limiters.get(pool)
+    if limiter is None:
+        limiter = _limiters[pool] = trio.CapacityLimiter(pool.size)
+    return limiter
+
+
+async def disarm(pool: WorkerPool, data: bytes, name: str) -> Result:
+    """Disarm one file in the pool without blocking the event loop.
+
+    Always returns a Result (``blocked`` on timeout, crash or a malformed file); raises
+    only ``sanitize.pool.PoolClosed`` when the pool has been closed.
+    """
+    return await trio.to_thread.run_sync(pool.run, data, name, abandon_on_cancel=True,
+                                         limiter=_limiter(pool),
+                                         thread_name="kakehashi-disarm")
