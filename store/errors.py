@@ -65,3 +65,9 @@ class Corrupt(StoreError):
     """Stored bytes failed their integrity check (hash or AES-GCM tag)."""
 
     code, status = "store_corrupt", 500
+
+
+class StoreUnavailable(StoreError):
+    """The store is closed, or the database refused a write (disk full, I/O error)."""
+
+    code, status = "store_unavailable", 503

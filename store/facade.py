@@ -45,7 +45,7 @@ from store import accounts, audit as audit_log, files, messages, rooms
 from store.blobs import BlobStore, BlobWriter, Quarantine
 from store.config import StoreConfig
 from store.db import StatePaths, connect, read_snapshot
-from store.errors import StoreError
+from store.errors import StoreError, StoreUnavailable
 from store.keys import load_key
 from store.migrations import migrate
 from store.passwords import hash_password, verify_password
@@ -53,7 +53,7 @@ from store.records import (
     Account, AccountKind, Attachment, AuditEntry, Message, Readers, Room, RoomKind,
     RoomSummary, Session, Zone,
 )
-from store.writer import Op, StoreUnavailable, Writer
+from store.writer import Op, Writer
 
 T = TypeVar("T")
 # At most this many scrypt computations at once (32 MiB each at the default cost).
@@ -168,8 +168,11 @@ class Store:
             await trio.to_thread.run_sync(self._writer.stop)
             # Let the writer's last wake-up run before the caller moves on.
             await trio.lowlevel.checkpoint()
-            for db in self._readers:
+            # Take every read connection back (reads in flight finish first).
+            for _ in self._readers:
+                db = await self._pool_recv.receive()
                 db.conn.close()
+            self._pool_send.close()
 
     async def __aenter__(self) -> "Store":
         return self
@@ -191,7 +194,10 @@ class Store:
         """Run ``fn(db, *args)`` on a read connection, in one read snapshot."""
         if self._closed:
             raise StoreUnavailable("ストアは閉じています / the store is closed")
-        db = await self._pool_recv.receive()
+        try:
+            db = await self._pool_recv.receive()
+        except trio.EndOfChannel:
+            raise StoreUnavailable("ストアは閉じています / the store is closed") from None
         try:
             return await trio.to_thread.run_sync(self._in_snapshot, fn, db, args)
         finally:

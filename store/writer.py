@@ -22,13 +22,9 @@ from typing import Any, Callable
 
 import sqlite_utils
 
-from store.errors import StoreError
+from store.errors import StoreUnavailable
 
 log = logging.getLogger(__name__)
-
-
-class StoreUnavailable(StoreError):
-    code, status = "store_unavailable", 503
 
 
 class Op:
@@ -102,7 +98,12 @@ class Writer:
                         stopping = True
                         break
                     batch.append(nxt)  # type: ignore[arg-type]
-                self._commit(batch)
+                try:
+                    self._commit(batch)
+                except Exception as exc:  # SAVEPOINT/RELEASE itself failed: lose the group
+                    if self._db.conn.in_transaction:
+                        self._db.conn.execute("ROLLBACK")
+                    self._fail(batch, exc)
                 self.groups += 1
                 self.ops += len(batch)
                 try:
@@ -110,6 +111,23 @@ class Writer:
                 except Exception:  # the event loop is gone; nobody is waiting
                     log.exception("store writer: could not notify waiters")
         finally:
+            # Whatever ends this thread, nobody may wait forever: refuse new work and
+            # fail what is still queued.
+            self._closed = True
+            left: list[Op] = []
+            while True:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is not _STOP:
+                    left.append(item)  # type: ignore[arg-type]
+            if left:
+                self._fail(left, RuntimeError("store writer stopped"))
+                try:
+                    self._notify(left)
+                except Exception:
+                    log.exception("store writer: could not notify waiters")
             self._db.conn.close()
 
     def _commit(self, batch: list[Op]) -> None:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import trio
+import trio.testing
 
 from store.errors import MessageNotFound, NotMember, RoomNotFound
 from store.facade import Store
@@ -187,3 +188,31 @@ async def test_posting_needs_a_room_and_membership(store: Store) -> None:
         await store.add_member(room.id, outsider.id)
         m, _ = await store.post_message(room.id, outsider.id, "x", "internet", None, NOW)
         assert m.origin_zone == "internet"
+
+
+async def test_close_commits_queued_writes_then_refuses_work(state_dir: Path) -> None:
+    with trio.fail_after(TEST_TIMEOUT_S):
+        store = await Store.open(config(state_dir, group_commit_ms=50.0))
+        (a, _, _), room = await _room(store)
+        acked: list[str] = []
+
+        async def post(i: int) -> None:
+            acked.append((await store.post_message(room.id, a.id, str(i), "lgwan", None,
+                                                   NOW))[0].id)
+
+        async with trio.open_nursery() as nursery:
+            for i in range(10):
+                nursery.start_soon(post, i)
+            await trio.testing.wait_all_tasks_blocked()
+            nursery.start_soon(store.aclose)
+        assert len(acked) == 10
+        from store.errors import StoreUnavailable
+        with pytest.raises(StoreUnavailable):
+            await store.post_message(room.id, a.id, "late", "lgwan", None, NOW)
+        with pytest.raises(StoreUnavailable):
+            await store.history(room.id, None, 10)
+        reopened = await Store.open(config(state_dir))
+        try:
+            assert len(await reopened.history(room.id, None, 50)) == 10
+        finally:
+            await reopened.aclose()

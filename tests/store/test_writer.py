@@ -9,7 +9,8 @@ import sqlite_utils
 
 from store.db import connect
 from store.migrations import migrate
-from store.writer import Op, StoreUnavailable, Writer
+from store.errors import StoreUnavailable
+from store.writer import Op, Writer
 
 
 def _insert(db: sqlite_utils.Database, name: str) -> int:
