@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import io
 import re
+import struct
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
@@ -198,7 +200,8 @@ def _zip_kind(data: bytes, ext: str) -> str:
                 return "zip"
             return _ooxml_kind(zf, names, types)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, etree.XMLSyntaxError, ValueError,
-            NotImplementedError, EOFError, OSError, RuntimeError):
+            NotImplementedError, EOFError, OSError, RuntimeError, KeyError, zlib.error,
+            struct.error):
         return "unknown"  # starts like a zip but is not a readable one
 
 
