@@ -71,3 +71,13 @@ class StoreUnavailable(StoreError):
     """The store is closed, or the database refused a write (disk full, I/O error)."""
 
     code, status = "store_unavailable", 503
+
+
+class RequestNotFound(NotFound):
+    code = "original_request_not_found"
+
+
+class AlreadyDecided(Conflict):
+    """An original request that was already approved or denied."""
+
+    code = "original_request_decided"

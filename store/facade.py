@@ -41,7 +41,7 @@ from typing import Any, Callable, TypeVar
 import sqlite_utils
 import trio
 
-from store import accounts, audit as audit_log, files, messages, rooms
+from store import accounts, audit as audit_log, files, messages, originals, rooms
 from store.blobs import BlobStore, BlobWriter, Quarantine
 from store.config import StoreConfig
 from store.db import StatePaths, connect, read_snapshot
@@ -50,8 +50,8 @@ from store.keys import load_key
 from store.migrations import migrate
 from store.passwords import hash_password, verify_password
 from store.records import (
-    Account, AccountKind, Attachment, AuditEntry, Message, Readers, Room, RoomKind,
-    RoomSummary, Session, Zone,
+    Account, AccountKind, Attachment, AuditEntry, Message, OriginalRequest, Readers, Room,
+    RoomKind, RoomSummary, Session, Zone,
 )
 from store.writer import Op, Writer
 
@@ -59,6 +59,8 @@ T = TypeVar("T")
 # At most this many scrypt computations at once (32 MiB each at the default cost).
 KDF_CONCURRENCY = 2
 TOKEN_BYTES = 32  # session tokens: 256 bits
+# How long an approved original stays released to its requester, by default.
+ORIGINAL_RELEASE_TTL_S = 24 * 3600.0
 
 
 def _wrap(exc: BaseException) -> BaseException:
@@ -390,6 +392,33 @@ class Store:
                 self.quarantine.delete(sha)
         await trio.to_thread.run_sync(unlink)
         return count
+
+    # ---------------------------------------------------------------- originals
+    async def request_original(self, attachment_id: str, requester: str, reason: str,
+                               now: float) -> OriginalRequest:
+        """A pending request for the original (FileNotFound if no such attachment)."""
+        return await self._write(originals.request_txn, attachment_id, requester, reason, now)
+
+    async def get_original_request(self, request_id: str) -> OriginalRequest:
+        return await self._read(originals.get_request, request_id)
+
+    async def original_requests(self, status: str | None = "pending",
+                                limit: int = 200) -> list[OriginalRequest]:
+        """Requests in id order, optionally only those with ``status``."""
+        return await self._read(originals.list_requests, status, limit)
+
+    async def decide_original_request(self, request_id: str, admin_id: str, approve: bool,
+                                      note: str, now: float,
+                                      ttl_s: float = ORIGINAL_RELEASE_TTL_S) -> OriginalRequest:
+        """Approve (released to the requester until ``now + ttl_s``) or deny; once only
+        (AlreadyDecided otherwise)."""
+        return await self._write(originals.decide_txn, request_id, admin_id, approve, note,
+                                 now, ttl_s)
+
+    async def original_released_to(self, attachment_id: str, account_id: str,
+                                   now: float) -> bool:
+        """True if an approved, unexpired request releases this original to this account."""
+        return await self._read(originals.is_released, attachment_id, account_id, now)
 
     # ---------------------------------------------------------------- audit
     async def audit(self, action: str, actor: str | None, subject: str | None,

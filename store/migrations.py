@@ -120,6 +120,27 @@ CREATE TABLE audit_head (
 """
 
 
+# Requests for the original of a disarmed file, and the admin's decision.  An approved
+# request is the release: only its requester may fetch the original, until expires_ts.
+_V2 = """
+CREATE TABLE original_requests (
+    id INTEGER PRIMARY KEY,
+    attachment_id INTEGER NOT NULL REFERENCES attachments(id),
+    requester INTEGER NOT NULL REFERENCES accounts(id),
+    reason TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('pending', 'approved', 'denied')),
+    created_at TEXT NOT NULL,
+    decided_by INTEGER REFERENCES accounts(id),
+    decided_at TEXT,
+    note TEXT NOT NULL DEFAULT '',
+    expires_at TEXT,
+    expires_ts REAL
+);
+CREATE INDEX original_requests_status ON original_requests(status, id);
+CREATE INDEX original_requests_file ON original_requests(attachment_id, requester);
+"""
+
+
 def _script(sql: str) -> Callable[[sqlite_utils.Database], None]:
     def apply(db: sqlite_utils.Database) -> None:
         # One statement at a time: executescript() would COMMIT the open transaction.
@@ -134,6 +155,7 @@ def _script(sql: str) -> Callable[[sqlite_utils.Database], None]:
 
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _script(_V1),
+    _script(_V2),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -125,3 +125,25 @@ class AuditEntry:
         return {"id": str(self.id), "at": self.at, "actor": self.actor,
                 "action": self.action, "subject": self.subject, "data": self.data,
                 "mac": self.mac}
+
+
+@dataclass(frozen=True, slots=True)
+class OriginalRequest:
+    """An LGWAN user's request for the original of a disarmed file (API.md, Files)."""
+
+    id: str
+    file_id: str
+    requester: str  # account id
+    reason: str
+    status: Literal["pending", "approved", "denied"]
+    created_at: str
+    decided_by: str | None = None
+    decided_at: str | None = None
+    note: str = ""
+    expires_at: str | None = None  # when an approved release ends
+
+    def public(self) -> dict[str, Any]:
+        return {"id": self.id, "file_id": self.file_id, "requester": self.requester,
+                "reason": self.reason, "status": self.status, "created_at": self.created_at,
+                "decided_by": self.decided_by, "decided_at": self.decided_at,
+                "note": self.note, "expires_at": self.expires_at}

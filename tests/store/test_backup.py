@@ -108,3 +108,24 @@ def test_cli_helper_runs_one_call_synchronously(state_dir: Path) -> None:
     account = run(config(state_dir), lambda s: s.create_account("admin", "pw", "admin"))
     assert account.kind == "admin"
     assert run(config(state_dir), lambda s: s.list_accounts()) == [account]
+
+
+async def test_an_older_database_is_upgraded_in_place(state_dir: Path) -> None:
+    with trio.fail_after(TEST_TIMEOUT_S):
+        from store.db import StatePaths, connect
+        from store.migrations import MIGRATIONS
+        StatePaths(state_dir).ensure()
+        old = connect(state_dir / DB_NAME)
+        old.conn.execute("BEGIN")
+        MIGRATIONS[0](old)
+        old.conn.execute("PRAGMA user_version=1")
+        old.conn.execute("INSERT INTO accounts (login, kind, created_at) VALUES ('old', 'staff', '')")
+        old.conn.execute("COMMIT")
+        old.conn.close()
+        store = await Store.open(config(state_dir))
+        try:
+            assert (await store.get_account_by_login("old")).id == "1"
+            assert await store.original_requests(None) == []  # the v2 table exists
+        finally:
+            await store.aclose()
+        assert _pragmas(state_dir / DB_NAME)[0] == SCHEMA_VERSION
