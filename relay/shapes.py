@@ -1,0 +1,108 @@
+"""Shapes of what clients send: typed reads from JSON bodies, query values and
+credentials, each refusal a 400 (or 401) that names the field.
+
+Shared by the HTTP routes (``relay.api``) and the stream (``relay.stream``), so a
+message has one shape whichever way it comes.
+"""
+
+from __future__ import annotations
+
+import re
+from http.cookies import CookieError, SimpleCookie
+from typing import Any
+
+from relay import errors
+from relay.web import Request
+
+ID_RE = re.compile(r"[0-9]{1,18}")
+COOKIE_PREFIX = "kakehashi_"  # + zone: browsers share cookies across ports of a host
+
+
+class Fields:
+    """Typed reads from a JSON object; a wrong shape is a 400 naming the field path."""
+
+    def __init__(self, obj: Any, path: str = "") -> None:
+        if not isinstance(obj, dict):
+            raise errors.invalid_field(path, "a JSON object")
+        self.obj = obj
+        self.path = path
+
+    @classmethod
+    async def of(cls, req: Request, limit: int) -> "Fields":
+        return cls(await req.json(limit))
+
+    def _p(self, name: str) -> str:
+        return f"{self.path}.{name}" if self.path else name
+
+    def _get(self, name: str, required: bool, expected: str) -> Any:
+        value = self.obj.get(name)
+        if value is None and required:
+            raise errors.invalid_field(self._p(name), expected, "missing")
+        return value
+
+    def opt_str(self, name: str, required: bool = False) -> str | None:
+        value = self._get(name, required, "a string")
+        if value is not None and not isinstance(value, str):
+            raise errors.invalid_field(self._p(name), "a string")
+        return value
+
+    def req_str(self, name: str) -> str:
+        value = self.opt_str(name, required=True)
+        assert value is not None
+        return value
+
+    def choice(self, name: str, choices: tuple[str, ...], required: bool = True) -> str | None:
+        expected = " or ".join(f'"{c}"' for c in choices)
+        value = self._get(name, required, expected)
+        if value is not None and value not in choices:
+            raise errors.invalid_field(self._p(name), expected)
+        return value
+
+    def id_list(self, name: str) -> list[str]:
+        value = self._get(name, True, "a list of ids")
+        if not isinstance(value, list):
+            raise errors.invalid_field(self._p(name), "a list of ids")
+        for i, item in enumerate(value):
+            if not isinstance(item, str) or not ID_RE.fullmatch(item):
+                raise errors.invalid_field(f"{self._p(name)}[{i}]", "an id string")
+        return value
+
+    def id(self, name: str) -> str:
+        value = self.req_str(name)
+        if not ID_RE.fullmatch(value):
+            raise errors.invalid_field(self._p(name), "an id string")
+        return value
+
+
+def query_int(req: Request, name: str, default: int, lo: int, hi: int) -> int:
+    raw = req.query.get(name)
+    if raw is None:
+        return default
+    if not re.fullmatch(r"[0-9]{1,9}", raw) or not lo <= int(raw) <= hi:
+        raise errors.invalid_field(name, f"an integer {lo}..{hi}")
+    return int(raw)
+
+
+def query_id(req: Request, name: str) -> str | None:
+    raw = req.query.get(name)
+    if raw is not None and not ID_RE.fullmatch(raw):
+        raise errors.invalid_field(name, "an id string")
+    return raw
+
+
+def bearer_token(req: Request) -> str | None:
+    """The token from ``Authorization: Bearer``, else the zone's session cookie
+    (cookies are only ever set on TLS listeners)."""
+    auth = req.header("authorization")
+    if auth:
+        scheme, _, token = auth.partition(" ")
+        return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+    if req.tls and (raw := req.header("cookie")):
+        jar: SimpleCookie = SimpleCookie()
+        try:
+            jar.load(raw)
+        except CookieError:
+            return None
+        morsel = jar.get(COOKIE_PREFIX + req.zone)
+        return morsel.value if morsel else None
+    return None

@@ -1,0 +1,157 @@
+"""One WebSocket stream session, after ``relay.api`` has authenticated it.
+
+Two tasks share the connection and end together (the first to finish cancels the
+others):
+
+* events: drains the session's hub queue into text frames.  If the client does not
+  drain, the queue fills and the hub cancels the whole session (``relay.hub``);
+* requests: client frames -- ``{"type": "ping"}`` is answered ``{"type": "pong"}``;
+  ``{"type": "send", "room_id", "body", "client_id"}`` goes through the same
+  ``check_send``/``do_send`` as HTTP and is answered ``{"type": "ack", "client_id",
+  "message"}`` after COMMIT; ``{"type": "read", "room_id", "up_to"}`` moves the read
+  marker.  A bad frame gets ``{"type": "error", "client_id"?, "error": {...}}`` and the
+  session carries on;
+Keepalive (a ping every ``ws_ping_interval_s``, closed after ``ws_ping_timeout_s``
+without a pong) and the frame size cap belong to the server, which owns the
+connection (``relay.server``); the session only ends itself.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any, Awaitable, Callable
+
+import trio
+from trio_websocket import ConnectionClosed, WebSocketConnection
+
+from relay import errors
+from relay.hub import OVERFLOW, REVOKED, Subscription, encode
+from relay.service import Caller, Service
+from relay.shapes import Fields
+from relay.web import Accept, HTTPError
+
+log = logging.getLogger(__name__)
+
+# How long the closing handshake may take before the server drops the connection.
+CLOSE_TIMEOUT_S = 2.0
+
+# RFC 6455 close codes per way of ending.
+_CLOSE: dict[str | None, tuple[int, str]] = {
+    None: (1000, "bye"),
+    OVERFLOW: (1008, "send queue overflow"),
+    REVOKED: (1008, "session revoked"),
+}
+
+
+async def run(service: Service, caller: Caller, accept: Accept) -> None:
+    """Accept the upgrade and run the session until either side ends it."""
+    try:
+        ws: WebSocketConnection = await accept()
+    except ConnectionClosed:
+        return
+    conn = _Conn(ws)
+    sub = service.hub.subscribe(caller.account.id, caller.zone, caller.session.id)
+    try:
+        with sub.scope:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(_until_done, nursery.cancel_scope, _events, conn, sub)
+                nursery.start_soon(_until_done, nursery.cancel_scope, _requests, conn,
+                                   service, caller)
+    finally:
+        service.hub.unsubscribe(sub)
+        if conn.torn:
+            # A send was cut off half-way (typically: the client stopped reading and
+            # overflowed).  Part of a frame may be on the wire, so another frame --
+            # even a close frame -- would be garbage: leave the transport to the server
+            # to drop.
+            return
+        code, reason = _CLOSE.get(sub.ended, _CLOSE[None])
+        with trio.move_on_after(CLOSE_TIMEOUT_S) as cs:
+            # Shielded: the session may be ending *because* it was cancelled, and the
+            # client still deserves a close frame if it is listening.
+            cs.shield = True
+            try:
+                await ws.aclose(code, reason)
+            except (ConnectionClosed, trio.BrokenResourceError, trio.ClosedResourceError):
+                pass
+
+
+async def _until_done(scope: trio.CancelScope, task: Callable[..., Awaitable[None]],
+                      *args: Any) -> None:
+    """Run one of the session's tasks; when it ends, for whatever reason, the session
+    ends."""
+    try:
+        await task(*args)
+    except ConnectionClosed:
+        pass
+    finally:
+        scope.cancel()
+
+
+class _Conn:
+    """The session's WebSocket, remembering whether a send was interrupted."""
+
+    def __init__(self, ws: WebSocketConnection) -> None:
+        self.ws = ws
+        self._sending = 0
+
+    @property
+    def torn(self) -> bool:
+        return self._sending > 0
+
+    async def send(self, text: str) -> None:
+        self._sending += 1
+        await self.ws.send_message(text)
+        self._sending -= 1  # not reached if cancelled or failed: the stream is torn
+
+
+async def _events(conn: _Conn, sub: Subscription) -> None:
+    async for text in sub.receive:
+        await conn.send(text)
+    # The hub closed our queue: revoked or overflowed (sub.ended says which).
+
+
+async def _requests(conn: _Conn, service: Service, caller: Caller) -> None:
+    while True:
+        frame = await conn.ws.get_message()
+        reply = await answer(service, caller, frame)
+        if reply is not None:
+            await conn.send(encode(reply))
+
+
+async def answer(service: Service, caller: Caller, frame: str | bytes) -> dict[str, Any] | None:
+    """The reply to one client frame (None: nothing to say).  Never raises for
+    anything the client sent."""
+    client_id: Any = None
+    try:
+        if isinstance(frame, bytes):
+            raise HTTPError(400, "text_frames_only",
+                            "テキストフレームで送ってください / send JSON in text frames")
+        try:
+            obj = json.loads(frame)
+        except json.JSONDecodeError as exc:
+            raise HTTPError(400, "malformed_json", "JSON が不正です / malformed JSON",
+                            {"position": exc.pos}) from None
+        f = Fields(obj)
+        client_id = obj.get("client_id") if isinstance(obj.get("client_id"), str) else None
+        kind = f.req_str("type")
+        if kind == "ping":
+            return {"type": "pong"}
+        if kind == "send":
+            send = await service.check_send(caller, f.id("room_id"), f.req_str("body"),
+                                            f.req_str("client_id"))
+            message = await service.do_send(send)
+            return {"type": "ack", "client_id": send.client_id, "message": message.public()}
+        if kind == "read":
+            read = await service.check_read(caller, f.id("room_id"), f.id("up_to"))
+            await service.do_read(read)
+            return {"type": "read.ok", "room_id": read.room.id, "up_to": read.message.id}
+        raise errors.invalid_field("type", '"ping", "send" or "read"')
+    except Exception as exc:
+        http = errors.for_exception(exc, "a stream request")
+        reply: dict[str, Any] = {"type": "error", "error": {
+            "code": http.code, "message": http.message, "details": http.details}}
+        if client_id is not None:
+            reply["client_id"] = client_id
+        return reply
