@@ -1,0 +1,169 @@
+"""The worker pool with real processes: verdicts through the pipes, crashes, timeouts,
+memory and CPU limits, the seccomp filter, a lying worker, threads, and the trio door.
+
+Misbehaviour is triggered by the worker's test hooks (``sanitize.worker``), which only
+a pool built with ``test_hooks=True`` enables."""
+
+from __future__ import annotations
+
+import io
+import platform
+import threading
+
+import pytest
+import trio
+from PIL import Image
+
+from relay.disarm import disarm
+from sanitize.config import SanitizeConfig
+from sanitize.pool import PoolClosed, WorkerPool
+from sanitize.report import Result, Verdict
+from sanitize.worker import HOOK_PREFIX
+
+ELF = b"\x7fELF\x02\x01\x01" + bytes(57)
+PDF_HEAD = b"%PDF-1.7\n"
+CFG = SanitizeConfig(timeout_s=2.0, memory_mib=512)
+
+
+@pytest.fixture(scope="module")
+def pool() -> WorkerPool:
+    with WorkerPool(CFG, workers=2, test_hooks=True) as p:
+        yield p  # type: ignore[misc]
+
+
+def hook(p: WorkerPool, name: str) -> Result:
+    return p.run(PDF_HEAD + b"secret original bytes", HOOK_PREFIX + name)
+
+
+def assert_blocked(result: Result, reason: str) -> None:
+    assert result.verdict is Verdict.BLOCKED, result
+    assert result.reason == reason, result
+    assert result.output is None and result.output_name is None
+
+
+def jpeg() -> bytes:
+    exif = Image.Exif()
+    exif[0x010F] = "Canon"
+    buf = io.BytesIO()
+    Image.new("RGB", (40, 30), (0, 90, 0)).save(buf, "JPEG", exif=exif)
+    return buf.getvalue()
+
+
+def test_verdict_through_the_pool(pool: WorkerPool) -> None:
+    result = pool.run(ELF, "report.pdf")
+    assert_blocked(result, "executable")
+    assert result.kind == "executable" and result.name_mismatch
+    assert result.message_ja and result.message_en
+
+
+def test_rebuilt_file_through_the_pool(pool: WorkerPool) -> None:
+    pytest.importorskip("sanitize.formats.images")
+    result = pool.run(jpeg(), "写真.jpg")
+    assert result.verdict is Verdict.SANITIZED and result.output_name == "写真.jpg"
+    assert result.output is not None
+    with Image.open(io.BytesIO(result.output)) as im:
+        assert im.size == (40, 30) and not im.getexif()
+
+
+def test_killed_worker_blocks_that_file_and_is_replaced(pool: WorkerPool) -> None:
+    result = hook(pool, "exit")
+    assert_blocked(result, "worker_crashed")
+    assert result.kind == "pdf"  # detected before it died
+    # Both slots still serve (the dead one was replaced), several times over.
+    for _ in range(4):
+        assert_blocked(pool.run(ELF, "a"), "executable")
+
+
+def test_segfault_is_worker_crashed(pool: WorkerPool) -> None:
+    result = hook(pool, "segv")
+    assert_blocked(result, "worker_crashed")
+    assert "SIGSEGV" in result.detail
+    assert_blocked(pool.run(ELF, "a"), "executable")
+
+
+def test_wall_clock_timeout(pool: WorkerPool) -> None:
+    assert_blocked(hook(pool, "sleep"), "timeout")
+    assert_blocked(pool.run(ELF, "a"), "executable")
+
+
+def test_cpu_limit_kills_a_spinning_worker() -> None:
+    # Wall clock far away: only RLIMIT_CPU (SIGXCPU) can stop it.
+    with WorkerPool(SanitizeConfig(timeout_s=60, cpu_s=1), workers=1, test_hooks=True) as p:
+        result = hook(p, "spin")
+        assert_blocked(result, "timeout")
+        assert "SIGXCPU" in result.detail
+        assert_blocked(p.run(ELF, "a"), "executable")
+
+
+def test_memory_bomb_hits_rlimit_as(pool: WorkerPool) -> None:
+    assert_blocked(hook(pool, "alloc"), "limit_exceeded")
+
+
+def test_lying_worker_never_hands_over_the_original(pool: WorkerPool) -> None:
+    # "blocked" with the original attached: the bytes are dropped.
+    assert_blocked(hook(pool, "lie"), "corrupt")
+    # "clean" as an executable: refused, and the worker is not trusted again.
+    assert_blocked(hook(pool, "lie_kind"), "worker_crashed")
+    # Garbage instead of a frame.
+    assert_blocked(hook(pool, "garbage"), "worker_crashed")
+    assert_blocked(pool.run(ELF, "a"), "executable")
+
+
+def test_sandbox_inside_a_worker(pool: WorkerPool) -> None:
+    report = pool.probe()
+    assert report["rlimit_as"] == [CFG.memory_mib * 1024 * 1024] * 2
+    assert report["rlimit_core"] == [0, 0]
+    assert report["rlimit_nofile"][0] <= 64
+    if platform.system() != "Linux" or platform.machine() not in ("x86_64", "aarch64"):
+        pytest.skip("the seccomp filter is written for Linux x86_64/aarch64")
+    assert pool.sandbox["seccomp"] == "filter"
+    assert report["socket_inet"].startswith("denied")
+    assert report["socket_unix"].startswith("denied")
+    assert report["exec"] == "denied"
+
+
+def test_hooks_are_off_by_default() -> None:
+    with WorkerPool(CFG, workers=1) as p:
+        # Without test_hooks the magic name is just a name: the content decides.
+        assert_blocked(p.run(ELF, HOOK_PREFIX + "exit"), "executable")
+
+
+def test_too_large_is_refused_before_a_worker_sees_it() -> None:
+    with WorkerPool(SanitizeConfig(max_input_bytes=16), workers=1) as p:
+        result = p.run(ELF, "a")
+        assert_blocked(result, "too_large")
+        assert result.kind == "unknown"
+
+
+def test_many_threads_share_the_pool(pool: WorkerPool) -> None:
+    results: dict[int, Result] = {}
+
+    def job(i: int) -> None:
+        results[i] = hook(pool, "exit") if i == 3 else pool.run(ELF, f"{i}.bin")
+
+    threads = [threading.Thread(target=job, args=(i,)) for i in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert len(results) == 10
+    assert results[3].reason == "worker_crashed"
+    assert all(r.reason == "executable" for i, r in results.items() if i != 3)
+
+
+def test_closed_pool_refuses() -> None:
+    p = WorkerPool(CFG, workers=1)
+    p.close()
+    with pytest.raises(PoolClosed):
+        p.run(ELF, "a")
+
+
+async def test_async_door(pool: WorkerPool) -> None:
+    with trio.fail_after(20):
+        assert_blocked(await disarm(pool, ELF, "a.pdf"), "executable")
+        # A cancelled caller is released at once, not after the worker's timeout...
+        with trio.move_on_after(0.2) as scope:
+            await disarm(pool, PDF_HEAD, HOOK_PREFIX + "sleep")
+        assert scope.cancelled_caught
+        # ...and the pool keeps serving.
+        assert_blocked(await disarm(pool, ELF, "b.pdf"), "executable")
