@@ -102,11 +102,22 @@ def new_connection(max_header_bytes: int) -> h11.Connection:
 def next_event(conn: h11.Connection, max_header_bytes: int) -> h11.Event | type[h11.NEED_DATA] | type[h11.PAUSED]:
     """``conn.next_event()`` with the peer's protocol errors as API errors."""
     try:
-        return conn.next_event()  # type: ignore[return-value]
+        event = conn.next_event()
     except h11.RemoteProtocolError as exc:
         if exc.error_status_hint == 431:
             raise headers_too_large(max_header_bytes) from None
         raise bad_request(str(exc)) from None
+    # h11 caps only a head that is still incomplete; one that arrived whole in a
+    # single read is measured here.
+    if isinstance(event, h11.Request) and head_size(event) > max_header_bytes:
+        raise headers_too_large(max_header_bytes)
+    return event  # type: ignore[return-value]
+
+
+def head_size(event: h11.Request) -> int:
+    """Bytes of the request line and header block (as sent, less optional spaces)."""
+    size = len(event.method) + len(event.target) + len(b"  HTTP/1.1\r\n\r\n")
+    return size + sum(len(k) + len(v) + 4 for k, v in event.headers.raw_items())
 
 
 def is_websocket_upgrade(event: h11.Request) -> bool:
@@ -148,10 +159,14 @@ def parse_head(event: h11.Request) -> Head:
     if "\x00" in path:
         raise bad_request("NUL in path")
     headers = tuple((k.decode("ascii"), v.decode("latin-1")) for k, v in event.headers)
-    length: int | None = None
+    # A request without Content-Length or Transfer-Encoding has no body (RFC 9112
+    # 6.3); chunked bodies have no length known in advance.
+    length: int | None = 0
     for k, v in headers:
         if k == "content-length":
             length = int(v)  # h11 has validated it
+        elif k == "transfer-encoding":
+            length = None
     return Head(event.method.decode("ascii"), path, query, headers, length)
 
 
@@ -263,7 +278,7 @@ class RequestBody:
         self._stall_s = stall_s
         self._started = False
         self.complete = content_length == 0
-        self.too_large = False  # a 413 was raised: the rest is never read
+        self.failed = False  # a 413 or 408 was raised: the rest is never read
         self.received = 0
 
     def unread(self) -> int | None:
@@ -284,20 +299,21 @@ class RequestBody:
 
     async def _chunks(self, limit: int) -> AsyncIterator[bytes]:
         if self._length is not None and self._length > limit:
-            self.too_large = True
+            self.failed = True
             raise body_too_large(limit)
         rate = BodyRate(self._clock(), self._min_bps, stall_s=self._stall_s)
         while not self.complete:
             try:
                 chunk = await self._pull(rate.deadline())
             except trio.TooSlowError:
+                self.failed = True
                 raise request_timeout() from None
             if not chunk:
                 self.complete = True
                 break
             self.received += len(chunk)
             if self.received > limit:
-                self.too_large = True
+                self.failed = True
                 raise body_too_large(limit)
             rate.feed(len(chunk), self._clock())
             yield chunk

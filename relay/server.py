@@ -190,6 +190,8 @@ class Server:
     def shutdown(self) -> None:
         """Begin a graceful stop: stop accepting, close idle connections and streams,
         let requests in flight finish (each then closes its connection)."""
+        if self.draining:
+            return
         self.draining = True
         self._accept_scope.cancel()
         for conn in list(self._conns):
@@ -257,9 +259,12 @@ class _Connection:
         self.scope = trio.CancelScope()
         self.busy = False  # a request is being handled: a drain lets it finish
         self.linger = False  # the client may still be sending: linger before closing
+        self.upgrade: _StreamUpgrade | None = None
 
     def on_drain(self) -> None:
-        if not self.busy:
+        if self.upgrade is not None and self.upgrade.ws is not None:
+            self.upgrade.going_away()
+        elif not self.busy:
             self.scope.cancel()
 
     async def run_guarded(self) -> None:
@@ -284,14 +289,17 @@ class _Connection:
                 await self._close()
 
     async def _close(self) -> None:
-        if self.linger:
+        if self.linger and not self.server.draining:
+            # Half-close the TCP connection (under TLS too: everything we meant to say
+            # is sent), then discard what still arrives, undecrypted.
+            raw = self.stream.transport_stream if isinstance(self.stream, trio.SSLStream) else self.stream
             with trio.move_on_after(LINGER_S):
                 try:
-                    if isinstance(self.stream, trio.abc.HalfCloseableStream):
-                        await self.stream.send_eof()
+                    if isinstance(raw, trio.abc.HalfCloseableStream):
+                        await raw.send_eof()
                     got = 0
                     while got < LINGER_BYTES:
-                        data = await self.stream.receive_some(http.RECEIVE_BYTES)
+                        data = await raw.receive_some(http.RECEIVE_BYTES)
                         if not data:
                             break
                         got += len(data)
@@ -421,7 +429,8 @@ class _Connection:
             await self._send_error(err)
             return False
         if req.path == http.STREAM_PATH and http.is_websocket_upgrade(event):
-            await _StreamUpgrade(self, event, req, body).run()
+            self.upgrade = _StreamUpgrade(self, event, req, body)
+            await self.upgrade.run()
             return False
         resp = await self._call_app(req)
         return await self._respond(req, resp, body)
@@ -440,11 +449,11 @@ class _Connection:
             return http.internal_error().response()
 
     def _must_close(self, body: http.RequestBody) -> bool:
-        if self.server.draining or self.h11.their_state is h11.ERROR:
+        if self.server.draining or self.h11.their_state is h11.ERROR or body.failed:
             return True
         if self.h11.their_state is h11.SEND_BODY:
             unread = body.unread()
-            return body.too_large or unread is None or unread > http.MAX_DRAIN_BYTES
+            return unread is None or unread > http.MAX_DRAIN_BYTES
         return False
 
     async def _respond(self, req: Request, resp: Response, body: http.RequestBody) -> bool:
@@ -520,6 +529,8 @@ class _StreamUpgrade:
         self.req = req
         self.body = body
         self.ws: trio_websocket.WebSocketConnection | None = None
+        self.leaving = False
+        self.pinger_scope = trio.CancelScope()
 
     async def run(self) -> None:
         conn = self.conn
@@ -542,9 +553,16 @@ class _StreamUpgrade:
                 except HTTPError as err:
                     refusal = err.response()
                 finally:
+                    # Close while the reader still runs, so the client's close reply
+                    # is read; then the reader ends with the stream, within a bound.
+                    self.pinger_scope.cancel()
                     if self.ws is not None:
                         await self._close_ws()
-                    nursery.cancel_scope.cancel()
+                        nursery.cancel_scope.deadline = min(
+                            nursery.cancel_scope.deadline,
+                            trio.current_time() + http.CLOSE_TIMEOUT_S)
+                    else:
+                        nursery.cancel_scope.cancel()
         except Exception:
             log.exception("%s %s: stream failed (ストリームエラー)", conn.zone, conn.peer)
             if self.ws is None:
@@ -553,7 +571,6 @@ class _StreamUpgrade:
             if refusal is None:
                 log.error("%s %s: handle_stream neither accepted nor refused", conn.zone, conn.peer)
                 refusal = http.internal_error().response()
-            conn.linger = True
             try:
                 await conn._send(conn.h11.send(http.response_head(refusal, close=True)))
                 if refusal.body:
@@ -576,11 +593,27 @@ class _StreamUpgrade:
         conn.busy = False  # a stream is not "in flight": a drain closes it
         self.nursery.start_soon(self._pinger, self.ws)
         if conn.server.draining:
-            conn.scope.cancel()
+            self.going_away()
         return self.ws
+
+    def going_away(self) -> None:
+        """Close the stream with 1001 while its reader still runs (so the client's
+        close reply is read), then end the connection."""
+
+        async def close() -> None:
+            await self._close_ws()
+            self.conn.scope.cancel()
+
+        if not self.leaving:
+            self.leaving = True
+            self.nursery.start_soon(close)
 
     async def _pinger(self, ws: trio_websocket.WebSocketConnection) -> None:
         cfg = self.conn.cfg
+        with self.pinger_scope:
+            await self._ping_until_dead(ws, cfg)
+
+    async def _ping_until_dead(self, ws: trio_websocket.WebSocketConnection, cfg: HTTPConfig) -> None:
         while True:
             await trio.sleep(cfg.ws_ping_interval_s)
             with trio.move_on_after(cfg.ws_ping_timeout_s) as cs:
