@@ -131,7 +131,20 @@ def rebuild(data: bytes, kind: str, ctx: Context) -> Rebuilt:
         out = cfb.write_cfb(kept)
     except ValueError as exc:  # read_tree refuses what the writer cannot write
         raise Blocked("corrupt", str(exc)) from exc
+    _check_main_stream(out, main)
     return Rebuilt(out, actual, tuple(removed))
+
+
+def _check_main_stream(out: bytes, main: cfb.Node) -> None:
+    """The main stream must come out byte for byte (``verify`` never sees the input,
+    so this half of the check lives here)."""
+    try:
+        with olefile.OleFileIO(io.BytesIO(out), raise_defects=olefile.DEFECT_INCORRECT) as ole:
+            same = ole.openstream(main.name).read() == main.data
+    except Exception as exc:
+        raise VerifyFailed(f"output does not re-open: {exc}") from exc
+    if not same:
+        raise VerifyFailed(f"{main.name} differs from the input")
 
 
 def classify(root: cfb.Node) -> tuple[str, cfb.Node]:

@@ -330,7 +330,8 @@ def rebuild(data: bytes, kind: str, ctx: Context) -> Rebuilt:
     doc, trailing = parse(data)
     cleaner = _Cleaner()
     # Normalise the loose header Word accepts ({\rtxyz ...) to {\rtf1.
-    if doc.items and isinstance(doc.items[0], Word) and doc.items[0].name.startswith(b"rt"):
+    head = doc.items[0] if doc.items else None
+    if isinstance(head, Word) and head.name.startswith(b"rt") and head[:2] != (b"rtf", 1):
         doc.items[0] = Word(b"rtf", 1, True)
     cleaned = cleaner.group(doc)
     if len(cleaned) != 1:
