@@ -345,8 +345,12 @@ class Relayd:
 def start_relayd(tmp_path: Path, config: Mapping[str, Any] | None = None, *,
                  state_dir: Path | None = None, env: Mapping[str, str] | None = None,
                  timeout: float = START_TIMEOUT_S, pass_fds: tuple[int, ...] = (),
-                 argv: list[str] | None = None) -> Relayd:
-    """Start relayd and wait until it reports its listeners."""
+                 launcher: tuple[str, ...] = (sys.executable,)) -> Relayd:
+    """Start relayd and wait until it reports its listeners.
+
+    ``launcher`` runs ``-m relay.main --config PATH`` (a wrapper may set up socket
+    activation first); ``env`` adds variables (NOTIFY_SOCKET, WATCHDOG_USEC, ...).
+    """
     n = next(_starts)
     state_dir = state_dir or tmp_path / "state"
     cfg = merge(default_config(state_dir), config or {})
@@ -357,7 +361,7 @@ def start_relayd(tmp_path: Path, config: Mapping[str, Any] | None = None, *,
     for var in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES"):
         if var not in (env or {}):
             full_env.pop(var, None)
-    cmd = argv or [sys.executable, "-m", "relay.main", "--config", str(config_path)]
+    cmd = [*launcher, "-m", "relay.main", "--config", str(config_path)]
     with open(log_path, "wb") as logf:
         proc = subprocess.Popen(cmd, cwd=REPO, env=full_env, stdin=subprocess.DEVNULL,
                                 stdout=logf, stderr=subprocess.STDOUT, pass_fds=pass_fds)

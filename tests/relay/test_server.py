@@ -487,3 +487,58 @@ def test_a_refused_config_exits_2_and_touches_nothing(tmp_path: Path) -> None:
     assert out.returncode == 2
     assert out.stderr.strip() == "relayd: config: listeners.internet.port: expected an integer"
     assert not state.exists()
+
+
+# A launcher that does what systemd does for socket activation: the sockets become
+# fds 3 and 4, LISTEN_PID is relayd's own pid (exec keeps it).
+ACTIVATING_LAUNCHER = (
+    "import os, sys\n"
+    "a, b = os.dup(int(sys.argv[1])), os.dup(int(sys.argv[2]))\n"
+    "os.dup2(a, 3); os.dup2(b, 4)\n"
+    "os.set_inheritable(3, True); os.set_inheritable(4, True)\n"
+    "os.environ.update(LISTEN_PID=str(os.getpid()), LISTEN_FDS='2',"
+    " LISTEN_FDNAMES='lgwan:internet')\n"
+    "os.execv(sys.executable, [sys.executable, *sys.argv[3:]])\n"
+)
+
+
+def datagrams(sock: socket.socket, until: str, timeout: float = 20.0) -> list[str]:
+    got: list[str] = []
+    sock.settimeout(timeout)
+    while until not in got:
+        got.extend(sock.recv(4096).decode().split("\n"))
+    return got
+
+
+@pytest.mark.e2e
+def test_relayd_under_systemd_activation_notify_watchdog_reload_and_stop(tmp_path: Path) -> None:
+    from tests.e2e.harness import start_relayd
+
+    lg, inet = listening_socket(), listening_socket()
+    notify_path = str(tmp_path / "notify")
+    with lg, inet, socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as notify:
+        notify.bind(notify_path)
+        r = start_relayd(
+            tmp_path, launcher=(sys.executable, "-c", ACTIVATING_LAUNCHER,
+                                str(lg.fileno()), str(inet.fileno())),
+            pass_fds=(lg.fileno(), inet.fileno()),
+            env={"NOTIFY_SOCKET": notify_path, "WATCHDOG_USEC": "200000"})
+        try:
+            # The passed sockets are served (the config's port 0 is not bound).
+            assert r.lgwan == "127.0.0.1:%d" % lg.getsockname()[1]
+            assert r.internet == "127.0.0.1:%d" % inet.getsockname()[1]
+            first = datagrams(notify, "READY=1")
+            assert any(line.startswith("STATUS=listening lgwan=") for line in first)
+            assert "WATCHDOG=1" in datagrams(notify, "WATCHDOG=1")
+            assert r.request_sync("lgwan", "GET", "/healthz").status == 200
+            assert r.request_sync("internet", "GET", "/healthz").status == 200
+            ports = json.loads((r.state_dir / "run" / "ports.json").read_text())
+            assert ports["lgwan"] == [r.lgwan] and ports["internet"] == [r.internet]
+            r.signal(__import__("signal").SIGHUP)  # certificate reload
+            assert "RELOADING=1" in datagrams(notify, "RELOADING=1")
+            assert "READY=1" in datagrams(notify, "READY=1")
+            assert r.stop() == 0
+            assert "STOPPING=1" in datagrams(notify, "STOPPING=1")
+        finally:
+            if r.proc.poll() is None:
+                r.kill()
