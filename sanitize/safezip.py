@@ -1,0 +1,269 @@
+"""A ZIP reader that refuses hostile archives, and a deterministic ZIP writer.
+
+Used by the OOXML module (every docx/xlsx/pptx is a ZIP) and by the ZIP archive
+module.  The standard library's ``zipfile`` parses the central directory and inflates;
+this module adds what it does not check (CDR.md "ZIP archives"):
+
+* limits on entry count, per-entry and total expanded size, and expansion ratio,
+  counted on the bytes actually produced while inflating (header sizes lie);
+* overlapping entries (the quoted-overlap bomb, which Python 3.11.7's zipfile accepts):
+  every entry's local header + data must lie in its own byte range, before the
+  central directory;
+* encrypted entries, compression methods other than stored/deflate;
+* unsafe names: absolute, ``..``, drive letters and ``:``, backslashes, NUL and
+  control characters, bidi overrides, symlinks and other special files, and names
+  that collide after NFC + case folding (or that are both a file and a directory).
+
+Names without the UTF-8 flag are decoded as cp932 (Japanese Windows' encoding); the
+writer always stores UTF-8 (zipfile sets the flag for every non-ASCII name).
+
+Any parse error is turned into ``Blocked``: nothing else escapes ``SafeZip``.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import stat
+import struct
+import unicodedata
+import zipfile
+import zlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from sanitize.config import SanitizeConfig
+from sanitize.report import Blocked
+
+# Entries smaller than this are never judged by their expansion ratio: a 100-byte
+# XML part of repeated attributes may legitimately deflate 300:1.
+RATIO_GRACE_BYTES = 1024 * 1024
+# Inflate in chunks of this size so a bomb is caught after at most one chunk.
+READ_CHUNK = 256 * 1024
+# Output compression: zlib level 6 is zipfile's and Office's default.
+COMPRESS_LEVEL = 6
+# Members already compressed gain nothing from deflate: store them (saves CPU).
+_STORED_SUFFIXES = (
+    ".png", ".jpg", ".jpeg", ".gif", ".webp", ".zip", ".gz", ".mp3", ".mp4", ".m4a",
+    ".docx", ".xlsx", ".pptx", ".docm", ".xlsm", ".pptm", ".jfif",
+)
+# The DOS epoch: used when a member has no time of its own (deterministic output).
+EPOCH = (1980, 1, 1, 0, 0, 0)
+
+_ENCRYPTION_FLAGS = 0x0001 | 0x0040 | 0x2000  # traditional, strong, central directory
+_METHODS = frozenset({zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED})
+_LOCAL_HEADER = struct.Struct("<4s5H3L2H")
+_CD_SIGNATURE = b"PK\x01\x02"
+_EOCD = struct.Struct("<4s4H2LH")
+# C0/C1 controls, DEL, and bidi / invisible formatting characters (a name like
+# "report\u202efdp.exe" displays as "reportexe.pdf").
+_BAD_CHARS = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff:\\\\]"
+)
+_ZIP_ERRORS = (
+    zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, NotImplementedError,
+    ValueError, struct.error, OSError, KeyError, IndexError, OverflowError, RuntimeError,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """One member to write (or as read): a directory when the name ends in ``/``."""
+
+    name: str
+    data: bytes = b""
+    date_time: tuple[int, int, int, int, int, int] = EPOCH
+
+    @property
+    def is_dir(self) -> bool:
+        return self.name.endswith("/")
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """A validated central-directory entry (nothing read yet)."""
+
+    name: str
+    compressed_size: int
+    declared_size: int
+    date_time: tuple[int, int, int, int, int, int]
+    info: zipfile.ZipInfo
+
+    @property
+    def is_dir(self) -> bool:
+        return self.name.endswith("/")
+
+
+def name_key(name: str) -> str:
+    """The key under which two names are "the same file" on Windows/macOS disks."""
+    return unicodedata.normalize("NFC", unicodedata.normalize("NFC", name).casefold())
+
+
+def check_name(name: str) -> None:
+    """Raise Blocked("archive_unsafe_name") unless ``name`` is a plain relative path."""
+    def bad(why: str) -> Blocked:
+        return Blocked("archive_unsafe_name", f"{why}: {name!r}")
+
+    if not name or name.startswith("/"):
+        raise bad("absolute or empty name")
+    m = _BAD_CHARS.search(name)
+    if m:
+        raise bad(f"forbidden character U+{ord(m.group()):04X}")
+    parts = name[:-1].split("/") if name.endswith("/") else name.split("/")
+    for part in parts:
+        if part in ("", ".", ".."):
+            raise bad("empty, '.' or '..' path component")
+        if part != part.rstrip(" ."):
+            # Windows strips trailing dots and spaces: "a.exe." becomes "a.exe".
+            raise bad("trailing dot or space")
+
+
+def _eocd_entry_bound(data: bytes) -> int | None:
+    """An upper bound on the number of central-directory entries, found without
+    building them (zipfile materialises every entry before we could count)."""
+    pos = data.rfind(b"PK\x05\x06", max(0, len(data) - 65_557))
+    if pos < 0 or pos + _EOCD.size > len(data):
+        return None
+    _, _, _, _, total, size_cd, _, _ = _EOCD.unpack_from(data, pos)
+    if total == 0xFFFF or size_cd == 0xFFFFFFFF:
+        return data.count(_CD_SIGNATURE, 0, pos)  # zip64: count every signature
+    return max(total, data.count(_CD_SIGNATURE, max(0, pos - size_cd), pos))
+
+
+class SafeZip:
+    """Validated view of a ZIP held in memory; ``read`` inflates under the limits."""
+
+    def __init__(self, data: bytes, cfg: SanitizeConfig) -> None:
+        self._data = data
+        self._cfg = cfg
+        self._total = 0
+        bound = _eocd_entry_bound(data)
+        if bound is not None and bound > cfg.max_archive_entries:
+            raise Blocked("limit_exceeded", f"{bound} entries > {cfg.max_archive_entries}")
+        try:
+            self._zf = zipfile.ZipFile(io.BytesIO(data), metadata_encoding="cp932")
+            infos = self._zf.infolist()
+            start_dir: int = self._zf.start_dir
+        except UnicodeDecodeError as exc:
+            raise Blocked("archive_unsafe_name", f"undecodable entry name: {exc}") from exc
+        except _ZIP_ERRORS as exc:
+            raise Blocked("corrupt", f"zip: {exc}") from exc
+        if len(infos) > cfg.max_archive_entries:
+            raise Blocked("limit_exceeded", f"{len(infos)} entries > {cfg.max_archive_entries}")
+        self.entries = tuple(self._check(info) for info in infos)
+        self._check_collisions()
+        self._check_overlap(infos, start_dir)
+
+    # -- structure -------------------------------------------------------------
+
+    def _check(self, info: zipfile.ZipInfo) -> Entry:
+        if info.flag_bits & _ENCRYPTION_FLAGS or info.compress_type == 99:
+            raise Blocked("encrypted", f"entry {info.orig_filename!r} is encrypted")
+        name = info.orig_filename  # zipfile's .filename silently cuts at NUL
+        check_name(name)
+        mode = info.external_attr >> 16
+        if stat.S_IFMT(mode) not in (0, stat.S_IFREG, stat.S_IFDIR):
+            raise Blocked("archive_unsafe_name", f"symlink or special file: {name!r}")
+        if info.compress_type not in _METHODS:
+            raise Blocked("corrupt", f"compression method {info.compress_type} in {name!r}")
+        cfg = self._cfg
+        if info.file_size > cfg.max_entry_bytes:
+            raise Blocked("archive_bomb", f"{name!r} declares {info.file_size} bytes")
+        return Entry(name, info.compress_size, info.file_size, info.date_time, info)
+
+    def _check_collisions(self) -> None:
+        files: set[str] = set()
+        dirs: set[str] = set()
+        for e in self.entries:
+            key = name_key(e.name.rstrip("/"))
+            if key in files or (not e.is_dir and key in dirs):
+                raise Blocked("archive_unsafe_name", f"name collision: {e.name!r}")
+            (dirs if e.is_dir else files).add(key)
+        for key in files:  # "a" a file and "a/b" inside it
+            parts = key.split("/")
+            for i in range(1, len(parts)):
+                if "/".join(parts[:i]) in files:
+                    raise Blocked("archive_unsafe_name", f"file used as directory: {key!r}")
+
+    def _check_overlap(self, infos: list[zipfile.ZipInfo], start_dir: int) -> None:
+        """Each entry's local header and data must own their bytes (quoted-overlap bomb)."""
+        spans = []
+        for info in infos:
+            off = info.header_offset
+            if off < 0 or off + _LOCAL_HEADER.size > len(self._data):
+                raise Blocked("corrupt", f"local header of {info.orig_filename!r} out of range")
+            fields = _LOCAL_HEADER.unpack_from(self._data, off)
+            if fields[0] != b"PK\x03\x04":
+                raise Blocked("corrupt", f"no local header for {info.orig_filename!r}")
+            end = off + _LOCAL_HEADER.size + fields[9] + fields[10] + info.compress_size
+            spans.append((off, end, info.orig_filename))
+        spans.sort()
+        prev_end = 0
+        for start, end, name in spans:
+            if start < prev_end:
+                raise Blocked("archive_bomb", f"overlapping entries at {name!r}")
+            prev_end = end
+        if prev_end > start_dir:
+            raise Blocked("archive_bomb", "entry data overlaps the central directory")
+
+    # -- content ----------------------------------------------------------------
+
+    def read(self, entry: Entry) -> bytes:
+        """Inflate one entry, counting real output against every limit."""
+        cfg = self._cfg
+        out = bytearray()
+        try:
+            with self._zf.open(entry.info) as fh:
+                while chunk := fh.read(READ_CHUNK):
+                    out += chunk
+                    self._total += len(chunk)
+                    if len(out) > cfg.max_entry_bytes:
+                        raise Blocked("archive_bomb", f"{entry.name!r} expands beyond "
+                                      f"{cfg.max_entry_bytes} bytes")
+                    if self._total > cfg.max_expanded_bytes:
+                        raise Blocked("archive_bomb", "archive expands beyond "
+                                      f"{cfg.max_expanded_bytes} bytes")
+                    if (len(out) > RATIO_GRACE_BYTES and
+                            len(out) > cfg.max_expansion_ratio * max(entry.compressed_size, 1)):
+                        raise Blocked("archive_bomb", f"{entry.name!r} expansion ratio "
+                                      f"over {cfg.max_expansion_ratio}")
+        except Blocked:
+            raise
+        except _ZIP_ERRORS as exc:
+            raise Blocked("corrupt", f"zip entry {entry.name!r}: {exc}") from exc
+        if (self._total > RATIO_GRACE_BYTES and
+                self._total > cfg.max_expansion_ratio * len(self._data)):
+            raise Blocked("archive_bomb", f"archive expansion ratio over {cfg.max_expansion_ratio}")
+        return bytes(out)
+
+    def members(self) -> Iterator[Member]:
+        """Every entry, read in central-directory order."""
+        for e in self.entries:
+            yield Member(e.name, b"" if e.is_dir else self.read(e), e.date_time)
+
+
+def read_members(data: bytes, cfg: SanitizeConfig) -> list[Member]:
+    """All members of the ZIP ``data``, validated and inflated under ``cfg``'s limits."""
+    return list(SafeZip(data, cfg).members())
+
+
+def write_zip(members: Iterable[Member]) -> bytes:
+    """A new ZIP of ``members`` in the given order: UTF-8 names, no extra fields or
+    comments, fixed attributes, so the same members always give the same bytes."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for m in members:
+            info = zipfile.ZipInfo(m.name, date_time=m.date_time)
+            info.create_system = 3  # unix, whatever host we run on
+            if m.is_dir:
+                info.external_attr = (stat.S_IFDIR | 0o755) << 16 | 0x10
+                zf.writestr(info, b"")
+                continue
+            info.external_attr = (stat.S_IFREG | 0o644) << 16
+            if m.name.lower().endswith(_STORED_SUFFIXES):
+                info.compress_type = zipfile.ZIP_STORED
+                zf.writestr(info, m.data)
+            else:
+                info.compress_type = zipfile.ZIP_DEFLATED
+                zf.writestr(info, m.data, compresslevel=COMPRESS_LEVEL)
+    return buf.getvalue()
