@@ -76,7 +76,7 @@ class Group:
 Item = Union[Word, Symbol, Hex, Bin, Text, Group]
 
 _TOKEN = re.compile(
-    rb"\\([a-zA-Z]+)(-?[0-9]+)?( ?)"  # 1 name, 2 parameter, 3 delimiting space
+    rb"\\([a-zA-Z]+)(-?[0-9]{1,10})?( ?)"  # 1 name, 2 parameter (Word: 32-bit), 3 space
     rb"|\\'([0-9a-fA-F]{2})"  # 4 hex escape
     rb"|\\(.)"  # 5 control symbol (any byte, newline included)
     rb"|([{}])"  # 6 brace
@@ -105,7 +105,21 @@ def parse(data: bytes, max_depth: int = MAX_DEPTH,
         tokens += 1
         if tokens > max_tokens:
             raise Blocked("limit_exceeded", f"more than {max_tokens} RTF tokens")
-        if m.lastindex == 6:
+        kind = m.lastindex
+        if kind == 7:
+            current.items.append(Text(m.group(7)))
+        elif kind == 3:  # the space group always takes part in a control word
+            name, param, space = m.groups()[:3]
+            value = int(param) if param is not None else None
+            if name == b"bin":
+                size = max(value or 0, 0)
+                if pos + size > end:
+                    raise Blocked("corrupt", "\\bin runs past the end of the file")
+                current.items.append(Bin(data[pos:pos + size]))
+                pos += size
+            else:
+                current.items.append(Word(name, value, bool(space)))
+        elif kind == 6:
             if m.group(6) == b"{":
                 if len(stack) >= max_depth:
                     raise Blocked("limit_exceeded", f"RTF groups nested deeper than {max_depth}")
@@ -117,22 +131,9 @@ def parse(data: bytes, max_depth: int = MAX_DEPTH,
             current.items.append(done)
             if not stack:
                 return done, data[pos:]
-        elif m.lastindex == 7:
-            current.items.append(Text(m.group(7)))
-        elif m.lastindex in (1, 2, 3):
-            name, param = m.group(1), m.group(2)
-            value = int(param) if param is not None else None
-            if name == b"bin":
-                size = max(value or 0, 0)
-                if pos + size > end:
-                    raise Blocked("corrupt", "\\bin runs past the end of the file")
-                current.items.append(Bin(data[pos:pos + size]))
-                pos += size
-            else:
-                current.items.append(Word(name, value, bool(m.group(3))))
-        elif m.lastindex == 4:
+        elif kind == 4:
             current.items.append(Hex(m.group(4)))
-        elif m.lastindex == 5:
+        elif kind == 5:
             current.items.append(Symbol(m.group(5)))
         # group 8 (a final lone backslash) is dropped
     raise Blocked("corrupt", "unbalanced braces: the document group never closes")

@@ -192,7 +192,7 @@ _PIECES = st.sampled_from([
     b"{", b"}", b"{\\*", b"\\object", b"\\objdata ", b"\\bin3 ", b"\\bin", b"\\'4", b"\\'41",
     b"\\u-3", b"\\uc2", b"?", b"\\field", b"{\\*\\fldinst DDE ", b"{\\fldrslt ", b"\\result",
     b"\\pict", b"\\\\", b"\\{", b"\\}", b"\\", b" ", b"text", b"\r\n", b"\x00", b"\xff",
-    b"\\datastore", b"\\template", b"-12", b"7", b"\\b0", b"\\par",
+    b"\\datastore", b"\\template", b"-12", b"7", b"\\b0", b"\\par", b"9" * 30,
 ])
 
 
