@@ -111,7 +111,7 @@ def next_event(conn: h11.Connection, max_header_bytes: int) -> h11.Event | type[
     # single read is measured here.
     if isinstance(event, h11.Request) and head_size(event) > max_header_bytes:
         raise headers_too_large(max_header_bytes)
-    return event  # type: ignore[return-value]
+    return event
 
 
 def head_size(event: h11.Request) -> int:

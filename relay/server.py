@@ -313,7 +313,7 @@ class _Connection:
 
     async def _receive(self) -> None:
         try:
-            data = await self.stream.receive_some(http.RECEIVE_BYTES)
+            data = bytes(await self.stream.receive_some(http.RECEIVE_BYTES))
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             data = b""
         self.h11.receive_data(data)
@@ -501,7 +501,7 @@ class ReplayStream(trio.abc.Stream):
         self._inner = inner
         self._prefix = prefix
 
-    async def receive_some(self, max_bytes: int | None = None) -> bytes:
+    async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
         if self._prefix:
             n = len(self._prefix) if max_bytes is None else max_bytes
             out, self._prefix = self._prefix[:n], self._prefix[n:]
@@ -555,6 +555,7 @@ class _StreamUpgrade:
                 finally:
                     # Close while the reader still runs, so the client's close reply
                     # is read; then the reader ends with the stream, within a bound.
+                    self.leaving = True  # a drain from now on has nothing to do
                     self.pinger_scope.cancel()
                     if self.ws is not None:
                         await self._close_ws()

@@ -191,7 +191,7 @@ class HTTPClient:
             while True:
                 ev = conn.next_event()
                 if ev is h11.NEED_DATA:
-                    conn.receive_data(await stream.receive_some(65536))
+                    conn.receive_data(bytes(await stream.receive_some(65536)))
                 elif isinstance(ev, h11.Response):
                     resp = ev
                 elif isinstance(ev, h11.Data):
