@@ -101,8 +101,9 @@ class Node:
                 yield from kid.walk(path)
 
 
-def storage(name: str, children: Iterable[Node] = (), clsid: bytes = NULL_CLSID, **kw: int) -> Node:
-    return Node(name, True, children=tuple(children), clsid=clsid, **kw)
+def storage(name: str, children: Iterable[Node] = (), clsid: bytes = NULL_CLSID,
+            state_bits: int = 0, ctime: int = 0, mtime: int = 0) -> Node:
+    return Node(name, True, b"", tuple(children), clsid, state_bits, ctime, mtime)
 
 
 def stream(name: str, data: bytes) -> Node:
@@ -367,8 +368,6 @@ def _read_entry(ole: olefile.OleFileIO, entry: olefile.olefile.OleDirectoryEntry
                 path: list[str], budget: list[int], max_stream: int, max_depth: int,
                 filesize: int) -> Node:
     clsid = clsid_bytes(entry.clsid) if entry.clsid else NULL_CLSID
-    meta = {"clsid": clsid, "state_bits": entry.dwUserFlags,
-            "ctime": entry.createTime, "mtime": entry.modifyTime}
     if entry.entry_type in (olefile.STGTY_STORAGE, olefile.STGTY_ROOT):
         if len(path) > max_depth:
             raise Blocked("limit_exceeded", f"storages nested deeper than {max_depth}")
@@ -385,7 +384,8 @@ def _read_entry(ole: olefile.OleFileIO, entry: olefile.olefile.OleDirectoryEntry
                 raise Blocked("limit_exceeded", "too many compound file entries")
             kids.append(_read_entry(ole, kid, path + [kid.name], budget, max_stream, max_depth, filesize))
         name = ROOT_NAME if entry.entry_type == olefile.STGTY_ROOT else entry.name
-        return Node(name, True, children=tuple(kids), **meta)
+        return Node(name, True, b"", tuple(kids), clsid, entry.dwUserFlags,
+                    entry.createTime, entry.modifyTime)
     if entry.entry_type != olefile.STGTY_STREAM:
         raise Blocked("corrupt", f"entry {'/'.join(path)!r} has type {entry.entry_type}")
     if entry.size > max_stream or entry.size > filesize:
@@ -399,4 +399,5 @@ def _read_entry(ole: olefile.OleFileIO, entry: olefile.olefile.OleDirectoryEntry
     data = ole._open(entry.isectStart, entry.size).read()
     if len(data) != entry.size:
         raise Blocked("corrupt", f"stream {'/'.join(path)!r} is shorter than declared")
-    return Node(entry.name, False, data=data, **meta)
+    return Node(entry.name, False, data, (), clsid, entry.dwUserFlags,
+                entry.createTime, entry.modifyTime)

@@ -32,6 +32,7 @@ cannot parse is dropped whole (and reported).
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import re
 import struct
@@ -194,8 +195,7 @@ def _strip(node: cfb.Node, path: tuple[str, ...], removed: list[Removed]) -> cfb
             kids.append(_strip(kid, kid_path, removed))
         else:
             kids.append(kid)
-    return cfb.Node(node.name, node.is_storage, node.data, tuple(kids), node.clsid,
-                    node.state_bits, node.ctime, node.mtime)
+    return dataclasses.replace(node, children=tuple(kids))
 
 
 def _scrub_summary(root: cfb.Node, removed: list[Removed]) -> cfb.Node:
@@ -210,14 +210,18 @@ def _scrub_summary(root: cfb.Node, removed: list[Removed]) -> cfb.Node:
     if not dropped:
         return root
     removed.extend(Removed(_SUMMARY_CODES[pid], SUMMARY_INFO[1:]) for pid in dropped)
-    return _replace_child(root, si, cfb.Node(si.name, False, new, (), si.clsid,
-                                             si.state_bits, si.ctime, si.mtime))
+    return _replace_child(root, si, dataclasses.replace(si, data=new))
 
 
 def _replace_child(parent: cfb.Node, old: cfb.Node, new: cfb.Node | None) -> cfb.Node:
-    kids = tuple(new if k is old else k for k in parent.children if new or k is not old)
-    return cfb.Node(parent.name, parent.is_storage, parent.data, kids, parent.clsid,
-                    parent.state_bits, parent.ctime, parent.mtime)
+    """``parent`` with ``old`` replaced by ``new`` (or dropped when ``new`` is None)."""
+    kids: list[cfb.Node] = []
+    for kid in parent.children:
+        if kid is not old:
+            kids.append(kid)
+        elif new is not None:
+            kids.append(new)
+    return dataclasses.replace(parent, children=tuple(kids))
 
 
 def drop_properties(data: bytes, pids: Iterable[int]) -> tuple[bytes, list[int]]:

@@ -175,11 +175,11 @@ class _Cleaner:
             elif isinstance(item, Word) and (item.name in DROP_DESTINATIONS or item.name == b"fldinst"):
                 if item.name == b"fldinst":
                     # An instruction outside a \field group: judged alone, dropped if it reaches out.
-                    code = _link_code(items[i + 1:])
-                    if code is None:
+                    link = _link_code(items[i + 1:])
+                    if link is None:
                         out.append(item)
                         continue
-                    self.removed.append(Removed(code, "fldinst"))
+                    self.removed.append(Removed(link, "fldinst"))
                     kept: list[Item] = []
                 else:
                     self.removed.append(Removed(DROP_DESTINATIONS[item.name], item.name.decode()))
@@ -362,9 +362,9 @@ def verify(data: bytes, kind: str, ctx: Context) -> None:
             raise VerifyFailed("bytes after the final brace")
     if depth:
         raise VerifyFailed("unbalanced braces")
-    m = _FORBIDDEN_WORDS.search(plain)
-    if m:
-        raise VerifyFailed(f"\\{m.group(1).decode()} in output")
+    found = _FORBIDDEN_WORDS.search(plain)
+    if found:
+        raise VerifyFailed(f"\\{found.group(1).decode()} in output")
     for m in re.finditer(rb"\\fldinst", plain):
         instr = _verify_group_text(plain, m.end())
         if _VERIFY_LINK.match(instr):
