@@ -85,6 +85,7 @@ class WorkerPool:
         self._idle: list[_Worker] = []
         self._busy: set[_Worker] = set()
         self._closed = False
+        self._missing = 0  # slots whose replacement could not be spawned yet
         self.sandbox: dict[str, Any] = {}
         self.problems: list[str] = []
         workers_ = [self._spawn() for _ in range(self.size)]
@@ -107,7 +108,10 @@ class WorkerPool:
             # Refused before any parsing: nothing to gain from shipping it.
             return blocked("unknown", "too_large",
                            f"{len(data)} bytes > {self.cfg.max_input_bytes}")
-        w = self._acquire()
+        try:
+            w = self._acquire()
+        except _WorkerLost as exc:
+            return blocked("unknown", exc.reason, exc.detail, seconds=time.monotonic() - start)
         kind = "unknown"
         try:
             deadline = start + self.cfg.timeout_s
@@ -128,16 +132,24 @@ class WorkerPool:
 
     def probe(self) -> dict[str, Any]:
         """Ask one worker what a job would meet there (sockets, exec, rlimits)."""
-        w = self._acquire()
+        try:
+            w = self._acquire()
+        except _WorkerLost as exc:
+            raise PoolError(exc.detail) from None
         try:
             deadline = time.monotonic() + self.cfg.timeout_s
             self._send(w, {"op": "probe"}, b"", deadline)
             header, _ = self._recv(w, deadline)
-        except _WorkerLost:
+        except _WorkerLost as exc:
             self._replace(w)
-            raise
+            raise PoolError(exc.detail) from None
         self._release(w)
         return header
+
+    def worker_pids(self) -> list[int]:
+        """Process ids of the current workers (for monitoring: RSS, CPU)."""
+        with self._cond:
+            return [w.proc.pid for w in (*self._idle, *self._busy)]
 
     def close(self) -> None:
         """Stop every worker; jobs still running finish with a stopped worker."""
@@ -193,12 +205,25 @@ class WorkerPool:
 
     def _acquire(self) -> _Worker:
         with self._cond:
-            while not self._idle and not self._closed:
+            while not self._idle and not self._missing and not self._closed:
                 self._cond.wait()
             if self._closed:
                 raise PoolClosed("the disarm pool is closed")
-            w = self._idle.pop()
-            self._busy.add(w)
+            if self._idle:
+                w = self._idle.pop()
+                self._busy.add(w)
+            else:
+                w = None
+                self._missing -= 1  # this caller re-spawns the lost slot itself
+        if w is None:
+            try:
+                w = self._spawn()
+            except OSError as exc:
+                with self._cond:
+                    self._missing += 1
+                raise _WorkerLost("worker_crashed", f"cannot start a worker: {exc}") from None
+            with self._cond:
+                self._busy.add(w)
         if not w.ready:
             try:
                 self._await_ready(w, time.monotonic() + START_TIMEOUT_S)
@@ -229,7 +254,15 @@ class WorkerPool:
             if self._closed:
                 return
         # The new worker imports in the background; whoever takes it waits for "ready".
-        fresh = self._spawn()
+        try:
+            fresh = self._spawn()
+        except OSError:
+            # Out of processes or memory right now: the next caller retries the spawn
+            # (and gets "blocked" if it fails again) rather than waiting forever.
+            with self._cond:
+                self._missing += 1
+                self._cond.notify()
+            return
         with self._cond:
             if self._closed:
                 stop = True

@@ -68,11 +68,13 @@ def real_package(family: str) -> bytes:
     return _save(pptx.Presentation())
 
 
-def retyped(kind: str, extra: dict[str, bytes] | None = None) -> bytes:
-    """A real package whose main part content type is switched to ``kind`` (what Office
-    itself changes when saving as docm/xltm/…), optionally with extra parts."""
+def retyped(kind: str, extra: dict[str, bytes] | None = None,
+            package: bytes | None = None) -> bytes:
+    """A real package (``package``, or a small one made here) whose main part content
+    type is switched to ``kind`` (what Office itself changes when saving as
+    docm/xltm/…), optionally with extra parts."""
     base = _FAMILY[kind[0]]
-    src = zipfile.ZipFile(io.BytesIO(real_package(base)))
+    src = zipfile.ZipFile(io.BytesIO(package or real_package(base)))
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
         for info in src.infolist():

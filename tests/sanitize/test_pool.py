@@ -167,3 +167,19 @@ async def test_async_door(pool: WorkerPool) -> None:
         assert scope.cancelled_caught
         # ...and the pool keeps serving.
         assert_blocked(await disarm(pool, ELF, "b.pdf"), "executable")
+
+
+def test_failed_respawn_blocks_instead_of_hanging(monkeypatch: pytest.MonkeyPatch) -> None:
+    # fork() failing (EAGAIN, ENOMEM) cannot be provoked safely on a shared machine, so
+    # this one test makes the spawn fail: the pool must answer "blocked", never hang.
+    with WorkerPool(CFG, workers=1, test_hooks=True) as p:
+        real_spawn = p._spawn
+
+        def no_fork() -> object:
+            raise BlockingIOError(11, "Resource temporarily unavailable")
+
+        monkeypatch.setattr(p, "_spawn", no_fork)
+        assert_blocked(hook(p, "exit"), "worker_crashed")  # its replacement fails too
+        assert_blocked(p.run(ELF, "a"), "worker_crashed")  # no worker: blocked, at once
+        monkeypatch.setattr(p, "_spawn", real_spawn)
+        assert_blocked(p.run(ELF, "a"), "executable")  # the slot comes back
