@@ -8,6 +8,7 @@ relay sends as ``Retry-After``.
 
 from __future__ import annotations
 
+import ipaddress
 import math
 from dataclasses import dataclass
 
@@ -62,6 +63,19 @@ def give_back(bucket: Bucket | None, rate: Rate, now: float) -> Bucket:
 def retry_after_header(wait: float) -> str:
     """``Retry-After`` is whole seconds; round up so a client that obeys it succeeds."""
     return str(max(1, math.ceil(wait)))
+
+
+def ip_key(peer: str) -> str:
+    """The rate-limit key for a client address.  IPv6 clients are keyed by their /64:
+    one subscriber usually holds a whole /64, so a per-address limit would be no
+    limit at all."""
+    try:
+        addr = ipaddress.ip_address(peer)
+    except ValueError:
+        return peer
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is None:
+        return str(ipaddress.IPv6Network((addr, 64), strict=False))
+    return str(addr.ipv4_mapped or addr) if isinstance(addr, ipaddress.IPv6Address) else str(addr)
 
 
 class Limiter:

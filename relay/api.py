@@ -5,8 +5,8 @@ parsed ``Request`` into a ``Response`` (routing, authentication, JSON shapes, er
 translation); ``handle_stream`` runs a WebSocket session (``relay.stream``).  Nothing
 here touches a socket, so tests call ``app.handle(Request(...))`` directly.
 
-Admin routes exist only on the LGWAN listener: on the internet listener they are not
-in the routing table at all, so they answer exactly like an unknown path (404, before
+Admin routes (and ``/metrics``) exist only on the LGWAN listener: on the internet
+listener they are not in the routing table at all, so they answer exactly like an unknown path (404, before
 any authentication that could tell them apart).
 """
 
@@ -63,7 +63,7 @@ class Route:
     pattern: tuple[str, ...]  # path segments; "{id}" matches an id
     handler: Handler
     auth: bool = True
-    admin: bool = False
+    lgwan_only: bool = False  # admin and operations paths: absent elsewhere
 
     def match(self, segments: list[str]) -> list[str] | None:
         if len(segments) != len(self.pattern):
@@ -93,6 +93,7 @@ class RelayApp:
         self.hub = Hub(cfg.http.ws_send_queue)
         self.service = Service(cfg, store, self.hub, now)
         self.routes = self._routes()
+        self.responses: dict[tuple[str, str], int] = {}  # (zone, "2xx") -> count, for /metrics
 
     def _routes(self) -> list[Route]:
         def r(method: str, path: str, handler: Handler, **kw: bool) -> Route:
@@ -100,6 +101,7 @@ class RelayApp:
 
         return [
             r("GET", "/healthz", self.healthz, auth=False),
+            r("GET", "/metrics", self.metrics, auth=False, lgwan_only=True),
             r("POST", "/api/v1/login", self.login, auth=False),
             r("POST", "/api/v1/logout", self.logout),
             r("GET", "/api/v1/me", self.me),
@@ -112,20 +114,23 @@ class RelayApp:
             r("POST", "/api/v1/rooms/{id}/read", self.read),
             r("GET", "/api/v1/messages/{id}/readers", self.readers),
             r("GET", "/api/v1/stream", self.stream_without_upgrade, auth=False),
-            r("GET", "/api/v1/admin/accounts", self.admin_accounts, admin=True),
-            r("POST", "/api/v1/admin/accounts", self.admin_create_account, admin=True),
-            r("POST", "/api/v1/admin/accounts/{id}/disable", self.admin_disable, admin=True),
-            r("POST", "/api/v1/admin/accounts/{id}/reset", self.admin_reset, admin=True),
-            r("GET", "/api/v1/admin/audit", self.admin_audit, admin=True),
-            r("GET", "/api/v1/admin/audit/verify", self.admin_audit_verify, admin=True),
+            r("GET", "/api/v1/admin/accounts", self.admin_accounts, lgwan_only=True),
+            r("POST", "/api/v1/admin/accounts", self.admin_create_account, lgwan_only=True),
+            r("POST", "/api/v1/admin/accounts/{id}/disable", self.admin_disable, lgwan_only=True),
+            r("POST", "/api/v1/admin/accounts/{id}/reset", self.admin_reset, lgwan_only=True),
+            r("GET", "/api/v1/admin/audit", self.admin_audit, lgwan_only=True),
+            r("GET", "/api/v1/admin/audit/verify", self.admin_audit_verify, lgwan_only=True),
         ]
 
     # ------------------------------------------------------------ App protocol
     async def handle(self, req: Request) -> Response:
         try:
-            return await self._dispatch(req)
+            response = await self._dispatch(req)
         except Exception as exc:  # translated once, here (STYLE.md rule 4)
-            return errors.for_exception(exc, f"{req.method} {req.path}").response()
+            response = errors.for_exception(exc, f"{req.method} {req.path}").response()
+        key = (req.zone, f"{response.status // 100}xx")
+        self.responses[key] = self.responses.get(key, 0) + 1
+        return response
 
     async def handle_stream(self, req: Request, accept: Accept) -> Response | None:
         """Refuse (a Response) or run the stream until it ends (None).  The Origin is
@@ -146,7 +151,7 @@ class RelayApp:
         segments = _segments(req.path)
         allowed: list[str] = []
         for route in self.routes:
-            if route.admin and not access.admin_paths_exist(req.zone):
+            if route.lgwan_only and not access.admin_paths_exist(req.zone):
                 continue
             params = route.match(segments)
             if params is None:
@@ -169,6 +174,29 @@ class RelayApp:
     # ------------------------------------------------------------ handlers
     async def healthz(self, req: Request, caller: Caller | None, p: list[str]) -> Response:
         return ok(200, {"status": "ok"})
+
+    async def metrics(self, req: Request, caller: Caller | None, p: list[str]) -> Response:
+        """Prometheus text format (LGWAN listener only, like every operations path)."""
+        groups, ops = self.store.commit_stats
+        lines = [
+            "# TYPE kakehashi_stream_sessions gauge",
+            f"kakehashi_stream_sessions {self.hub.sessions()}",
+            "# TYPE kakehashi_events_delivered_total counter",
+            f"kakehashi_events_delivered_total {self.hub.delivered}",
+            "# TYPE kakehashi_stream_overflows_total counter",
+            f"kakehashi_stream_overflows_total {self.hub.overflowed}",
+            "# TYPE kakehashi_messages_posted_total counter",
+            f"kakehashi_messages_posted_total {self.service.messages_posted}",
+            "# TYPE kakehashi_store_group_commits_total counter",
+            f"kakehashi_store_group_commits_total {groups}",
+            "# TYPE kakehashi_store_ops_committed_total counter",
+            f"kakehashi_store_ops_committed_total {ops}",
+            "# TYPE kakehashi_http_responses_total counter",
+            *(f'kakehashi_http_responses_total{{zone="{z}",code="{c}"}} {n}'
+              for (z, c), n in sorted(self.responses.items())),
+        ]
+        return Response(200, (("content-type", "text/plain; version=0.0.4; charset=utf-8"),
+                              ("cache-control", "no-store")), ("\n".join(lines) + "\n").encode())
 
     async def stream_without_upgrade(self, req: Request, caller: Caller | None,
                                      p: list[str]) -> Response:

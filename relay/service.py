@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.twofactor.totp import TOTP
 
 from policy import access, text
 from policy.errors import Forbidden, Invalid, PolicyError
-from policy.ratelimit import Limiter, Rate
+from policy.ratelimit import Limiter, Rate, ip_key
 from store.errors import AccountNotFound, Conflict, MessageNotFound, RoomNotFound
 from store.facade import Store
 from store.records import (
@@ -117,7 +117,7 @@ def check_new_account(login: str, password: str | None, kind: str,
     if password is not None:
         check_password_strength(password)
     name = text.normalise(display_name)[: text.MAX_NAME_CHARS] or login
-    return NewAccount(login, password, kind, name)  # type: ignore[arg-type]
+    return NewAccount(login, password, kind, name)
 
 
 def check_password_strength(password: str) -> None:
@@ -173,6 +173,7 @@ class Service:
         self.login_by_account = Limiter(Rate(a.login_burst_account, a.login_refill_s_account))
         self.login_by_ip = Limiter(Rate(a.login_burst_ip, a.login_refill_s_ip))
         self.sends = Limiter(Rate(a.message_burst, a.message_refill_s))
+        self.messages_posted = 0
 
     # ------------------------------------------------------------ sessions
     async def authenticate(self, token: str | None, zone: Zone) -> Caller:
@@ -191,7 +192,8 @@ class Service:
     async def login(self, login: str, password: str, totp: str | None, zone: Zone,
                     peer: str) -> tuple[str, Account]:
         now = self.now()
-        wait = self.login_by_ip.take(peer, now)
+        ip = ip_key(peer)
+        wait = self.login_by_ip.take(ip, now)
         if wait:
             raise errors.rate_limited(wait)
         # Over-long logins cannot exist (LOGIN_RE) and must not become limiter keys.
@@ -219,7 +221,7 @@ class Service:
             account.id, zone, now, self.cfg.auth.session_ttl_hours * 3600)
         await self.store.audit("login.ok", account.id, account.id, {"zone": zone, "peer": peer}, now)
         # A successful login is not an attack: it does not use up the user's attempts.
-        self.login_by_ip.give_back(peer, now)
+        self.login_by_ip.give_back(ip, now)
         self.login_by_account.give_back(key, now)
         return token, account
 
@@ -351,6 +353,7 @@ class Service:
             send.room.id, send.caller.account.id, send.body, send.caller.zone,
             send.client_id, self.now())
         if created:
+            self.messages_posted += 1
             event = {"type": "message.created", "message": message.public()}
             self.hub.publish(send.room.members, event)
         return message

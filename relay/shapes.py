@@ -54,9 +54,11 @@ class Fields:
     def choice(self, name: str, choices: tuple[str, ...], required: bool = True) -> str | None:
         expected = " or ".join(f'"{c}"' for c in choices)
         value = self._get(name, required, expected)
-        if value is not None and value not in choices:
+        if value is None:
+            return None
+        if value not in choices:
             raise errors.invalid_field(self._p(name), expected)
-        return value
+        return str(value)
 
     def id_list(self, name: str) -> list[str]:
         value = self._get(name, True, "a list of ids")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, strategies as st
 
-from policy.ratelimit import Limiter, Rate, level, retry_after_header, take
+from policy.ratelimit import Limiter, Rate, ip_key, level, retry_after_header, take
 
 LOGIN = Rate(burst=3, refill_s=6.0)  # SECURITY.md: burst 3 then 1 per 6 s per account
 
@@ -66,3 +66,10 @@ def test_never_more_than_burst_plus_refill(gaps: list[float]) -> None:
         now += g
         allowed += lim.take("k", now) == 0.0
     assert allowed <= LOGIN.burst + now / LOGIN.refill_s + 1e-9
+
+
+def test_ip_keys_group_an_ipv6_subscriber() -> None:
+    assert ip_key("2001:db8:1:2:aaaa::1") == ip_key("2001:db8:1:2:ffff::9") == "2001:db8:1:2::/64"
+    assert ip_key("2001:db8:1:3::1") != ip_key("2001:db8:1:2::1")
+    assert ip_key("192.0.2.7") == "192.0.2.7" == ip_key("::ffff:192.0.2.7")
+    assert ip_key("not-an-ip") == "not-an-ip"

@@ -391,6 +391,17 @@ async def test_unknown_route_wrong_method_and_health(env: Env) -> None:
     assert (await env.call("GET", "/api/v1/stream", zone="lgwan")).status == 426
 
 
+async def test_metrics_on_lgwan_only(env: Env) -> None:
+    room = await env.room("tanaka", "suzuki")
+    await env.call("POST", f"/api/v1/rooms/{room}/messages", {"body": "x"}, as_="tanaka")
+    r = await env.call("GET", "/metrics")
+    assert r.status == 200 and dict(r.headers)["content-type"].startswith("text/plain")
+    text = r.body.decode()
+    assert "kakehashi_messages_posted_total 1\n" in text
+    assert 'kakehashi_http_responses_total{zone="lgwan",code="2xx"}' in text
+    assert (await env.call("GET", "/metrics", zone="internet")).status == 404
+
+
 # --------------------------------------------------------------------------- admin
 
 
