@@ -337,6 +337,26 @@ async def test_read_receipts(env: Env) -> None:
     assert r.status == 404 and code(r) == "message_not_found"
 
 
+async def test_add_member(env: Env) -> None:
+    room = await env.room("tanaka", "suzuki")
+    r = await env.call("POST", f"/api/v1/rooms/{room}/members", {"account_id": env.ids["hoikuen"]},
+                       as_="suzuki")
+    assert r.status == 200 and env.ids["hoikuen"] in body(r)["members"]
+    hist = await env.call("GET", f"/api/v1/rooms/{room}/messages", as_="hoikuen", zone="internet")
+    assert hist.status == 200
+    r = await env.call("POST", f"/api/v1/rooms/{room}/members", {"account_id": env.ids["sato"]},
+                       as_="hoikuen", zone="internet")
+    assert r.status == 403 and code(r) == "room_create_forbidden"
+    r = await env.call("POST", f"/api/v1/rooms/{room}/members", {"account_id": env.ids["sato"]},
+                       as_="root")
+    assert r.status == 404 and code(r) == "room_not_found"  # not a member: no such room
+    direct = body(await env.call("POST", "/api/v1/rooms", {
+        "name": "DM", "kind": "direct", "members": [env.ids["suzuki"]]}, as_="tanaka"))["id"]
+    r = await env.call("POST", f"/api/v1/rooms/{direct}/members", {"account_id": env.ids["sato"]},
+                       as_="tanaka")
+    assert r.status == 400 and code(r) == "direct_room"
+
+
 async def test_my_number_does_not_leave_lgwan(env: Env) -> None:
     n = "12345678901" + str(mynumber.check_digit("12345678901"))
     room = await env.room("tanaka", "suzuki")  # staff may read from their phones
@@ -570,6 +590,17 @@ async def test_stream_chat_ack_events_and_bad_frames(env: Env) -> None:
                 ev = await recv(ws)
                 assert ev == {"type": "message.read", "room_id": room,
                               "account_id": env.ids["hoikuen"], "up_to": ack["message"]["id"]}
+
+            # Reading over the stream works like the HTTP call.
+            await phone.send_message(json.dumps({"type": "read", "room_id": room,
+                                                 "up_to": ack["message"]["id"]}))
+            frames = {f["type"]: f for f in [await recv(phone), await recv(phone)]}
+            assert frames["message.read"] == {"type": "message.read", "room_id": room,
+                                              "account_id": env.ids["suzuki"],
+                                              "up_to": ack["message"]["id"]}
+            assert frames["read.ok"]["up_to"] == ack["message"]["id"]
+            for ws in (office, partner):
+                assert (await recv(ws))["account_id"] == env.ids["suzuki"]
 
             # Over the stream, a non-member room is as absent as over HTTP.
             other = await env.room("tanaka", "suzuki", name="職員のみ")
