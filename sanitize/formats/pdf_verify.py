@@ -1,0 +1,191 @@
+"""Reading side of the PDF family: qpdf limits, the in-memory loader, and ``verify``.
+
+``verify`` is the independent second look CDR.md asks for.  It shares nothing with the
+rebuild's walk (``sanitize.formats.pdf``): it re-opens the output with pikepdf, checks
+encryption, warnings and the page limit, then looks for every construct the rebuild
+removes.  It has two paths:
+
+* a byte scan of the whole output for the names of those constructs.  The rebuild
+  writes every object uncompressed (no object streams) and qpdf writes names in
+  canonical form (``/J#53`` comes out as ``/JS``), so a dictionary key or name value
+  cannot hide from this scan.  No hit: nothing to look at, done.
+* any hit (a link's ``/URI``, a text string that happens to read ``/JS``, compressed
+  bytes that happen to match) is settled by a structural scan of every object.
+
+The loader lives here, not in ``pdf``, because both sides need it and opening a file
+is not judging it.  It hands qpdf an anonymous in-memory file (memfd) to map: reading
+through a Python ``BytesIO`` costs qpdf a callback per read and doubles the parse time.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import IO
+
+import pikepdf
+from pikepdf import Array, Dictionary, Name, Stream, String
+
+from sanitize.config import SanitizeConfig
+from sanitize.report import Blocked, VerifyFailed
+
+# qpdf decodes streams when it parses object streams and when it normalises filters on
+# write.  A double-Flate stream of a few KB inflates to gigabytes; cap the memory any
+# one decode may use.  Bounded by cfg.max_expanded_bytes (the engine's expansion cap).
+DECODE_CAP = 64 * 1024 * 1024
+MAX_NESTING = 100  # arrays/dicts inside each other; legitimate files stay far below
+MAX_FILTERS = 4  # filters chained on one stream; [A85 Flate] is the usual maximum
+MAX_WARNINGS = 1000  # a file needing more repairs than this is not worth repairing
+MAX_CONTAINER = 5_000_000  # items in one array or dictionary
+
+_applied: tuple[int, ...] | None = None
+
+
+def apply_limits(cfg: SanitizeConfig) -> None:
+    """Set qpdf's process-wide limits before anything is parsed (idempotent)."""
+    global _applied
+    cap = min(DECODE_CAP, cfg.max_expanded_bytes)
+    key = (cap,)
+    if _applied == key:
+        return
+    pikepdf.settings.set_qpdf_limits(
+        doc_max_warnings=MAX_WARNINGS,
+        parser_max_nesting=MAX_NESTING,
+        parser_max_container_size=MAX_CONTAINER,
+        max_stream_filters=MAX_FILTERS,
+        flate_max_memory=cap,
+        png_max_memory=cap,
+        tiff_max_memory=cap,
+        run_length_max_memory=cap,
+        dct_max_memory=cap,
+    )
+    _applied = key
+
+
+@contextmanager
+def memfile() -> Iterator[IO[bytes]]:
+    """A read-write file in memory with a real descriptor (mmap-able), else BytesIO."""
+    try:
+        fd = os.memfd_create("kakehashi-pdf", os.MFD_CLOEXEC)
+    except (AttributeError, OSError):  # not Linux, or the sandbox forbids it
+        f: IO[bytes] = io.BytesIO()
+    else:
+        f = os.fdopen(fd, "w+b")
+    try:
+        yield f
+    finally:
+        f.close()
+
+
+@contextmanager
+def load(data: bytes) -> Iterator[pikepdf.Pdf]:
+    """Open ``data`` with the empty password only; refuse what cannot be opened."""
+    if not data:
+        raise Blocked("corrupt", "empty PDF")
+    with memfile() as f:
+        f.write(data)
+        f.seek(0)
+        mode = pikepdf.AccessMode.mmap if not isinstance(f, io.BytesIO) else pikepdf.AccessMode.default
+        try:
+            # inherit_page_attributes=False: pushing inherited attributes down the page
+            # tree costs a full parse up front and changes nothing we judge.
+            pdf = pikepdf.open(f, password="", inherit_page_attributes=False, access_mode=mode)
+        except pikepdf.PasswordError as exc:
+            raise Blocked("encrypted", "user password set") from exc
+        except pikepdf.PdfError as exc:
+            raise Blocked("corrupt", f"qpdf cannot open: {exc}") from exc
+        with pdf:
+            yield pdf
+
+
+# --- verify ---------------------------------------------------------------------
+
+_TOKENS = (
+    b"JS|JavaScript|AA|OpenAction|AF|EF|EmbeddedFile|EmbeddedFiles|XFA|NeedsRendering|"
+    b"Collection|SpiderInfo|URI|Launch|GoToR|GoToE|SubmitForm|ImportData|ResetForm|"
+    b"Rendition|Movie|Sound|Hide|GoTo3DView|RichMedia|RichMediaExecute|Named|"
+    b"FileAttachment|Screen|3D|U3D|PRC|PS|Subtype2|Widget|ObjStm|Encrypt"
+)
+# A name token: the name followed by a delimiter, whitespace or end of data.
+_SUSPECT = re.compile(rb"/(?:" + _TOKENS + rb")(?=[\s()<>\[\]{}/%]|$)")
+
+_BAD_KEYS = frozenset({
+    "/JS", "/AA", "/OpenAction", "/AF", "/EF", "/XFA", "/NeedsRendering", "/JavaScript",
+    "/EmbeddedFiles", "/Collection", "/SpiderInfo",
+})
+_BAD_S = frozenset({
+    "/JavaScript", "/Launch", "/GoToR", "/GoToE", "/SubmitForm", "/ImportData",
+    "/ResetForm", "/Rendition", "/Movie", "/Sound", "/Hide", "/GoTo3DView",
+    "/RichMediaExecute",
+})
+_BAD_SUBTYPES = frozenset({
+    "/FileAttachment", "/Sound", "/Movie", "/Screen", "/RichMedia", "/3D", "/PS", "/U3D",
+    "/PRC",
+})
+_OK_NAMED = frozenset({"/NextPage", "/PrevPage", "/FirstPage", "/LastPage"})
+_OK_URI = re.compile(rb"(?i)(?:https?://|mailto:)[^\x00-\x1f\x7f]*\Z")
+
+
+def verify(data: bytes, kind: str, ctx: object) -> None:
+    """Raise VerifyFailed unless ``data`` is a clean, unencrypted, parseable PDF."""
+    cfg: SanitizeConfig = ctx.cfg  # type: ignore[attr-defined]
+    apply_limits(cfg)
+    if not data.startswith(b"%PDF-"):
+        raise VerifyFailed("output does not start with %PDF-")
+    try:
+        with load(data) as pdf:
+            if pdf.is_encrypted:
+                raise VerifyFailed("output is encrypted")
+            pages = len(pdf.pages)
+            if pages > cfg.max_pdf_pages:
+                raise VerifyFailed(f"{pages} pages over the limit")
+            if _SUSPECT.search(data):
+                for obj in pdf.objects:
+                    _check(obj, 0)
+            if pdf.get_warnings():
+                raise VerifyFailed(f"output needed repair: {pdf.get_warnings()[0]}")
+    except VerifyFailed:
+        raise
+    except (Blocked, pikepdf.PdfError) as exc:
+        raise VerifyFailed(f"output does not re-open: {exc}") from exc
+
+
+def _check(obj: object, depth: int) -> None:
+    """Structural scan of one object and the direct objects inside it."""
+    if depth > MAX_NESTING:
+        raise VerifyFailed("nesting too deep")
+    if isinstance(obj, Array):
+        for item in obj:
+            if isinstance(item, (Dictionary, Array)) and not item.is_indirect:
+                _check(item, depth + 1)
+        return
+    if not isinstance(obj, (Dictionary, Stream)):
+        return
+    keys = obj.keys()
+    where = f"object {obj.objgen[0]} {obj.objgen[1]}" if obj.is_indirect else "a direct object"
+    bad = keys & _BAD_KEYS
+    if bad:
+        raise VerifyFailed(f"{sorted(bad)[0]} remains in {where}")
+    names = {k: str(obj[k]) for k in ("/S", "/Subtype", "/Subtype2", "/Type", "/N")
+             if k in keys and isinstance(obj[k], Name)}
+    if names.get("/S") in _BAD_S:
+        raise VerifyFailed(f"{names['/S']} action remains in {where}")
+    if names.get("/S") == "/Named" and names.get("/N") not in _OK_NAMED:
+        raise VerifyFailed(f"named action {names.get('/N')} remains in {where}")
+    if names.get("/Subtype") in _BAD_SUBTYPES or names.get("/Subtype2") == "/PS":
+        raise VerifyFailed(f"{names.get('/Subtype')} object remains in {where}")
+    if names.get("/Type") == "/EmbeddedFile":
+        raise VerifyFailed(f"embedded file remains in {where}")
+    if names.get("/Subtype") == "/Widget" and "/A" in keys:
+        raise VerifyFailed(f"widget action remains in {where}")
+    if "/URI" in keys:
+        uri = obj["/URI"]
+        if not (isinstance(uri, String) and _OK_URI.match(bytes(uri).strip())):
+            raise VerifyFailed(f"unsafe /URI remains in {where}")
+    for key in keys:
+        value = obj[key]
+        if isinstance(value, (Dictionary, Array)) and not value.is_indirect:
+            _check(value, depth + 1)
