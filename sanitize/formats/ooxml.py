@@ -192,7 +192,8 @@ class _Rebuild:
         self._prune_relationships()
         keep = self._reachable()
         for name in self.parts:
-            if name not in keep and name not in self.deleted and name != CONTENT_TYPES:
+            if name not in keep and name not in self.deleted and name != CONTENT_TYPES \
+                    and rels_source(name) not in self.deleted:
                 self.found.add("ooxml.orphan_part", name)
         out: dict[str, bytes] = {}
         for name, data in self.parts.items():

@@ -155,9 +155,9 @@ def _steps(family: str) -> Iterable[Step]:
     if family == "excel":
         yield _workbook
         yield _formulas
-    yield _dangling_rel_refs
     yield _forbidden_elements
     yield _macro_attributes_and_actions
+    yield _dangling_rel_refs  # last: what is left pointing at a removed relationship
 
 
 # -- generic ---------------------------------------------------------------------
