@@ -31,6 +31,7 @@ ends made uniform (CRLF if most were CRLF, else LF), and the output is UTF-8.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import re
 from collections import Counter
@@ -155,6 +156,7 @@ _TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 _NUMBER = re.compile(r"[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)?(?:\.\d+)?(?:[eE][+-]?\d+)?%?")
 _DDE = re.compile(r"[=+\-@][^|]*\|[^!]*!", re.S)
 _SEPARATORS = (",", ";", "\t")
+_WORTH_A_LOOK = re.compile(r"^[=+\-@\t\r]|[|,;\t]")
 
 
 def _is_number(s: str) -> bool:
@@ -169,6 +171,8 @@ def _defuse(part: str) -> str:
 
 def _defuse_cell(cell: str, delimiter: str) -> tuple[str, str | None]:
     """The cell as a spreadsheet may safely read it, and why it changed (or None)."""
+    if not _WORTH_A_LOOK.search(cell):
+        return cell, None  # the common case, kept fast for million-cell files
     out = _defuse(cell)
     # Parts after a separator that is not ours: a spreadsheet splitting on it (a TSV
     # named .csv, a ';' locale) would start a cell there.
@@ -214,21 +218,32 @@ def _rebuild_csv(data: bytes, log: _Log) -> bytes:
     return (BOM + out.getvalue()).encode("utf-8")
 
 
+@functools.lru_cache(maxsize=4)
+def _formula_starts(delimiter: str) -> re.Pattern[str]:
+    """Where a spreadsheet could start a cell inside one of ours: its start, and after
+    any separator that is not the delimiter; group 1 runs to the next separator."""
+    others = "".join(s for s in _SEPARATORS if s != delimiter)
+    first = "".join(c for c in "=+-@\t\r" if c not in others)
+    return re.compile(f"(?:^|[{others}])([{re.escape(first)}][^{others}]*)")
+
+
 def _verify_csv(data: bytes) -> None:
     if not data.startswith(b"\xef\xbb\xbf"):
         raise VerifyFailed("CSV output without its UTF-8 BOM")
     text = _verify_text(data)
     delimiter = _delimiter(text)
-    others = "[" + "".join(s for s in _SEPARATORS if s != delimiter) + "]"
+    starts = _formula_starts(delimiter)
     for row in csv.reader(io.StringIO(text), delimiter=delimiter):
         for cell in row:
-            # Every place a spreadsheet might start a cell: the start, and after any
-            # separator that is not the delimiter.
-            for part in re.split(others, cell):
-                if part[:1] in "=+-@\t\r" and part and part != "-" and not _is_number(part):
+            for match in starts.finditer(cell):
+                part = match.group(1)
+                if part != "-" and not _is_number(part):
                     raise VerifyFailed(f"CSV cell {cell[:40]!r} starts a formula")
-            if re.search(r"[=+\-@][^|]*\|[^!]*!", cell):
+            if "|" in cell and _DDE_CHECK.search(cell):
                 raise VerifyFailed(f"CSV cell {cell[:40]!r} holds a DDE link")
+
+
+_DDE_CHECK = re.compile(r"[-=+@].*?\|.*?!", re.S)
 
 
 # --- HTML --------------------------------------------------------------------------------
@@ -263,13 +278,26 @@ def _url(value: str) -> str | None:
     return clean if clean.lower().startswith(_URL_OK) else None
 
 
+# Characters a rebuilt tree may hold: XML's, minus C1 controls and bidi overrides.
+# Character references (&#0; &#x202E; &#xFFFE;) bring in what decoding already removed.
+_NOT_XML = re.compile("[^\t\n\r\x20-\x7e\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
+                      "|[\u202a-\u202e\u2066-\u2069]")
+
+
+def _chars(text: str | None) -> str | None:
+    return _NOT_XML.sub("", text) if text else text
+
+
 def _add_text(parent: etree._Element, text: str | None) -> None:
+    text = _chars(text)
     if not text:
         return
-    if len(parent):
-        parent[-1].tail = (parent[-1].tail or "") + text
-    else:
+    try:
+        last = parent[-1]  # O(1) in lxml, where len() counts every child
+    except IndexError:
         parent.text = (parent.text or "") + text
+    else:
+        last.tail = (last.tail or "") + text
 
 
 def _html_copy(src: etree._Element, dst: etree._Element, log: _Log) -> None:
@@ -290,17 +318,17 @@ def _html_copy(src: etree._Element, dst: etree._Element, log: _Log) -> None:
                 if name.startswith("on"):
                     log.add("html.event_handler", name)
                 elif name == "href" and tag == "a" and _url(value):
-                    new.set("href", _url(value) or "")
+                    new.set("href", _chars(_url(value)) or "")
                 elif name in ("href", "src", "action", "formaction", "background", "poster",
                               "cite", "srcset", "ping", "xlink:href"):
                     log.add("html.url", f"{name}={value[:60]}")
                 elif name in ("style", "class"):
                     log.add("html.style", f"{name} attribute")
                 elif name in _HTML_ATTRS:
-                    new.set(name, value)
+                    new.set(name, _chars(value) or "")
                 else:
                     log.add("html.attribute", name)
-            new.text = child.text
+            new.text = _chars(child.text)
             _html_copy(child, new, log)
         else:  # unknown or presentational (font, center): keep the content only
             _add_text(dst, child.text)
@@ -318,12 +346,14 @@ def _rebuild_html(data: bytes, log: _Log) -> bytes:
     out = etree.Element("html")
     if d.text.strip():
         try:
-            root = lxml.html.document_fromstring(_without_xml_declaration(d.text))
+            # lxml's tree takes only XML characters (FF is HTML whitespace).
+            source = _without_xml_declaration(d.text).replace("\x0c", " ")
+            root = lxml.html.document_fromstring(_chars(source))
         except (etree.ParserError, ValueError) as exc:
             raise Blocked("corrupt", f"HTML: {exc}") from exc
         for name, value in root.attrib.items():
             if name.lower() in ("lang", "dir"):
-                out.set(name.lower(), value)
+                out.set(name.lower(), _chars(value) or "")
         _html_copy(root, out, log)
     head = out.find("head")
     if head is None:
@@ -415,12 +445,12 @@ def _svg_attrs(child: etree._Element, new: etree._Element, log: _Log) -> None:
         q = etree.QName(qname)
         name = q.localname
         if q.namespace == XML_NS and name in ("space", "lang"):
-            new.set(qname, value)
+            new.set(qname, _chars(value) or "")
         elif name.lower().startswith("on"):
             log.add("svg.event_handler", name)
         elif name == "href" and q.namespace in (None, XLINK_NS):
             if value.strip().startswith("#"):
-                new.set(qname, value.strip())
+                new.set(qname, _chars(value.strip()) or "")
             else:
                 log.add("svg.external_href", value[:60])
         elif q.namespace is not None or name not in _SVG_ATTRS and name != "style":
@@ -429,7 +459,7 @@ def _svg_attrs(child: etree._Element, new: etree._Element, log: _Log) -> None:
             log.add("svg.style" if name == "style" else "svg.external_href",
                     f"{name}={value[:60]}")
         else:
-            new.set(name, value)
+            new.set(name, _chars(value) or "")
 
 
 def _href(el: etree._Element) -> str:
@@ -454,7 +484,7 @@ def _svg_copy(src: etree._Element, dst: etree._Element, log: _Log) -> None:
             else:
                 new = etree.SubElement(dst, f"{{{SVG_NS}}}{name}")
                 _svg_attrs(child, new, log)
-                new.text = child.text
+                new.text = _chars(child.text)
                 _svg_copy(child, new, log)
         _add_text(dst, child.tail)
 
@@ -469,7 +499,7 @@ def _rebuild_svg(data: bytes, log: _Log) -> bytes:
         log.add("svg.entity", f"DTD with {len(list(dtd.iterentities()))} entity declaration(s)")
     out = etree.Element(f"{{{SVG_NS}}}svg", nsmap={None: SVG_NS, "xlink": XLINK_NS})
     _svg_attrs(root, out, log)
-    out.text = root.text
+    out.text = _chars(root.text)
     _svg_copy(root, out, log)
     body = etree.tostring(out, encoding="unicode")
     return ('<?xml version="1.0" encoding="UTF-8"?>\n' + body).encode("utf-8")
