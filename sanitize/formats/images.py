@@ -63,9 +63,12 @@ JPEG_FALLBACK_QUALITY = 90
 WEBP_QUALITY = 90
 PNG_COMPRESS_LEVEL = 1
 
-# Exceptions by which Pillow (and lcms) say "this file is malformed".
+# Exceptions by which Pillow (and lcms, libwebp) say "this file is malformed"; the
+# TypeError/KeyError/RuntimeError cases were found by fuzzing TIFF and WebP headers
+# (missing dimensions, unknown sample formats, frames libwebp will not encode).
 _CORRUPT = (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError,
-            struct.error, IndexError, ImageCms.PyCMSError)
+            struct.error, IndexError, KeyError, TypeError, RuntimeError,
+            ImageCms.PyCMSError)
 
 # TIFF tags that only describe the pixels; everything else is metadata.
 _TIFF_STRUCTURE = frozenset({
