@@ -168,9 +168,10 @@ class _Colour:
         self._src = src
         self.note = f"converted to sRGB from {desc[:60]!r}"
 
-    def apply(self, frame: Image.Image) -> Image.Image:
+    def apply(self, frame: Image.Image) -> tuple[Image.Image, bool]:
+        """The frame in sRGB, and whether its pixels changed."""
         if self._src is None or frame.mode not in ("RGB", "RGBA", "CMYK"):
-            return frame  # grey and palette profiles are dropped, not applied
+            return frame, False  # grey and palette profiles are dropped, not applied
         out_mode = "RGBA" if frame.mode == "RGBA" else "RGB"
         transform = self._transforms.get(frame.mode)
         if transform is None:
@@ -180,9 +181,12 @@ class _Colour:
                 # A profile for another colour space than the pixels: drop it.
                 self._src = None
                 self.note = "mismatched profile dropped"
-                return frame
+                return frame, False
             self._transforms[frame.mode] = transform
-        return ImageCms.applyTransform(frame, transform)
+        if frame.mode == out_mode:  # in place: no second 48 MB buffer for a 12 MP photo
+            ImageCms.applyTransform(frame, transform, inPlace=True)
+            return frame, True
+        return ImageCms.applyTransform(frame, transform), True
 
 
 _SRGB: list[ImageCms.ImageCmsProfile] = []
@@ -304,9 +308,10 @@ def rebuild(data: bytes, kind: str, ctx: Context) -> Rebuilt:
         durations: list[float] = []
         for i, frame in enumerate(frames):
             durations.append(float(frame.info.get("duration") or 0))
-            mode = frame.mode
-            frame = _normalise_mode(colour.apply(frame), fmt)
-            transformed = transformed or frame.mode != mode or frame is not frames[i]
+            frame, converted = colour.apply(frame)
+            normalised = _normalise_mode(frame, fmt)
+            transformed = transformed or converted or normalised is not frame
+            frame = normalised
             _strip_info(frame)
             frames[i] = frame
         keep_tables = kind == "jpeg" and not transformed
