@@ -186,7 +186,9 @@ class _Colour:
         if frame.mode == out_mode:  # in place: no second 48 MB buffer for a 12 MP photo
             ImageCms.applyTransform(frame, transform, inPlace=True)
             return frame, True
-        return ImageCms.applyTransform(frame, transform), True
+        converted = ImageCms.applyTransform(frame, transform)
+        assert converted is not None  # not in place: a new image
+        return converted, True
 
 
 _SRGB: list[ImageCms.ImageCmsProfile] = []
@@ -270,10 +272,11 @@ def _encode(frames: list[Image.Image], fmt: str, source: Image.Image, keep_table
         if fmt == "GIF":
             params["disposal"] = 2  # every frame is whole: clear before drawing the next
     if fmt == "JPEG":
-        if keep_tables and getattr(source, "quantization", None):
+        qtables = getattr(source, "quantization", None)
+        if keep_tables and qtables and isinstance(source, JpegImagePlugin.JpegImageFile):
             # What quality="keep" does; spelt out because "keep" refuses MPO input,
             # whose first image is a plain JPEG with the same tables.
-            params["qtables"] = source.quantization
+            params["qtables"] = qtables
             sampling = JpegImagePlugin.get_sampling(source)
             if sampling != -1:
                 params["subsampling"] = sampling
@@ -298,9 +301,10 @@ def rebuild(data: bytes, kind: str, ctx: Context) -> Rebuilt:
         dpi = _dpi(im.info)
         loop = im.info.get("loop")
         frames, transformed = _frames(im, kind, ctx)
-        if kind not in _MULTI_FRAME and getattr(im, "n_frames", 1) > 1:
+        n_frames: int = getattr(im, "n_frames", 1)
+        if kind not in _MULTI_FRAME and n_frames > 1:
             removed.append(Removed("image.extra_frames",
-                                   f"{im.n_frames - 1} secondary image(s) (MPO)"))
+                                   f"{n_frames - 1} secondary image(s) (MPO)"))
         removed += _text_chunks(im)
         if im.info.get("icc_profile"):
             removed.append(Removed("image.icc_converted", colour.note))
