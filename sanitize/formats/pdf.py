@@ -32,28 +32,44 @@ __all__ = ["KINDS", "rebuild", "verify"]
 KINDS = frozenset({"pdf"})
 
 # Actions that may stay: navigation inside the document and ordinary web/mail links.
-_SAFE_NAMED = frozenset({"/NextPage", "/PrevPage", "/FirstPage", "/LastPage"})
+_SAFE_NAMED = frozenset({b"/NextPage", b"/PrevPage", b"/FirstPage", b"/LastPage"})
 _SAFE_SCHEMES = (b"http://", b"https://", b"mailto:")
 # Action types removed wherever they sit, even in a slot no viewer reads (the list of
 # CDR.md); any other type is removed when it sits in an /A or /Next slot.
 _HOSTILE_ACTIONS = frozenset({
-    "/JavaScript", "/Launch", "/GoToR", "/GoToE", "/SubmitForm", "/ImportData",
-    "/ResetForm", "/Rendition", "/Movie", "/Sound", "/Hide", "/GoTo3DView",
-    "/RichMediaExecute",
+    b"/JavaScript", b"/Launch", b"/GoToR", b"/GoToE", b"/SubmitForm", b"/ImportData",
+    b"/ResetForm", b"/Rendition", b"/Movie", b"/Sound", b"/Hide", b"/GoTo3DView",
+    b"/RichMediaExecute",
 })
-_JUDGED_ANYWHERE = _HOSTILE_ACTIONS | {"/URI", "/Named"}
-_ACTION_CODES = {"/JavaScript": "pdf.javascript", "/Launch": "pdf.launch", "/URI": "pdf.uri_unsafe"}
-_BAD_ANNOTS = frozenset({"/FileAttachment", "/Sound", "/Movie", "/Screen", "/RichMedia", "/3D"})
-# Keys deleted from every dictionary: scripts, event triggers, embedded-file payloads.
-_DROP_KEYS = {"/JS": "pdf.javascript", "/AA": "pdf.additional_actions",
-              "/EF": "pdf.embedded_file", "/AF": "pdf.embedded_file"}
-_CATALOG_KEYS = {
-    "/OpenAction": "pdf.openaction", "/AA": "pdf.additional_actions",
-    "/AF": "pdf.embedded_file", "/Collection": "pdf.embedded_file",
-    "/URI": "pdf.uri_base", "/SpiderInfo": "pdf.web_capture",
+_JUDGED_ANYWHERE = _HOSTILE_ACTIONS | {b"/URI", b"/Named"}
+_ACTION_CODES = {b"/JavaScript": "pdf.javascript", b"/Launch": "pdf.launch", b"/URI": "pdf.uri_unsafe"}
+_STRUCTURAL = frozenset({b"/Catalog", b"/Pages", b"/Page"})
+_BAD_ANNOTS = frozenset({b"/FileAttachment", b"/Sound", b"/Movie", b"/Screen", b"/RichMedia", b"/3D"})
+# Keys deleted from every dictionary they appear in.  Most belong to one place (the
+# catalog, its /Names or /AcroForm) but a damaged file may leave that dictionary
+# unattached, and a reader that repairs differently may still find it.
+_DROP_KEYS = {
+    "/JS": "pdf.javascript", "/AA": "pdf.additional_actions", "/OpenAction": "pdf.openaction",
+    "/JavaScript": "pdf.javascript", "/EF": "pdf.embedded_file", "/AF": "pdf.embedded_file",
+    "/EmbeddedFiles": "pdf.embedded_file", "/Collection": "pdf.embedded_file",
+    "/XFA": "pdf.xfa", "/NeedsRendering": "pdf.xfa", "/SpiderInfo": "pdf.web_capture",
+    "/RichMediaContent": "pdf.multimedia", "/RichMediaSettings": "pdf.multimedia",
+    # Never keys in a valid file; left over by damage, they only alarm scanners.
+    **dict.fromkeys(("/Launch", "/RichMedia", "/EmbeddedFile", "/GoToR", "/GoToE", "/SubmitForm",
+                     "/ImportData", "/RichMediaExecute"), "pdf.action"),
 }
-_NAMES_KEYS = {"/JavaScript": "pdf.javascript", "/EmbeddedFiles": "pdf.embedded_file"}
-_ACROFORM_KEYS = {"/XFA": "pdf.xfa", "/NeedsRendering": "pdf.xfa"}
+# Name values byte scanners (pdfid and the like) flag; after the rules above they can
+# only sit under a key no reader acts on, so the entry goes rather than raise an alarm.
+_FLAGGED_VALUES = frozenset({
+    b"/JS", b"/JavaScript", b"/AA", b"/OpenAction", b"/Launch", b"/EmbeddedFile", b"/XFA",
+    b"/RichMedia", b"/GoToR", b"/GoToE", b"/SubmitForm", b"/ImportData", b"/RichMediaExecute",
+})
+# A name that starts like one of the above and goes on with a non-alphanumeric byte
+# ("/OpenAction`6", "/JS#28"): no reader acts on it, but byte scanners split names
+# there and see the hostile one.  Such keys and values go too.
+_LOOKALIKE = re.compile(
+    rb"/(?:JS|JavaScript|AA|OpenAction|Launch|EmbeddedFiles?|XFA|RichMedia\w*|GoToR|GoToE|"
+    rb"SubmitForm|ImportData|EF|AF)[^A-Za-z0-9]")
 # qpdf prefixes warnings with the input's description ("stream <...> (offset 12): ").
 _WARNING_PREFIX = re.compile(r"^stream <[^>]*>[^:]*:\s*")
 
@@ -72,15 +88,20 @@ def rebuild(data: bytes, kind: str, ctx: object) -> Rebuilt:
             pages = len(pdf.pages)
             if pages > cfg.max_pdf_pages:
                 raise Blocked("limit_exceeded", f"{pages} pages > {cfg.max_pdf_pages}")
-            _clean_catalog(pdf.Root, removed)
-            walker = _Walker(removed)
+            if not isinstance(pdf.Root, Dictionary):
+                raise Blocked("corrupt", "catalog is not a dictionary")
+            # qpdf's writer fills in /Size only if the trailer has the key: a damaged
+            # trailer without it would come out unreadable.
+            pdf.trailer.Size = 0
+            walker = _Walker(removed, pdf.Root.objgen)
             for obj in pdf.objects:
                 walker.visit(obj)
-            # Warnings come from opening and from resolving objects during the walk.
+            # Warnings come from opening and from resolving objects during the walk;
+            # get_warnings() hands them over once and clears them.
             repaired = list(pdf.get_warnings())
             out = _save(pdf)
-            on_save = list(pdf.get_warnings())[len(repaired):]
-    except pikepdf.PdfError as exc:
+            on_save = list(pdf.get_warnings())
+    except pikepdf.PikepdfError as exc:
         raise Blocked("corrupt", f"qpdf: {exc}") from exc
     limited = [w for w in on_save if "limit" in w]
     if limited:
@@ -107,25 +128,6 @@ def _warning_text(warning: str) -> str:
     return _WARNING_PREFIX.sub("", warning)[:200]
 
 
-def _clean_catalog(root: Dictionary, removed: list[Removed]) -> None:
-    """Cut the document-level entry points (CDR.md "Catalog")."""
-    _drop(root, _CATALOG_KEYS, "Catalog", removed)
-    names = root.get("/Names")
-    if isinstance(names, Dictionary):
-        _drop(names, _NAMES_KEYS, "Catalog /Names", removed)
-    acroform = root.get("/AcroForm")
-    if isinstance(acroform, Dictionary):
-        _drop(acroform, _ACROFORM_KEYS, "Catalog /AcroForm", removed)
-
-
-def _drop(holder: Dictionary, keys: dict[str, str], where: str, removed: list[Removed]) -> None:
-    present = holder.keys()
-    for key, code in keys.items():
-        if key in present:
-            del holder[key]
-            removed.append(Removed(code, f"{where} {key}"))
-
-
 def _ref(obj: pikepdf.Object) -> str:
     num, gen = obj.objgen
     return f"{num} {gen} R"
@@ -146,85 +148,125 @@ def _uri_scheme(uri: object) -> str:
     return head.decode("latin-1") or "empty"
 
 
+def _nm(obj: object) -> bytes:
+    """A name's canonical spelling (b"/JavaScript"), or b"" for anything else.
+
+    Compare names through this: a name may be an indirect object (unhashable, so
+    ``in some_set`` raises) and need not be UTF-8 (so ``str()`` raises)."""
+    return obj.unparse(resolved=True) if isinstance(obj, Name) else b""
+
+
+def _label(name: object) -> str:
+    """A name for a report, without the slash."""
+    return _nm(name)[1:].decode("latin-1") or "untyped"
+
+
 def _judge(action: object) -> tuple[str, str] | None:
     """None if ``action`` may stay, else (code, what it is)."""
     if not isinstance(action, Dictionary):
         return "pdf.action", "malformed action"
-    s = action.get("/S")
-    kind = str(s) if isinstance(s, Name) else ""
-    if kind == "/GoTo":
+    # Names compare equal to (and hash like) their str spelling: test them in sets of
+    # str without converting, which would fail on a non-UTF-8 name.
+    kind = action.get("/S")
+    if kind == Name.GoTo:
         return None
-    if kind == "/URI":
+    if kind == Name.URI:
         uri = action.get("/URI")
         return None if _uri_is_safe(uri) else ("pdf.uri_unsafe", f"URI action ({_uri_scheme(uri)})")
-    if kind == "/Named":
+    if kind == Name.Named:
         n = action.get("/N")
-        if isinstance(n, Name) and str(n) in _SAFE_NAMED:
+        if _nm(n) in _SAFE_NAMED:
             return None
-        return "pdf.action", f"Named action {n}"
-    return _ACTION_CODES.get(kind, "pdf.action"), f"{kind[1:] or 'untyped'} action"
+        return "pdf.action", f"Named action {_label(n)}"
+    code = _ACTION_CODES.get(_nm(kind), "pdf.action")
+    return code, f"{_label(kind)} action"
 
 
 class _Walker:
     """Visits every indirect object and the direct objects inside it, once each."""
 
-    def __init__(self, removed: list[Removed]) -> None:
+    def __init__(self, removed: list[Removed], root: tuple[int, int]) -> None:
         self.removed = removed
+        self.root = root
 
     def visit(self, obj: pikepdf.Object) -> None:
-        if isinstance(obj, Stream):
-            self._stream(obj)
         if isinstance(obj, (Dictionary, Stream)):
-            self._dict(obj, _ref(obj))
+            self._dict(obj, "Catalog" if obj.objgen == self.root else _ref(obj))
         elif isinstance(obj, Array):
             self._array(obj, _ref(obj))
 
     def _report(self, code: str, what: str, where: str) -> None:
         self.removed.append(Removed(code, f"{what} ({where})"))
 
-    def _children(self, values: object, where: str) -> None:
+    def _array(self, arr: Array, where: str) -> None:
         # Indirect children are visited in their own right by the pdf.objects loop.
-        for value in values:  # type: ignore[attr-defined]
+        for value in arr:
             if isinstance(value, Dictionary) and not value.is_indirect:
                 self._dict(value, where)
             elif isinstance(value, Array) and not value.is_indirect:
                 self._array(value, where)
 
-    def _array(self, arr: Array, where: str) -> None:
-        self._children(arr, where)
-
     def _dict(self, d: Dictionary, where: str) -> None:
         keys = d.keys()
-        s = d.get("/S") if "/S" in keys else None
-        if isinstance(s, Name) and str(s) in _JUDGED_ANYWHERE:
-            verdict = _judge(d)
-            if verdict is not None:  # an action that may not stay, wherever it sits
-                self._report(*verdict, where)
-                for key in list(keys):
-                    del d[key]
-                return
-        sub = d.get("/Subtype") if "/Subtype" in keys else None
-        subtype = str(sub) if isinstance(sub, Name) else ""
-        if subtype in _BAD_ANNOTS and ("/Rect" in keys or d.get("/Type") == Name.Annot):
-            self._report("pdf.annotation", f"{subtype[1:]} annotation", where)
-            for key in list(keys):
-                del d[key]
+        if self._whole(d, keys, where):
             return
         for key, code in _DROP_KEYS.items():
             if key in keys:
                 del d[key]
                 self._report(code, key, where)
+        if "/URI" in keys and d.get("/S") != Name.URI and not _uri_is_safe(uri := d["/URI"]):
+            del d["/URI"]  # the catalog's base URI, or one left behind by damage
+            if isinstance(uri, Dictionary):
+                self._report("pdf.uri_base", "/URI base", where)
+            else:
+                self._report("pdf.uri_unsafe", f"/URI ({_uri_scheme(uri)})", where)
         if "/A" in keys:
-            self._action_slot(d, subtype, where)
+            self._action_slot(d, d.get("/Subtype") == Name.Widget, where)
         if "/Next" in keys and "/S" in keys:
             self._next_chain(d, where)
         if "/Annots" in keys:
             self._annots(d, where)
-        self._children((d[k] for k in d.keys()), where)
+        for key in d.keys():
+            value = d[key]
+            spelt = _nm(value)
+            if spelt in _FLAGGED_VALUES or _LOOKALIKE.match(spelt) or _LOOKALIKE.match(_key_bytes(key)):
+                del d[key]
+                self._report("pdf.action", f"{_label(value)} under {_key_bytes(key).decode('latin-1')}", where)
+            elif isinstance(value, Dictionary) and not value.is_indirect:
+                self._dict(value, where)
+            elif isinstance(value, Array) and not value.is_indirect:
+                self._array(value, where)
 
-    def _action_slot(self, d: Dictionary, subtype: str, where: str) -> None:
+    def _whole(self, d: Dictionary, keys: set[str], where: str) -> bool:
+        """Empty ``d`` if it is itself a hostile action, annotation or payload."""
+        s = d.get("/S") if "/S" in keys else None
+        typ = d.get("/Type") if "/Type" in keys else None
+        sub = d.get("/Subtype") if "/Subtype" in keys else None
+        if _nm(s) in _JUDGED_ANYWHERE or typ == Name.Action:
+            verdict = _judge(d)
+            if verdict is None:
+                return False
+            self._report(*verdict, where)  # an action that may not stay, wherever it sits
+        elif _nm(sub) in _BAD_ANNOTS and ("/Rect" in keys or typ == Name.Annot):
+            self._report("pdf.annotation", f"{_label(sub)} annotation", where)
+        elif typ == Name.EmbeddedFile:
+            self._report("pdf.embedded_file", "embedded file", where)
+        elif sub == Name.U3D or sub == Name.PRC:
+            self._report("pdf.3d", f"{_label(sub)} 3D data", where)
+        elif sub == Name.PS or d.get("/Subtype2") == Name.PS:
+            self._report("pdf.postscript", "PostScript XObject", where)
+            _empty(d)
+            if isinstance(d, Stream):  # content may still paint it with Do: leave an empty form
+                d.Type, d.Subtype, d.BBox = Name.XObject, Name.Form, Array([0, 0, 0, 0])
+            return True
+        else:
+            return False
+        _empty(d)
+        return True
+
+    def _action_slot(self, d: Dictionary, widget: bool, where: str) -> None:
         action = d["/A"]
-        if subtype == "/Widget":  # form widgets keep their look, lose their actions
+        if widget:  # form widgets keep their look, lose their actions
             del d["/A"]
             self._report("pdf.action", "widget action", where)
             return
@@ -257,35 +299,32 @@ class _Walker:
         keep = []
         for annot in annots:
             sub = annot.get("/Subtype") if isinstance(annot, Dictionary) else None
-            if isinstance(sub, Name) and str(sub) in _BAD_ANNOTS:
-                self._report("pdf.annotation", f"{str(sub)[1:]} annotation",
+            if _nm(sub) in _BAD_ANNOTS:
+                self._report("pdf.annotation", f"{_label(sub)} annotation",
                              _ref(annot) if annot.is_indirect else f"{where} /Annots")
             else:
                 keep.append(annot)
         if len(keep) != len(annots):
             d["/Annots"] = Array(keep)
 
-    def _stream(self, s: Stream) -> None:
-        """Empty the streams that are payloads rather than page content."""
-        keys = s.keys()
-        t = s.get("/Type") if "/Type" in keys else None
-        sub = s.get("/Subtype") if "/Subtype" in keys else None
-        subtype = str(sub) if isinstance(sub, Name) else ""
-        if t == Name.EmbeddedFile:
-            code, what, form = "pdf.embedded_file", "embedded file stream", False
-        elif subtype == "/PS" or s.get("/Subtype2") == Name.PS:
-            code, what, form = "pdf.postscript", "PostScript XObject", True
-        elif subtype in ("/U3D", "/PRC"):
-            code, what, form = "pdf.3d", f"{subtype[1:]} 3D stream", False
-        else:
-            return
-        for key in list(keys):
-            if key != "/Length":  # qpdf owns /Length; write() resets it
-                del s[key]
-        s.write(b"")
-        if form:  # content may still paint it with Do: leave an empty form there
-            s.Type, s.Subtype, s.BBox = Name.XObject, Name.Form, Array([0, 0, 0, 0])
-        self._report(code, what, _ref(s))
+
+def _key_bytes(key: str) -> bytes:
+    """A dictionary key as bytes (pikepdf hands keys over with surrogate escapes)."""
+    return key.encode("utf-8", "surrogateescape")
+
+
+def _empty(d: Dictionary) -> None:
+    """Empty a dictionary (or stream) in place, whoever points at it."""
+    keys = d.keys()
+    # One dictionary posing as both a page (or the catalog) and an action is built to
+    # make parsers disagree; emptying it would also drop the document's pages.
+    if "/Pages" in keys or "/Kids" in keys or _nm(d.get("/Type")) in _STRUCTURAL:
+        raise Blocked("corrupt", "a page or the catalog is also an action or annotation")
+    for key in list(keys):
+        if key != "/Length":  # qpdf owns a stream's /Length; write() resets it
+            del d[key]
+    if isinstance(d, Stream):
+        d.write(b"")
 
 
 def _indirect(obj: object) -> bool:

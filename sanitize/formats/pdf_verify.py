@@ -95,7 +95,7 @@ def load(data: bytes) -> Iterator[pikepdf.Pdf]:
             pdf = pikepdf.open(f, password="", inherit_page_attributes=False, access_mode=mode)
         except pikepdf.PasswordError as exc:
             raise Blocked("encrypted", "user password set") from exc
-        except pikepdf.PdfError as exc:
+        except pikepdf.PikepdfError as exc:
             raise Blocked("corrupt", f"qpdf cannot open: {exc}") from exc
         with pdf:
             yield pdf
@@ -109,23 +109,32 @@ _TOKENS = (
     b"Rendition|Movie|Sound|Hide|GoTo3DView|RichMedia|RichMediaExecute|Named|"
     b"FileAttachment|Screen|3D|U3D|PRC|PS|Subtype2|Widget|ObjStm|Encrypt"
 )
-# A name token: the name followed by a delimiter, whitespace or end of data.
-_SUSPECT = re.compile(rb"/(?:" + _TOKENS + rb")(?=[\s()<>\[\]{}/%]|$)")
+# A name token: the name not followed by a letter or digit (a delimiter, whitespace,
+# the end, or a byte some scanners take as the end of a name: "/OpenAction`6").
+_SUSPECT = re.compile(rb"/(?:" + _TOKENS + rb")(?![A-Za-z0-9])")
+# Keys and name values that start as a flagged name and go on with such a byte.
+_LOOKALIKE = re.compile(rb"/(?:JS|JavaScript|AA|OpenAction|Launch|EmbeddedFiles?|XFA|RichMedia)[^A-Za-z0-9]")
 
 _BAD_KEYS = frozenset({
     "/JS", "/AA", "/OpenAction", "/AF", "/EF", "/XFA", "/NeedsRendering", "/JavaScript",
-    "/EmbeddedFiles", "/Collection", "/SpiderInfo",
+    "/EmbeddedFiles", "/Collection", "/SpiderInfo", "/Launch", "/RichMedia", "/EmbeddedFile",
+    "/GoToR", "/GoToE", "/SubmitForm", "/ImportData", "/RichMediaExecute",
 })
 _BAD_S = frozenset({
-    "/JavaScript", "/Launch", "/GoToR", "/GoToE", "/SubmitForm", "/ImportData",
-    "/ResetForm", "/Rendition", "/Movie", "/Sound", "/Hide", "/GoTo3DView",
-    "/RichMediaExecute",
+    b"/JavaScript", b"/Launch", b"/GoToR", b"/GoToE", b"/SubmitForm", b"/ImportData",
+    b"/ResetForm", b"/Rendition", b"/Movie", b"/Sound", b"/Hide", b"/GoTo3DView",
+    b"/RichMediaExecute",
 })
 _BAD_SUBTYPES = frozenset({
-    "/FileAttachment", "/Sound", "/Movie", "/Screen", "/RichMedia", "/3D", "/PS", "/U3D",
-    "/PRC",
+    b"/FileAttachment", b"/Sound", b"/Movie", b"/Screen", b"/RichMedia", b"/3D", b"/PS", b"/U3D",
+    b"/PRC",
 })
-_OK_NAMED = frozenset({"/NextPage", "/PrevPage", "/FirstPage", "/LastPage"})
+# Name values byte scanners flag: none may remain anywhere in a dictionary.
+_FLAGGED = frozenset({
+    b"/JS", b"/JavaScript", b"/AA", b"/OpenAction", b"/Launch", b"/EmbeddedFile", b"/XFA",
+    b"/RichMedia", b"/GoToR", b"/GoToE", b"/SubmitForm", b"/ImportData", b"/RichMediaExecute",
+})
+_OK_NAMED = frozenset({b"/NextPage", b"/PrevPage", b"/FirstPage", b"/LastPage"})
 _OK_URI = re.compile(rb"(?i)(?:https?://|mailto:)[^\x00-\x1f\x7f]*\Z")
 
 
@@ -145,11 +154,12 @@ def verify(data: bytes, kind: str, ctx: object) -> None:
             if _SUSPECT.search(data):
                 for obj in pdf.objects:
                     _check(obj, 0)
-            if pdf.get_warnings():
-                raise VerifyFailed(f"output needed repair: {pdf.get_warnings()[0]}")
+            warnings = pdf.get_warnings()  # handed over once, then cleared
+            if warnings:
+                raise VerifyFailed(f"output needed repair: {warnings[0]}")
     except VerifyFailed:
         raise
-    except (Blocked, pikepdf.PdfError) as exc:
+    except (Blocked, pikepdf.PikepdfError) as exc:
         raise VerifyFailed(f"output does not re-open: {exc}") from exc
 
 
@@ -168,18 +178,19 @@ def _check(obj: object, depth: int) -> None:
     where = f"object {obj.objgen[0]} {obj.objgen[1]}" if obj.is_indirect else "a direct object"
     bad = keys & _BAD_KEYS
     if bad:
-        raise VerifyFailed(f"{sorted(bad)[0]} remains in {where}")
-    names = {k: str(obj[k]) for k in ("/S", "/Subtype", "/Subtype2", "/Type", "/N")
-             if k in keys and isinstance(obj[k], Name)}
-    if names.get("/S") in _BAD_S:
-        raise VerifyFailed(f"{names['/S']} action remains in {where}")
-    if names.get("/S") == "/Named" and names.get("/N") not in _OK_NAMED:
-        raise VerifyFailed(f"named action {names.get('/N')} remains in {where}")
-    if names.get("/Subtype") in _BAD_SUBTYPES or names.get("/Subtype2") == "/PS":
-        raise VerifyFailed(f"{names.get('/Subtype')} object remains in {where}")
-    if names.get("/Type") == "/EmbeddedFile":
+        raise VerifyFailed(f"{min(bad)} remains in {where}")
+    # Names are compared by their bytes: one may be indirect (unhashable) or not UTF-8.
+    names = {k: _spell(obj[k]) for k in ("/S", "/Subtype", "/Subtype2", "/Type", "/N") if k in keys}
+    action = names.get("/S")
+    if action in _BAD_S:
+        raise VerifyFailed(f"{action!r} action remains in {where}")
+    if action == b"/Named" and names.get("/N") not in _OK_NAMED:
+        raise VerifyFailed(f"named action {names.get('/N')!r} remains in {where}")
+    if names.get("/Subtype") in _BAD_SUBTYPES or names.get("/Subtype2") == b"/PS":
+        raise VerifyFailed(f"{names.get('/Subtype')!r} object remains in {where}")
+    if names.get("/Type") == b"/EmbeddedFile":
         raise VerifyFailed(f"embedded file remains in {where}")
-    if names.get("/Subtype") == "/Widget" and "/A" in keys:
+    if names.get("/Subtype") == b"/Widget" and "/A" in keys:
         raise VerifyFailed(f"widget action remains in {where}")
     if "/URI" in keys:
         uri = obj["/URI"]
@@ -187,5 +198,13 @@ def _check(obj: object, depth: int) -> None:
             raise VerifyFailed(f"unsafe /URI remains in {where}")
     for key in keys:
         value = obj[key]
+        if _LOOKALIKE.match(key.encode("utf-8", "surrogateescape")) or _LOOKALIKE.match(_spell(value)):
+            raise VerifyFailed(f"a look-alike of a hostile name remains in {where}")
+        if _spell(value) in _FLAGGED:
+            raise VerifyFailed(f"{_spell(value)!r} remains in {where}")
         if isinstance(value, (Dictionary, Array)) and not value.is_indirect:
             _check(value, depth + 1)
+
+
+def _spell(obj: object) -> bytes:
+    return obj.unparse(resolved=True) if isinstance(obj, Name) else b""

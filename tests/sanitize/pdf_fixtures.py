@@ -118,6 +118,22 @@ def js_obfuscated_name() -> bytes:
     return raw.replace(b"/JS ", b"/J#53 ").replace(b"/JavaScript", b"/Java#53cript")
 
 
+def js_indirect_name() -> bytes:
+    """A link whose action type is an indirect object: /S 7 0 R, 7 0 obj /JavaScript."""
+    pdf = text_pdf()
+    action = Dictionary(S=pdf.make_indirect(Name.JavaScript), JS=pdf.make_stream(b"app.alert(1)"))
+    _annotate(pdf, _link(pdf, action))
+    return to_bytes(pdf)
+
+
+def lookalike_names() -> bytes:
+    """Keys and values that byte scanners read as /OpenAction and /Launch."""
+    pdf = text_pdf()
+    pdf.Root[Name("/OpenAction`6")] = pdf.make_indirect(_js())
+    pdf.pages[0].obj[Name("/Foo")] = Name("/Launch(x)")
+    return to_bytes(pdf)
+
+
 def js_next_chain() -> bytes:
     """An outline whose GoTo (kept) chains via /Next to JavaScript (removed)."""
     pdf = text_pdf(pages=2)
