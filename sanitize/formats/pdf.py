@@ -70,6 +70,22 @@ _FLAGGED_VALUES = frozenset({
 _LOOKALIKE = re.compile(
     rb"/(?:JS|JavaScript|AA|OpenAction|Launch|EmbeddedFiles?|XFA|RichMedia\w*|GoToR|GoToE|"
     rb"SubmitForm|ImportData|EF|AF)[^A-Za-z0-9]")
+# Every name the walk acts on (keys, action and annotation types, payload types, and
+# look-alikes, which the missing lookahead admits), plus a type given by reference
+# ("/S 7 0 R"): an object whose unparsed text matches none of these has nothing to
+# remove.  qpdf unparses names canonically ("/J#53" as "/JS"), so none can hide; a
+# string that merely reads "/JS" only costs the full look.  This keeps the Python
+# walk to the few objects that need it: per-object Python work costs ~50 us.
+_TRIGGER_NAMES = sorted(
+    {k[1:].encode() for k in _DROP_KEYS}
+    | {n[1:] for n in _JUDGED_ANYWHERE | _BAD_ANNOTS | _FLAGGED_VALUES}
+    | {b"Action", b"EmbeddedFile", b"U3D", b"PRC", b"PS", b"Subtype2", b"URI", b"A", b"Next",
+       b"Annots"},
+    key=len, reverse=True)
+_TRIGGER = re.compile(
+    rb"/(?:" + b"|".join(map(re.escape, _TRIGGER_NAMES)) + rb")(?![A-Za-z0-9])"
+    rb"|" + _LOOKALIKE.pattern +
+    rb"|/(?:S|Type|Subtype|Subtype2|N)\s+\d+\s+\d+\s+R")
 # qpdf prefixes warnings with the input's description ("stream <...> (offset 12): ").
 _WARNING_PREFIX = re.compile(r"^stream <[^>]*>[^:]*:\s*")
 
@@ -190,6 +206,14 @@ class _Walker:
         self.root = root
 
     def visit(self, obj: pikepdf.Object) -> None:
+        if isinstance(obj, Stream):
+            text = obj.stream_dict.unparse(resolved=True)
+        elif isinstance(obj, (Dictionary, Array)):
+            text = obj.unparse(resolved=True)  # with every direct object inside it
+        else:
+            return
+        if not _TRIGGER.search(text):
+            return
         if isinstance(obj, (Dictionary, Stream)):
             self._dict(obj, "Catalog" if obj.objgen == self.root else _ref(obj))
         elif isinstance(obj, Array):

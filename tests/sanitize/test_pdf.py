@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import os
 import random
+import re
 import resource
 from dataclasses import replace
 
@@ -332,6 +333,18 @@ HOSTILE = {
 def test_verify_rejects_each_hostile_input(name: str) -> None:
     with pytest.raises(VerifyFailed):
         pdfmod.verify(HOSTILE[name](), "pdf", CTX)
+
+
+@pytest.mark.parametrize("name", sorted(set(HOSTILE) - {"user_pw"}))
+def test_fast_path_finds_what_the_full_walk_finds(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The per-object prefilter only skips objects with nothing to remove: walking
+    every object in Python gives the same report."""
+    data = HOSTILE[name]()
+    fast = pdfmod.rebuild(data, "pdf", CTX)
+    monkeypatch.setattr(pdfmod, "_TRIGGER", re.compile(rb""))  # matches every object
+    full = pdfmod.rebuild(data, "pdf", CTX)
+    assert sorted(fast.removed, key=repr) == sorted(full.removed, key=repr)
+    assert fx.page_texts(fast.data) == fx.page_texts(full.data)
 
 
 def test_verify_is_not_fooled_by_names_in_strings() -> None:
