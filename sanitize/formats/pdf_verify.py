@@ -24,13 +24,16 @@ import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import IO
+from typing import TYPE_CHECKING, BinaryIO
 
 import pikepdf
 from pikepdf import Array, Dictionary, Name, Stream, String
 
 from sanitize.config import SanitizeConfig
 from sanitize.report import Blocked, VerifyFailed
+
+if TYPE_CHECKING:
+    from sanitize.formats import Context
 
 # qpdf decodes streams when it parses object streams and when it normalises filters on
 # write.  A double-Flate stream of a few KB inflates to gigabytes; cap the memory any
@@ -67,12 +70,12 @@ def apply_limits(cfg: SanitizeConfig) -> None:
 
 
 @contextmanager
-def memfile() -> Iterator[IO[bytes]]:
+def memfile() -> Iterator[BinaryIO]:
     """A read-write file in memory with a real descriptor (mmap-able), else BytesIO."""
     try:
         fd = os.memfd_create("kakehashi-pdf", os.MFD_CLOEXEC)
     except (AttributeError, OSError):  # not Linux, or the sandbox forbids it
-        f: IO[bytes] = io.BytesIO()
+        f: BinaryIO = io.BytesIO()
     else:
         f = os.fdopen(fd, "w+b")
     try:
@@ -141,9 +144,9 @@ _OK_NAMED = frozenset({b"/NextPage", b"/PrevPage", b"/FirstPage", b"/LastPage"})
 _OK_URI = re.compile(rb"(?i)(?:https?://|mailto:)[^\x00-\x1f\x7f]*\Z")
 
 
-def verify(data: bytes, kind: str, ctx: object) -> None:
+def verify(data: bytes, kind: str, ctx: Context) -> None:
     """Raise VerifyFailed unless ``data`` is a clean, unencrypted, parseable PDF."""
-    cfg: SanitizeConfig = ctx.cfg  # type: ignore[attr-defined]
+    cfg = ctx.cfg
     apply_limits(cfg)
     if not data.startswith(b"%PDF-"):
         raise VerifyFailed("output does not start with %PDF-")

@@ -43,8 +43,9 @@ def to_bytes(pdf: Pdf, **save: Any) -> bytes:
 def page_texts(data: bytes) -> list[list[str]]:
     """The strings each page shows with Tj, read back with pikepdf's content parser."""
     with pikepdf.open(io.BytesIO(data)) as pdf:
-        return [[str(operands[0]) for operands, op in pikepdf.parse_content_stream(page)
-                 if str(op) == "Tj"] for page in pdf.pages]
+        return [[str(instr.operands[0]) for instr in pikepdf.parse_content_stream(page)
+                 if isinstance(instr, pikepdf.ContentStreamInstruction) and str(instr.operator) == "Tj"]
+                for page in pdf.pages]
 
 
 def _js(code: str = "app.alert('pwned')") -> Dictionary:
@@ -206,13 +207,14 @@ PAYLOAD = b"MZ\x90\x00" + b"\x00" * 60 + b"This program cannot be run in DOS mod
 
 def embedded_file_names() -> bytes:
     pdf = text_pdf()
-    pdf.attachments["invoice.exe"] = pikepdf.AttachedFileSpec(pdf, PAYLOAD, mime_type="application/x-msdownload")
+    pdf.attachments["invoice.exe"] = pikepdf.AttachedFileSpec(  # type: ignore[call-arg]  # stub lists every keyword
+        pdf, PAYLOAD, mime_type="application/x-msdownload")
     return to_bytes(pdf)
 
 
 def file_attachment_annot() -> bytes:
     pdf = text_pdf()
-    spec = pikepdf.AttachedFileSpec(pdf, PAYLOAD, filename="readme.exe")
+    spec = pikepdf.AttachedFileSpec(pdf, PAYLOAD, filename="readme.exe")  # type: ignore[call-arg]
     annot = pdf.make_indirect(Dictionary(Type=Name.Annot, Subtype=Name.FileAttachment,
                                          Rect=Array([50, 50, 70, 70]), FS=spec.obj,
                                          Name=Name.PushPin))
@@ -245,7 +247,7 @@ def multimedia() -> bytes:
                                      RichMediaContent=Dictionary())),
         pdf.make_indirect(Dictionary(Type=Name.Annot, Subtype=Name.Screen, Rect=Array([0, 0, 10, 10]),
                                      A=Dictionary(S=Name.Rendition, OP=0))),
-        Dictionary(Type=Name.Annot, Subtype=Name("/3D"), Rect=Array([0, 0, 10, 10]), **{"/3DD": u3d}),
+        Dictionary({"/Type": Name.Annot, "/Subtype": Name("/3D"), "/Rect": Array([0, 0, 10, 10]), "/3DD": u3d}),
     ]
     _annotate(pdf, *annots)
     return to_bytes(pdf)

@@ -18,7 +18,7 @@ import pikepdf
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pdfid import pdfid
+from pdfid import pdfid  # type: ignore[import-untyped]
 
 from sanitize.config import SanitizeConfig
 from sanitize.formats import Context, module_for
