@@ -67,12 +67,24 @@ _ZIP_ERRORS = (
 
 
 @dataclass(frozen=True, slots=True)
+class Compressed:
+    """An entry's stream exactly as inflated and checked by ``SafeZip.read``: the
+    writer may copy it instead of deflating the same bytes again."""
+
+    method: int
+    crc: int
+    stream: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class Member:
-    """One member to write (or as read): a directory when the name ends in ``/``."""
+    """One member to write (or as read): a directory when the name ends in ``/``.
+    ``raw`` is the checked stream of ``data``; drop it (None) when ``data`` changes."""
 
     name: str
     data: bytes = b""
     date_time: tuple[int, int, int, int, int, int] = EPOCH
+    raw: Compressed | None = None
 
     @property
     def is_dir(self) -> bool:
@@ -87,6 +99,7 @@ class Entry:
     compressed_size: int
     declared_size: int
     date_time: tuple[int, int, int, int, int, int]
+    data_start: int  # offset of the entry's data (after its local header)
     info: zipfile.ZipInfo
 
     @property
@@ -150,13 +163,13 @@ class SafeZip:
             raise Blocked("corrupt", f"zip: {exc}") from exc
         if len(infos) > cfg.max_archive_entries:
             raise Blocked("limit_exceeded", f"{len(infos)} entries > {cfg.max_archive_entries}")
-        self.entries = tuple(self._check(info) for info in infos)
+        starts = self._check_overlap(infos, start_dir)
+        self.entries = tuple(self._check(info, start) for info, start in zip(infos, starts))
         self._check_collisions()
-        self._check_overlap(infos, start_dir)
 
     # -- structure -------------------------------------------------------------
 
-    def _check(self, info: zipfile.ZipInfo) -> Entry:
+    def _check(self, info: zipfile.ZipInfo, data_start: int) -> Entry:
         if info.flag_bits & _ENCRYPTION_FLAGS or info.compress_type == 99:
             raise Blocked("encrypted", f"entry {info.orig_filename!r} is encrypted")
         name = info.orig_filename  # zipfile's .filename silently cuts at NUL
@@ -169,7 +182,7 @@ class SafeZip:
         cfg = self._cfg
         if info.file_size > cfg.max_entry_bytes:
             raise Blocked("archive_bomb", f"{name!r} declares {info.file_size} bytes")
-        return Entry(name, info.compress_size, info.file_size, info.date_time, info)
+        return Entry(name, info.compress_size, info.file_size, info.date_time, data_start, info)
 
     def _check_collisions(self) -> None:
         files: set[str] = set()
@@ -185,9 +198,11 @@ class SafeZip:
                 if "/".join(parts[:i]) in files:
                     raise Blocked("archive_unsafe_name", f"file used as directory: {key!r}")
 
-    def _check_overlap(self, infos: list[zipfile.ZipInfo], start_dir: int) -> None:
-        """Each entry's local header and data must own their bytes (quoted-overlap bomb)."""
+    def _check_overlap(self, infos: list[zipfile.ZipInfo], start_dir: int) -> list[int]:
+        """Each entry's local header and data must own their bytes (quoted-overlap bomb).
+        Returns where each entry's data starts."""
         spans = []
+        starts = []
         for info in infos:
             off = info.header_offset
             if off < 0 or off + _LOCAL_HEADER.size > len(self._data):
@@ -195,7 +210,9 @@ class SafeZip:
             fields = _LOCAL_HEADER.unpack_from(self._data, off)
             if fields[0] != b"PK\x03\x04":
                 raise Blocked("corrupt", f"no local header for {info.orig_filename!r}")
-            end = off + _LOCAL_HEADER.size + fields[9] + fields[10] + info.compress_size
+            start = off + _LOCAL_HEADER.size + fields[9] + fields[10]
+            starts.append(start)
+            end = start + info.compress_size
             spans.append((off, end, info.orig_filename))
         spans.sort()
         prev_end = 0
@@ -205,41 +222,78 @@ class SafeZip:
             prev_end = end
         if prev_end > start_dir:
             raise Blocked("archive_bomb", "entry data overlaps the central directory")
+        return starts
 
     # -- content ----------------------------------------------------------------
 
     def read(self, entry: Entry) -> bytes:
         """Inflate one entry, counting real output against every limit."""
+        return self.read_raw(entry)[0]
+
+    def read_raw(self, entry: Entry) -> tuple[bytes, Compressed]:
+        """The entry's bytes and its checked compressed stream.
+
+        We inflate ourselves rather than through zipfile: the output is counted as it
+        is produced, the stream must end exactly where the directory says (no data
+        hidden after it), and size and CRC must both match the directory."""
+        info = entry.info
+        stream = self._data[entry.data_start:entry.data_start + info.compress_size]
+        if len(stream) != info.compress_size:
+            raise Blocked("corrupt", f"{entry.name!r}: data truncated")
+        if info.compress_type == zipfile.ZIP_STORED:
+            self._count(entry, len(stream), len(stream))
+            out = stream
+        else:
+            out = self._inflate(entry, stream)
+        if len(out) != info.file_size or zlib.crc32(out) != info.CRC:
+            raise Blocked("corrupt", f"{entry.name!r}: size or CRC differs from the directory")
         cfg = self._cfg
-        out = bytearray()
-        try:
-            with self._zf.open(entry.info) as fh:
-                while chunk := fh.read(READ_CHUNK):
-                    out += chunk
-                    self._total += len(chunk)
-                    if len(out) > cfg.max_entry_bytes:
-                        raise Blocked("archive_bomb", f"{entry.name!r} expands beyond "
-                                      f"{cfg.max_entry_bytes} bytes")
-                    if self._total > cfg.max_expanded_bytes:
-                        raise Blocked("archive_bomb", "archive expands beyond "
-                                      f"{cfg.max_expanded_bytes} bytes")
-                    if (len(out) > RATIO_GRACE_BYTES and
-                            len(out) > cfg.max_expansion_ratio * max(entry.compressed_size, 1)):
-                        raise Blocked("archive_bomb", f"{entry.name!r} expansion ratio "
-                                      f"over {cfg.max_expansion_ratio}")
-        except Blocked:
-            raise
-        except _ZIP_ERRORS as exc:
-            raise Blocked("corrupt", f"zip entry {entry.name!r}: {exc}") from exc
         if (self._total > RATIO_GRACE_BYTES and
                 self._total > cfg.max_expansion_ratio * len(self._data)):
             raise Blocked("archive_bomb", f"archive expansion ratio over {cfg.max_expansion_ratio}")
+        return out, Compressed(info.compress_type, info.CRC, stream)
+
+    def _inflate(self, entry: Entry, stream: bytes) -> bytes:
+        d = zlib.decompressobj(-zlib.MAX_WBITS)
+        out = bytearray()
+        view = memoryview(stream)
+        try:
+            for pos in range(0, len(stream), READ_CHUNK):
+                buf: bytes | memoryview = view[pos:pos + READ_CHUNK]
+                while buf and not d.eof:
+                    piece = d.decompress(buf, READ_CHUNK)
+                    buf = d.unconsumed_tail
+                    out += piece
+                    self._count(entry, len(out), len(piece))
+                if d.eof:
+                    if d.unused_data or pos + READ_CHUNK < len(stream):
+                        raise Blocked("corrupt", f"{entry.name!r}: data after the deflate stream")
+                    break
+        except zlib.error as exc:
+            raise Blocked("corrupt", f"{entry.name!r}: {exc}") from exc
+        if not d.eof:
+            raise Blocked("corrupt", f"{entry.name!r}: deflate stream truncated")
         return bytes(out)
 
+    def _count(self, entry: Entry, size: int, new: int) -> None:
+        cfg = self._cfg
+        self._total += new
+        if size > cfg.max_entry_bytes:
+            raise Blocked("archive_bomb", f"{entry.name!r} expands beyond {cfg.max_entry_bytes} bytes")
+        if self._total > cfg.max_expanded_bytes:
+            raise Blocked("archive_bomb", f"archive expands beyond {cfg.max_expanded_bytes} bytes")
+        if size > RATIO_GRACE_BYTES and size > cfg.max_expansion_ratio * max(entry.compressed_size, 1):
+            raise Blocked("archive_bomb", f"{entry.name!r} expansion ratio over "
+                          f"{cfg.max_expansion_ratio}")
+
     def members(self) -> Iterator[Member]:
-        """Every entry, read in central-directory order."""
+        """Every entry, read in central-directory order, with its checked stream."""
         for e in self.entries:
-            yield Member(e.name, b"" if e.is_dir else self.read(e), e.date_time)
+            if e.is_dir:
+                yield Member(e.name, b"", e.date_time)
+            else:
+                data, raw = self.read_raw(e)
+                yield Member(e.name, data, e.date_time, raw)
 
 
 def read_members(data: bytes, cfg: SanitizeConfig) -> list[Member]:
@@ -247,23 +301,72 @@ def read_members(data: bytes, cfg: SanitizeConfig) -> list[Member]:
     return list(SafeZip(data, cfg).members())
 
 
+_LOCAL = struct.Struct("<4s5H3L2H")
+_CENTRAL = struct.Struct("<4s6H3L5H2L")
+_END = struct.Struct("<4s4H2LH")
+_ZIP32_MAX = 0xFFFF_FFFF
+
+
+def _dos_time(dt: tuple[int, int, int, int, int, int]) -> tuple[int, int]:
+    y, mo, d, h, mi, sec = dt
+    return (h << 11) | (mi << 5) | (sec // 2), ((y - 1980) << 9) | (mo << 5) | d
+
+
+def _encoded(m: Member) -> tuple[int, int, bytes]:
+    """(method, crc, stream) for a member: its checked stream when it has one."""
+    if m.raw is not None:
+        return m.raw.method, m.raw.crc, m.raw.stream
+    if m.is_dir or m.name.lower().endswith(_STORED_SUFFIXES):
+        return zipfile.ZIP_STORED, zlib.crc32(m.data), m.data
+    c = zlib.compressobj(COMPRESS_LEVEL, zlib.DEFLATED, -zlib.MAX_WBITS)
+    return zipfile.ZIP_DEFLATED, zlib.crc32(m.data), c.compress(m.data) + c.flush()
+
+
 def write_zip(members: Iterable[Member]) -> bytes:
-    """A new ZIP of ``members`` in the given order: UTF-8 names, no extra fields or
-    comments, fixed attributes, so the same members always give the same bytes."""
+    """A new ZIP of ``members`` in the given order: UTF-8 names (flag set for every
+    non-ASCII name), no extra fields or comments, fixed attributes, so the same
+    members always give the same bytes.
+
+    zipfile cannot copy an already-deflated stream, and deflating unchanged OOXML
+    parts again is most of a rebuild's cost, so the container is written here (it is
+    the plain, non-zip64 layout); archives too big for it go through zipfile."""
+    members = list(members)
+    out = bytearray()
+    central = bytearray()
+    for m in members:
+        method, crc, stream = _encoded(m)
+        name = m.name.encode("utf-8")
+        flags = 0 if m.name.isascii() else 0x800
+        mtime, mdate = _dos_time(m.date_time)
+        offset = len(out)
+        if max(offset, len(stream), len(m.data)) >= _ZIP32_MAX or len(members) >= 0xFFFF:
+            return _write_zip64(members)
+        attr = ((stat.S_IFDIR | 0o755) << 16 | 0x10) if m.is_dir else (stat.S_IFREG | 0o644) << 16
+        out += _LOCAL.pack(b"PK\x03\x04", 20, flags, method, mtime, mdate, crc, len(stream),
+                           len(m.data), len(name), 0) + name
+        out += stream
+        central += _CENTRAL.pack(b"PK\x01\x02", 0x0314, 20, flags, method, mtime, mdate, crc,
+                                 len(stream), len(m.data), len(name), 0, 0, 0, 0, attr,
+                                 offset) + name
+    if len(out) + len(central) >= _ZIP32_MAX:
+        return _write_zip64(members)
+    end = _END.pack(b"PK\x05\x06", 0, 0, len(members), len(members), len(central), len(out), 0)
+    return bytes(out + central + end)
+
+
+def _write_zip64(members: list[Member]) -> bytes:
+    """The same archive through zipfile, which writes zip64 records when needed."""
     buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:
+    with zipfile.ZipFile(buf, "w", allowZip64=True) as zf:
         for m in members:
             info = zipfile.ZipInfo(m.name, date_time=m.date_time)
-            info.create_system = 3  # unix, whatever host we run on
+            info.create_system = 3
             if m.is_dir:
                 info.external_attr = (stat.S_IFDIR | 0o755) << 16 | 0x10
                 zf.writestr(info, b"")
                 continue
             info.external_attr = (stat.S_IFREG | 0o644) << 16
-            if m.name.lower().endswith(_STORED_SUFFIXES):
-                info.compress_type = zipfile.ZIP_STORED
-                zf.writestr(info, m.data)
-            else:
-                info.compress_type = zipfile.ZIP_DEFLATED
-                zf.writestr(info, m.data, compresslevel=COMPRESS_LEVEL)
+            stored = m.name.lower().endswith(_STORED_SUFFIXES)
+            info.compress_type = zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED
+            zf.writestr(info, m.data, compresslevel=COMPRESS_LEVEL)
     return buf.getvalue()

@@ -170,9 +170,11 @@ class _Rebuild:
     def __init__(self, data: bytes, ctx: Context, found: Findings) -> None:
         self.found = found
         self.parts: dict[str, bytes] = {}
+        self.raw: dict[str, safezip.Compressed | None] = {}
         for m in safezip.read_members(data, ctx.cfg):
             if not m.is_dir:
                 self.parts[m.name] = m.data
+                self.raw[m.name] = m.raw
         self.index = {name.lower(): name for name in self.parts}
         if CONTENT_TYPES not in self.parts:
             raise Blocked("corrupt", "no [Content_Types].xml: not an OOXML package")
@@ -195,23 +197,25 @@ class _Rebuild:
             if name not in keep and name not in self.deleted and name != CONTENT_TYPES \
                     and rels_source(name) not in self.deleted:
                 self.found.add("ooxml.orphan_part", name)
-        out: dict[str, bytes] = {}
+        out: dict[str, safezip.Member] = {}
         for name, data in self.parts.items():
             if name not in keep:
                 continue
+            new: bytes | None = None
             source = rels_source(name)
             if source is not None:
                 if self.removed_ids.get(source):
-                    data = serialize(self.rels[source])
+                    new = serialize(self.rels[source])
             else:
                 ct = self.ct.of(name)
                 if is_xml_type(ct):
                     ids = frozenset(self.removed_ids.get(name, ()))
                     new = clean_part(name, data, ct, ids, self.found)
-                    data = data if new is None else new
-            out[name] = data
+            # An unchanged part keeps its checked deflate stream: no second deflate.
+            out[name] = safezip.Member(name, data, raw=self.raw[name]) if new is None \
+                else safezip.Member(name, new)
         members = [safezip.Member(CONTENT_TYPES, self._content_types(out))]
-        members += [safezip.Member(n, d) for n, d in out.items()]
+        members += out.values()
         return safezip.write_zip(members)
 
     def _lookup(self, source: str, target: str) -> str | None:
@@ -293,7 +297,7 @@ class _Rebuild:
                     todo.append(target)
         return seen
 
-    def _content_types(self, out: dict[str, bytes]) -> bytes:
+    def _content_types(self, out: dict[str, safezip.Member]) -> bytes:
         root = self.ct.tree.getroot()
         present = {name.lower() for name in out}
         for key, el in self.ct.overrides.items():

@@ -118,7 +118,6 @@ AUTO_NAME = re.compile(r"(?i)^(?:_xlnm\.)?auto_(?:open|close|activate|deactivate
 STRING_LITERAL = re.compile(r'"(?:[^"]|"")*"')
 DDE_IN_FORMULA = re.compile(r"\|")  # app|topic!item
 EXTERNAL_BOOK = re.compile(r"\[[1-9][0-9]*\]")  # [1]Sheet1!A1 ([0] is this workbook)
-ACTIVE_FUNCTION = re.compile(r"(?i)\b(?:RTD|WEBSERVICE|CALL|REGISTER\.ID|EXEC)\s*\(")
 
 # PowerPoint action verbs that run programs, macros or OLE verbs.
 PPACTION = re.compile(r"(?i)^\s*ppaction://(?:program|macro|ole)")

@@ -23,26 +23,12 @@ from lxml import etree
 from sanitize.formats import ooxml_rules as rules
 from sanitize.report import Blocked, Removed
 
-# Byte patterns that make a part worth parsing, by family (see module docstring).
-_COMMON = (rb"<!DOCTYPE|\s(?:macro|fmlaMacro)\s*=|\saction\s*=|[<:](?:FmlaMacro|object|"
-           rb"controls?|altChunk|subDoc|attachedTemplate|mailMerge|OLEObject|oleObjs?|"
-           rb"oleObjects|externalReferences|entryMacro|exitMacro)[\s/>]")
-_TRIGGERS: dict[str, re.Pattern[bytes]] = {
-    "word": re.compile(_COMMON + rb"|instrText|fldSimple"),
-    "excel": re.compile(_COMMON + rb"|[<:](?:definedName|sheet|f)[\s/>]|RTD|WEBSERVICE|CALL"
-                        rb"|REGISTER|EXEC"),
-    "other": re.compile(_COMMON),
-}
 _XML_DECL_ENCODING = re.compile(rb"^<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._-]+)")
 
 
-def family_of(content_type: str) -> str:
-    ct = content_type.lower()
-    if "wordprocessingml" in ct or "ms-word" in ct:
-        return "word"
-    if "spreadsheetml" in ct or "ms-excel" in ct:
-        return "excel"
-    return "other"
+def tags(nss: Iterable[str], *locals_: str) -> list[str]:
+    """Clark names ({ns}local) for lxml's C-level ``iter(*tags)`` filtering."""
+    return [f"{{{ns}}}{local}" for ns in nss for local in locals_]
 
 
 def is_xml_type(content_type: str) -> bool:
@@ -52,7 +38,8 @@ def is_xml_type(content_type: str) -> bool:
 
 def _plain_utf8(data: bytes) -> bool:
     """True if byte-level name matching is meaningful (UTF-8/ASCII text)."""
-    body = data[3:] if data.startswith(b"\xef\xbb\xbf") else data
+    head = data[:1024]  # a longer prolog is odd enough to be parsed
+    body = head[3:] if head.startswith(b"\xef\xbb\xbf") else head
     if not body.lstrip().startswith(b"<"):
         return False
     m = _XML_DECL_ENCODING.match(body.lstrip())
@@ -123,41 +110,53 @@ def _remove_construct(el: etree._Element) -> None:
     _detach(target)
 
 
-def _forbidden_code(ns: str, local: str) -> str | None:
-    for (nss, name), code in rules.FORBIDDEN_ELEMENTS.items():
-        if local == name and ns in nss:
-            return code
-    return None
+# Clark name -> Removed code, for lxml's C-level tag filtering.
+_FORBIDDEN_TAGS: dict[str, str] = {
+    tag: code for (nss, local), code in rules.FORBIDDEN_ELEMENTS.items() for tag in tags(nss, local)
+}
+_R_ATTRS = etree.XPath("//@*[namespace-uri()=$a or namespace-uri()=$b]")
+_ACTIVE_ATTRS = etree.XPath("//*[@macro!='' or @fmlaMacro!='' or @action]")
 
 
 def clean_part(part: str, data: bytes, content_type: str, removed_ids: frozenset[str],
                found: Findings) -> bytes | None:
     """New bytes for ``part``, or None if nothing in it needs changing."""
-    family = family_of(content_type)
-    if not removed_ids and _plain_utf8(data) and not _TRIGGERS[family].search(data):
-        return None
+    plain = _plain_utf8(data)
+    klass = _class_of(content_type)
+    if plain:
+        steps = [st for st in klass.steps if klass.always or _hit(data, st.literals)
+                 or (st.fn is _dangling_rel_refs and removed_ids)]
+        if not steps and not _PROLOG_DTD.match(data):
+            return None
+    else:
+        steps = list(klass.steps)  # UTF-16 & co.: no byte-level shortcut
     tree = parse(data, part)
     root = tree.getroot()
     changed = False
-    for step in _steps(family):
-        changed |= step(root, part, removed_ids, found)
-    if not changed and _plain_utf8(data):
+    for st in steps:
+        changed |= st.fn(root, part, removed_ids, found)
+    if not changed and plain:
         return None
     return serialize(tree)
 
 
-Step = Callable[[etree._Element, str, frozenset[str], Findings], bool]
+def _hit(data: bytes, literals: tuple[bytes | re.Pattern[bytes], ...]) -> bool:
+    return any((lit in data) if isinstance(lit, bytes) else lit.search(data) is not None
+               for lit in literals)
 
 
-def _steps(family: str) -> Iterable[Step]:
-    if family == "word":
-        yield _fields
-    if family == "excel":
-        yield _workbook
-        yield _formulas
-    yield _forbidden_elements
-    yield _macro_attributes_and_actions
-    yield _dangling_rel_refs  # last: what is left pointing at a removed relationship
+StepFn = Callable[[etree._Element, str, frozenset[str], Findings], bool]
+
+
+@dataclass(frozen=True, slots=True)
+class _Step:
+    """A rewriting step, run only on parts whose bytes contain one of ``literals``
+    (element or attribute names, which XML cannot encode).  A substring test runs at
+    memchr speed, so most parts are never parsed."""
+
+    fn: StepFn
+    # bytes, or patterns that start with a literal (re then scans at memchr speed too)
+    literals: tuple[bytes | re.Pattern[bytes], ...] = ()
 
 
 # -- generic ---------------------------------------------------------------------
@@ -165,17 +164,12 @@ def _steps(family: str) -> Iterable[Step]:
 
 def _forbidden_elements(root: etree._Element, part: str, _ids: frozenset[str],
                         found: Findings) -> bool:
-    hits = []
-    for el in root.iter(etree.Element):
-        ns, local = _qname(el)
-        code = _forbidden_code(ns, local)
-        if code:
-            hits.append((el, code, local))
-    for el, code, local in hits:
+    hits = list(root.iter(*_FORBIDDEN_TAGS))
+    for el in hits:
+        local = etree.QName(el).localname
+        found.add(_FORBIDDEN_TAGS[el.tag], f"{part}: <{local}>")
         if local == "oleObj":  # p:graphicFrame/a:graphic/a:graphicData/p:oleObj
-            frame = next((a for a in el.iterancestors() if _qname(a)[1] == "graphicFrame"), el)
-            el = frame
-        found.add(code, f"{part}: <{local}>")
+            el = next((a for a in el.iterancestors() if _qname(a)[1] == "graphicFrame"), el)
         _remove_construct(el)
     return bool(hits)
 
@@ -183,21 +177,21 @@ def _forbidden_elements(root: etree._Element, part: str, _ids: frozenset[str],
 def _dangling_rel_refs(root: etree._Element, part: str, ids: frozenset[str],
                        found: Findings) -> bool:
     """Elements pointing (r:id, r:embed, r:link, …) at a relationship we removed."""
-    if not ids:
-        return False
+    a, b = sorted(rules.NS_R)
     drop_attr: list[tuple[etree._Element, str]] = []
     drop_el: list[etree._Element] = []
-    for el in root.iter(etree.Element):
-        for name, value in el.attrib.items():
-            q = etree.QName(name)
-            if q.namespace in rules.NS_R and value in ids:
-                ns, local = _qname(el)
-                if q.localname in ("link", "href") or (local == "hyperlink" and ns in rules.NS_W):
-                    drop_attr.append((el, name))  # the link goes, the text/image stays
-                else:
-                    drop_el.append(el)
+    for attr in _R_ATTRS(root, a=a, b=b):
+        if str(attr) not in ids:
+            continue
+        el = attr.getparent()
+        ns, local = _qname(el)
+        if etree.QName(attr.attrname).localname in ("link", "href") or (
+                local == "hyperlink" and ns in rules.NS_W):
+            drop_attr.append((el, attr.attrname))  # the link goes, the text/image stays
+        else:
+            drop_el.append(el)
     for el, name in drop_attr:
-        del el.attrib[name]
+        el.attrib.pop(name, None)
     for el in drop_el:
         found.add("ooxml.dangling_reference", f"{part}: <{_qname(el)[1]}>")
         _remove_construct(el)
@@ -206,9 +200,8 @@ def _dangling_rel_refs(root: etree._Element, part: str, ids: frozenset[str],
 
 def _macro_attributes_and_actions(root: etree._Element, part: str, _ids: frozenset[str],
                                   found: Findings) -> bool:
-    actions = []
     changed = False
-    for el in root.iter(etree.Element):
+    for el in _ACTIVE_ATTRS(root):
         for name in rules.MACRO_ATTRIBUTES:
             if el.get(name):
                 del el.attrib[name]
@@ -216,11 +209,10 @@ def _macro_attributes_and_actions(root: etree._Element, part: str, _ids: frozens
                 changed = True
         action = el.get("action")
         if action is not None and rules.PPACTION.match(action):
-            actions.append(el)
-    for el in actions:
-        found.add("ooxml.ppaction", f"{part}: {el.get('action')}")
-        _remove_construct(el)
-    return changed or bool(actions)
+            found.add("ooxml.ppaction", f"{part}: {action}")
+            _remove_construct(el)
+            changed = True
+    return changed
 
 
 # -- Word fields -----------------------------------------------------------------
@@ -243,14 +235,18 @@ def _field_code(instr: str, starts_nested: bool) -> str | None:
     return rules.DANGEROUS_FIELDS.get(m.group(1).upper()) if m else None
 
 
-def _fields(root: etree._Element, part: str, _ids: frozenset[str], found: Findings) -> bool:
-    """Complex fields (fldChar begin/separate/end + instrText across runs) and
-    w:fldSimple: dangerous ones keep only their cached result."""
-    seq: list[etree._Element] = []  # children of w:r, in document order
+_FIELD_TAGS = tags(rules.NS_W, "fldChar", "instrText", "delInstrText", "fldSimple")
+
+
+def _scan_fields(elements: Iterable[etree._Element]) -> tuple[
+        list[etree._Element], list[_Field], list[tuple[etree._Element, str]]]:
+    """Run the fldChar state machine over ``elements`` (document order).  Returns the
+    run children seen, the fields found (indices into them) and dangerous fldSimple."""
+    seq: list[etree._Element] = []
     stack: list[_Field] = []
     done: list[_Field] = []
     simple: list[tuple[etree._Element, str]] = []
-    for el in root.iter(etree.Element):
+    for el in elements:
         ns, local = _qname(el)
         if ns not in rules.NS_W:
             continue
@@ -278,6 +274,17 @@ def _fields(root: etree._Element, part: str, _ids: frozenset[str], found: Findin
         elif local in ("instrText", "delInstrText") and stack and stack[-1].sep is None:
             stack[-1].own.append(el.text or "")
     done.extend(stack)  # unterminated fields run to the end of the part
+    return seq, done, simple
+
+
+def _fields(root: etree._Element, part: str, _ids: frozenset[str], found: Findings) -> bool:
+    """Complex fields (fldChar begin/separate/end + instrText across runs) and
+    w:fldSimple: dangerous ones keep only their cached result."""
+    seq, done, simple = _scan_fields(root.iter(*_FIELD_TAGS))  # C-filtered: fast
+    if any(_field_code("".join(f.own), f.starts_nested) for f in done):
+        # Removing an instruction also removes what sits between begin and separate
+        # (nested results, tabs): walk every element to see it, same state machine.
+        seq, done, simple = _scan_fields(root.iter(etree.Element))
     changed = False
     for f in done:
         instr = "".join(f.own)
@@ -317,8 +324,6 @@ def _formula_code(text: str) -> str | None:
         return "ooxml.dde_formula"
     if rules.EXTERNAL_BOOK.search(bare):
         return "ooxml.external_ref"
-    if rules.ACTIVE_FUNCTION.search(bare):
-        return "ooxml.active_formula"
     return None
 
 
@@ -333,7 +338,7 @@ def _workbook(root: etree._Element, part: str, ids: frozenset[str], found: Findi
     if not _x(root, "workbook"):
         return False
     changed = False
-    sheets = [el for el in root.iter(etree.Element) if _x(el, "sheet")]
+    sheets = list(root.iter(*tags(rules.NS_X, "sheet")))
     gone: list[int] = []
     gone_names: list[str] = []
     for i, sh in enumerate(sheets):
@@ -348,7 +353,7 @@ def _workbook(root: etree._Element, part: str, ids: frozenset[str], found: Findi
             changed = True
     if gone and len(gone) == len(sheets):
         raise Blocked("active_content", f"{part}: every sheet is a macro sheet")
-    for dn in [el for el in root.iter(etree.Element) if _x(el, "definedName")]:
+    for dn in list(root.iter(*tags(rules.NS_X, "definedName"))):
         name, text = dn.get("name") or "", dn.text or ""
         local = dn.get("localSheetId")
         code = None
@@ -367,7 +372,7 @@ def _workbook(root: etree._Element, part: str, ids: frozenset[str], found: Findi
         elif local is not None and local.isdigit() and gone:
             dn.set("localSheetId", str(int(local) - sum(1 for g in gone if g < int(local))))
     if gone:
-        for view in (el for el in root.iter(etree.Element) if _x(el, "workbookView")):
+        for view in root.iter(*tags(rules.NS_X, "workbookView")):
             for attr in ("activeTab", "firstSheet"):
                 if view.get(attr) is not None:
                     view.set(attr, "0")
@@ -375,11 +380,11 @@ def _workbook(root: etree._Element, part: str, ids: frozenset[str], found: Findi
 
 
 def _formulas(root: etree._Element, part: str, _ids: frozenset[str], found: Findings) -> bool:
-    """Cell formulas with DDE, external-book refs or active functions: keep the cached
+    """Cell formulas with DDE or external-book refs: keep the cached
     value (<v>), drop the formula, and the cells sharing a dropped shared formula."""
     doomed: list[etree._Element] = []
     shared: set[str] = set()
-    cells = [el for el in root.iter(etree.Element) if _x(el, "f")]
+    cells = list(root.iter(*tags(rules.NS_X, "f")))
     for f in cells:
         code = _formula_code(f.text or "")
         if code:
@@ -395,3 +400,55 @@ def _formulas(root: etree._Element, part: str, _ids: frozenset[str], found: Find
     for f in doomed:
         _detach(f)
     return bool(doomed)
+
+
+@dataclass(frozen=True, slots=True)
+class _Class:
+    """Which steps run on parts of some content types (``always``: parse regardless)."""
+
+    content_types: tuple[str, ...]  # substrings of the lower-case content type
+    steps: tuple[_Step, ...]
+    always: bool = False
+
+
+_DANGLING = _Step(_dangling_rel_refs)  # last: earlier steps may remove the holders
+_FORBIDDEN = _Step(_forbidden_elements, (b"bject", b"ontrol", b"ltChunk", b"subDoc", b"Macro",
+                                         b"ttachedTemplate", b"ailMerge", b"oleObj",
+                                         b"xternalReferences"))
+_ACTIVE = _Step(_macro_attributes_and_actions, (b"macro", b"Macro", b"action"))
+# A character reference spelling "|" or "[" inside a formula.
+_PIPE_OR_BRACKET_REF = re.compile(rb"&#(?:[xX]0*(?:7[cC]|5[bB])|0*(?:124|91));")
+# Only the parts Office reads these constructs from are scanned (the brief's "stories",
+# settings, workbook, sheets, drawings, slides); any other part is parsed only to drop
+# references to removed relationships.
+_CLASSES = (
+    _Class(("wordprocessingml.document.main", "wordprocessingml.template.main",
+            "ms-word.document.macroenabled.main", "ms-word.template.macroenabledtemplate.main",
+            "wordprocessingml.header", "wordprocessingml.footer", "wordprocessingml.footnotes",
+            "wordprocessingml.endnotes", "wordprocessingml.comments", "document.glossary"),
+           (_Step(_fields, (b"instrText", b"fldSimple")),
+            _Step(_forbidden_elements, (b"bject", b"ontrol", b"ltChunk", b"subDoc", b"Macro")),
+            _DANGLING)),
+    _Class(("wordprocessingml.settings",),
+           (_Step(_forbidden_elements, (b"ttachedTemplate", b"ailMerge")), _DANGLING)),
+    _Class(("spreadsheetml.sheet.main", "spreadsheetml.template.main",
+            "ms-excel.sheet.macroenabled.main", "ms-excel.template.macroenabled.main"),
+           (_Step(_workbook), _FORBIDDEN, _DANGLING), always=True),
+    _Class(("spreadsheetml.worksheet", "spreadsheetml.dialogsheet"),
+           (_Step(_formulas, (b"|", b"[", _PIPE_OR_BRACKET_REF)),
+            _Step(_forbidden_elements, (b"oleObj", b"ontrol")), _ACTIVE, _DANGLING)),
+    _Class(("drawing+xml", "controlproperties", "vmldrawing", "presentationml.slide",
+            "presentationml.notesslide", "presentationml.handoutmaster",
+            "presentationml.notesmaster"),
+           (_FORBIDDEN, _ACTIVE, _DANGLING)),
+)
+_OTHER = _Class((), (_DANGLING,))
+_PROLOG_DTD = re.compile(rb"(?:\xef\xbb\xbf)?(?>\s|<\?.*?\?>|<!--.*?-->)*+<!DOCTYPE", re.S)
+
+
+def _class_of(content_type: str) -> _Class:
+    ct = content_type.lower()
+    for klass in _CLASSES:
+        if any(key in ct for key in klass.content_types):
+            return klass
+    return _OTHER

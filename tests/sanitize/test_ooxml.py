@@ -327,10 +327,10 @@ def test_custom_ui_ribbon_removed(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("formula", [
     "cmd|' /C calc'!A0", "MSEXCEL|'\\..\\..\\Windows\\System32\\cmd.exe /c calc'!''",
-    "SUM(1)+cmd|'/c calc'!A1", "RTD(\"evil.server\",,\"x\")"])
-def test_dde_and_active_formulas_keep_cached_value(formula: str) -> None:
+    "SUM(1)+cmd|'/c calc'!A1", "SUM(1)+cmd&#124;'/c calc'!A1"])
+def test_dde_formulas_keep_cached_value(formula: str) -> None:
     out = run(F.xlsx_with_formula(formula, "5"), "xlsx")
-    assert codes(out) & {"ooxml.dde_formula", "ooxml.active_formula"}
+    assert "ooxml.dde_formula" in codes(out)
     ws = openpyxl.load_workbook(io.BytesIO(out.data))["集計"]
     assert ws["C3"].value == 5 and ws["B2"].value == "=B1*2"
 

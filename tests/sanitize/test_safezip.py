@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from sanitize.config import SanitizeConfig
 from sanitize.report import Blocked
-from sanitize.safezip import Member, SafeZip, read_members, write_zip
+from sanitize.safezip import SafeZip, read_members, write_zip
 
 CFG = SanitizeConfig()
 MiB = 1024 * 1024
@@ -178,6 +178,20 @@ def test_quoted_overlap_bomb() -> None:
     data = raw_zip([a], extra_cd=[
         Raw(b"b.bin", kernel, method=8, plain=bytes(4 * MiB), offset=30 + 5)])
     assert blocked(data) == "archive_bomb"
+
+
+def test_streams_are_copied_only_when_they_end_where_the_directory_says() -> None:
+    body = b"text " * 1000
+    ok = raw_zip([Raw(b"a.txt", deflated(body), method=8, plain=body)])
+    members = read_members(ok, CFG)
+    out = write_zip(members)
+    assert deflated(body) in out  # the checked stream itself, not a second deflate
+    junk = raw_zip([Raw(b"a.txt", deflated(body) + b"HIDDEN", method=8, plain=body)])
+    assert blocked(junk) == "corrupt"
+    short = raw_zip([Raw(b"a.txt", deflated(body)[:-20], method=8, plain=body)])
+    assert blocked(short) == "corrupt"
+    bigger = raw_zip([Raw(b"a.txt", deflated(body), method=8, plain=body, usize=len(body) + 1)])
+    assert blocked(bigger) == "corrupt"
 
 
 def test_entry_running_into_the_central_directory() -> None:
