@@ -154,9 +154,13 @@ def verify(data: bytes, kind: str, ctx: Context) -> None:
         with load(data) as pdf:
             if pdf.is_encrypted:
                 raise VerifyFailed("output is encrypted")
-            pages = len(pdf.pages)
-            if pages > cfg.max_pdf_pages:
-                raise VerifyFailed(f"{pages} pages over the limit")
+            # The page tree's /Count, not a walk of the tree: rebuild counted the pages
+            # one by one (qpdf rewrites /Count from that walk), and walking them again
+            # would parse every page object of a file that is otherwise done with.
+            tree = pdf.Root.get("/Pages")
+            count = tree.get("/Count") if isinstance(tree, Dictionary) else None
+            if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= cfg.max_pdf_pages:
+                raise VerifyFailed(f"page tree count {count!r} missing or over the limit")
             if _SUSPECT.search(data):  # something to look at: find which objects
                 for obj in pdf.objects:
                     if isinstance(obj, Stream):

@@ -304,9 +304,23 @@ def test_broken_xref_is_flagged_and_still_rebuilt() -> None:
 
 def test_too_many_pages_is_blocked() -> None:
     ctx = Context(cfg=replace(CTX.cfg, max_pdf_pages=2))
+    data = fx.to_bytes(fx.text_pdf(pages=3))
     with pytest.raises(Blocked) as exc:
-        pdfmod.rebuild(fx.to_bytes(fx.text_pdf(pages=3)), "pdf", ctx)
+        pdfmod.rebuild(data, "pdf", ctx)
     assert exc.value.reason == "limit_exceeded"
+    with pytest.raises(VerifyFailed):
+        pdfmod.verify(data, "pdf", ctx)
+
+
+def test_page_count_that_lies_is_counted_for_real() -> None:
+    """/Count says 1, the tree holds 3: the limit applies to 3, and so does the output."""
+    data = fx.to_bytes(fx.text_pdf(pages=3)).replace(b"/Count 3", b"/Count 1")  # same length
+    assert b"/Count 1" in data
+    with pytest.raises(Blocked):
+        pdfmod.rebuild(data, "pdf", Context(cfg=replace(CTX.cfg, max_pdf_pages=2)))
+    out = disarm(data)
+    with reopen(out.data) as res:
+        assert res.Root.Pages.Count == 3 == len(res.pages)
 
 
 @pytest.mark.parametrize("data", [b"", b"%PDF-1.7\n" + b"\x00" * 100, b"not a pdf at all"])
