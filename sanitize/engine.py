@@ -24,7 +24,7 @@ from sanitize.report import Blocked, Rebuilt, Removed, Result, Verdict, messages
 # Why an always-blocked kind is refused, in the words the user sees.
 _ALWAYS_BLOCKED_REASON = {
     "executable": "executable", "script": "executable", "lnk": "executable",
-    "unknown": "unknown_kind", "ooxml_encrypted": "encrypted",
+    "unknown": "unknown_kind",
     # Add-ins exist to carry code; there is nothing left once it is removed.
     "xlam": "active_content", "ppam": "active_content",
 }

@@ -46,6 +46,26 @@ def test_always_blocked_kinds(data: bytes, name: str, kind: str, reason: str) ->
     assert_blocked(result, reason)
 
 
+def test_default_password_ooxml_is_opened_and_rebuilt_others_blocked() -> None:
+    # CDR.md: encrypted containers are blocked, except Office's default password.
+    from msoffcrypto.format.ooxml import OOXMLFile
+
+    from tests.sanitize import ooxml_fixtures as F
+
+    def encrypt(data: bytes, password: str) -> bytes:
+        out = io.BytesIO()
+        OOXMLFile(io.BytesIO(data)).encrypt(password, out)
+        return out.getvalue()
+
+    velvet = disarm_bytes(encrypt(F.docm_with_vba(), "VelvetSweatshop"), "議事録.docx", CFG)
+    assert velvet.verdict is Verdict.SANITIZED, velvet.detail
+    assert velvet.kind == "ooxml_encrypted" and velvet.output_kind == "docx"
+    assert {"ooxml.default_password", "ooxml.vba"} <= {r.code for r in velvet.removed}
+    assert velvet.output is not None and b"vbaProject" not in velvet.output
+    secret = disarm_bytes(encrypt(F.docx_bytes(), "himitsu"), "議事録.docx", CFG)
+    assert_blocked(secret, "encrypted")
+
+
 def test_addin_is_blocked_as_active_content() -> None:
     assert_blocked(disarm_bytes(retyped("xlam"), "tool.xlam", CFG), "active_content")
 
