@@ -131,3 +131,26 @@ def test_sanitize_arguments_are_passed_through_untouched() -> None:
     assert _sanitize_args(["--config", "x.toml", "sanitize", "-h"]) == ("x.toml", ["-h"])
     assert _sanitize_args(["--config=x.toml", "sanitize"]) == ("x.toml", [])
     assert _sanitize_args(["account", "add", "sanitize"]) is None
+
+
+def test_sanitize_uses_the_configs_limits(ctl: Ctl, tmp_path: Path) -> None:
+    # The operator's [sanitize] limits apply to relayctl sanitize as they do to relayd.
+    import io
+    import json
+
+    from PIL import Image
+
+    photo = tmp_path / "写真.png"
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 64), (200, 30, 30)).save(buf, "PNG")
+    photo.write_bytes(buf.getvalue())
+    out = tmp_path / "out"
+    default = ctl("sanitize", str(photo), "--out", str(out), "--json")
+    assert default.returncode == 0, default.stderr
+    assert json.loads(default.stdout.splitlines()[0])["verdict"] == "clean"
+    with ctl.config.open("a", encoding="utf-8") as f:
+        f.write("[sanitize]\nmax_input_bytes = 100\nworkers = 1\n")
+    capped = ctl("sanitize", str(photo), "--out", str(tmp_path / "out2"), "--json")
+    assert capped.returncode == 0, capped.stderr
+    line = json.loads(capped.stdout.splitlines()[0])
+    assert (line["verdict"], line["reason"], line["output"]) == ("blocked", "too_large", None)
