@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Mapping
 
 from policy import access
 from store.facade import Store
@@ -94,6 +94,8 @@ class RelayApp:
         self.service = Service(cfg, store, self.hub, now)
         self.routes = self._routes()
         self.responses: dict[tuple[str, str], int] = {}  # (zone, "2xx") -> count, for /metrics
+        # Open connections per zone, from the server layer (relay.main sets it).
+        self.open_connections: Callable[[], Mapping[str, int]] = dict
 
     def _routes(self) -> list[Route]:
         def r(method: str, path: str, handler: Handler, **kw: bool) -> Route:
@@ -194,6 +196,9 @@ class RelayApp:
             "# TYPE kakehashi_http_responses_total counter",
             *(f'kakehashi_http_responses_total{{zone="{z}",code="{c}"}} {n}'
               for (z, c), n in sorted(self.responses.items())),
+            "# TYPE kakehashi_open_connections gauge",
+            *(f'kakehashi_open_connections{{zone="{z}"}} {n}'
+              for z, n in sorted(self.open_connections().items())),
         ]
         return Response(200, (("content-type", "text/plain; version=0.0.4; charset=utf-8"),
                               ("cache-control", "no-store")), ("\n".join(lines) + "\n").encode())

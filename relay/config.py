@@ -89,6 +89,13 @@ class HTTPConfig:
     ws_ping_interval_s: float = field(default=30.0, metadata=bounds(1, 3600))
     ws_ping_timeout_s: float = field(default=10.0, metadata=bounds(1, 3600))
     ws_send_queue: int = field(default=256, metadata=bounds(1, 100_000))
+    # WebSocket messages buffered from one client before its reader waits for the app.
+    ws_receive_queue: int = field(default=8, metadata=bounds(1, 10_000))
+    # A response write (HTTP) that makes no progress this long: the client stopped
+    # reading, the connection is closed.
+    send_stall_timeout_s: float = field(default=30.0, metadata=bounds(0.1, 3600))
+    # Graceful stop (SIGTERM): how long requests in flight may take to finish.
+    drain_timeout_s: float = field(default=10.0, metadata=bounds(0, 3600))
     # Allowed Origin values for browser WebSocket clients; empty means "no browser
     # origin accepted" (native clients send none).
     allowed_origins: tuple[str, ...] = ()

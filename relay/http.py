@@ -37,8 +37,6 @@ from store.records import Zone
 BODY_GRACE_S = 1.0
 # Bytes asked of the socket per receive.
 RECEIVE_BYTES = 64 * 1024
-# Seconds a response write may make no progress (a client that stops reading).
-SEND_STALL_TIMEOUT_S = 30.0
 # Seconds allowed to write an error answer to a connection we are closing anyway.
 CLOSE_TIMEOUT_S = 2.0
 # At most this much unread request body is drained to keep a connection alive;

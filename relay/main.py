@@ -10,7 +10,7 @@ and operators using port 0 can find them::
     relayd: listening lgwan=127.0.0.1:8080 internet=127.0.0.1:8443
 
 SIGTERM / SIGINT: ``STOPPING=1``, stop accepting, let requests in flight finish
-(``relay.server.DRAIN_TIMEOUT_S``), close streams, close the store.  A second signal
+(``http.drain_timeout_s``), close streams, close the store.  A second signal
 stops at once.  SIGHUP reloads the TLS certificate and key (certificate renewal).
 The watchdog is pinged from the event loop, so a stuck loop gets relayd restarted.
 """
@@ -191,6 +191,7 @@ async def run(cfg: Config) -> None:
             {"lgwan": cfg.listeners.lgwan, "internet": cfg.listeners.internet},
             contexts, activated)
         server = srv.Server(app, cfg.http)
+        app.open_connections = server.open_connections
         async with trio.open_nursery() as nursery:
             await nursery.start(_serve, server, listeners, nursery.cancel_scope)
             line, by_zone = listening_line(listeners)

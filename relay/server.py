@@ -2,14 +2,20 @@
 
 ``Server.serve`` takes the zones' listening sockets and runs until ``shutdown()``:
 each connection runs in its own task under one nursery, with the header phase (TLS
-handshake included) bounded by ``header_timeout_s``, every write bounded by a stall
-timeout, and a bounded close in ``finally``.  An exception in one connection is
+handshake included) bounded by ``header_timeout_s``, every write bounded by
+``send_stall_timeout_s``, and a bounded close in ``finally``.  Connections per client
+address are capped (``max_connections_per_ip``; the excess gets a 429), and the open
+connections per zone are counted for /metrics (``Server.open_connections``).  An exception in one connection is
 logged and ends that connection only.  Protocol decisions live in ``relay.http``;
 this module does the I/O and the clock.
 
 A WebSocket upgrade on ``/api/v1/stream`` goes to ``App.handle_stream`` with an
 ``accept()`` that replays the head h11 already read in front of the socket
-(``ReplayStream``) and lets trio-websocket do the handshake.
+(``ReplayStream``) and lets trio-websocket do the handshake.  The server pings each
+stream (``ws_ping_interval_s``) and ends it when no pong comes (``ws_ping_timeout_s``).
+A stream whose write was cut off half-way (the app gave up on a client that does not
+read) is dropped without a closing handshake: the next frame would be garbage and
+the client would not read it anyway.
 
 Listening sockets come from systemd socket activation (``LISTEN_FDS`` with
 ``LISTEN_FDNAMES`` ``lgwan`` / ``internet``) or are bound from the config.
@@ -36,10 +42,6 @@ from store.records import Zone
 
 log = logging.getLogger("relay.server")
 
-# Seconds a graceful stop waits for requests in flight before cancelling them.
-DRAIN_TIMEOUT_S = 10.0
-# WebSocket messages buffered from one client before its reader waits for the app.
-WS_RECEIVE_QUEUE = 8
 # Lingering close: after an error answer, read and discard what the client is still
 # sending for at most this long / this much, so the answer is not lost to a TCP reset.
 LINGER_S = 2.0
@@ -162,10 +164,13 @@ class Server:
         self._accept_scope = trio.CancelScope()
         self._empty = trio.Event()
 
-    async def serve(self, listeners: Sequence[ZoneListener], *, drain_s: float = DRAIN_TIMEOUT_S,
+    async def serve(self, listeners: Sequence[ZoneListener], *, drain_s: float | None = None,
                     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Accept on every listener until ``shutdown()``, then give connections up to
-        ``drain_s`` to finish.  Takes ownership of the listeners (closes them)."""
+        ``drain_s`` (default ``drain_timeout_s``) to finish.  Takes ownership of the
+        listeners (closes them)."""
+        if drain_s is None:
+            drain_s = self.cfg.drain_timeout_s
         try:
             async with trio.open_nursery() as conn_nursery:
                 with self._accept_scope:
@@ -200,6 +205,14 @@ class Server:
     @property
     def connections(self) -> int:
         return len(self._conns)
+
+    def open_connections(self) -> dict[Zone, int]:
+        """Open connections per zone (a /metrics gauge), refused ones included until
+        they are closed."""
+        out: dict[Zone, int] = {z: 0 for z in ZONES}
+        for conn in self._conns:
+            out[conn.zone] += 1
+        return out
 
     async def _accept_loop(self, zl: ZoneListener, nursery: trio.Nursery) -> None:
         while True:
@@ -321,7 +334,7 @@ class _Connection:
     async def _send(self, data: bytes | None) -> None:
         if not data:
             return
-        with trio.move_on_after(http.SEND_STALL_TIMEOUT_S) as cs:
+        with trio.move_on_after(self.cfg.send_stall_timeout_s) as cs:
             try:
                 await self.stream.send_all(data)
             except (trio.BrokenResourceError, trio.ClosedResourceError):
@@ -495,11 +508,19 @@ class _Connection:
 
 
 class ReplayStream(trio.abc.Stream):
-    """A stream that first returns ``prefix``, then whatever ``inner`` receives."""
+    """A stream that first returns ``prefix``, then whatever ``inner`` receives.
+
+    It also notices a write that did not finish (cancelled or failed half-way):
+    ``torn`` is then true, and only dropping the connection is left."""
 
     def __init__(self, inner: trio.abc.Stream, prefix: bytes) -> None:
         self._inner = inner
         self._prefix = prefix
+        self._sending = 0
+
+    @property
+    def torn(self) -> bool:
+        return self._sending > 0
 
     async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
         if self._prefix:
@@ -510,7 +531,9 @@ class ReplayStream(trio.abc.Stream):
         return await self._inner.receive_some(max_bytes)
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        self._sending += 1
         await self._inner.send_all(data)
+        self._sending -= 1  # not reached when cancelled or failed: the stream is torn
 
     async def wait_send_all_might_not_block(self) -> None:
         await self._inner.wait_send_all_might_not_block()
@@ -529,6 +552,7 @@ class _StreamUpgrade:
         self.req = req
         self.body = body
         self.ws: trio_websocket.WebSocketConnection | None = None
+        self.replay: ReplayStream | None = None
         self.leaving = False
         self.pinger_scope = trio.CancelScope()
 
@@ -585,10 +609,10 @@ class _StreamUpgrade:
             raise RuntimeError("accept() called twice")
         conn = self.conn
         trailing, _closed = conn.h11.trailing_data
-        replay = ReplayStream(conn.stream, http.replay_bytes(self.event, trailing))
+        replay = self.replay = ReplayStream(conn.stream, http.replay_bytes(self.event, trailing))
         with trio.fail_after(conn.cfg.header_timeout_s):
             request = await trio_websocket.wrap_server_stream(
-                self.nursery, replay, message_queue_size=WS_RECEIVE_QUEUE,
+                self.nursery, replay, message_queue_size=conn.cfg.ws_receive_queue,
                 max_message_size=conn.cfg.ws_max_message_bytes)
             self.ws = await request.accept()
         conn.busy = False  # a stream is not "in flight": a drain closes it
@@ -630,6 +654,14 @@ class _StreamUpgrade:
 
     async def _close_ws(self) -> None:
         assert self.ws is not None
+        if self.replay is not None and self.replay.torn:
+            # A frame was cut off half-way (the client stopped reading and the app gave
+            # up on it): a close frame now would be garbage to a client that is not
+            # reading anyway.  Drop the transport; the reader then ends at once.
+            log.info("%s %s: stream cut off (client not reading); dropped",
+                     self.conn.zone, self.conn.peer)
+            await trio.aclose_forcefully(self.conn.stream)
+            return
         code = 1001 if self.conn.server.draining else 1000
         with trio.move_on_after(http.CLOSE_TIMEOUT_S, shield=True):
             await self.ws.aclose(code)
