@@ -84,6 +84,12 @@ def totp_required() -> HTTPError:
                      "ワンタイムパスワードが必要です / a one-time code (TOTP) is required")
 
 
+def totp_invalid() -> HTTPError:
+    return HTTPError(401, "totp_invalid",
+                     "ワンタイムパスワードが違うか、既に使われています / the one-time code "
+                     "(TOTP) is wrong or was already used")
+
+
 def rate_limited(wait: float) -> HTTPError:
     after = retry_after_header(wait)
     return HTTPError(429, "rate_limited",
