@@ -7,6 +7,8 @@
     relayctl [--config PATH] room create NAME --member LOGIN [--member LOGIN ...]
     relayctl [--config PATH] audit verify
     relayctl [--config PATH] sanitize FILE... --out DIR [--json]
+    relayctl [--config PATH] backup DEST
+    relayctl [--config PATH] restore BACKUP [--replace]
 
 It opens the same store as relayd (SQLite in WAL mode, so both may run at once) and
 goes through the same validation as the admin API (``relay.service``).  Exit status:
@@ -16,8 +18,11 @@ goes through the same validation as the admin API (``relay.service``).  Exit sta
 from __future__ import annotations
 
 import argparse
+import os
+import sqlite3
 import sys
 import time
+from pathlib import Path
 from typing import Awaitable, Callable, Sequence
 
 import trio
@@ -65,6 +70,15 @@ def _parser() -> argparse.ArgumentParser:
     audit.add_parser("verify", help="check the hash chain of the audit log")
 
     sub.add_parser("sanitize", help="disarm local files (relayctl sanitize --help)")
+
+    bk = sub.add_parser("backup", help="online backup of the state directory into DEST "
+                        "(a new or empty directory; relayd may keep running)")
+    bk.add_argument("dest")
+    rs = sub.add_parser("restore", help="restore a backup into the state directory "
+                        "(relayd must be stopped)")
+    rs.add_argument("backup")
+    rs.add_argument("--replace", action="store_true",
+                    help="move the current state aside (<state_dir>.before-restore-TIME) first")
     return p
 
 
@@ -79,6 +93,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     cfg = _load(args.config)
     if cfg is None:
         return EXIT_USAGE
+    if args.command in ("backup", "restore"):
+        # Files only: restore must not open (and so create) the database it replaces.
+        return _backup(args, cfg) if args.command == "backup" else _restore(args, cfg)
     command = _COMMANDS[(args.command, getattr(args, "action", None))]
     password = None
     if getattr(args, "password_stdin", False):
@@ -188,6 +205,64 @@ async def _audit_verify(store: Store, args: argparse.Namespace, password: str | 
     print(f"監査ログが改ざんされています / audit log BROKEN at entry {first_bad} "
           f"({n} entries checked)", file=sys.stderr)
     return EXIT_FAILED
+
+
+def _external_keys(cfg: config.Config) -> list[str]:
+    """Key files that live outside the state directory, so no backup holds them."""
+    out = [f for f in (cfg.store.audit_key_file, cfg.store.quarantine_key_file) if f]
+    cred = os.environ.get("CREDENTIALS_DIRECTORY")
+    if cred:
+        out += [str(p) for p in sorted(Path(cred).glob("*.key"))]
+    return out
+
+
+def _backup(args: argparse.Namespace, cfg: config.Config) -> int:
+    from store import backup
+
+    started = time.monotonic()
+    try:
+        out = backup.backup(cfg.store.state_dir, args.dest)
+    except (OSError, RuntimeError, sqlite3.Error) as exc:
+        print(f"relayctl: バックアップできません / backup failed: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    files = sum(1 for p in out.rglob("*") if p.is_file())
+    print(f"バックアップしました / backed up {cfg.store.state_dir} -> {out} "
+          f"({files} files, {time.monotonic() - started:.1f} s)")
+    for key in _external_keys(cfg):
+        print(f"注意: 鍵 {key} は含まれません。別に保管してください / note: {key} is not "
+              "in the backup; keep a copy of it yourself", file=sys.stderr)
+    return EXIT_OK
+
+
+def _restore(args: argparse.Namespace, cfg: config.Config) -> int:
+    from store import backup
+    from store.db import DB_NAME
+
+    state = Path(cfg.store.state_dir)
+    try:
+        busy = backup.in_use(state)
+        if busy:
+            print(f"relayctl: 復元できません: relayd を停止してください / cannot restore: {busy}; "
+                  "stop it first (systemctl stop relayd)", file=sys.stderr)
+            return EXIT_FAILED
+        if (state / DB_NAME).exists():
+            if not args.replace:
+                print(f"relayctl: 復元できません: {state} にデータがあります / cannot restore: "
+                      f"{state} already holds a database; use --replace to move it aside",
+                      file=sys.stderr)
+                return EXIT_FAILED
+            aside = backup.set_aside(state)
+            print(f"退避しました / moved the current state to {aside}")
+        backup.restore(args.backup, state)
+    except (OSError, RuntimeError, sqlite3.Error) as exc:
+        print(f"relayctl: 復元できません / restore failed: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"復元しました / restored {args.backup} -> {state}; relayd を起動できます / "
+          "start relayd now")
+    for key in _external_keys(cfg):
+        print(f"注意: 鍵 {key} はバックアップ時と同じものが必要です / note: {key} must be "
+              "the same key as when the backup was made", file=sys.stderr)
+    return EXIT_OK
 
 
 Command = Callable[[Store, argparse.Namespace, "str | None"], Awaitable[int]]
