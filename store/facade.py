@@ -361,9 +361,11 @@ class Store:
 
     async def finish_attachment(self, attachment_id: str, status: str, report: dict[str, Any],
                                 sanitized_sha256: str | None, sanitized_size: int | None,
-                                sanitized_name: str | None) -> Attachment:
+                                sanitized_name: str | None,
+                                kind: str | None = None) -> Attachment:
+        """The disarm outcome; ``kind`` sets the detected kind (None keeps it)."""
         return await self._write(files.finish_attachment_txn, attachment_id, status, report,
-                                 sanitized_sha256, sanitized_size, sanitized_name)
+                                 sanitized_sha256, sanitized_size, sanitized_name, kind)
 
     async def pending_attachments(self) -> list[Attachment]:
         """Attachments still waiting for the disarm engine (to requeue after a restart)."""

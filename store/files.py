@@ -63,13 +63,15 @@ def post_file_txn(db: sqlite_utils.Database, room_id: str, sender_id: str, origi
 def finish_attachment_txn(db: sqlite_utils.Database, attachment_id: str, status: str,
                           report: dict[str, Any], sanitized_sha256: str | None,
                           sanitized_size: int | None,
-                          sanitized_name: str | None) -> Attachment:
+                          sanitized_name: str | None, kind: str | None = None) -> Attachment:
+    """Record the disarm outcome; ``kind`` (when given) is the kind the engine detected,
+    which the relay learns only then (detection runs in the workers, never before)."""
     _check_status(status)
     cur = db.conn.execute(
         "UPDATE attachments SET status = ?, report = ?, sanitized_sha256 = ?, "
-        "sanitized_size = ?, sanitized_name = ? WHERE id = ?",
+        "sanitized_size = ?, sanitized_name = ?, kind = COALESCE(?, kind) WHERE id = ?",
         (status, json.dumps(report, ensure_ascii=False), sanitized_sha256, sanitized_size,
-         sanitized_name, int_id(attachment_id)))
+         sanitized_name, kind, int_id(attachment_id)))
     if cur.rowcount == 0:
         raise FileNotFound(f"ファイルがありません / no such file: {attachment_id}",
                            file_id=attachment_id)

@@ -153,7 +153,11 @@ async def test_upload_post_file_finish_and_retention_purge(state_dir: Path) -> N
             variant = await trio.to_thread.run_sync(store.blobs.put, b"%PDF-1.7 rebuilt")
             report = {"removed": [{"code": "pdf.javascript", "detail": "obj 12"}]}
             done = await store.finish_attachment(att.id, "ready", report, variant, 16, "申請書.pdf")
-            assert done.status == "ready" and done.report == report
+            assert done.status == "ready" and done.report == report and done.kind == "pdf"
+            # The relay learns the detected kind only from the disarm engine.
+            done = await store.finish_attachment(att.id, "ready", report, variant, 16,
+                                                 "申請書.pdf", kind="docm")
+            assert done.kind == "docm"
             assert await store.pending_attachments() == []
             assert (await store.get_message(msg.id)).attachments == (done,)
 
