@@ -16,6 +16,8 @@ class PolicyConfig:
     external_can_create_rooms: bool = False
     # Which variant internet-zone members receive of a file posted from the internet.
     internet_receives: Literal["original", "sanitized"] = "original"
+    # How long an admin's approval releases a quarantined original to its requester.
+    original_release_hours: float = field(default=24.0, metadata={"min": 0.01, "max": 24 * 90})
     # File kinds (detected) that may go from LGWAN to internet recipients.
     outbound_kinds: tuple[str, ...] = (
         "pdf", "jpeg", "png", "gif", "webp", "bmp", "tiff",

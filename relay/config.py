@@ -112,6 +112,9 @@ class AuthConfig:
     login_refill_s_ip: float = field(default=6.0, metadata=bounds(0.01, 3600))
     message_burst: int = field(default=30, metadata=bounds(1, 100_000))
     message_refill_s: float = field(default=0.1, metadata=bounds(0.0001, 3600))
+    # File uploads per account: a burst, then one per refill interval.
+    upload_burst: int = field(default=20, metadata=bounds(1, 100_000))
+    upload_refill_s: float = field(default=3.0, metadata=bounds(0.0001, 3600))
 
 
 @dataclass(frozen=True, slots=True)
