@@ -4,6 +4,7 @@
     relayctl [--config PATH] account add LOGIN --kind staff|external|admin
                                          [--display-name N] [--password-stdin]
     relayctl [--config PATH] account disable LOGIN
+    relayctl [--config PATH] account totp LOGIN
     relayctl [--config PATH] room create NAME --member LOGIN [--member LOGIN ...]
     relayctl [--config PATH] audit verify
     relayctl [--config PATH] sanitize FILE... --out DIR [--json]
@@ -59,6 +60,9 @@ def _parser() -> argparse.ArgumentParser:
                           "(without it a one-time password is generated and printed)")
     disable = account.add_parser("disable", help="disable an account and end its sessions")
     disable.add_argument("login")
+    totp = account.add_parser("totp", help="enrol (or replace) the account's TOTP secret "
+                              "and print it once")
+    totp.add_argument("login")
 
     room = sub.add_parser("room", help="rooms").add_subparsers(dest="action", required=True)
     create = room.add_parser("create", help="create a group room")
@@ -182,6 +186,16 @@ async def _account_disable(store: Store, args: argparse.Namespace, password: str
     return EXIT_OK
 
 
+async def _account_totp(store: Store, args: argparse.Namespace, password: str | None) -> int:
+    enrol = await service.do_enrol_totp(store, args.login, None, time.time())
+    print(f"ワンタイムパスワードを登録しました / TOTP enrolled: {args.login}")
+    print("認証アプリに登録してください（一度だけ表示） / add to an authenticator app "
+          "(shown once):")
+    print(f"secret: {enrol.secret_b32}")
+    print(f"uri: {enrol.uri}")
+    return EXIT_OK
+
+
 async def _room_create(store: Store, args: argparse.Namespace, password: str | None) -> int:
     name = text.room_name(args.name)
     ids: list[str] = []
@@ -270,6 +284,7 @@ _COMMANDS: dict[tuple[str, str | None], Command] = {
     ("init", None): _init,
     ("account", "add"): _account_add,
     ("account", "disable"): _account_disable,
+    ("account", "totp"): _account_totp,
     ("room", "create"): _room_create,
     ("audit", "verify"): _audit_verify,
 }

@@ -9,6 +9,7 @@ translate them once with ``relay.errors.translate``.
 
 from __future__ import annotations
 
+import base64
 import hmac
 import logging
 import re
@@ -47,6 +48,10 @@ HISTORY_MAX_LIMIT = 200
 AUDIT_MAX_LIMIT = 1000
 TOTP_STEP_S = 30
 TOTP_DIGITS = 6
+TOTP_SECRET_BYTES = 20  # 160 bits, RFC 4226's recommendation
+TOTP_ISSUER = "Kakehashi"
+# Lockouts remembered (so each is audited once, not once per refused attempt).
+MAX_LOCKOUTS_TRACKED = 10_000
 ACCOUNT_KINDS: tuple[AccountKind, ...] = ("staff", "external", "admin")
 
 
@@ -157,6 +162,33 @@ async def bootstrap_admin(store: Store, now: float) -> str | None:
     return password
 
 
+# --------------------------------------------------------------------------- TOTP
+
+
+def totp_for(secret: bytes) -> TOTP:
+    # enforce_key_length=False: secrets enrolled elsewhere may be 80-bit (16 base32
+    # characters), which authenticator apps accept.
+    return TOTP(secret, TOTP_DIGITS, SHA1(), TOTP_STEP_S, enforce_key_length=False)
+
+
+@dataclass(frozen=True, slots=True)
+class TOTPEnrolment:
+    secret_b32: str  # what a person types into an authenticator app
+    uri: str  # otpauth://totp/... for a QR code
+
+
+async def do_enrol_totp(store: Store, login: str, actor_id: str | None,
+                        now: float) -> TOTPEnrolment:
+    """Give ``login`` a new TOTP secret (replacing any old one: codes from the old
+    authenticator entry stop working) and return it to be shown once."""
+    account = await store.get_account_by_login(login)
+    secret = secrets.token_bytes(TOTP_SECRET_BYTES)
+    await store.set_totp_secret(account.login, secret)
+    await store.audit("account.totp_enrolled", actor_id, account.id, {"login": account.login}, now)
+    b32 = base64.b32encode(secret).decode("ascii").rstrip("=")
+    return TOTPEnrolment(b32, totp_for(secret).get_provisioning_uri(account.login, TOTP_ISSUER))
+
+
 # --------------------------------------------------------------------------- the service
 
 
@@ -174,6 +206,8 @@ class Service:
         self.login_by_ip = Limiter(Rate(a.login_burst_ip, a.login_refill_s_ip))
         self.sends = Limiter(Rate(a.message_burst, a.message_refill_s))
         self.messages_posted = 0
+        # ("account"|"ip", key) -> when its current lockout ends; see _locked_out.
+        self._lockouts: dict[tuple[str, str], float] = {}
 
     # ------------------------------------------------------------ sessions
     async def authenticate(self, token: str | None, zone: Zone) -> Caller:
@@ -191,15 +225,22 @@ class Service:
 
     async def login(self, login: str, password: str, totp: str | None, zone: Zone,
                     peer: str) -> tuple[str, Account]:
+        """A new session token after the password (and, where required, a TOTP code).
+
+        Each attempt takes a token from the client address's bucket and the login's
+        bucket; an empty bucket is a 429 with Retry-After, and the start of such a
+        lockout is written to the audit log once."""
         now = self.now()
         ip = ip_key(peer)
         wait = self.login_by_ip.take(ip, now)
         if wait:
+            await self._locked_out("ip", ip, wait, zone, peer, now)
             raise errors.rate_limited(wait)
         # Over-long logins cannot exist (LOGIN_RE) and must not become limiter keys.
         key = login[:80]
         wait = self.login_by_account.take(key, now)
         if wait:
+            await self._locked_out("account", key, wait, zone, peer, now)
             raise errors.rate_limited(wait)
         account = None
         if len(login) <= 64 and len(password) <= MAX_PASSWORD_CHARS:
@@ -216,6 +257,11 @@ class Service:
             code = exc.code
             await self.store.audit("login.refused", account.id, account.id,
                                    {"zone": zone, "peer": peer, "code": code}, now)
+            if code == "totp_required":
+                # The right password and no code yet: the usual first step of a TOTP
+                # login, not a guess; it must not use up the attempts for the second.
+                self.login_by_ip.give_back(ip, now)
+                self.login_by_account.give_back(key, now)
             raise
         token, _session = await self.store.create_session(
             account.id, zone, now, self.cfg.auth.session_ttl_hours * 3600)
@@ -225,8 +271,33 @@ class Service:
         self.login_by_account.give_back(key, now)
         return token, account
 
+    async def _locked_out(self, kind: str, key: str, wait: float, zone: Zone, peer: str,
+                          now: float) -> None:
+        """Audit the start of a lockout (``login.locked``), once per lockout: a flood
+        of refused attempts must not become a flood of audit entries."""
+        until = self._lockouts.get((kind, key))
+        if until is not None and until > now:
+            return
+        if len(self._lockouts) >= MAX_LOCKOUTS_TRACKED:
+            self._lockouts = {k: t for k, t in self._lockouts.items() if t > now}
+            if len(self._lockouts) >= MAX_LOCKOUTS_TRACKED:
+                return  # a flood of distinct keys: the log already shows it began
+        # The lockout lasts while attempts keep coming; remember it for a full refill
+        # of the bucket so a steady trickle of guesses is one entry, not one per token.
+        rate = self.login_by_account.rate if kind == "account" else self.login_by_ip.rate
+        self._lockouts[(kind, key)] = now + max(wait, rate.burst * rate.refill_s)
+        target = key if kind == "account" else None
+        log.warning("login attempts for %s %s over the limit; refused for %.0f s "
+                    "(ログイン試行回数の上限)", kind, key, wait)
+        await self.store.audit("login.locked", None, target,
+                               {"by": kind, "key": key, "zone": zone, "peer": peer,
+                                "retry_after_s": round(wait, 1)}, now)
+
     async def _check_totp(self, account: Account, code: str | None, zone: Zone,
                           now: float) -> None:
+        """An account with a TOTP secret gives a code at every login, on either
+        listener; with ``auth.totp_required_internet_staff``, staff on the internet
+        listener must have one."""
         secret, _last = await self.store.totp_state(account.id)
         required = secret is not None or (
             self.cfg.auth.totp_required_internet_staff and zone == "internet"
@@ -234,19 +305,24 @@ class Service:
         if not required:
             return
         if secret is None:
-            raise Forbidden("ワンタイムパスワードが未登録です / TOTP is required but "
-                                   "not enrolled for this account", code="totp_not_enrolled")
+            raise Forbidden("ワンタイムパスワードが未登録です。管理者に登録を依頼してください / "
+                            "a one-time code (TOTP) is required but none is enrolled for "
+                            "this account; ask an administrator", code="totp_not_enrolled")
         if not code:
             raise errors.totp_required()
-        totp = TOTP(secret, TOTP_DIGITS, SHA1(), TOTP_STEP_S, enforce_key_length=False)
+        code = code.replace(" ", "")
+        if len(code) != TOTP_DIGITS or not code.isascii() or not code.isdigit():
+            raise errors.totp_invalid()
+        totp = totp_for(secret)
         step = int(now // TOTP_STEP_S)
-        # One step either side for clock skew; each step is accepted once (no replay).
+        # One step either side for clock skew; each step is accepted once, and never
+        # one older than the last accepted (no replay).
         for s in (step, step - 1, step + 1):
             if hmac.compare_digest(totp.generate(s * TOTP_STEP_S), code.encode()):
                 if await self.store.accept_totp_step(account.id, s):
                     return
                 break
-        raise errors.invalid_credentials()
+        raise errors.totp_invalid()
 
     async def logout(self, caller: Caller) -> None:
         await self.store.revoke_session(caller.token)
