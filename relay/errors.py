@@ -124,3 +124,37 @@ def forbidden() -> HTTPError:
 def internal_error() -> HTTPError:
     return HTTPError(500, "internal_error",
                      "内部エラーが発生しました / internal error")
+
+
+# --------------------------------------------------------------------------- files (issue 4)
+
+_DENIED: dict[str, str] = {
+    "file_pending": "ファイルは無害化の処理中です。しばらくしてから再度お試しください / "
+                    "the file is still being disarmed; try again shortly",
+    "file_blocked": "このファイルは安全のため届けられません / the file was blocked and is "
+                    "not delivered",
+    "policy_blocked": "この種類のファイルは設定によりこの方向へは送れません / policy does not "
+                      "allow this file type to cross in this direction",
+}
+
+
+def file_denied(code: str, status: int, details: dict[str, Any] | None = None) -> HTTPError:
+    """The answer for ``policy.files.Denied``: pending, blocked, or not allowed outbound."""
+    return HTTPError(status, code, _DENIED.get(code, f"受け取れません / refused ({code})"),
+                     details)
+
+
+def original_not_released() -> HTTPError:
+    return HTTPError(403, "original_not_released",
+                     "原本は管理者の承認を受けた申請者だけが取得できます / the original has not "
+                     "been released to you")
+
+
+def file_purged(file_id: str) -> HTTPError:
+    return HTTPError(410, "file_purged",
+                     "保存期間を過ぎたため、ファイルの内容は削除されました / the file's content was "
+                     "removed after its retention period", {"file_id": file_id})
+
+
+def empty_file() -> HTTPError:
+    return HTTPError(400, "empty_file", "空のファイルは送れません / the file is empty")
