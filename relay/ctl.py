@@ -259,6 +259,7 @@ def _restore(args: argparse.Namespace, cfg: config.Config) -> int:
             print(f"relayctl: 復元できません: relayd を停止してください / cannot restore: {busy}; "
                   "stop it first (systemctl stop relayd)", file=sys.stderr)
             return EXIT_FAILED
+        backup.check_backup(args.backup)
         if (state / DB_NAME).exists():
             if not args.replace:
                 print(f"relayctl: 復元できません: {state} にデータがあります / cannot restore: "

@@ -163,20 +163,27 @@ def set_aside(state_dir: str | os.PathLike[str]) -> Path | None:
     return aside
 
 
+def check_backup(backup_dir: str | os.PathLike[str]) -> None:
+    """Raise unless ``backup_dir`` holds a database that passes its integrity check
+    (before anything is moved aside for it)."""
+    db = Path(backup_dir) / DB_NAME
+    if not db.is_file():
+        raise FileNotFoundError(f"{backup_dir}: not a backup (no {DB_NAME})")
+    check = integrity_check(db)
+    if check != "ok":
+        raise RuntimeError(f"{db}: the backup failed its integrity check: {check}")
+
+
 def restore(backup_dir: str | os.PathLike[str], state_dir: str | os.PathLike[str]) -> Path:
     """Copy a backup into ``state_dir``, which must not hold a database and must not be
     in use.  The backup's database is checked before and after the copy."""
     src, dst = Path(backup_dir), Path(state_dir)
-    if not (src / DB_NAME).exists():
-        raise FileNotFoundError(f"{src}: not a backup (no {DB_NAME})")
+    check_backup(src)
     if (dst / DB_NAME).exists():
         raise FileExistsError(f"{dst}: already holds a database; move it aside first")
     busy = in_use(dst)
     if busy:
         raise RuntimeError(f"{busy}; stop it first")
-    check = integrity_check(src / DB_NAME)
-    if check != "ok":
-        raise RuntimeError(f"{src / DB_NAME}: the backup failed its integrity check: {check}")
     # A stale WAL next to the database would be replayed into the restored copy.
     for suffix in ("-wal", "-shm", "-journal"):
         (dst / (DB_NAME + suffix)).unlink(missing_ok=True)
