@@ -257,9 +257,10 @@ class Service:
             code = exc.code
             await self.store.audit("login.refused", account.id, account.id,
                                    {"zone": zone, "peer": peer, "code": code}, now)
-            if code == "totp_required":
-                # The right password and no code yet: the usual first step of a TOTP
-                # login, not a guess; it must not use up the attempts for the second.
+            if code != "totp_invalid":
+                # The right password and no code yet (the usual first step of a TOTP
+                # login), or a refusal the person must fix elsewhere: not a guess, so
+                # it does not use up the attempts.  A wrong code is a guess.
                 self.login_by_ip.give_back(ip, now)
                 self.login_by_account.give_back(key, now)
             raise
