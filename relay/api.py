@@ -17,12 +17,16 @@ import time
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Mapping
 
+import trio
+
 from policy import access
+from sanitize.pool import WorkerPool
 from store.facade import Store
 from store.records import Zone
 
 from relay import errors, service, stream
 from relay.config import Config
+from relay.files import FileService
 from relay.hub import Hub
 from relay.service import Caller, Service
 from relay.shapes import COOKIE_PREFIX, ID_RE, Fields, bearer_token, query_id, query_int
@@ -39,8 +43,10 @@ async def bootstrap_admin(store: Store, now: Callable[[], float] = time.time) ->
     return await service.bootstrap_admin(store, now())
 
 
-def build_app(cfg: Config, store: Store, now: Callable[[], float] = time.time) -> "RelayApp":
-    return RelayApp(cfg, store, now)
+def build_app(cfg: Config, store: Store, now: Callable[[], float] = time.time,
+              pool: WorkerPool | None = None) -> "RelayApp":
+    """The app; ``pool`` is a disarm pool the caller owns (else ``run`` starts one)."""
+    return RelayApp(cfg, store, now, pool)
 
 
 def ok(status: int, obj: Any, headers: tuple[tuple[str, str], ...] = ()) -> Response:
@@ -86,12 +92,14 @@ def _segments(path: str) -> list[str]:
 class RelayApp:
     """``relay.web.App`` for both listeners; the request's zone decides the rest."""
 
-    def __init__(self, cfg: Config, store: Store, now: Callable[[], float]) -> None:
+    def __init__(self, cfg: Config, store: Store, now: Callable[[], float],
+                 pool: WorkerPool | None = None) -> None:
         self.cfg = cfg
         self.store = store
         self.now = now
         self.hub = Hub(cfg.http.ws_send_queue)
         self.service = Service(cfg, store, self.hub, now)
+        self.files = FileService(cfg, store, self.hub, self.service, now, pool)
         self.routes = self._routes()
         self.responses: dict[tuple[str, str], int] = {}  # (zone, "2xx") -> count, for /metrics
         # Open connections per zone, from the server layer (relay.main sets it).
@@ -115,6 +123,11 @@ class RelayApp:
             r("POST", "/api/v1/rooms/{id}/messages", self.send),
             r("POST", "/api/v1/rooms/{id}/read", self.read),
             r("GET", "/api/v1/messages/{id}/readers", self.readers),
+            r("POST", "/api/v1/rooms/{id}/files", self.upload),
+            r("GET", "/api/v1/files/{id}", self.file),
+            r("GET", "/api/v1/files/{id}/content", self.file_content),
+            r("GET", "/api/v1/files/{id}/original", self.file_original),
+            r("POST", "/api/v1/files/{id}/original-requests", self.request_original),
             r("GET", "/api/v1/stream", self.stream_without_upgrade, auth=False),
             r("GET", "/api/v1/admin/accounts", self.admin_accounts, lgwan_only=True),
             r("POST", "/api/v1/admin/accounts", self.admin_create_account, lgwan_only=True),
@@ -122,7 +135,21 @@ class RelayApp:
             r("POST", "/api/v1/admin/accounts/{id}/reset", self.admin_reset, lgwan_only=True),
             r("GET", "/api/v1/admin/audit", self.admin_audit, lgwan_only=True),
             r("GET", "/api/v1/admin/audit/verify", self.admin_audit_verify, lgwan_only=True),
+            r("GET", "/api/v1/admin/original-requests", self.admin_original_requests,
+              lgwan_only=True),
+            r("POST", "/api/v1/admin/original-requests/{id}/decision", self.admin_decide,
+              lgwan_only=True),
         ]
+
+    # ------------------------------------------------------------ background work
+    async def run(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Background work until cancelled: the disarm pool and its jobs (pending ones
+        from before a restart first), retention.  Started once the store is open."""
+        await self.files.run(task_status=task_status)
+
+    async def aclose(self) -> None:
+        """Cancel the background work and close the disarm pool (if ``run`` made it)."""
+        await self.files.aclose()
 
     # ------------------------------------------------------------ App protocol
     async def handle(self, req: Request) -> Response:
@@ -199,6 +226,7 @@ class RelayApp:
             "# TYPE kakehashi_open_connections gauge",
             *(f'kakehashi_open_connections{{zone="{z}"}} {n}'
               for z, n in sorted(self.open_connections().items())),
+            *self.files.metric_lines(),
         ]
         return Response(200, (("content-type", "text/plain; version=0.0.4; charset=utf-8"),
                               ("cache-control", "no-store")), ("\n".join(lines) + "\n").encode())
@@ -278,6 +306,50 @@ class RelayApp:
         assert caller is not None
         r = await self.service.readers(caller, p[0])
         return ok(200, {"read": list(r.read), "unread": list(r.unread)})
+
+    # ------------------------------------------------------------ files
+    async def upload(self, req: Request, caller: Caller | None, p: list[str]) -> Response:
+        assert caller is not None
+        plan = await self.files.check_upload(caller, p[0], req.query.get("name"),
+                                             req.query.get("client_id"))
+        message = await self.files.do_upload(plan, req.body)
+        return ok(201, message.public())
+
+    async def file(self, req: Request, caller: Caller | None, p: list[str]) -> Response:
+        assert caller is not None
+        return ok(200, await self.files.view(caller, p[0]))
+
+    async def file_content(self, req: Request, caller: Caller | None, p: list[str]) -> Response:
+        assert caller is not None
+        return (await self.files.content(caller, p[0])).response()
+
+    async def file_original(self, req: Request, caller: Caller | None, p: list[str]) -> Response:
+        assert caller is not None
+        return (await self.files.original(caller, p[0])).response()
+
+    async def request_original(self, req: Request, caller: Caller | None,
+                               p: list[str]) -> Response:
+        assert caller is not None
+        f = await self._fields(req)
+        request = await self.files.request_original(caller, p[0], f.req_str("reason"))
+        return ok(201, request.public())
+
+    async def admin_original_requests(self, req: Request, caller: Caller | None,
+                                      p: list[str]) -> Response:
+        assert caller is not None
+        requests = await self.files.requests(caller, req.query.get("status"))
+        return ok(200, {"requests": [r.public() for r in requests]})
+
+    async def admin_decide(self, req: Request, caller: Caller | None, p: list[str]) -> Response:
+        assert caller is not None
+        self.service.check_admin(caller)
+        f = await self._fields(req)
+        approve = f.obj.get("approve")
+        if not isinstance(approve, bool):
+            raise errors.invalid_field("approve", "true or false",
+                                       "missing" if approve is None else "wrong_type")
+        decided = await self.files.decide(caller, p[0], approve, f.opt_str("note") or "")
+        return ok(200, decided.public())
 
     # ------------------------------------------------------------ admin
     async def admin_accounts(self, req: Request, caller: Caller | None, p: list[str]) -> Response:
