@@ -9,6 +9,9 @@ and operators using port 0 can find them::
 
     relayd: listening lgwan=127.0.0.1:8080 internet=127.0.0.1:8443
 
+The disarm worker pool starts with the app (``RelayApp.run``) before the listeners
+accept, and resumes every attachment left ``pending`` by the last run.
+
 SIGTERM / SIGINT: ``STOPPING=1``, stop accepting, let requests in flight finish
 (``http.drain_timeout_s``), close streams, close the store.  A second signal
 stops at once.  SIGHUP reloads the TLS certificate and key (certificate renewal).
@@ -34,6 +37,7 @@ import trio
 from relay import server as srv
 from relay import tlsconf
 from relay.config import Config, ConfigError, load
+from sanitize.pool import PoolError
 from store.records import Zone
 
 log = logging.getLogger("relay.main")
@@ -179,6 +183,7 @@ async def run(cfg: Config) -> None:
     state_dir = Path(cfg.store.state_dir)
     activated = srv.take_activated(os.environ, os.getpid())
     store = await Store.open(cfg.store)
+    app = None
     try:
         contexts = tls_contexts(cfg, state_dir)
         app = build_app(cfg, store, now=time.time)
@@ -193,6 +198,9 @@ async def run(cfg: Config) -> None:
         server = srv.Server(app, cfg.http)
         app.open_connections = server.open_connections
         async with trio.open_nursery() as nursery:
+            # The disarm pool and its jobs (pending ones from before a restart first)
+            # and retention, running before the first request can queue a job.
+            await nursery.start(app.run)
             await nursery.start(_serve, server, listeners, nursery.cancel_scope)
             line, by_zone = listening_line(listeners)
             write_ports(state_dir, by_zone)
@@ -204,6 +212,9 @@ async def run(cfg: Config) -> None:
             nursery.start_soon(_signals, server, contexts, cfg, state_dir, nursery.cancel_scope)
     finally:
         with trio.CancelScope(shield=True):
+            if app is not None:
+                # Jobs cut short stay pending in the store and are resumed next start.
+                await app.aclose()
             await store.aclose()
     log.warning("stopped (停止しました)")
 
@@ -228,7 +239,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging()
     try:
         trio.run(run, cfg)
-    except (srv.ActivationError, tlsconf.TLSSetupError) as exc:
+    except (srv.ActivationError, tlsconf.TLSSetupError, PoolError) as exc:
         print(f"relayd: cannot start: {exc}", file=sys.stderr)
         return EXIT_STARTUP
     except OSError as exc:
