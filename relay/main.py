@@ -168,6 +168,7 @@ def _reload_tls(contexts: Mapping[Zone, ssl.SSLContext | None], cfg: Config, sta
     sd_notify(f"RELOADING=1\nMONOTONIC_USEC={time.monotonic_ns() // 1000}")
     try:
         cert, key = tlsconf.certificate_files(cfg.tls, state_dir)
+        tlsconf.check_pair(cert, key)  # a bad pair must not half-replace the live one
         for ctx in {id(c): c for c in contexts.values() if c is not None}.values():
             ctx.load_cert_chain(cert, key)  # new handshakes use it; live ones are unaffected
         log.warning("TLS certificate reloaded from %s (証明書を再読み込みしました)", cert)

@@ -73,6 +73,16 @@ def server_context(cfg: TLSConfig, state_dir: Path, hosts: tuple[str, ...] = ())
     return ctx
 
 
+def check_pair(cert: Path, key: Path) -> None:
+    """Load ``cert``/``key`` into a throwaway context: TLSSetupError if they are not a
+    usable pair.  A reload checks first, because a failed ``load_cert_chain`` on the
+    live context can leave it holding the new certificate without a key."""
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as exc:
+        raise TLSSetupError(f"TLS certificate/key not usable ({cert}, {key}): {exc}") from None
+
+
 def certificate_files(cfg: TLSConfig, state_dir: Path, hosts: tuple[str, ...] = ()) -> tuple[Path, Path]:
     """Which certificate and key to load (see the module docstring for the order)."""
     if cfg.cert_file or cfg.key_file:
