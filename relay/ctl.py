@@ -7,6 +7,8 @@
     relayctl [--config PATH] account totp LOGIN
     relayctl [--config PATH] room create NAME --member LOGIN [--member LOGIN ...]
     relayctl [--config PATH] audit verify
+    relayctl [--config PATH] original list [--status pending|approved|denied|all]
+    relayctl [--config PATH] original approve|deny ID [--note N] [--admin LOGIN]
     relayctl [--config PATH] sanitize FILE... --out DIR [--json]
     relayctl [--config PATH] backup DEST
     relayctl [--config PATH] restore BACKUP [--replace]
@@ -33,7 +35,7 @@ from policy.errors import PolicyError
 from store.errors import AccountNotFound, StoreError
 from store.facade import Store
 
-from relay import config, errors, service
+from relay import config, errors, files, service
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -72,6 +74,17 @@ def _parser() -> argparse.ArgumentParser:
 
     audit = sub.add_parser("audit", help="audit log").add_subparsers(dest="action", required=True)
     audit.add_parser("verify", help="check the hash chain of the audit log")
+
+    original = sub.add_parser("original", help="requests for quarantined originals").add_subparsers(
+        dest="action", required=True)
+    listing = original.add_parser("list", help="list requests (default: pending)")
+    listing.add_argument("--status", default="pending", choices=files.REQUEST_STATUSES)
+    for verb in ("approve", "deny"):
+        decide = original.add_parser(verb, help=f"{verb} a request (audited)")
+        decide.add_argument("id")
+        decide.add_argument("--note", default="")
+        decide.add_argument("--admin", default="admin", metavar="LOGIN",
+                            help="the admin account recorded as deciding (default: admin)")
 
     sub.add_parser("sanitize", help="disarm local files (relayctl sanitize --help)")
 
@@ -280,6 +293,34 @@ def _restore(args: argparse.Namespace, cfg: config.Config) -> int:
     return EXIT_OK
 
 
+async def _original_list(store: Store, args: argparse.Namespace, password: str | None) -> int:
+    requests = await store.original_requests(files.check_request_status(args.status),
+                                             files.REQUEST_LIST_LIMIT)
+    logins = {a.id: a.login for a in await store.list_accounts()}
+    for r in requests:
+        print(f"{r.id}\tfile {r.file_id}\t{logins.get(r.requester, r.requester)}\t{r.status}\t"
+              f"{r.created_at}\t{r.reason}")
+    if not requests:
+        print("申請はありません / no requests")
+    return EXIT_OK
+
+
+async def _original_decide(store: Store, args: argparse.Namespace, password: str | None) -> int:
+    cfg = _load(args.config)
+    assert cfg is not None  # main() has loaded it once already
+    try:
+        admin = await store.get_account_by_login(args.admin)
+    except AccountNotFound:
+        raise Refused(f"管理者が見つかりません / unknown admin: {args.admin}") from None
+    if admin.kind != "admin" or admin.disabled:
+        raise Refused(f"{args.admin} は有効な管理者ではありません / not an enabled admin account")
+    req = await files.do_decide(store, cfg, args.id, admin.id, args.action == "approve",
+                                args.note, time.time())
+    until = f" (until {req.expires_at})" if req.expires_at else ""
+    print(f"{req.status}: request {req.id} for file {req.file_id}{until}")
+    return EXIT_OK
+
+
 Command = Callable[[Store, argparse.Namespace, "str | None"], Awaitable[int]]
 _COMMANDS: dict[tuple[str, str | None], Command] = {
     ("init", None): _init,
@@ -288,6 +329,9 @@ _COMMANDS: dict[tuple[str, str | None], Command] = {
     ("account", "totp"): _account_totp,
     ("room", "create"): _room_create,
     ("audit", "verify"): _audit_verify,
+    ("original", "list"): _original_list,
+    ("original", "approve"): _original_decide,
+    ("original", "deny"): _original_decide,
 }
 
 
