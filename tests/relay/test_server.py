@@ -59,6 +59,9 @@ class TinyApp:
             self.entered.set()
             await self.release.wait()
             return json_response(200, {"waited": True})
+        if req.path == "/endless":
+            return Response(200, (("content-type", "application/octet-stream"),),
+                            stream=endless())
         raise HTTPError(404, "not_found", "ありません / not found")
 
     async def handle_stream(self, req: Request, accept: Accept) -> Response | None:
@@ -72,6 +75,12 @@ class TinyApp:
                 await ws.send_message(msg)
         except trio_websocket.ConnectionClosed:
             return None
+
+
+async def endless() -> AsyncIterator[bytes]:
+    chunk = b"x" * 65536
+    while True:
+        yield chunk
 
 
 @dataclasses.dataclass
@@ -269,6 +278,37 @@ async def test_connections_per_ip_are_capped_with_429(tmp_path: Path) -> None:
             await held[1].aclose()
 
 
+async def test_a_client_that_stops_reading_a_response_is_cut_off(tmp_path: Path) -> None:
+    with trio.fail_after(GUARD_S):
+        async with running(tmp_path, send_stall_timeout_s=0.5) as r:
+            stuck = trio.socket.socket()
+            stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            await stuck.connect(("127.0.0.1", r.lgwan.port))
+            await stuck.send(b"GET /endless HTTP/1.1\r\nHost: x\r\n\r\n")
+            while r.server.connections == 0:
+                await trio.sleep(0.01)
+            # Others are served while the response to the stuck client is stalled.
+            assert (await HTTPClient(r.internet).request("GET", "/who")).status == 200
+            while r.server.open_connections()["lgwan"]:  # then the stalled one is closed
+                await trio.sleep(0.05)
+            stuck.close()
+
+
+async def test_open_connections_are_counted_per_zone(tmp_path: Path) -> None:
+    with trio.fail_after(GUARD_S):
+        async with running(tmp_path) as r:
+            assert r.server.open_connections() == {"lgwan": 0, "internet": 0}
+            clients = [HTTPClient(r.lgwan), HTTPClient(r.lgwan), HTTPClient(r.internet)]
+            for c in clients:
+                assert (await c.request("GET", "/who")).status == 200  # kept alive
+            assert r.server.open_connections() == {"lgwan": 2, "internet": 1}
+            for c in clients:
+                await c.aclose()
+            while r.server.connections:
+                await trio.sleep(0.01)
+            assert r.server.open_connections() == {"lgwan": 0, "internet": 0}
+
+
 async def test_expect_100_continue_and_head(tmp_path: Path) -> None:
     with trio.fail_after(GUARD_S):
         async with running(tmp_path) as r:
@@ -462,6 +502,18 @@ async def test_drain_finishes_requests_in_flight_and_closes_the_rest(tmp_path: P
                 r.app.release.set()
             reply = result["reply"]
             assert reply.json() == {"waited": True} and reply.headers["connection"] == "close"
+
+
+async def test_drain_cuts_off_what_is_still_running_after_drain_timeout(tmp_path: Path) -> None:
+    with trio.fail_after(GUARD_S):
+        async with running(tmp_path, drain_timeout_s=0.2) as r:
+            stream = await r.lgwan.connect()
+            await stream.send_all(b"GET /wait HTTP/1.1\r\nHost: x\r\n\r\n")
+            await r.app.entered.wait()
+            r.server.shutdown()  # /wait is never released
+            with trio.fail_after(5):  # drain_timeout_s (0.2 s here), not the 10 s default
+                assert await stream.receive_some(65536) == b""  # cut off, no answer
+            await stream.aclose()
 
 
 async def test_sd_notify_sends_datagrams_to_notify_socket(tmp_path: Path) -> None:
