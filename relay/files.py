@@ -307,8 +307,8 @@ class FileService:
     async def aclose(self) -> None:
         if self._scope is not None:
             self._scope.cancel()
-        pool, self.pool = self.pool, None
-        if pool is not None and self._owns_pool:
+        if self._owns_pool and self.pool is not None:
+            pool, self.pool = self.pool, None
             with trio.CancelScope(shield=True):
                 await trio.to_thread.run_sync(pool.close)
 

@@ -21,6 +21,7 @@ from relay.config import AuthConfig, Config, HTTPConfig
 from relay.hub import Subscription
 from relay.web import Response
 from sanitize.config import SanitizeConfig
+from sanitize.pool import WorkerPool
 from store.config import StoreConfig
 from store.facade import Store
 from tests.relay.test_api import PASSWORD, Clock, Env, body, code
@@ -431,3 +432,20 @@ async def test_aclose_stops_the_pool_it_started(env: Env) -> None:
     for pid in pids:
         assert not Path(f"/proc/{pid}").exists() or \
             Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
+
+
+async def test_a_pool_given_to_the_app_stays_its_owners(tmp_path: Path) -> None:
+    cfg = config(tmp_path)
+    pool = await trio.to_thread.run_sync(WorkerPool, cfg.sanitize)
+    try:
+        async with await Store.open(cfg.store) as store:
+            app = build_app(cfg, store, now=Clock(), pool=pool)
+            with trio.fail_after(TIMEOUT_S):
+                async with trio.open_nursery() as nursery:
+                    await nursery.start(app.run)
+                    await app.aclose()
+        assert app.files.pool is pool
+        result = await trio.to_thread.run_sync(pool.run, b"still here\n", "a.txt")
+        assert result.verdict.value in ("clean", "sanitized")
+    finally:
+        pool.close()
