@@ -190,11 +190,17 @@ async def run_senders(r: Relayd, senders: list[Sender], room: str, window: int,
                 await send_http(r, s, room)
             else:
                 await send_stream(r, s, room, window)
-        except Exception as exc:
+        except BaseException as exc:
             # After the kill every kind of error may come out of a cut connection
-            # (OSError, h11, trio, trio-websocket, wrapped in exception groups).
-            if not killed:
-                raise RuntimeError(f"{s.login} failed before the kill: {exc!r}") from exc
+            # (OSError, h11, trio, trio-websocket), also in an exception group mixed
+            # with the Cancelled of the stop below: this task is done either way.
+            if killed:
+                return
+            if not isinstance(exc, Exception):
+                raise  # a cancellation from outside (the cycle timeout)
+            alive = "alive" if r.proc.poll() is None else f"exited {r.proc.returncode}"
+            raise RuntimeError(f"{s.login} failed before the kill (relayd {alive}): "
+                               f"{exc!r}\n{r.log()[-3000:]}") from exc
 
     async with trio.open_nursery() as nursery:
         for s in senders:
