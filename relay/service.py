@@ -296,13 +296,15 @@ class Service:
 
     async def _check_totp(self, account: Account, code: str | None, zone: Zone,
                           now: float) -> None:
-        """An account with a TOTP secret gives a code at every login, on either
-        listener; with ``auth.totp_required_internet_staff``, staff on the internet
-        listener must have one."""
+        """On the internet listener, an account with a TOTP secret gives a code at
+        every login, and with ``auth.totp_required_internet_staff`` staff must have
+        one.  The LGWAN listener is reached only from the closed network (and the
+        office PC has no phone beside it): a password is enough there."""
+        if zone != "internet":
+            return
         secret, _last = await self.store.totp_state(account.id)
         required = secret is not None or (
-            self.cfg.auth.totp_required_internet_staff and zone == "internet"
-            and account.kind == "staff")
+            self.cfg.auth.totp_required_internet_staff and account.kind == "staff")
         if not required:
             return
         if secret is None:

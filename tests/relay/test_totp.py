@@ -153,11 +153,15 @@ async def test_who_needs_a_code(env: TEnv) -> None:
     # Staff on LGWAN and external accounts on the internet: no code needed.
     assert (await env.login("tanaka", zone="lgwan")).status == 200
     assert (await env.login("hoikuen")).status == 200
-    # An enrolled account gives its code everywhere, LGWAN too.
+    # An enrolled account gives its code on the internet listener...
     enrolment = await env.enrol("hoikuen")
     r = await env.login("hoikuen")
     assert r.status == 401 and code_of(r) == "totp_required"
     assert (await env.login("hoikuen", totp=totp_code(enrolment.secret_b32, env.clock()))).status == 200
+    # ... but not on the closed LGWAN listener, where the office PC has no phone beside it.
+    await env.enrol("tanaka")
+    env.clock.t += 6
+    assert (await env.login("tanaka", zone="lgwan")).status == 200
 
 
 async def test_without_the_setting_unenrolled_staff_log_in_with_a_password(tmp_path: Path) -> None:
