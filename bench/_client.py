@@ -23,6 +23,8 @@ import json
 import multiprocessing as mp
 import os
 import resource
+import shutil
+import subprocess
 import ssl
 import time
 import urllib.parse
@@ -30,6 +32,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
+import sys
 from typing import Any, Callable
 
 import trio
@@ -79,6 +82,47 @@ def rss_kib(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process (all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children(pid: int) -> list[int]:
+    out: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            out += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            pass
+    return out
+
+
+def children_cpu_s(pid: int) -> float:
+    total = 0.0
+    for c in children(pid):
+        try:
+            total += cpu_s(c)
+        except OSError:
+            pass  # gone (a worker re-spawned)
+    return total
+
+
+def py_spy(out_dir: str | None, pid: int, name: str, start_at: float,
+            seconds: float) -> subprocess.Popen[bytes] | None:
+    """py-spy on the server for one phase, if asked for: collapsed stacks of whichever
+    thread holds the GIL (so the counts are where CPU goes, all threads together)."""
+    if not out_dir:
+        return None
+    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    seconds += max(0.0, start_at - time.monotonic())  # the phase starts a little later
+    return subprocess.Popen([spy, "record", "-p", str(pid), "-d", str(int(seconds + 1)),
+                             "-r", "200", "-f", "raw", "--threads", "--gil", "--nonblocking", "-o",
+                             str(Path(out_dir) / f"{name}.txt")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def pct_ms(values: list[float], q: float) -> float:
@@ -270,7 +314,7 @@ class WS:
         """Text frames parsed from what is buffered, reading once if nothing is."""
         while True:
             out = self._parse()
-            if out:
+            if out or self._pong_due:  # an idle stream must still answer pings
                 return out
             chunk = await self.stream.receive_some(262144)
             if not chunk:
@@ -357,7 +401,9 @@ class UploadSpec:
     target: Target
     room_id: str
     files: tuple[tuple[str, str], ...]  # (name, path on disk)
-    gap_s: float = 0.0  # pause between one file's 201 and the next upload
+    gap_s: float = 0.0  # pause before the next upload
+    wait_ready: bool = True  # closed loop: the next upload after file.ready/blocked
+    ready_timeout_s: float = 120.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -386,6 +432,7 @@ class Upload:
     status: int
     attachment_id: str | None
     initial: str | None  # attachment status in the 201
+    kind: str | None  # as detected by relayd
 
 
 @dataclass
@@ -517,6 +564,9 @@ class _Client:
             fid = _file_event_id(obj)
             if fid is not None and fid not in r.file_events:
                 r.file_events[fid] = (now, obj["type"])
+                waiter = self.proc.file_waiters.pop(fid, None)
+                if waiter is not None:
+                    waiter.set()
 
 
 class _LoadProcess:
@@ -526,6 +576,7 @@ class _LoadProcess:
         self.collector = _Collector(None)
         self.closing = False
         self.ssl: dict[str, ssl.SSLContext] = {}
+        self.file_waiters: dict[str, trio.Event] = {}
 
     def _ssl(self, target: Target) -> ssl.SSLContext | None:
         if target.cafile is None:
@@ -643,7 +694,7 @@ class _LoadProcess:
         http = HTTPClient(u.target.endpoint(), self.clients[u.idx].spec.token)
         await trio.sleep_until(_trio_time(phase.start_at))
         try:
-            for name, path in u.files:
+            for name, path in _cycle(u.files):
                 if time.monotonic() >= end:
                     break
                 data = await trio.Path(path).read_bytes()
@@ -658,18 +709,29 @@ class _LoadProcess:
                     await http.aclose()
                     continue
                 t1 = time.monotonic()
-                att_id = initial = None
+                att_id = initial = kind = None
                 if rep.status == 201:
                     atts = rep.json().get("attachments") or [{}]
-                    att_id, initial = atts[0].get("id"), atts[0].get("status")
+                    att_id, initial, kind = (atts[0].get(k) for k in ("id", "status", "kind"))
                 else:
                     self.collector.result.errors[f"upload:{rep.status}:{rep.error_code}"] += 1
                 self.collector.result.uploads.append(
-                    Upload(name, len(data), t0, t1, rep.status, att_id, initial))
+                    Upload(name, len(data), t0, t1, rep.status, att_id, initial, kind))
+                if u.wait_ready and att_id and initial == "pending" \
+                        and att_id not in self.collector.result.file_events:
+                    waiter = self.file_waiters[att_id] = trio.Event()
+                    with trio.move_on_after(u.ready_timeout_s):
+                        await waiter.wait()
+                    self.file_waiters.pop(att_id, None)
                 if u.gap_s:
                     await trio.sleep(u.gap_s)
         finally:
             await http.aclose()
+
+
+def _cycle(items: tuple[Any, ...]) -> Any:
+    while items:
+        yield from items
 
 
 def _cpu() -> float:

@@ -49,8 +49,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench._client import (  # noqa: E402
-    Account, ClientSpec, LoadProcesses, PhaseResult, SenderSpec, Target, bench_config,
-    create_room, loadavg, pct_ms, relayd_target, rss_kib, settings_lines, setup_accounts,
+    Account, ClientSpec, LoadProcesses, cpu_s, PhaseResult, SenderSpec, Target, bench_config,
+    create_room, loadavg, py_spy, pct_ms, relayd_target, rss_kib, settings_lines, setup_accounts,
     start_phase, verdict,
 )
 from tests.e2e.harness import Relayd, start_relayd  # noqa: E402
@@ -183,11 +183,6 @@ class Figures:
     cpu: dict[str, float]  # server CPU seconds per phase
 
 
-def _cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def drive(server: str, pid: int, specs: list[ClientSpec], world: World, zones: dict[int, str],
           args: argparse.Namespace) -> Figures:
     lp = LoadProcesses(args.client_procs)
@@ -204,14 +199,18 @@ def drive(server: str, pid: int, specs: list[ClientSpec], world: World, zones: d
         print(f"  {server}: {len(specs)} streams open (RSS {rss['before'] / 1024:.0f} -> "
               f"{rss['internet'] / 1024:.0f} MiB); load {loadavg()}")
         cpu: dict[str, float] = {}
-        c0 = _cpu_s(pid)
-        a = lp.run(phase_a(args, world))
-        cpu["a"] = _cpu_s(pid) - c0
-        print(f"  {server}: (a) done; load {loadavg()}")
-        c0 = _cpu_s(pid)
-        b = lp.run(phase_b(args, world))
-        cpu["b"] = _cpu_s(pid) - c0
-        print(f"  {server}: (b) done; load {loadavg()}")
+        results: dict[str, PhaseResult] = {}
+        for key, make in (("a", phase_a), ("b", phase_b)):
+            phase = make(args, world)
+            spy = py_spy(args.py_spy, pid, f"{server}-{key}", phase.start_at,
+                          phase.warmup + phase.duration)
+            c0 = cpu_s(pid)
+            results[key] = lp.run(phase)
+            cpu[key] = cpu_s(pid) - c0
+            if spy is not None:
+                spy.wait(30)
+            print(f"  {server}: ({key}) done; load {loadavg()}")
+        a, b = results["a"], results["b"]
         lp.close_clients()
     finally:
         lp.shutdown()
@@ -317,6 +316,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup", type=float, default=2.0)
     p.add_argument("--grace", type=float, default=3.0)
     p.add_argument("--client-procs", type=int, default=1)
+    p.add_argument("--py-spy", metavar="DIR", help="profile the server in each phase "
+                   "with py-spy (collapsed stacks in DIR/<server>-<phase>.txt)")
     p.add_argument("--quick", action="store_true", help="smaller sizes, shorter phases")
     p.add_argument("--bare-server", nargs=2, metavar=("STATE_DIR", "READY_FILE"),
                    help=argparse.SUPPRESS)
