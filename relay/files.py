@@ -394,14 +394,15 @@ class FileService:
             variant_sha = await trio.to_thread.run_sync(self.store.blobs.put, output)
             variant_size = len(output)
         status = "ready" if variant_sha is not None else "blocked"
-        done = await self.store.finish_attachment(att.id, status, report, variant_sha,
-                                                  variant_size, result.output_name,
-                                                  kind=result.kind)
         sender = (await self.store.get_message(att.message_id)).sender
+        # Audit first: a crash between the two leaves the file pending, so it is done
+        # (and audited) again after the restart; never a crossing without its entry.
         await self.store.audit("file.crossed", sender, att.id,
                                crossing_record(att, result, variant_sha, variant_size),
                                self.now())
-        return done
+        return await self.store.finish_attachment(att.id, status, report, variant_sha,
+                                                  variant_size, result.output_name,
+                                                  kind=result.kind)
 
     async def _publish(self, att: Attachment) -> None:
         # The room as it is now: members added while the job ran hear of it too.
