@@ -29,7 +29,7 @@ from PIL import ExifTags, Image
 from pdfid import pdfid  # type: ignore[import-untyped]
 
 from tests.e2e.harness import REPO, HTTPClient, Relayd, relayd, start_relayd, ws_recv_json
-from tests.e2e.test_chat import PASSWORDS, login, next_event, ok, setup_accounts
+from tests.e2e.test_chat import PASSWORDS, login, ok, setup_accounts
 from tests.sanitize import ooxml_fixtures as ox
 from tests.sanitize import pdf_fixtures as px
 
