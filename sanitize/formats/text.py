@@ -152,19 +152,25 @@ def _verify_text(data: bytes) -> str:
 
 # --- CSV ---------------------------------------------------------------------------------
 
-_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+# OWASP's formula starters, plus LF: the rebuild writes the input's CR as LF, and a
+# cell that begins with a line break and then "=" is still read as a formula by some.
+_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\n")
 _NUMBER = re.compile(r"[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)?(?:\.\d+)?(?:[eE][+-]?\d+)?%?")
 _DDE = re.compile(r"[=+\-@][^|]*\|[^!]*!", re.S)
 _SEPARATORS = (",", ";", "\t")
-_WORTH_A_LOOK = re.compile(r"^[=+\-@\t\r]|[|,;\t]")
+_WORTH_A_LOOK = re.compile(r"^[=+\-@\t\r\n]|[|,;\t\n]")
 
 
 def _is_number(s: str) -> bool:
     return bool(_NUMBER.fullmatch(s)) and any(c.isdigit() for c in s)
 
 
-def _defuse(part: str) -> str:
-    if part.startswith(_TRIGGERS) and part != "-" and not _is_number(part):
+def _defuse(part: str, quotes: bool = False) -> str:
+    """``part`` made inert.  With ``quotes``, leading double quotes are looked through:
+    a part that starts a cell for a spreadsheet splitting on another separator may be
+    re-quoted by it, and the quote then vanishes in front of the formula."""
+    bare = part.lstrip('"') if quotes else part
+    if bare.startswith(_TRIGGERS) and bare != "-" and not _is_number(bare):
         return "'" + part
     return part
 
@@ -175,10 +181,12 @@ def _defuse_cell(cell: str, delimiter: str) -> tuple[str, str | None]:
         return cell, None  # the common case, kept fast for million-cell files
     out = _defuse(cell)
     # Parts after a separator that is not ours: a spreadsheet splitting on it (a TSV
-    # named .csv, a ';' locale) would start a cell there.
-    for sep in _SEPARATORS:
+    # named .csv, a ';' locale) would start a cell there -- and a row at each line
+    # break, since our quotes mean nothing to it once the delimiter differs.
+    for sep in _SEPARATORS + ("\n",):
         if sep != delimiter and sep in out:
-            out = sep.join([out.split(sep)[0]] + [_defuse(p) for p in out.split(sep)[1:]])
+            first, *rest = out.split(sep)
+            out = sep.join([first] + [_defuse(p, quotes=True) for p in rest])
     if _DDE.search(cell):
         return out.replace("|", "｜"), "csv.dde"
     return out, ("csv.formula" if out != cell else None)
@@ -222,9 +230,9 @@ def _rebuild_csv(data: bytes, log: _Log) -> bytes:
 def _formula_starts(delimiter: str) -> re.Pattern[str]:
     """Where a spreadsheet could start a cell inside one of ours: its start, and after
     any separator that is not the delimiter; group 1 runs to the next separator."""
-    others = "".join(s for s in _SEPARATORS if s != delimiter)
-    first = "".join(c for c in "=+-@\t\r" if c not in others)
-    return re.compile(f"(?:^|[{others}])([{re.escape(first)}][^{others}]*)")
+    others = "".join(s for s in _SEPARATORS if s != delimiter) + "\n"
+    first = "".join(c for c in "=+-@\t\r\n" if c not in others)
+    return re.compile(f'(?:^|[{others}]"*)([{re.escape(first)}][^{others}]*)')
 
 
 def _verify_csv(data: bytes) -> None:
