@@ -52,7 +52,7 @@ from relay import errors
 from relay.config import Config
 from relay.disarm import disarm
 from relay.hub import Hub
-from relay.service import MAX_CLIENT_ID_CHARS, Caller, Service
+from relay.service import Caller, Service, check_client_id
 from relay.web import Body, Response
 
 log = logging.getLogger(__name__)
@@ -415,21 +415,12 @@ class FileService:
         """Everything that can refuse an upload, before its body is read."""
         room = await self.service.check_room(caller, room_id)
         name = file_name(raw_name or "")
-        if client_id is not None and not 0 < len(client_id) <= MAX_CLIENT_ID_CHARS:
-            raise Invalid(f"client_id は 1〜{MAX_CLIENT_ID_CHARS} 文字です / client_id must be "
-                          f"1 to {MAX_CLIENT_ID_CHARS} characters", code="invalid_client_id")
+        check_client_id(client_id)
         wait = self.uploads.take(caller.account.id, self.now())
         if wait:
             raise errors.rate_limited(wait)
-        if caller.zone == "lgwan":
-            # A file name is text that leaves LGWAN like a message body does.
-            outbound = text.scan_outbound(name, self.cfg.policy)
-            # (Service's own check for message bodies, so both ask the same question.)
-            if outbound.verdict != "allow" and await self.service._reaches_internet(room):
-                await self.store.audit(f"outbound.{outbound.verdict}", caller.account.id,
-                                       room.id, {"my_number": list(outbound.masked),
-                                                 "in": "file_name"}, self.now())
-                outbound.enforce()
+        # A file name is text that leaves LGWAN like a message body does.
+        await self.service.check_outbound(caller, room, name, "file_name")
         return NewUpload(caller, room.id, room.members, name, client_id)
 
     async def do_upload(self, up: NewUpload, body: Body) -> Message:

@@ -42,6 +42,13 @@ LOGIN_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
 MIN_PASSWORD_CHARS = 10
 MAX_PASSWORD_CHARS = 1024
 MAX_CLIENT_ID_CHARS = 128
+
+
+def check_client_id(client_id: str | None) -> None:
+    """``client_id`` (idempotent sends and uploads) is optional, 1 to N characters."""
+    if client_id is not None and not 0 < len(client_id) <= MAX_CLIENT_ID_CHARS:
+        raise Invalid(f"client_id は 1〜{MAX_CLIENT_ID_CHARS} 文字です / client_id must be "
+                      f"1 to {MAX_CLIENT_ID_CHARS} characters", code="invalid_client_id")
 MAX_ROOM_MEMBERS = 5000
 HISTORY_DEFAULT_LIMIT = 50
 HISTORY_MAX_LIMIT = 200
@@ -402,20 +409,25 @@ class Service:
     async def check_send(self, caller: Caller, room_id: str, body: str,
                          client_id: str | None) -> Send:
         room = await self.check_room(caller, room_id)
-        if client_id is not None and not 0 < len(client_id) <= MAX_CLIENT_ID_CHARS:
-            raise Invalid(f"client_id は 1〜{MAX_CLIENT_ID_CHARS} 文字です / client_id must be "
-                          f"1 to {MAX_CLIENT_ID_CHARS} characters", code="invalid_client_id")
+        check_client_id(client_id)
         body = text.message_body(body, self.cfg.policy)
         wait = self.sends.take(caller.account.id, self.now())
         if wait:
             raise errors.rate_limited(wait)
-        if caller.zone == "lgwan":
-            outbound = text.scan_outbound(body, self.cfg.policy)
-            if outbound.verdict != "allow" and await self._reaches_internet(room):
-                await self.store.audit(f"outbound.{outbound.verdict}", caller.account.id,
-                                       room.id, {"my_number": list(outbound.masked)}, self.now())
-                outbound.enforce()
+        await self.check_outbound(caller, room, body, "body")
         return Send(caller, room, body, client_id)
+
+    async def check_outbound(self, caller: Caller, room: Room, value: str, where: str) -> None:
+        """Text leaving LGWAN (a message body, a file name): a 個人番号 in it is audited
+        and warned about or refused as policy says, when an internet member can read
+        the room."""
+        if caller.zone != "lgwan":
+            return
+        outbound = text.scan_outbound(value, self.cfg.policy)
+        if outbound.verdict != "allow" and await self._reaches_internet(room):
+            await self.store.audit(f"outbound.{outbound.verdict}", caller.account.id, room.id,
+                                   {"my_number": list(outbound.masked), "in": where}, self.now())
+            outbound.enforce()
 
     async def _reaches_internet(self, room: Room) -> bool:
         """Whether any member may read the room from the internet zone.  Only asked
