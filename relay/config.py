@@ -54,6 +54,11 @@ class ListenerConfig:
     port: int = field(default=8080, metadata=bounds(0, 65535))
     # TLS on this listener.  Always true for the internet zone (refused otherwise).
     tls: bool = False
+    # Network interface the listener is bound to (SO_BINDTODEVICE, like systemd's
+    # BindToDevice=).  An address alone is no boundary: Linux answers a packet for any
+    # local address on any interface, so a router on the internet side could reach
+    # the LGWAN address.  Empty: not bound to a device (loopback trials).
+    device: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -80,7 +80,8 @@ def format_address(sockname: tuple[object, ...] | str) -> str:
 
 
 class ActivationError(Exception):
-    """The sockets systemd passed in cannot be used as they are."""
+    """The listening sockets cannot be used as they are (those systemd passed in, or
+    binding one to its configured device)."""
 
 
 SD_LISTEN_FDS_START = 3
@@ -143,8 +144,22 @@ async def open_listeners(listeners: Mapping[Zone, ListenerConfig],
             continue
         lc = listeners[zone]
         for lst in await trio.open_tcp_listeners(lc.port, host=lc.host):
+            if lc.device:
+                bind_to_device(lst.socket, lc.device)
             out.append(ZoneListener(zone, lst, ctx))
     return out
+
+
+def bind_to_device(sock: trio.socket.SocketType, device: str) -> None:
+    """Accept connections only from ``device``.  On a listening socket this takes
+    effect for every later SYN: the kernel matches the device at lookup time."""
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, device.encode())
+    except OSError as exc:
+        raise ActivationError(
+            f"インターフェース {device!r} に待ち受けを限定できません / cannot bind the "
+            f"listener to device {device!r}: {exc.strerror} (needs root or CAP_NET_RAW; "
+            "under systemd use BindToDevice= in the .socket unit)") from None
 
 
 # --------------------------------------------------------------------------- server

@@ -36,7 +36,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from tests.e2e.harness import REPO, Relayd, start_relayd
+from tests.e2e.harness import REPO, Relayd, merge, start_relayd
 
 pytestmark = [pytest.mark.e2e, pytest.mark.netns]
 
@@ -304,9 +304,10 @@ class Scene:
         assert proc.returncode == 0, proc.stderr
         return json.loads(proc.stdout)  # type: ignore[no-any-return]
 
-    def relayd(self, *binds: str) -> Relayd:
-        return start_relayd(self.tmp, CONFIG, launcher=("ip", "netns", "exec", self.nets.relay,
-                                                        sys.executable, str(self.launch), *binds))
+    def relayd(self, *binds: str, config: dict[str, Any] | None = None) -> Relayd:
+        return start_relayd(self.tmp, merge(CONFIG, config or {}),
+                            launcher=("ip", "netns", "exec", self.nets.relay,
+                                      sys.executable, str(self.launch), *binds))
 
     def relayctl(self, *args: str, stdin: str = "") -> str:
         cfg = self.tmp / "relayctl.toml"
@@ -465,20 +466,25 @@ def test_a_neighbour_routing_to_the_lgwan_address_is_kept_out_by_the_device(scen
             held.kill()
             held.wait(5)
 
-        # relayd as systemd starts it: one socket per zone with BindToDevice=.
-        r = scene.relayd(f"lgwan={LGWAN_ADDR}%lg0", f"internet={INTERNET_ADDR}%in0")
-        try:
-            assert (r.lgwan, r.internet) == (LGWAN_ADDR, INTERNET_ADDR), r.log()
-            own, other = scene.probe(nets.inet, r, health(INTERNET_ADDR, True),
-                                     health(LGWAN_ADDR, False))
-            assert own["status"] == 200, own
-            assert other == {"error": "ECONNREFUSED"}, other
-            own, other = scene.probe(nets.lgwan, r, health(LGWAN_ADDR, False),
-                                     health(INTERNET_ADDR, True))
-            assert own["status"] == 200, own
-            assert other == {"error": "ECONNREFUSED"}, other
-        finally:
-            r.stop()
+        # relayd as systemd starts it (one socket per zone with BindToDevice=), then
+        # relayd binding by itself with [listeners.*] device.
+        by_device = {"listeners": {"lgwan": {"device": "lg0"}, "internet": {"device": "in0"}}}
+        for start in (lambda: scene.relayd(f"lgwan={LGWAN_ADDR}%lg0",
+                                           f"internet={INTERNET_ADDR}%in0"),
+                      lambda: scene.relayd(config=by_device)):
+            r = start()
+            try:
+                assert (r.lgwan, r.internet) == (LGWAN_ADDR, INTERNET_ADDR), r.log()
+                own, other = scene.probe(nets.inet, r, health(INTERNET_ADDR, True),
+                                         health(LGWAN_ADDR, False))
+                assert own["status"] == 200, own
+                assert other == {"error": "ECONNREFUSED"}, other
+                own, other = scene.probe(nets.lgwan, r, health(LGWAN_ADDR, False),
+                                         health(INTERNET_ADDR, True))
+                assert own["status"] == 200, own
+                assert other == {"error": "ECONNREFUSED"}, other
+            finally:
+                r.stop()
     finally:
         ip("-n", nets.inet, "route", "del", "192.0.2.0/24", check=False)
         ip("-n", nets.lgwan, "route", "del", "198.51.100.0/24", check=False)
