@@ -90,3 +90,14 @@ def test_not_toml_and_missing_file(tmp_path: Path) -> None:
 def test_numbers_accept_integers_for_floats(tmp_path: Path) -> None:
     cfg = config.load(write(tmp_path, "[http]\nheader_timeout_s = 5\n"))
     assert cfg.http.header_timeout_s == 5.0 and isinstance(cfg.http.header_timeout_s, float)
+
+
+def test_readme_explains_every_key() -> None:
+    # README's Configuration table is what an operator reads; a key added to the
+    # schema without a line there fails here.
+    readme = (SHIPPED.parent.parent / "README.md").read_text(encoding="utf-8")
+    table = readme.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    missing = [p for p in config.field_paths()
+               if f"`{p}`" not in table
+               and f"`{re.sub(r'^listeners[.][a-z]+[.]', 'listeners.*.', p)}`" not in table]
+    assert not missing, f"README.md Configuration does not explain: {missing}"
