@@ -101,7 +101,10 @@ def children(pid: int) -> list[int]:
 
 
 def children_cpu_s(pid: int) -> float:
-    total = 0.0
+    """CPU seconds of a process's children: the reaped ones (cutime + cstime, so
+    re-spawned workers still count) and the live ones."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    total = (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
     for c in children(pid):
         try:
             total += cpu_s(c)

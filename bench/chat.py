@@ -318,6 +318,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--client-procs", type=int, default=1)
     p.add_argument("--py-spy", metavar="DIR", help="profile the server in each phase "
                    "with py-spy (collapsed stacks in DIR/<server>-<phase>.txt)")
+    p.add_argument("--no-bare", action="store_true",
+                   help="relayd only (for profiling; no baseline, no ratio)")
     p.add_argument("--quick", action="store_true", help="smaller sizes, shorter phases")
     p.add_argument("--bare-server", nargs=2, metavar=("STATE_DIR", "READY_FILE"),
                    help=argparse.SUPPRESS)
@@ -332,7 +334,9 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="kakehashi-bench-chat-") as tmp_s:
         tmp = Path(tmp_s)
         relayd, world, state_dir = run_relayd(tmp, args)
-        bare = run_bare(tmp, state_dir, world, args)
+        bare = (run_bare(tmp, state_dir, world, args) if not args.no_bare else
+                Figures("bare", {"lgwan": 0.0, "internet": 0.0}, PhaseResult(), PhaseResult(),
+                        {"a": 0.0, "b": 0.0}))
     report(args, relayd, bare, start_load)
     return 0
 

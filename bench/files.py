@@ -15,7 +15,7 @@ plain ws):
    ``POST /api/v1/rooms/{id}/files?name=...`` (API.md "Files"), each uploader in its
    own room with an LGWAN member (so every file is disarmed), each waiting for its
    file's ``file.ready`` / ``file.blocked`` on its stream before the next upload.  With
-   as many uploaders as disarm workers the pool is always busy.
+   twice as many uploaders as disarm workers the pool always has a job waiting.
 
 Prints upload -> ``file.ready`` latency (p50/p99, per kind), the verdicts, and the chat
 end-to-end p99 of both phases.  Target: disarm load must not push chat p99 over 250 ms.
@@ -93,8 +93,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--room", type=int, default=10, help="members per chat room")
     p.add_argument("--senders-per-room", type=int, default=2)
     p.add_argument("--chat-rate", type=float, default=20.0, help="offered chat messages/s")
-    p.add_argument("--uploaders", type=int, default=2,
-                   help="internet uploaders (default: as many as disarm workers on 2 cores)")
+    p.add_argument("--uploaders", type=int, default=4,
+                   help="internet uploaders (default: twice the disarm workers on 2 cores, "
+                   "so the pool always has a job queued)")
     p.add_argument("--duration", type=float, default=30.0, help="seconds per phase")
     p.add_argument("--warmup", type=float, default=2.0)
     p.add_argument("--grace", type=float, default=3.0)
