@@ -35,6 +35,7 @@ import functools
 import secrets
 import sqlite3
 import time
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
@@ -58,6 +59,8 @@ from store.writer import Op, Writer
 T = TypeVar("T")
 # At most this many scrypt computations at once (32 MiB each at the default cost).
 KDF_CONCURRENCY = 2
+# Rooms whose members are kept in memory (least recently used are dropped).
+ROOM_CACHE = 4096
 TOKEN_BYTES = 32  # session tokens: 256 bits
 # How long an approved original stays released to its requester, by default.
 ORIGINAL_RELEASE_TTL_S = 24 * 3600.0
@@ -122,6 +125,8 @@ class Store:
         self._audit_key = audit_key
         self._kdf_limiter = trio.CapacityLimiter(KDF_CONCURRENCY)
         self._closed = False
+        self._rooms: OrderedDict[str, Room] = OrderedDict()  # least recently used first
+        self._room_writes = 0
 
     @classmethod
     async def open(cls, cfg: StoreConfig) -> "Store":
@@ -303,10 +308,29 @@ class Store:
 
     async def add_member(self, room_id: str, account_id: str) -> Room:
         """A new member starts with nothing read (the history counts as unread)."""
-        return await self._write(rooms.add_member_txn, room_id, account_id)
+        room = await self._write(rooms.add_member_txn, room_id, account_id)
+        self._room_writes += 1
+        self._remember_room(room)
+        return room
 
     async def get_room(self, room_id: str) -> Room:
-        return await self._read(rooms.get_room, room_id)
+        """Every send and upload asks for its room's members: they are kept in memory
+        (rooms only change through this facade), sparing a reader thread round-trip."""
+        room = self._rooms.get(room_id)
+        if room is not None:
+            self._rooms.move_to_end(room_id)
+            return room
+        writes = self._room_writes
+        room = await self._read(rooms.get_room, room_id)
+        if writes == self._room_writes:  # else a member was added meanwhile: maybe stale
+            self._remember_room(room)
+        return room
+
+    def _remember_room(self, room: Room) -> None:
+        self._rooms[room.id] = room
+        self._rooms.move_to_end(room.id)
+        if len(self._rooms) > ROOM_CACHE:
+            self._rooms.popitem(last=False)
 
     async def rooms_for(self, account_id: str) -> list[RoomSummary]:
         """The rooms the account is a member of, with unread counts and last message,

@@ -216,3 +216,21 @@ async def test_close_commits_queued_writes_then_refuses_work(state_dir: Path) ->
             assert len(await reopened.history(room.id, None, 50)) == 10
         finally:
             await reopened.aclose()
+
+
+async def test_a_room_read_while_a_member_is_added_is_never_remembered_stale(
+        store: Store) -> None:
+    # get_room keeps rooms in memory; a member added afterwards, or while the read was
+    # on its way, must be seen by the next look-up (a new member's first send).
+    people, room = await _room(store)
+    assert (await store.get_room(room.id)).members == room.members  # now remembered
+    late = await store.create_account("late", "pw", "staff", "Late")
+    await store.add_member(room.id, late.id)
+    assert late.id in (await store.get_room(room.id)).members
+    newer = await store.create_account("newer", "pw", "staff", "Newer")
+    async with trio.open_nursery() as nursery:
+        for _ in range(20):  # reads racing the write
+            nursery.start_soon(store.get_room, room.id)
+        nursery.start_soon(store.add_member, room.id, newer.id)
+    assert newer.id in (await store.get_room(room.id)).members
+    await store.post_message(room.id, newer.id, "よろしくお願いします", "lgwan", None, NOW)
