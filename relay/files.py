@@ -243,11 +243,8 @@ async def do_decide(store: Store, cfg: Config, request_id: str, admin_id: str, a
     """Approve or deny a request for an original (once) and audit the decision."""
     note = reason_text(note, "メモ", "note", required=False)
     ttl_s = cfg.policy.original_release_hours * 3600.0
-    req = await store.decide_original_request(request_id, admin_id, approve, note, now, ttl_s)
-    await store.audit(f"original.{req.status}", admin_id, req.file_id,
-                      {"request_id": req.id, "requester": req.requester, "note": note,
-                       "expires_at": req.expires_at}, now)
-    return req
+    # The store audits the decision in the same transaction.
+    return await store.decide_original_request(request_id, admin_id, approve, note, now, ttl_s)
 
 
 def check_request_status(status: str | None) -> str | None:

@@ -437,9 +437,10 @@ class Store:
                                       note: str, now: float,
                                       ttl_s: float = ORIGINAL_RELEASE_TTL_S) -> OriginalRequest:
         """Approve (released to the requester until ``now + ttl_s``) or deny; once only
-        (AlreadyDecided otherwise)."""
-        return await self._write(originals.decide_txn, request_id, admin_id, approve, note,
-                                 now, ttl_s)
+        (AlreadyDecided otherwise).  The decision and its audit entry commit together:
+        no crash can leave a release that the audit log does not show."""
+        return await self._write(_decide_and_audit_txn, self._audit_key, request_id,
+                                 admin_id, approve, note, now, ttl_s)
 
     async def original_released_to(self, attachment_id: str, account_id: str,
                                    now: float) -> bool:
@@ -459,6 +460,16 @@ class Store:
     async def audit_verify(self) -> tuple[bool, int, int | None]:
         """(ok, entries checked, id of the first bad entry or None)."""
         return await self._read(audit_log.verify, self._audit_key)
+
+
+def _decide_and_audit_txn(db: sqlite_utils.Database, key: bytes, request_id: str,
+                          admin_id: str, approve: bool, note: str, now: float,
+                          ttl_s: float) -> OriginalRequest:
+    req = originals.decide_txn(db, request_id, admin_id, approve, note, now, ttl_s)
+    audit_log.append_txn(db, key, f"original.{req.status}", admin_id, req.file_id,
+                         {"request_id": req.id, "requester": req.requester, "note": note,
+                          "expires_at": req.expires_at}, now)
+    return req
 
 
 __all__ = ["Store", "StoreError", "Upload"]

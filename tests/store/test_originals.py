@@ -42,6 +42,12 @@ async def test_request_approve_release_expire(store: Store) -> None:
         assert denied.status == "denied" and denied.public()["note"] == "不要"
         assert not await store.original_released_to(file_id, other.id, NOW)
         assert len(await store.original_requests(None)) == 2
+        # Each decision is in the audit chain, committed with it (once: the refused
+        # second decision left no entry).
+        decisions = [(e.action, e.data["request_id"], e.actor)
+                     for e in await store.audit_entries(0, 100) if e.action.startswith("original.")]
+        assert decisions == [("original.approved", req.id, admin.id),
+                             ("original.denied", denied.id, admin.id)]
 
         with pytest.raises(FileNotFound):
             await store.request_original("999", staff.id, "x", NOW)
