@@ -12,6 +12,11 @@ Failures are verdicts, never the original (CDR.md "Process model"):
 * the worker dies (signal, ``os._exit``, RLIMIT_CPU's SIGXCPU, a malformed reply)
   -> ``blocked``/``worker_crashed`` (``timeout`` for SIGXCPU);
 * the dead worker is replaced at once; the next job runs normally.
+
+Workers are also retired when their memory has grown (a huge file leaves a big heap
+behind) or after many jobs.  The successor is started first and the old worker goes
+on serving until it is ready: a worker takes ~150 ms to import its libraries, and no
+job should wait for that.
 """
 
 from __future__ import annotations
@@ -36,9 +41,11 @@ from sanitize.kinds import ALWAYS_BLOCKED, KINDS
 from sanitize.report import REASONS, Removed, Result, Verdict, messages_for
 from sanitize.worker import HEADER_MAX, HOOK_ENV, config_to_json, frame_head
 
-# A worker is retired after this many jobs, so slow leaks and heap growth from one
-# huge file do not accumulate for the life of the daemon.
-JOBS_PER_WORKER = 500
+# A worker is retired when its resident memory has grown by more than this share of
+# its memory limit since it started (one huge file can leave the heap that big), or
+# after this many jobs, so slow leaks cannot accumulate for the life of the daemon.
+RETIRE_GROWTH = 0.25
+JOBS_PER_WORKER = 5000
 START_TIMEOUT_S = 60.0  # imports of pikepdf, Pillow, lxml on a loaded machine
 _PIPE_SIZE = 1024 * 1024  # fewer wake-ups when shipping big files (Linux F_SETPIPE_SZ)
 _F_SETPIPE_SZ = 1031
@@ -69,6 +76,8 @@ class _Worker:
     rfd: int
     ready: bool = False
     jobs: int = 0
+    base_rss: int = 0  # resident bytes when it reported ready
+    heir: _Worker | None = None  # its successor, importing while it still serves
 
 
 class WorkerPool:
@@ -77,10 +86,12 @@ class WorkerPool:
     for the test suite only."""
 
     def __init__(self, cfg: SanitizeConfig, *, workers: int | None = None,
-                 test_hooks: bool = False) -> None:
+                 test_hooks: bool = False, jobs_per_worker: int = JOBS_PER_WORKER) -> None:
         self.cfg = cfg
         self.size = workers or cfg.workers or os.cpu_count() or 1
         self._test_hooks = test_hooks
+        self._jobs_per_worker = jobs_per_worker
+        self._retire_growth = int(RETIRE_GROWTH * cfg.memory_mib * 1024 * 1024)
         self._cond = threading.Condition()
         self._idle: list[_Worker] = []
         self._busy: set[_Worker] = set()
@@ -196,6 +207,7 @@ class WorkerPool:
         if header.get("op") != "ready":
             raise _WorkerLost("worker_crashed", f"unexpected first frame {header.get('op')!r}")
         w.ready = True
+        w.base_rss = _rss(w.proc.pid)
         sandbox = header.get("sandbox")
         if isinstance(sandbox, dict):
             self.sandbox = sandbox
@@ -233,9 +245,7 @@ class WorkerPool:
         return w
 
     def _release(self, w: _Worker) -> None:
-        if w.jobs >= JOBS_PER_WORKER:
-            self._replace(w)
-            return
+        w = self._succession(w)
         with self._cond:
             self._busy.discard(w)
             if self._closed:
@@ -247,15 +257,47 @@ class WorkerPool:
         if stop:
             self._kill(w)
 
+    def _succession(self, w: _Worker) -> _Worker:
+        """The worker to put back after a job: ``w``, or its successor once ready."""
+        if w.heir is None:
+            if not self._closed and self._worn(w):
+                try:
+                    w.heir = self._spawn()
+                except OSError:
+                    pass  # no process to spare right now: keep serving, retry next job
+            return w
+        poller = select.poll()
+        poller.register(w.heir.rfd, select.POLLIN)
+        if not poller.poll(0):
+            return w  # still importing
+        heir, w.heir = w.heir, None
+        try:
+            self._await_ready(heir, time.monotonic() + START_TIMEOUT_S)
+        except _WorkerLost:
+            self._kill(heir)  # it died starting: the next job spawns another
+            return w
+        self._kill(w)
+        with self._cond:
+            self._busy.discard(w)
+            self._busy.add(heir)
+        return heir
+
+    def _worn(self, w: _Worker) -> bool:
+        return (w.jobs >= self._jobs_per_worker
+                or _rss(w.proc.pid) - w.base_rss > self._retire_growth)
+
     def _replace(self, w: _Worker) -> None:
+        heir, w.heir = w.heir, None
         self._kill(w)
         with self._cond:
             self._busy.discard(w)
             if self._closed:
+                if heir is not None:
+                    self._kill(heir)
                 return
         # The new worker imports in the background; whoever takes it waits for "ready".
         try:
-            fresh = self._spawn()
+            fresh = heir or self._spawn()
         except OSError:
             # Out of processes or memory right now: the next caller retries the spawn
             # (and gets "blocked" if it fails again) rather than waiting forever.
@@ -273,8 +315,11 @@ class WorkerPool:
         if stop:
             self._kill(fresh)
 
-    @staticmethod
-    def _kill(w: _Worker) -> None:
+    @classmethod
+    def _kill(cls, w: _Worker) -> None:
+        if w.heir is not None:
+            cls._kill(w.heir)
+            w.heir = None
         if w.proc.poll() is None:
             w.proc.kill()
         w.proc.wait()
@@ -382,6 +427,18 @@ class WorkerPool:
                       output_name=output_name(name, out_kind), removed=removed,
                       detail=detail, name_mismatch=mismatch, seconds=seconds,
                       message_ja=ja, message_en=en)
+
+
+def _rss(pid: int) -> int:
+    """Resident bytes of a process (0 if it is gone)."""
+    try:
+        with open(f"/proc/{pid}/statm", "rb") as f:
+            return int(f.read().split()[1]) * _PAGE
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+_PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
 def _known_kind(kind: object) -> str:

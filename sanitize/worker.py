@@ -22,7 +22,7 @@ a frame is a 4-byte big-endian length, a JSON header of that length, then
 Test hooks (``KAKEHASHI_SANITIZE_TEST_HOOKS=1`` in the worker's environment, set only
 by ``WorkerPool(test_hooks=True)``, which the daemon and CLI never pass): a job whose
 name is ``__test_hook__=<hook>`` misbehaves on purpose (exit, segv, sleep, spin, alloc,
-lie, garbage) so the tests can check the parent fails closed.  Off, such a name is an
+lie, garbage, hold) so the tests can check the parent fails closed.  Off, such a name is an
 ordinary file name.
 """
 
@@ -196,6 +196,9 @@ def _run(pipe: _Pipe, cfg: SanitizeConfig, name: str, data: bytes, hooks: bool) 
     pipe.send(result_header(result), result.output or b"")
 
 
+_HELD: list[bytearray] = []
+
+
 def _hook(pipe: _Pipe, cfg: SanitizeConfig, hook: str, data: bytes) -> None:
     pipe.send({"op": "detected", "kind": detect(data, "x").kind})
     if hook == "exit":
@@ -220,6 +223,9 @@ def _hook(pipe: _Pipe, cfg: SanitizeConfig, hook: str, data: bytes) -> None:
     elif hook == "lie_kind":  # a compromised worker: "clean", as an executable
         pipe.send({**result_header(blocked("executable", "corrupt")), "verdict": "clean",
                    "reason": None, "output_kind": "executable"}, data)
+    elif hook == "hold":  # a leak: keep a third of the memory limit, touched
+        _HELD.append(bytearray(b"\x01") * (cfg.memory_mib * 1024 * 1024 // 3))
+        pipe.send(result_header(blocked("unknown", "internal_error", "held memory")))
     elif hook == "garbage":
         os.write(pipe.wfd, b"\xff\xff\xff\xffnot a frame")
         time.sleep(3600)

@@ -183,3 +183,44 @@ def test_failed_respawn_blocks_instead_of_hanging(monkeypatch: pytest.MonkeyPatc
         assert_blocked(p.run(ELF, "a"), "worker_crashed")  # no worker: blocked, at once
         monkeypatch.setattr(p, "_spawn", real_spawn)
         assert_blocked(p.run(ELF, "a"), "executable")  # the slot comes back
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def _served_until_replaced(p: WorkerPool, old: int) -> list[int]:
+    """Run jobs until the worker ``old`` is gone; the worker pid seen after each job."""
+    seen = []
+    for _ in range(20_000):  # a successor imports in well under a minute
+        assert_blocked(p.run(ELF, "a"), "executable")
+        seen.append(p.worker_pids()[0])
+        if seen[-1] != old:
+            return seen
+    raise AssertionError("the worker was never retired")
+
+
+@pytest.mark.skipif(platform.system() != "Linux", reason="reads /proc")
+def test_worn_worker_is_retired_without_making_a_job_wait() -> None:
+    with WorkerPool(CFG, workers=1, jobs_per_worker=3) as p:
+        first = p.worker_pids()[0]
+        seen = _served_until_replaced(p, first)
+        # The old worker went on serving while its successor imported its libraries
+        # (which takes far longer than one job), then it was stopped, not left behind.
+        assert seen[:3] == [first] * 3 and len(seen) > 4
+        assert not _alive(first) and _alive(seen[-1])
+
+
+@pytest.mark.skipif(platform.system() != "Linux", reason="reads /proc")
+def test_worker_whose_memory_grew_is_retired() -> None:
+    with WorkerPool(CFG, workers=1, test_hooks=True, jobs_per_worker=10**9) as p:
+        first = p.worker_pids()[0]
+        assert_blocked(p.run(ELF, "a"), "executable")
+        assert p.worker_pids() == [first]  # an ordinary job does not retire it
+        assert_blocked(hook(p, "hold"), "internal_error")  # keeps a third of its limit
+        seen = _served_until_replaced(p, first)
+        assert not _alive(first) and len(seen) > 1
