@@ -1,10 +1,12 @@
 """Detect what a file is from its content; the name is only a hint.
 
-libmagic (python-magic) names the broad type, then structural checks decide what
-libmagic gets wrong (CDR.md "Process model"): a macro-enabled OOXML package looks like
-any other zip (docm as docx), an encrypted OOXML package and an MSI look like any other
-compound file, Word/Excel 2003 XML looks like plain XML.  Strong magic numbers are
-checked by hand first, so an executable is recognised whatever libmagic thinks.
+Strong magic numbers (executables, PDF, compound file, zip, RTF, the image formats)
+decide first; libmagic (python-magic) names the broad type of everything else.  Then
+structural checks decide what libmagic gets wrong (CDR.md "Process model"): a
+macro-enabled OOXML package looks like any other zip (docm as docx), an encrypted
+OOXML package and an MSI look like any other compound file, Word/Excel 2003 XML looks
+like plain XML.  As the magic numbers are checked by hand first, an executable is
+recognised whatever libmagic thinks.
 
 Runs inside the worker processes: it parses hostile bytes (zip directory, CFB
 directory, a little XML) and must never be called in the daemon itself.
@@ -35,7 +37,7 @@ _MAX_OPC_XML = 1024 * 1024
 @dataclass(frozen=True, slots=True)
 class Detection:
     kind: str  # a key of sanitize.kinds.KINDS
-    mime: str  # what libmagic said (for operators' logs)
+    mime: str  # libmagic's reading, or the kind's type where a magic number decided
     declared_kind: str | None  # the kind the name's extension claims, if it claims one
     name_mismatch: bool  # the name claims a different kind than the content is
 
@@ -43,11 +45,20 @@ class Detection:
 def detect(data: bytes, name: str) -> Detection:
     """Classify ``data``; ``name`` (the declared file name) only breaks ties."""
     ext = _extension(name)
-    try:
-        mime = magic.from_buffer(data[:_HEAD], mime=True)
-    except magic.MagicException:
-        mime = "application/octet-stream"
-    kind = _kind(data, ext, mime)
+    kind = _by_magic_number(data[:_HEAD])
+    if kind is not None:
+        # libmagic would add nothing here, and costs 0.1-0.2 ms per file.
+        mime = KINDS[kind].mime
+    else:
+        try:
+            mime = magic.from_buffer(data[:_HEAD], mime=True)
+        except magic.MagicException:
+            mime = "application/octet-stream"
+        kind = _kind(data, ext, mime)
+    if kind == "cfb":
+        kind = _cfb_kind(data)
+    elif kind == "zip":
+        kind = _zip_kind(data, ext)
     declared = declared_kind(name)
     return Detection(kind, mime, declared, declared is not None and declared != kind)
 
@@ -96,8 +107,9 @@ _EXT_KIND = _ext_table()
 # --------------------------------------------------------------------------- content
 
 
-def _kind(data: bytes, ext: str, mime: str) -> str:
-    head = data[:_HEAD]
+def _by_magic_number(head: bytes) -> str | None:
+    """The kind when a strong magic number decides it (a compound file and a zip are
+    told apart by their directories afterwards), else None."""
     if _is_executable(head):
         return "executable"
     if head.startswith(_LNK_MAGIC):
@@ -105,11 +117,17 @@ def _kind(data: bytes, ext: str, mime: str) -> str:
     if head.startswith(b"%PDF"):
         return "pdf"
     if head.startswith(_CFB_MAGIC):
-        return _cfb_kind(data)
+        return "cfb"
     if head.startswith((b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")):
-        return _zip_kind(data, ext)
+        return "zip"
     if head.startswith(b"{\\rt"):  # Word accepts {\rtf1 and also any {\rt…
         return "rtf"
+    return _image_kind(head, "")
+
+
+def _kind(data: bytes, ext: str, mime: str) -> str:
+    """The kind of what no magic number decided, with libmagic's reading."""
+    head = data[:_HEAD]
     image = _image_kind(head, mime)
     if image:
         return image
