@@ -21,13 +21,13 @@ job should wait for that.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import select
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -39,7 +39,8 @@ from sanitize.config import SanitizeConfig
 from sanitize.engine import blocked, output_name
 from sanitize.kinds import ALWAYS_BLOCKED, KINDS
 from sanitize.report import REASONS, Removed, Result, Verdict, messages_for
-from sanitize.worker import HEADER_MAX, HOOK_ENV, config_to_json, frame_head
+from sanitize.worker import (HEADER_MAX, HOOK_ENV, KIND_LEN, PAYLOAD_AT, config_to_json,
+                             frame, max_output)
 
 # A worker is retired when its resident memory has grown by more than this share of
 # its memory limit since it started (one huge file can leave the heap that big), or
@@ -47,8 +48,9 @@ from sanitize.worker import HEADER_MAX, HOOK_ENV, config_to_json, frame_head
 RETIRE_GROWTH = 0.25
 JOBS_PER_WORKER = 5000
 START_TIMEOUT_S = 60.0  # imports of pikepdf, Pillow, lxml on a loaded machine
-_PIPE_SIZE = 1024 * 1024  # fewer wake-ups when shipping big files (Linux F_SETPIPE_SZ)
-_F_SETPIPE_SZ = 1031
+# A job file that has grown past this is cut back at the next job, so one huge file
+# does not keep its memory for the life of the worker; smaller ones are reused as is.
+_JOB_FILE_KEEP = 16 * 1024 * 1024
 _REMOVED_MAX = 100_000
 
 
@@ -74,6 +76,7 @@ class _Worker:
     proc: subprocess.Popen[bytes]
     wfd: int
     rfd: int
+    jobfd: int  # the shared job file: detected kind, then the file or its output
     ready: bool = False
     jobs: int = 0
     base_rss: int = 0  # resident bytes when it reported ready
@@ -123,18 +126,13 @@ class WorkerPool:
             w = self._acquire()
         except _WorkerLost as exc:
             return blocked("unknown", exc.reason, exc.detail, seconds=time.monotonic() - start)
-        kind = "unknown"
         try:
             deadline = start + self.cfg.timeout_s
             self._send(w, {"op": "run", "name": name}, data, deadline)
-            while True:
-                header, payload = self._recv(w, deadline)
-                if header.get("op") == "detected":
-                    kind = _known_kind(header.get("kind"))
-                    continue
-                result = self._result(header, payload, name, time.monotonic() - start)
-                break
+            header, payload = self._recv(w, deadline)
+            result = self._result(header, payload, name, time.monotonic() - start)
         except _WorkerLost as exc:
+            kind = _detected(w)
             self._replace(w)
             return blocked(kind, exc.reason, exc.detail, seconds=time.monotonic() - start)
         w.jobs += 1
@@ -188,19 +186,20 @@ class WorkerPool:
         # is given explicitly, so the worker runs our code and only ours.
         boot = ("import sys; sys.path.insert(0, sys.argv[1]); "
                 "from sanitize.worker import main; sys.exit(main(sys.argv[2:]))")
-        proc = subprocess.Popen(
-            [sys.executable, "-I", "-c", boot, root, config_to_json(self.cfg)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, close_fds=True,
-            cwd="/", bufsize=0)
+        jobfd = _job_file()
+        try:
+            proc = subprocess.Popen(
+                [sys.executable, "-I", "-c", boot, root, config_to_json(self.cfg), str(jobfd)],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, close_fds=True,
+                pass_fds=(jobfd,), cwd="/", bufsize=0)
+        except BaseException:
+            os.close(jobfd)
+            raise
         assert proc.stdin is not None and proc.stdout is not None
         wfd, rfd = proc.stdin.fileno(), proc.stdout.fileno()
         for fd in (wfd, rfd):
             os.set_blocking(fd, False)
-            try:
-                fcntl.fcntl(fd, _F_SETPIPE_SZ, _PIPE_SIZE)
-            except OSError:
-                pass  # above /proc/sys/fs/pipe-max-size: the default size still works
-        return _Worker(proc, wfd, rfd)
+        return _Worker(proc, wfd, rfd, jobfd)
 
     def _await_ready(self, w: _Worker, deadline: float) -> None:
         header, _ = self._recv(w, deadline, reason="worker_crashed")
@@ -326,21 +325,30 @@ class WorkerPool:
         for pipe in (w.proc.stdin, w.proc.stdout):
             if pipe is not None:
                 pipe.close()
+        if w.jobfd >= 0:
+            os.close(w.jobfd)
+            w.jobfd = -1
 
     # ------------------------------------------------------------------ wire
 
     def _send(self, w: _Worker, header: dict[str, Any], payload: bytes,
               deadline: float) -> None:
-        for chunk in (frame_head(header, payload), payload):
-            view = memoryview(chunk)
-            while view:
-                self._wait(w, w.wfd, select.POLLOUT, deadline)
-                try:
-                    view = view[os.write(w.wfd, view):]
-                except BlockingIOError:
-                    continue
-                except OSError as exc:  # EPIPE: the worker is gone
-                    raise self._lost(w, f"send: {exc.strerror}") from None
+        try:
+            # A blank kind first: a job that dies before detecting reports "unknown".
+            os.pwritev(w.jobfd, [bytes(KIND_LEN), payload], 0)
+            if os.fstat(w.jobfd).st_size > max(_JOB_FILE_KEEP, PAYLOAD_AT + len(payload)):
+                os.ftruncate(w.jobfd, PAYLOAD_AT + len(payload))  # drop a huge job's pages
+        except OSError as exc:  # ENOSPC/ENOMEM: no memory for the file right now
+            raise _WorkerLost("worker_crashed", f"job file: {exc.strerror}") from None
+        view = memoryview(frame(header, len(payload)))
+        while view:
+            self._wait(w, w.wfd, select.POLLOUT, deadline)
+            try:
+                view = view[os.write(w.wfd, view):]
+            except BlockingIOError:
+                continue
+            except OSError as exc:  # EPIPE: the worker is gone
+                raise self._lost(w, f"send: {exc.strerror}") from None
 
     def _recv(self, w: _Worker, deadline: float,
               reason: str = "timeout") -> tuple[dict[str, Any], bytes]:
@@ -352,15 +360,14 @@ class WorkerPool:
             size = int(header.get("size", 0))
         except (ValueError, TypeError, AttributeError):
             raise self._lost(w, "malformed header") from None
-        if not isinstance(header, dict) or not 0 <= size <= self._max_output():
+        if not isinstance(header, dict) or not 0 <= size <= max_output(self.cfg):
             raise self._lost(w, f"payload of {size} bytes")
-        return header, self._read(w, size, deadline, reason) if size else b""
-
-    def _max_output(self) -> int:
-        return max(self.cfg.max_expanded_bytes, 2 * self.cfg.max_input_bytes)
+        payload = os.pread(w.jobfd, size, PAYLOAD_AT) if size else b""
+        if len(payload) != size:
+            raise self._lost(w, f"job file holds less than the {size} bytes announced")
+        return header, payload
 
     def _read(self, w: _Worker, n: int, deadline: float, reason: str) -> bytes:
-        # Exactly n bytes straight into their final buffer: outputs can be large.
         out = bytearray(n)
         view = memoryview(out)
         got = 0
@@ -427,6 +434,25 @@ class WorkerPool:
                       output_name=output_name(name, out_kind), removed=removed,
                       detail=detail, name_mismatch=mismatch, seconds=seconds,
                       message_ja=ja, message_en=en)
+
+
+def _job_file() -> int:
+    """A file in memory shared with one worker (an unlinked temporary file where memfd
+    is not available)."""
+    try:
+        return os.memfd_create("kakehashi-job", os.MFD_CLOEXEC)
+    except (AttributeError, OSError):
+        with tempfile.TemporaryFile() as f:
+            return os.dup(f.fileno())
+
+
+def _detected(w: _Worker) -> str:
+    """The kind a worker announced for its current job (it died or timed out)."""
+    try:
+        raw = os.pread(w.jobfd, KIND_LEN, 0)
+    except OSError:
+        return "unknown"
+    return _known_kind(raw.rstrip(b"\0").decode("ascii", "replace"))
 
 
 def _rss(pid: int) -> int:

@@ -6,23 +6,32 @@ reading any job: RLIMIT_AS, RLIMIT_NOFILE, RLIMIT_CORE=0, the seccomp filter of
 ``sanitize.seccomp`` (no sockets, no exec), SIGINT ignored (the parent decides when
 workers stop).  RLIMIT_CPU is re-armed before each job as "CPU used so far + cpu_s".
 
-Protocol, on the inherited pipes (stdin: requests, stdout: replies; the real fds 0 and
-1 are then pointed at /dev/null and stderr so a library that prints cannot corrupt it):
-a frame is a 4-byte big-endian length, a JSON header of that length, then
-``header["size"]`` raw payload bytes.  Nothing is pickled in either direction.
+Protocol.  Frames go over the inherited pipes (stdin: requests, stdout: replies; the
+real fds 0 and 1 are then pointed at /dev/null and stderr so a library that prints
+cannot corrupt it): a 4-byte big-endian length and a JSON header of that length.
+Nothing is pickled in either direction.  The file and the rebuilt output do not go
+through the pipe but through a shared in-memory file (a memfd the pool creates per
+worker, its number in argv): ``header["size"]`` bytes at offset ``PAYLOAD_AT``.  One
+copy in, one copy out, and no wake-up per 64 KiB of pipe, which for a 300 KB PDF
+was a fifth of the whole job.  Its first ``KIND_LEN`` bytes hold the kind the worker
+detected for the current job, which the pool reads only if the worker dies or times
+out (a frame would wake the pool once more per job).
 
-    parent -> worker  {"op": "run", "name": str, "size": n} + file bytes
+    parent -> worker  {"op": "run", "name": str, "size": n}   (the file in the memfd)
                       {"op": "probe"}
     worker -> parent  {"op": "ready", "pid", "sandbox": {...}}          (once, at start)
-                      {"op": "detected", "kind"}                          (per job)
                       {"op": "result", verdict, kind, output_kind, removed, reason,
-                       detail, name_mismatch, seconds, "size": n} + output bytes
+                       detail, name_mismatch, seconds, "size": n}  (the output in the memfd)
                       {"op": "probe", ...}
+
+The worker's RLIMIT_FSIZE caps what it can write to that file (or any memfd of its
+own) at the largest output the pool accepts: files in memory are not counted by
+RLIMIT_AS.
 
 Test hooks (``KAKEHASHI_SANITIZE_TEST_HOOKS=1`` in the worker's environment, set only
 by ``WorkerPool(test_hooks=True)``, which the daemon and CLI never pass): a job whose
 name is ``__test_hook__=<hook>`` misbehaves on purpose (exit, segv, sleep, spin, alloc,
-lie, garbage, hold) so the tests can check the parent fails closed.  Off, such a name is an
+lie, garbage, hold, flood) so the tests can check the parent fails closed.  Off, such a name is an
 ordinary file name.
 """
 
@@ -47,14 +56,21 @@ from sanitize.report import Result
 HOOK_ENV = "KAKEHASHI_SANITIZE_TEST_HOOKS"
 HOOK_PREFIX = "__test_hook__="
 HEADER_MAX = 4 * 1024 * 1024  # a long "removed" list fits; anything bigger is abuse
+KIND_LEN = 64  # the detected kind, NUL-padded, at the start of the job file
+PAYLOAD_AT = KIND_LEN
 _LEN = struct.Struct(">I")
 _NOFILE = 64
 
 
-def frame_head(header: dict[str, Any], payload: bytes = b"") -> bytes:
-    """The head of a frame: length prefix and JSON header (the payload follows it)."""
-    head = json.dumps({**header, "size": len(payload)}, ensure_ascii=False).encode()
+def frame(header: dict[str, Any], size: int = 0) -> bytes:
+    """A frame: length prefix and JSON header (``size`` payload bytes in the job file)."""
+    head = json.dumps({**header, "size": size}, ensure_ascii=False).encode()
     return _LEN.pack(len(head)) + head
+
+
+def max_output(cfg: SanitizeConfig) -> int:
+    """The largest output a worker may hand back (the pool refuses more)."""
+    return max(cfg.max_expanded_bytes, 2 * cfg.max_input_bytes)
 
 
 def config_to_json(cfg: SanitizeConfig) -> str:
@@ -80,8 +96,8 @@ def result_header(result: Result) -> dict[str, Any]:
 
 
 class _Pipe:
-    def __init__(self, rfd: int, wfd: int) -> None:
-        self.rfd, self.wfd = rfd, wfd
+    def __init__(self, rfd: int, wfd: int, jobfd: int) -> None:
+        self.rfd, self.wfd, self.jobfd = rfd, wfd, jobfd
 
     def read_exact(self, n: int) -> bytes | None:
         buf = bytearray(n)
@@ -105,16 +121,22 @@ class _Pipe:
         if head is None:
             return None
         header = json.loads(head)
-        payload = self.read_exact(int(header.get("size", 0))) if header.get("size") else b""
-        if payload is None:
-            return None
+        size = int(header.get("size", 0))
+        payload = os.pread(self.jobfd, size, PAYLOAD_AT) if size else b""
+        if len(payload) != size:
+            raise ValueError("the job file is shorter than the request says")
         return header, payload
 
     def send(self, header: dict[str, Any], payload: bytes = b"") -> None:
-        for chunk in (frame_head(header, payload), payload):
-            view = memoryview(chunk)
-            while view:
-                view = view[os.write(self.wfd, view):]
+        if payload:
+            os.pwrite(self.jobfd, payload, PAYLOAD_AT)
+        view = memoryview(frame(header, len(payload)))
+        while view:
+            view = view[os.write(self.wfd, view):]
+
+    def announce(self, kind: str) -> None:
+        """Leave the detected kind where the pool looks if this job never returns."""
+        os.pwrite(self.jobfd, kind.encode("ascii", "replace")[:KIND_LEN].ljust(KIND_LEN, b"\0"), 0)
 
 
 # --------------------------------------------------------------------------- sandbox
@@ -145,13 +167,16 @@ def _preimport() -> list[str]:
 
 def _lock_down(cfg: SanitizeConfig) -> dict[str, Any]:
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    fsize = PAYLOAD_AT + max_output(cfg)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
     resource.setrlimit(resource.RLIMIT_NOFILE, (_NOFILE, _NOFILE))
     mem = cfg.memory_mib * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     state = seccomp.install()
     return {"seccomp": state, "denied": list(seccomp.denied_syscalls()) if state == "filter"
-            else [], "memory_mib": cfg.memory_mib, "nofile": _NOFILE, "core": 0}
+            else [], "memory_mib": cfg.memory_mib, "nofile": _NOFILE, "core": 0,
+            "fsize": fsize}
 
 
 def _arm_cpu_limit(cfg: SanitizeConfig) -> None:
@@ -179,7 +204,7 @@ def probe() -> dict[str, Any]:
         os.execv("/nonexistent/kakehashi-probe", ["probe"])
     except OSError as exc:
         out["exec"] = "denied" if exc.errno in (1, 13) else f"allowed ({exc.strerror})"
-    for name in ("RLIMIT_AS", "RLIMIT_CPU", "RLIMIT_CORE", "RLIMIT_NOFILE"):
+    for name in ("RLIMIT_AS", "RLIMIT_CPU", "RLIMIT_CORE", "RLIMIT_NOFILE", "RLIMIT_FSIZE"):
         out[name.lower()] = list(resource.getrlimit(getattr(resource, name)))
     return out
 
@@ -191,8 +216,8 @@ def _run(pipe: _Pipe, cfg: SanitizeConfig, name: str, data: bytes, hooks: bool) 
     if hooks and name.startswith(HOOK_PREFIX):
         _hook(pipe, cfg, name[len(HOOK_PREFIX):], data)
         return
-    result = disarm_bytes(data, name, cfg,
-                          on_detect=lambda d: pipe.send({"op": "detected", "kind": d.kind}))
+    pipe.announce("unknown")
+    result = disarm_bytes(data, name, cfg, on_detect=lambda d: pipe.announce(d.kind))
     pipe.send(result_header(result), result.output or b"")
 
 
@@ -200,7 +225,7 @@ _HELD: list[bytearray] = []
 
 
 def _hook(pipe: _Pipe, cfg: SanitizeConfig, hook: str, data: bytes) -> None:
-    pipe.send({"op": "detected", "kind": detect(data, "x").kind})
+    pipe.announce(detect(data, "x").kind)
     if hook == "exit":
         os._exit(70)
     elif hook == "segv":
@@ -226,6 +251,15 @@ def _hook(pipe: _Pipe, cfg: SanitizeConfig, hook: str, data: bytes) -> None:
     elif hook == "hold":  # a leak: keep a third of the memory limit, touched
         _HELD.append(bytearray(b"\x01") * (cfg.memory_mib * 1024 * 1024 // 3))
         pipe.send(result_header(blocked("unknown", "internal_error", "held memory")))
+    elif hook == "flood":  # fill a file in memory past the output cap (not in RLIMIT_AS)
+        fd = os.memfd_create("flood")
+        try:
+            os.pwrite(fd, b"x", max_output(cfg) + PAYLOAD_AT)
+            detail = "wrote past the cap"
+        except OSError as exc:
+            detail = f"refused: {exc.strerror}"
+        os.close(fd)
+        pipe.send(result_header(blocked("unknown", "internal_error", detail)))
     elif hook == "garbage":
         os.write(pipe.wfd, b"\xff\xff\xff\xffnot a frame")
         time.sleep(3600)
@@ -235,7 +269,7 @@ def main(argv: list[str]) -> int:
     cfg = config_from_json(argv[0])
     hooks = os.environ.get(HOOK_ENV) == "1"
     # Keep the protocol on private fds; fd 0 and 1 become harmless for libraries.
-    pipe = _Pipe(os.dup(0), os.dup(1))
+    pipe = _Pipe(os.dup(0), os.dup(1), int(argv[1]))
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     os.close(devnull)

@@ -18,7 +18,7 @@ from relay.disarm import disarm
 from sanitize.config import SanitizeConfig
 from sanitize.pool import PoolClosed, WorkerPool
 from sanitize.report import Result, Verdict
-from sanitize.worker import HOOK_PREFIX
+from sanitize.worker import HOOK_PREFIX, PAYLOAD_AT, max_output
 
 ELF = b"\x7fELF\x02\x01\x01" + bytes(57)
 PDF_HEAD = b"%PDF-1.7\n"
@@ -114,6 +114,9 @@ def test_sandbox_inside_a_worker(pool: WorkerPool) -> None:
     assert report["rlimit_as"] == [CFG.memory_mib * 1024 * 1024] * 2
     assert report["rlimit_core"] == [0, 0]
     assert report["rlimit_nofile"][0] <= 64
+    # Files in memory (the job file, a PDF's memfd) escape RLIMIT_AS: capped on their own.
+    assert report["rlimit_fsize"] == [PAYLOAD_AT + max_output(CFG)] * 2
+    assert hook(pool, "flood").detail.startswith("refused: File too large")
     if platform.system() != "Linux" or platform.machine() not in ("x86_64", "aarch64"):
         pytest.skip("the seccomp filter is written for Linux x86_64/aarch64")
     assert pool.sandbox["seccomp"] == "filter"
