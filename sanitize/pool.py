@@ -42,7 +42,7 @@ from sanitize.report import REASONS, Removed, Result, Verdict, messages_for
 from sanitize.worker import (HEADER_MAX, HOOK_ENV, KIND_LEN, PAYLOAD_AT, config_to_json,
                              frame, max_output)
 
-# A worker is retired when its resident memory has grown by more than this share of
+# A worker is retired when its peak resident memory has grown by more than this share of
 # its memory limit since it started (one huge file can leave the heap that big), or
 # after this many jobs, so slow leaks cannot accumulate for the life of the daemon.
 RETIRE_GROWTH = 0.25
@@ -79,7 +79,8 @@ class _Worker:
     jobfd: int  # the shared job file: detected kind, then the file or its output
     ready: bool = False
     jobs: int = 0
-    base_rss: int = 0  # resident bytes when it reported ready
+    base_rss: int = 0  # its peak resident bytes when it reported ready...
+    peak_rss: int = 0  # ...and after its last job (as it says: used to retire it only)
     heir: _Worker | None = None  # its successor, importing while it still serves
 
 
@@ -131,6 +132,7 @@ class WorkerPool:
             self._send(w, {"op": "run", "name": name}, data, deadline)
             header, payload = self._recv(w, deadline)
             result = self._result(header, payload, name, time.monotonic() - start)
+            w.peak_rss = _int(header.get("peak_rss"))
         except _WorkerLost as exc:
             kind = _detected(w)
             self._replace(w)
@@ -206,7 +208,7 @@ class WorkerPool:
         if header.get("op") != "ready":
             raise _WorkerLost("worker_crashed", f"unexpected first frame {header.get('op')!r}")
         w.ready = True
-        w.base_rss = _rss(w.proc.pid)
+        w.base_rss = w.peak_rss = _int(header.get("peak_rss"))
         sandbox = header.get("sandbox")
         if isinstance(sandbox, dict):
             self.sandbox = sandbox
@@ -282,8 +284,7 @@ class WorkerPool:
         return heir
 
     def _worn(self, w: _Worker) -> bool:
-        return (w.jobs >= self._jobs_per_worker
-                or _rss(w.proc.pid) - w.base_rss > self._retire_growth)
+        return w.jobs >= self._jobs_per_worker or w.peak_rss - w.base_rss > self._retire_growth
 
     def _replace(self, w: _Worker) -> None:
         heir, w.heir = w.heir, None
@@ -342,21 +343,36 @@ class WorkerPool:
             raise _WorkerLost("worker_crashed", f"job file: {exc.strerror}") from None
         view = memoryview(frame(header, len(payload)))
         while view:
-            self._wait(w, w.wfd, select.POLLOUT, deadline)
             try:
                 view = view[os.write(w.wfd, view):]
-            except BlockingIOError:
-                continue
+            except BlockingIOError:  # a pipe full of a long header: wait for room
+                self._wait(w, w.wfd, select.POLLOUT, deadline)
             except OSError as exc:  # EPIPE: the worker is gone
                 raise self._lost(w, f"send: {exc.strerror}") from None
 
     def _recv(self, w: _Worker, deadline: float,
               reason: str = "timeout") -> tuple[dict[str, Any], bytes]:
-        head_len = int.from_bytes(self._read(w, 4, deadline, reason), "big")
-        if head_len > HEADER_MAX:
-            raise self._lost(w, f"header of {head_len} bytes")
+        # A worker sends one frame per request and then waits, so whatever the pipe
+        # holds is this frame: read it in as few calls as it arrives in.
+        buf = bytearray()
+        need = 4
+        while len(buf) < need:
+            self._wait(w, w.rfd, select.POLLIN, deadline, reason)
+            try:
+                chunk = os.read(w.rfd, max(need - len(buf), 65536))
+            except BlockingIOError:
+                continue
+            if not chunk:
+                raise self._lost(w, "closed its pipe")
+            buf += chunk
+            if need == 4 and len(buf) >= 4:
+                need += int.from_bytes(buf[:4], "big")
+                if need - 4 > HEADER_MAX:
+                    raise self._lost(w, f"header of {need - 4} bytes")
+        if len(buf) > need:
+            raise self._lost(w, "more than one frame")
         try:
-            header = json.loads(self._read(w, head_len, deadline, reason))
+            header = json.loads(buf[4:])
             size = int(header.get("size", 0))
         except (ValueError, TypeError, AttributeError):
             raise self._lost(w, "malformed header") from None
@@ -366,21 +382,6 @@ class WorkerPool:
         if len(payload) != size:
             raise self._lost(w, f"job file holds less than the {size} bytes announced")
         return header, payload
-
-    def _read(self, w: _Worker, n: int, deadline: float, reason: str) -> bytes:
-        out = bytearray(n)
-        view = memoryview(out)
-        got = 0
-        while got < n:
-            self._wait(w, w.rfd, select.POLLIN, deadline, reason)
-            try:
-                k = os.readv(w.rfd, [view[got:]])
-            except BlockingIOError:
-                continue
-            if k == 0:
-                raise self._lost(w, "closed its pipe")
-            got += k
-        return bytes(out)
 
     def _wait(self, w: _Worker, fd: int, event: int, deadline: float,
               reason: str = "timeout") -> None:
@@ -455,16 +456,8 @@ def _detected(w: _Worker) -> str:
     return _known_kind(raw.rstrip(b"\0").decode("ascii", "replace"))
 
 
-def _rss(pid: int) -> int:
-    """Resident bytes of a process (0 if it is gone)."""
-    try:
-        with open(f"/proc/{pid}/statm", "rb") as f:
-            return int(f.read().split()[1]) * _PAGE
-    except (OSError, IndexError, ValueError):
-        return 0
-
-
-_PAGE = os.sysconf("SC_PAGE_SIZE")
+def _int(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 def _known_kind(kind: object) -> str:
