@@ -1,16 +1,24 @@
 """Verify an OOXML rebuild: a separate, simpler scan of the output.
 
 It shares only the rule tables with the rebuild, none of its walking code: it opens
-the output with plain ``zipfile``, reads every content type and relationship, parses
-every XML part fully and looks for anything the rebuild should have removed.  A hit
-means a bug in the rebuild, and the file is blocked (``VerifyFailed``).
+the output with plain ``zipfile`` (central directory), inflates every member itself
+(size and CRC checked against the directory), reads every content type and
+relationship, parses every XML part that could hold a removed construct and looks
+for anything the rebuild should have removed.  A hit means a bug in the rebuild, and
+the file is blocked (``VerifyFailed``).
+
+Members are inflated here rather than through ``ZipFile.open``: its per-member
+objects cost more than inflating a small part, and verify reads every member.
 """
 
 from __future__ import annotations
 
 import io
 import re
+import struct
+import threading
 import zipfile
+import zlib
 
 from lxml import etree
 
@@ -22,15 +30,61 @@ _FIELD_WORD = re.compile(r'\s*"?([A-Za-z]+)')
 _CFB = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 
 
+_local = threading.local()
+
+
+def _parser() -> etree.XMLParser:
+    """One parser per thread (building one per part costs more than a small parse)."""
+    parser = getattr(_local, "parser", None)
+    if parser is None:
+        parser = _local.parser = etree.XMLParser(resolve_entities=False, no_network=True,
+                                                 load_dtd=False)
+    return parser
+
+
 def _parse(data: bytes, name: str) -> etree._Element:
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
     try:
-        tree = etree.parse(io.BytesIO(data), parser)
+        root = etree.fromstring(data, _parser())
     except etree.XMLSyntaxError as exc:
         raise VerifyFailed(f"{name}: not well-formed XML: {exc}") from exc
-    if tree.docinfo.doctype or tree.docinfo.internalDTD is not None:
+    docinfo = root.getroottree().docinfo
+    if docinfo.doctype or docinfo.internalDTD is not None:
         raise VerifyFailed(f"{name}: DTD")
-    return tree.getroot()
+    return root
+
+
+_LOCAL_HEADER = struct.Struct("<4s2xH18xHH")  # signature, flags, name length, extra length
+_UNSUPPORTED_FLAGS = 0x0001 | 0x0020 | 0x0040 | 0x2000  # encrypted, patched, strong, CD
+
+
+def _member(data: bytes, info: zipfile.ZipInfo) -> bytes:
+    """Inflate one member where its local header says its data starts; the result
+    must have the size and CRC the central directory gives."""
+    name = info.filename
+    sig, flags, name_len, extra_len = _LOCAL_HEADER.unpack_from(data, info.header_offset)
+    if sig != b"PK\x03\x04" or (flags | info.flag_bits) & _UNSUPPORTED_FLAGS:
+        raise VerifyFailed(f"{name}: bad local header")
+    start = info.header_offset + _LOCAL_HEADER.size
+    stored_name = data[start:start + name_len].decode(
+        "utf-8" if info.flag_bits & 0x800 else "cp437")
+    if stored_name != info.orig_filename:
+        raise VerifyFailed(f"{name}: local name differs from the directory")
+    start += name_len + extra_len
+    raw = data[start:start + info.compress_size]
+    if len(raw) != info.compress_size:
+        raise VerifyFailed(f"{name}: data truncated")
+    if info.compress_type == zipfile.ZIP_STORED:
+        body = raw
+    elif info.compress_type == zipfile.ZIP_DEFLATED:
+        d = zlib.decompressobj(-zlib.MAX_WBITS)
+        body = d.decompress(raw, info.file_size + 1)
+        if not d.eof or d.unconsumed_tail or d.unused_data:
+            raise VerifyFailed(f"{name}: deflate stream does not end with the member")
+    else:
+        raise VerifyFailed(f"{name}: compression method {info.compress_type}")
+    if len(body) != info.file_size or zlib.crc32(body) != info.CRC:
+        raise VerifyFailed(f"{name}: size or CRC differs from the directory")
+    return body
 
 
 # Content-type keyword -> names whose presence makes verify parse the part.  The
@@ -74,11 +128,18 @@ def _utf8(body: bytes) -> bool:
 
 
 def _literals(content_type: str) -> tuple[bytes, ...] | None:
+    try:
+        return _literals_cache[content_type]
+    except KeyError:
+        pass
     ct = content_type.lower()
-    for keys, literals in _SCAN:
-        if any(k in ct for k in keys):
-            return literals
-    return None
+    found = next((literals for keys, literals in _SCAN if any(k in ct for k in keys)), None)
+    if len(_literals_cache) < 1024:  # content types are few; a hostile file may vary them
+        _literals_cache[content_type] = found
+    return found
+
+
+_literals_cache: dict[str, tuple[bytes, ...] | None] = {}
 
 
 def verify_package(data: bytes, cfg: SanitizeConfig) -> None:
@@ -89,26 +150,24 @@ def verify_package(data: bytes, cfg: SanitizeConfig) -> None:
             raise VerifyFailed("too many parts")
         if not infos or infos[0].filename != "[Content_Types].xml":
             raise VerifyFailed("[Content_Types].xml is not the first part")
-        types = _parse(zf.read(infos[0]), "[Content_Types].xml")
+        types = _parse(_member(data, infos[0]), "[Content_Types].xml")
         defaults, overrides = _check_content_types(types)
         for info in infos[1:]:
             name = info.filename
             lower = "/" + name.lower()
-            with zf.open(info) as fh:
-                head = fh.read(8)
-            if head == _CFB or "/embeddings/" in lower or "vbaproject" in lower:
+            body = _member(data, info)
+            if body.startswith(_CFB) or "/embeddings/" in lower or "vbaproject" in lower:
                 raise VerifyFailed(f"{name}: binary object part still present")
             ct = overrides.get(name.lower()) or defaults.get(name.rsplit(".", 1)[-1].lower(), "")
             if name.endswith(".rels"):
-                _check_rels(name, _parse(zf.read(info), name))
+                _check_rels(name, _parse(body, name))
             elif ct.endswith("xml") or "vmldrawing" in ct:
-                body = zf.read(info)
                 literals = _literals(ct)
                 if _DTD.match(body) or not _utf8(body) or (literals is not None and (
                         any(lit in body for lit in literals) or _CHAR_REF.search(body))):
                     _check_xml(name, _parse(body, name))
     except (zipfile.BadZipFile, ValueError, OSError, RuntimeError, NotImplementedError,
-            EOFError) as exc:
+            EOFError, struct.error, zlib.error, UnicodeError) as exc:
         raise VerifyFailed(f"output is not a readable zip: {exc}") from exc
 
 
