@@ -109,11 +109,24 @@ class Entry:
 
 def name_key(name: str) -> str:
     """The key under which two names are "the same file" on Windows/macOS disks."""
+    if name.isascii():  # NFC leaves ASCII alone, and casefold() is lower() on it
+        return name.lower()
     return unicodedata.normalize("NFC", unicodedata.normalize("NFC", name).casefold())
+
+
+# Names made only of these ASCII characters, each component ending in one of them (so
+# never empty, ".", ".." or ending in a dot or space), pass every test of check_name:
+# the common case is decided by one match.  Anything else takes the long way.
+_PLAIN_CHAR = r"[A-Za-z0-9_\-\[\]()+,;=@~!#$%&'{}^`]"
+_PLAIN_COMPONENT = rf"{_PLAIN_CHAR}(?:[. ]*{_PLAIN_CHAR})*"  # disjoint classes: linear
+_PLAIN_NAME = re.compile(rf"(?:{_PLAIN_COMPONENT}/)*{_PLAIN_COMPONENT}/?")
 
 
 def check_name(name: str) -> None:
     """Raise Blocked("archive_unsafe_name") unless ``name`` is a plain relative path."""
+    if _PLAIN_NAME.fullmatch(name):
+        return
+
     def bad(why: str) -> Blocked:
         return Blocked("archive_unsafe_name", f"{why}: {name!r}")
 
@@ -188,15 +201,17 @@ class SafeZip:
         files: set[str] = set()
         dirs: set[str] = set()
         for e in self.entries:
-            key = name_key(e.name.rstrip("/"))
-            if key in files or (not e.is_dir and key in dirs):
+            is_dir = e.name.endswith("/")
+            key = name_key(e.name[:-1] if is_dir else e.name)
+            if key in files or (not is_dir and key in dirs):
                 raise Blocked("archive_unsafe_name", f"name collision: {e.name!r}")
-            (dirs if e.is_dir else files).add(key)
+            (dirs if is_dir else files).add(key)
         for key in files:  # "a" a file and "a/b" inside it
-            parts = key.split("/")
-            for i in range(1, len(parts)):
-                if "/".join(parts[:i]) in files:
+            i = key.find("/")
+            while i >= 0:
+                if key[:i] in files:
                     raise Blocked("archive_unsafe_name", f"file used as directory: {key!r}")
+                i = key.find("/", i + 1)
 
     def _check_overlap(self, infos: list[zipfile.ZipInfo], start_dir: int) -> list[int]:
         """Each entry's local header and data must own their bytes (quoted-overlap bomb).
@@ -255,6 +270,18 @@ class SafeZip:
 
     def _inflate(self, entry: Entry, stream: bytes) -> bytes:
         d = zlib.decompressobj(-zlib.MAX_WBITS)
+        if len(stream) <= READ_CHUNK:
+            # Most entries: the first round of the loop below is the whole stream.
+            try:
+                piece = d.decompress(stream, READ_CHUNK)
+            except zlib.error as exc:
+                raise Blocked("corrupt", f"{entry.name!r}: {exc}") from exc
+            if d.eof:
+                self._count(entry, len(piece), len(piece))
+                if d.unused_data:
+                    raise Blocked("corrupt", f"{entry.name!r}: data after the deflate stream")
+                return piece
+            d = zlib.decompressobj(-zlib.MAX_WBITS)  # not done: start over, chunk by chunk
         out = bytearray()
         view = memoryview(stream)
         try:
