@@ -42,7 +42,7 @@ from sanitize.report import REASONS, Removed, Result, Verdict, messages_for
 from sanitize.worker import (HEADER_MAX, HOOK_ENV, KIND_LEN, PAYLOAD_AT, config_to_json,
                              frame, max_output)
 
-# A worker is retired when its peak resident memory has grown by more than this share of
+# A worker is retired when its resident memory has grown by more than this share of
 # its memory limit since it started (one huge file can leave the heap that big), or
 # after this many jobs, so slow leaks cannot accumulate for the life of the daemon.
 RETIRE_GROWTH = 0.25
@@ -79,8 +79,8 @@ class _Worker:
     jobfd: int  # the shared job file: detected kind, then the file or its output
     ready: bool = False
     jobs: int = 0
-    base_rss: int = 0  # its peak resident bytes when it reported ready...
-    peak_rss: int = 0  # ...and after its last job (as it says: used to retire it only)
+    statm: int = -1  # /proc/<pid>/statm, kept open: a pread per job costs ~2 us
+    base_rss: int = 0  # resident bytes when it reported ready
     heir: _Worker | None = None  # its successor, importing while it still serves
 
 
@@ -132,7 +132,6 @@ class WorkerPool:
             self._send(w, {"op": "run", "name": name}, data, deadline)
             header, payload = self._recv(w, deadline)
             result = self._result(header, payload, name, time.monotonic() - start)
-            w.peak_rss = _int(header.get("peak_rss"))
         except _WorkerLost as exc:
             kind = _detected(w)
             self._replace(w)
@@ -201,14 +200,18 @@ class WorkerPool:
         wfd, rfd = proc.stdin.fileno(), proc.stdout.fileno()
         for fd in (wfd, rfd):
             os.set_blocking(fd, False)
-        return _Worker(proc, wfd, rfd, jobfd)
+        try:
+            statm = os.open(f"/proc/{proc.pid}/statm", os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            statm = -1  # no /proc: workers are retired by job count only
+        return _Worker(proc, wfd, rfd, jobfd, statm=statm)
 
     def _await_ready(self, w: _Worker, deadline: float) -> None:
         header, _ = self._recv(w, deadline, reason="worker_crashed")
         if header.get("op") != "ready":
             raise _WorkerLost("worker_crashed", f"unexpected first frame {header.get('op')!r}")
         w.ready = True
-        w.base_rss = w.peak_rss = _int(header.get("peak_rss"))
+        w.base_rss = _rss(w)
         sandbox = header.get("sandbox")
         if isinstance(sandbox, dict):
             self.sandbox = sandbox
@@ -284,7 +287,9 @@ class WorkerPool:
         return heir
 
     def _worn(self, w: _Worker) -> bool:
-        return w.jobs >= self._jobs_per_worker or w.peak_rss - w.base_rss > self._retire_growth
+        # Resident now, not peak: a big photo's buffers are handed back when it is done
+        # and are no reason to restart; a heap that stays grown is.
+        return w.jobs >= self._jobs_per_worker or _rss(w) - w.base_rss > self._retire_growth
 
     def _replace(self, w: _Worker) -> None:
         heir, w.heir = w.heir, None
@@ -326,9 +331,10 @@ class WorkerPool:
         for pipe in (w.proc.stdin, w.proc.stdout):
             if pipe is not None:
                 pipe.close()
-        if w.jobfd >= 0:
-            os.close(w.jobfd)
-            w.jobfd = -1
+        for fd in (w.jobfd, w.statm):
+            if fd >= 0:
+                os.close(fd)
+        w.jobfd = w.statm = -1
 
     # ------------------------------------------------------------------ wire
 
@@ -456,8 +462,15 @@ def _detected(w: _Worker) -> str:
     return _known_kind(raw.rstrip(b"\0").decode("ascii", "replace"))
 
 
-def _int(value: object) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+def _rss(w: _Worker) -> int:
+    """Resident bytes of a worker (0 where /proc cannot tell)."""
+    try:
+        return int(os.pread(w.statm, 64, 0).split()[1]) * _PAGE
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+_PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
 def _known_kind(kind: object) -> str:

@@ -21,8 +21,7 @@ out (a frame would wake the pool once more per job).
                       {"op": "probe"}
     worker -> parent  {"op": "ready", "pid", "sandbox": {...}}          (once, at start)
                       {"op": "result", verdict, kind, output_kind, removed, reason,
-                       detail, name_mismatch, seconds, peak_rss, "size": n}
-                                                          (the output in the memfd)
+                       detail, name_mismatch, seconds, "size": n}  (the output in the memfd)
                       {"op": "probe", ...}
 
 The worker's RLIMIT_FSIZE caps what it can write to that file (or any memfd of its
@@ -90,13 +89,7 @@ def result_header(result: Result) -> dict[str, Any]:
         "detail": result.detail, "name_mismatch": result.name_mismatch,
         "seconds": result.seconds,
         "removed": [[r.code, r.detail] for r in result.removed],
-        "peak_rss": peak_rss(),
     }
-
-
-def peak_rss() -> int:
-    """The most memory this process has held at once, in bytes (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 # --------------------------------------------------------------------------- pipes
@@ -285,7 +278,7 @@ def main(argv: list[str]) -> int:
     problems = _preimport()
     sandbox = _lock_down(cfg)
     pipe.send({"op": "ready", "pid": os.getpid(), "sandbox": sandbox, "problems": problems,
-               "test_hooks": hooks, "peak_rss": peak_rss()})
+               "test_hooks": hooks})
     while True:
         frame = pipe.read_frame()
         if frame is None:
