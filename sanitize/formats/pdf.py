@@ -143,6 +143,7 @@ def _save(pdf: pikepdf.Pdf) -> bytes:
         # fix_metadata_version=False: do not parse the sender's XMP just to bump it.
         pdf.save(f, encryption=False, linearize=False, fix_metadata_version=False,
                  object_stream_mode=pikepdf.ObjectStreamMode.disable)
+        f.truncate()  # a reused file may hold a longer earlier output past this one
         f.seek(0)
         return f.read()
 
