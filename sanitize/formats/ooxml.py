@@ -164,6 +164,32 @@ def _member(data: bytes, name: str, ctx: Context) -> bytes:
     raise Blocked("corrupt", f"no {name}")
 
 
+@dataclass(slots=True)
+class _Rel:
+    """One child of a .rels root, with what every step asks of it worked out once."""
+
+    index: int  # position among the root's children
+    is_rel: bool  # a <Relationship> element (not a comment, PI or other element)
+    rid: str
+    rtype: str  # Type, lower case
+    target: str
+    external: bool
+    part: str | None  # the part an internal target names, if the package has it
+
+
+# (is a Relationship, Id, Type lower-cased, Target, TargetMode) of each child of a root
+_RelFields = tuple[bool, str, str, str, "str | None"]
+
+
+def _rel_fields(data: bytes, part: str) -> tuple[_RelFields, ...]:
+    out = []
+    for el in parse(data, part).getroot():
+        is_rel = isinstance(el.tag, str) and el.tag.rpartition("}")[2] == "Relationship"
+        out.append((is_rel, el.get("Id") or "", (el.get("Type") or "").lower(),
+                    el.get("Target") or "", el.get("TargetMode")))
+    return tuple(out)
+
+
 class _Rebuild:
     """One rebuild: holds the parts while steps 2-6 of the module docstring run."""
 
@@ -179,12 +205,29 @@ class _Rebuild:
         if CONTENT_TYPES not in self.parts:
             raise Blocked("corrupt", "no [Content_Types].xml: not an OOXML package")
         self.ct = _ContentTypes.parse(self.parts[CONTENT_TYPES])
-        self.rels: dict[str, etree._ElementTree] = {}  # source part -> parsed .rels
-        for name in self.parts:
-            source = rels_source(name)
-            if source is not None:
-                self.rels[source] = parse(self.parts[name], name)
-        if "" not in self.rels:
+        self.source_of = {name: rels_source(name) for name in self.parts}
+        self.rels_part: dict[str, str] = {}  # source part -> its .rels part
+        # source part -> its relationships.  Many .rels are byte for byte the same
+        # (every layout's points at the master): each distinct one is parsed once.
+        self.rel_list: dict[str, list[_Rel]] = {}
+        fields_of: dict[bytes, tuple[_RelFields, ...]] = {}
+        self._resolved: dict[tuple[str, str], str | None] = {}
+        for name, source in self.source_of.items():
+            if source is None:
+                continue
+            data = self.parts[name]
+            fields = fields_of.get(data)
+            if fields is None:
+                fields = fields_of[data] = _rel_fields(data, name)
+            self.rels_part[source] = name
+            folder = posixpath.dirname(source)
+            self.rel_list[source] = [
+                _Rel(i, is_rel, rid, rtype, target,
+                     (mode is not None and mode != "Internal")
+                     or bool(rules.HAS_SCHEME.match(target)),
+                     self._lookup(folder, source, target))
+                for i, (is_rel, rid, rtype, target, mode) in enumerate(fields)]
+        if "" not in self.rel_list:
             raise Blocked("corrupt", "no _rels/.rels")
         self.deleted: dict[str, str] = {}  # part -> Removed code
         self.removed_ids: dict[str, set[str]] = {}
@@ -195,17 +238,17 @@ class _Rebuild:
         keep = self._reachable()
         for name in self.parts:
             if name not in keep and name not in self.deleted and name != CONTENT_TYPES \
-                    and rels_source(name) not in self.deleted:
+                    and self.source_of[name] not in self.deleted:
                 self.found.add("ooxml.orphan_part", name)
         out: dict[str, safezip.Member] = {}
         for name, data in self.parts.items():
             if name not in keep:
                 continue
             new: bytes | None = None
-            source = rels_source(name)
+            source = self.source_of[name]
             if source is not None:
                 if self.removed_ids.get(source):
-                    new = serialize(self.rels[source])
+                    new = self._pruned_rels(source)
             else:
                 ct = self.ct.of(name)
                 if is_xml_type(ct):
@@ -214,12 +257,30 @@ class _Rebuild:
             # An unchanged part keeps its checked deflate stream: no second deflate.
             out[name] = safezip.Member(name, data, raw=self.raw[name]) if new is None \
                 else safezip.Member(name, new)
-        members = [safezip.Member(CONTENT_TYPES, self._content_types(out))]
+        members = [self._content_types(out)]
         members += out.values()
         return safezip.write_zip(members)
 
-    def _lookup(self, source: str, target: str) -> str | None:
-        return self.index.get(resolve_target(source, target).lower())
+    def _lookup(self, folder: str, source: str, target: str) -> str | None:
+        """The part ``target`` names from ``source`` (in ``folder``), if present."""
+        # Parts of one folder point at the same few targets: resolve each once.
+        key = (folder, target)
+        try:
+            return self._resolved[key]
+        except KeyError:
+            part = self._resolved[key] = self.index.get(resolve_target(source, target).lower())
+            return part
+
+    def _pruned_rels(self, source: str) -> bytes:
+        """The .rels of ``source`` without the relationships pruned from its list."""
+        name = self.rels_part[source]
+        tree = parse(self.parts[name], name)
+        children = list(tree.getroot())
+        kept = {rel.index for rel in self.rel_list[source]}
+        for i, el in enumerate(children):
+            if i not in kept:
+                tree.getroot().remove(el)
+        return serialize(tree)
 
     def _delete_parts(self) -> None:
         for name, data in self.parts.items():
@@ -230,51 +291,49 @@ class _Rebuild:
                 code = "ooxml.embedded_package"
             if code:
                 self.deleted[name] = code
-        for source, tree in self.rels.items():
-            for rel in tree.getroot():
-                code = self._forbidden_type(rel)
-                if code and not is_external(rel):
-                    target = self._lookup(source, rel.get("Target") or "")
-                    if target is not None:
-                        self.deleted.setdefault(target, code)
+        for rels in self.rel_list.values():
+            for rel in rels:
+                code = self._forbidden_type(rel.rtype)
+                if code and not rel.external and rel.part is not None:
+                    self.deleted.setdefault(rel.part, code)
         for name, code in self.deleted.items():
             self.found.add(code, name)
 
     @staticmethod
-    def _forbidden_type(rel: etree._Element) -> str | None:
-        rtype = (rel.get("Type") or "").lower()
+    def _forbidden_type(rtype: str) -> str | None:
+        """Removed code for a (lower-case) relationship type, None if allowed."""
         if rules.SIGNATURE_REL_MARK in rtype:
             return "ooxml.signature"
         return rules.FORBIDDEN_REL_TYPES.get(rel_type_key(rtype))
 
     def _prune_relationships(self) -> None:
-        for source, tree in self.rels.items():
-            for rel in list(tree.getroot()):
-                code = self._rel_verdict(source, rel)
+        for source, rels in self.rel_list.items():
+            kept = []
+            for rel in rels:
+                code = self._rel_verdict(rel)
                 if code is None:
+                    kept.append(rel)
                     continue
-                rid = rel.get("Id") or ""
-                self.removed_ids.setdefault(source, set()).add(rid)
-                self.found.add(code, f"{source or '/'} {rid} -> {(rel.get('Target') or '')[:120]}")
-                tree.getroot().remove(rel)
+                self.removed_ids.setdefault(source, set()).add(rel.rid)
+                self.found.add(code, f"{source or '/'} {rel.rid} -> {rel.target[:120]}")
+            if len(kept) != len(rels):
+                self.rel_list[source] = kept
 
-    def _rel_verdict(self, source: str, rel: etree._Element) -> str | None:
+    def _rel_verdict(self, rel: _Rel) -> str | None:
         """Removed code if ``rel`` must go, None to keep it."""
-        if not isinstance(rel.tag, str) or etree.QName(rel).localname != "Relationship":
+        if not rel.is_rel:
             return "ooxml.bad_relationship"
-        code = self._forbidden_type(rel)
+        code = self._forbidden_type(rel.rtype)
         if code:
             return code
-        target = rel.get("Target") or ""
-        if is_external(rel):
-            if (rel_type_key(rel.get("Type") or "") == "hyperlink"
-                    and rules.SAFE_EXTERNAL_SCHEME.match(target)
-                    and not rules.follina_target(target)):
+        if rel.external:
+            if (rel_type_key(rel.rtype) == "hyperlink"
+                    and rules.SAFE_EXTERNAL_SCHEME.match(rel.target)
+                    and not rules.follina_target(rel.target)):
                 return None
             return "ooxml.external_rel"
-        part = self._lookup(source, target)
-        if part is not None and part in self.deleted:
-            return self.deleted[part]
+        if rel.part is not None and rel.part in self.deleted:
+            return self.deleted[rel.part]
         return None
 
     def _reachable(self) -> set[str]:
@@ -286,28 +345,32 @@ class _Rebuild:
             if source:
                 seen.add(source)
             rels_name = self.index.get(rels_part_of(source).lower())
-            if rels_name is None or source not in self.rels:
+            if rels_name is None or source not in self.rel_list:
                 continue
             seen.add(rels_name)
-            for rel in self.rels[source].getroot():
-                if is_external(rel):
-                    continue
-                target = self._lookup(source, rel.get("Target") or "")
-                if target is not None and target not in seen and target not in self.deleted:
+            for rel in self.rel_list[source]:
+                target = rel.part
+                if not rel.external and target is not None and target not in seen \
+                        and target not in self.deleted:
                     todo.append(target)
         return seen
 
-    def _content_types(self, out: dict[str, safezip.Member]) -> bytes:
+    def _content_types(self, out: dict[str, safezip.Member]) -> safezip.Member:
+        """[Content_Types].xml for the parts in ``out``: its original bytes and stream
+        when nothing in it changes."""
         root = self.ct.tree.getroot()
+        changed = False
         present = {name.lower() for name in out}
         for key, el in self.ct.overrides.items():
             if key not in present:
                 root.remove(el)
+                changed = True
         for el in self.ct.defaults.values():
             ct = (el.get("ContentType") or "").lower()
             if ct in rules.FORBIDDEN_CONTENT_TYPES or (
                     "macroenabled" in ct and ct not in rules.MACRO_MAIN_CONTENT_TYPES):
                 root.remove(el)  # e.g. Default bin=vbaProject, xlsm=embedded workbook
+                changed = True
         for el in list(root):
             if not isinstance(el.tag, str):
                 continue
@@ -316,6 +379,10 @@ class _Rebuild:
             if plain:
                 el.set("ContentType", plain)
                 self.found.add("ooxml.content_type_mapped", f"{ct} -> {plain}")
+                changed = True
             elif "macroenabled" in ct:
                 raise Blocked("active_content", f"macro-enabled part type {ct}")
-        return serialize(self.ct.tree)
+        if not changed:
+            return safezip.Member(CONTENT_TYPES, self.parts[CONTENT_TYPES],
+                                  raw=self.raw[CONTENT_TYPES])
+        return safezip.Member(CONTENT_TYPES, serialize(self.ct.tree))
