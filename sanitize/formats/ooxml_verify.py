@@ -65,8 +65,9 @@ def _member(data: bytes, info: zipfile.ZipInfo) -> bytes:
     if sig != b"PK\x03\x04" or (flags | info.flag_bits) & _UNSUPPORTED_FLAGS:
         raise VerifyFailed(f"{name}: bad local header")
     start = info.header_offset + _LOCAL_HEADER.size
-    stored_name = data[start:start + name_len].decode(
-        "utf-8" if info.flag_bits & 0x800 else "cp437")
+    stored = data[start:start + name_len]
+    stored_name = stored.decode("ascii" if stored.isascii() else
+                                "utf-8" if info.flag_bits & 0x800 else "cp437")
     if stored_name != info.orig_filename:
         raise VerifyFailed(f"{name}: local name differs from the directory")
     start += name_len + extra_len
@@ -127,19 +128,45 @@ def _utf8(body: bytes) -> bool:
     return decl is None or b"encoding" not in decl.group() or bool(_UTF8_DECL.search(decl.group()))
 
 
-def _literals(content_type: str) -> tuple[bytes, ...] | None:
+# A literal as searched: (its rarest byte, itself, itself compiled).  Without its
+# rarest byte (one memchr) a literal cannot occur; long bodies are searched with re,
+# whose literal search beats ``in`` once its call is paid for.
+_Literal = tuple[bytes, bytes, re.Pattern[bytes]]
+
+
+def _compiled(lit: bytes) -> _Literal:
+    def rank(byte: int) -> int:
+        at = rules.BYTE_RARITY.find(bytes([byte]))
+        return at if at >= 0 else len(rules.BYTE_RARITY)
+
+    return bytes([min(lit, key=rank)]), lit, re.compile(re.escape(lit))
+
+
+_SCAN_COMPILED = tuple((keys, tuple(_compiled(lit) for lit in literals))
+                       for keys, literals in _SCAN)
+
+
+def _mentions(body: bytes, literals: tuple[_Literal, ...]) -> bool:
+    short = len(body) < 2048
+    for rare, lit, pattern in literals:
+        if rare in body and ((lit in body) if short else pattern.search(body) is not None):
+            return True
+    return b"&" in body and _CHAR_REF.search(body) is not None
+
+
+def _literals(content_type: str) -> tuple[_Literal, ...] | None:
     try:
         return _literals_cache[content_type]
     except KeyError:
         pass
     ct = content_type.lower()
-    found = next((literals for keys, literals in _SCAN if any(k in ct for k in keys)), None)
+    found = next((lits for keys, lits in _SCAN_COMPILED if any(k in ct for k in keys)), None)
     if len(_literals_cache) < 1024:  # content types are few; a hostile file may vary them
         _literals_cache[content_type] = found
     return found
 
 
-_literals_cache: dict[str, tuple[bytes, ...] | None] = {}
+_literals_cache: dict[str, tuple[_Literal, ...] | None] = {}
 
 
 def verify_package(data: bytes, cfg: SanitizeConfig) -> None:
@@ -152,6 +179,7 @@ def verify_package(data: bytes, cfg: SanitizeConfig) -> None:
             raise VerifyFailed("[Content_Types].xml is not the first part")
         types = _parse(_member(data, infos[0]), "[Content_Types].xml")
         defaults, overrides = _check_content_types(types)
+        rels_passed: set[bytes] = set()  # .rels bodies already checked (many are alike)
         for info in infos[1:]:
             name = info.filename
             lower = "/" + name.lower()
@@ -160,11 +188,13 @@ def verify_package(data: bytes, cfg: SanitizeConfig) -> None:
                 raise VerifyFailed(f"{name}: binary object part still present")
             ct = overrides.get(name.lower()) or defaults.get(name.rsplit(".", 1)[-1].lower(), "")
             if name.endswith(".rels"):
-                _check_rels(name, _parse(body, name))
+                if body not in rels_passed:
+                    _check_rels(name, _parse(body, name))
+                    rels_passed.add(body)
             elif ct.endswith("xml") or "vmldrawing" in ct:
                 literals = _literals(ct)
-                if _DTD.match(body) or not _utf8(body) or (literals is not None and (
-                        any(lit in body for lit in literals) or _CHAR_REF.search(body))):
+                if _DTD.match(body) or not _utf8(body) or (
+                        literals is not None and _mentions(body, literals)):
                     _check_xml(name, _parse(body, name))
     except (zipfile.BadZipFile, ValueError, OSError, RuntimeError, NotImplementedError,
             EOFError, struct.error, zlib.error, UnicodeError) as exc:
