@@ -19,6 +19,7 @@ import struct
 import threading
 import zipfile
 import zlib
+from collections.abc import Callable
 
 from lxml import etree
 
@@ -128,10 +129,9 @@ def _utf8(body: bytes) -> bool:
     return decl is None or b"encoding" not in decl.group() or bool(_UTF8_DECL.search(decl.group()))
 
 
-# A literal as searched: (its rarest byte, itself, itself compiled).  Without its
-# rarest byte (one memchr) a literal cannot occur; long bodies are searched with re,
-# whose literal search beats ``in`` once its call is paid for.
-_Literal = tuple[bytes, bytes, re.Pattern[bytes]]
+# A literal as searched: (its rarest byte, the search for it).  Without its rarest
+# byte (one memchr) a literal cannot occur; re's literal search beats ``in``.
+_Literal = tuple[bytes, Callable[[bytes], "re.Match[bytes] | None"]]
 
 
 def _compiled(lit: bytes) -> _Literal:
@@ -139,7 +139,7 @@ def _compiled(lit: bytes) -> _Literal:
         at = rules.BYTE_RARITY.find(bytes([byte]))
         return at if at >= 0 else len(rules.BYTE_RARITY)
 
-    return bytes([min(lit, key=rank)]), lit, re.compile(re.escape(lit))
+    return bytes([min(lit, key=rank)]), re.compile(re.escape(lit)).search
 
 
 _SCAN_COMPILED = tuple((keys, tuple(_compiled(lit) for lit in literals))
@@ -147,9 +147,8 @@ _SCAN_COMPILED = tuple((keys, tuple(_compiled(lit) for lit in literals))
 
 
 def _mentions(body: bytes, literals: tuple[_Literal, ...]) -> bool:
-    short = len(body) < 2048
-    for rare, lit, pattern in literals:
-        if rare in body and ((lit in body) if short else pattern.search(body) is not None):
+    for rare, search in literals:
+        if rare in body and search(body) is not None:
             return True
     return b"&" in body and _CHAR_REF.search(body) is not None
 

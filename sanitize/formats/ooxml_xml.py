@@ -154,12 +154,10 @@ def clean_part(part: str, data: bytes, content_type: str, removed_ids: frozenset
     return serialize(tree)
 
 
-# A name to look for in a part's bytes: (its rarest byte, the name, the name as a
-# pattern).  When the rarest byte is absent (one memchr) the name is too; otherwise
-# the name is searched: ``in`` on short parts, the compiled pattern on long ones (re's
-# literal search is about twice as fast as ``in`` once the call overhead is paid).
-_Needle = tuple[bytes, "bytes | None", re.Pattern[bytes]]
-_RE_FROM = 2048
+# A name to look for in a part's bytes: (its rarest byte, the search for it).  When
+# the rarest byte is absent (one memchr) the name is too; otherwise re's literal
+# search runs (faster than ``in`` at every part size measured, 200 B to 70 KB).
+_Needle = tuple[bytes, Callable[[bytes], "re.Match[bytes] | None"]]
 
 
 def _needle(lit: bytes | re.Pattern[bytes]) -> _Needle:
@@ -168,16 +166,13 @@ def _needle(lit: bytes | re.Pattern[bytes]) -> _Needle:
             at = rules.BYTE_RARITY.find(bytes([byte]))
             return at if at >= 0 else len(rules.BYTE_RARITY)
 
-        return bytes([min(lit, key=rank)]), lit, re.compile(re.escape(lit))
-    rare = lit.pattern[:1]  # a pattern starting with a literal byte (see _Step)
-    return rare, None, lit
+        return bytes([min(lit, key=rank)]), re.compile(re.escape(lit)).search
+    return lit.pattern[:1], lit.search  # a pattern starting with a literal byte (see _Step)
 
 
 def _hit(data: bytes, needles: tuple[_Needle, ...]) -> bool:
-    short = len(data) < _RE_FROM
-    for rare, text, pattern in needles:
-        if rare in data and ((text in data) if short and text is not None
-                             else pattern.search(data) is not None):
+    for rare, search in needles:
+        if rare in data and search(data) is not None:
             return True
     return False
 
