@@ -198,3 +198,251 @@ def test_truncated_stream_chain_is_corrupt_not_short_data() -> None:
     with pytest.raises(Blocked) as info:
         cfb.read_tree(cfb.open_ole(bytes(broken)), **LIMITS)
     assert info.value.reason == "corrupt"
+
+
+# -- the direct reader (read_tree with data=) and scan ---------------------------------
+
+def olefile_tree(data: bytes) -> cfb.Node:
+    with reopen(data) as ole:
+        return cfb.read_tree(ole, **LIMITS)
+
+
+def direct_tree(data: bytes) -> cfb.Node:
+    with reopen(data) as ole:
+        return cfb.read_tree(ole, **LIMITS, data=data)
+
+
+def lenient_root_names(data: bytes) -> set[str]:
+    """What detect asked olefile before cfb.scan: root names, olefile's defaults."""
+    with olefile.OleFileIO(io.BytesIO(data)) as ole:
+        return {p[0].lower() for p in ole.listdir(streams=True, storages=True)}
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(kids=trees())
+def test_direct_reader_and_scan_agree_with_olefile_on_written_trees(kids: list[cfb.Node]) -> None:
+    root = cfb.storage(cfb.ROOT_NAME, kids)
+    data = cfb.write_cfb(root)
+    assert direct_tree(data) == olefile_tree(data)
+    found = cfb.scan(data)
+    assert found is not None
+    assert {n.lower() for n, *_ in found.root} == lenient_root_names(data) == \
+        {k.name.lower() for k in kids}
+    for name, etype, start, size in found.root:
+        if etype == cfb.TYPE_STREAM:
+            assert found.read(start, size) == root.child(name).data
+
+
+def fat_at(data: bytes | bytearray, sect: int) -> int:
+    """Byte offset of FAT entry ``sect`` (files under 6.8 MB: FAT sectors in the header)."""
+    fat_sector = struct.unpack_from("<I", data, 0x4C + 4 * (sect // 128))[0]
+    return 512 * (fat_sector + 1) + 4 * (sect % 128)
+
+
+def minifat_at(data: bytes | bytearray, sect: int) -> int:
+    first = struct.unpack_from("<I", data, 0x3C)[0]
+    assert sect < 128  # one MiniFAT sector is enough here
+    return 512 * (first + 1) + 4 * sect
+
+
+def dir_entry_at(data: bytes | bytearray, name: str) -> int:
+    first = struct.unpack_from("<I", data, 0x30)[0]
+    raw = name.encode("utf-16-le")
+    for at in range(512 * (first + 1), len(data) - 127, 128):  # our writer: one run
+        if data[at:at + len(raw)] == raw and data[at + 64] == len(raw) + 2:
+            return at
+    raise AssertionError(name)
+
+
+def set_u32(data: bytearray, at: int, value: int) -> None:
+    data[at:at + 4] = struct.pack("<I", value)
+
+
+def corrupt_direct(data: bytes | bytearray) -> Blocked:
+    with pytest.raises(Blocked) as info:
+        direct_tree(bytes(data))
+    assert info.value.reason == "corrupt"
+    return info.value
+
+
+# Big: sectors 0..39; Other: 40..49; then the mini stream: s1 mini sectors 0..4, s2 5..6.
+_CHAINS = cfb.write_cfb(cfb.storage(cfb.ROOT_NAME, [
+    cfb.stream("Big", bytes(range(256)) * 78 + b"e" * 32),  # 20000 bytes
+    cfb.stream("Other", b"o" * 5000),
+    cfb.stream("s1", b"1" * 300), cfb.stream("s2", b"2" * 100)]))
+
+
+def test_chain_fixture_is_laid_out_as_the_tests_assume() -> None:
+    assert direct_tree(_CHAINS) == olefile_tree(_CHAINS)
+    assert struct.unpack_from("<I", _CHAINS, fat_at(_CHAINS, 39))[0] == cfb.ENDOFCHAIN
+    assert struct.unpack_from("<I", _CHAINS, dir_entry_at(_CHAINS, "Other") + 116)[0] == 40
+    assert struct.unpack_from("<I", _CHAINS, minifat_at(_CHAINS, 4))[0] == cfb.ENDOFCHAIN
+
+
+def test_direct_reader_refuses_a_loop_olefile_would_read_twice() -> None:
+    broken = bytearray(_CHAINS)
+    set_u32(broken, fat_at(broken, 5), 2)  # 0 1 2 3 4 5 2 3 4 5 ...
+    assert "loops" in corrupt_direct(broken).detail
+    assert olefile_tree(bytes(broken)).child("Big").data != _CHAINS[512:512 + 20000]
+
+
+def test_direct_reader_refuses_cross_linked_streams() -> None:
+    broken = bytearray(_CHAINS)
+    set_u32(broken, fat_at(broken, 41), 3)  # Other runs on into Big's sectors
+    corrupt_direct(broken)
+
+
+@pytest.mark.parametrize("value", [cfb.ENDOFCHAIN, cfb.FREESECT, cfb.FATSECT, 0x00100000, 60_000])
+def test_direct_reader_refuses_chains_that_end_early_or_leave_the_fat(value: int) -> None:
+    broken = bytearray(_CHAINS)
+    set_u32(broken, fat_at(broken, 10), value)
+    corrupt_direct(broken)
+    with pytest.raises(Blocked):  # the olefile route agrees
+        olefile_tree(bytes(broken))
+
+
+def test_direct_reader_refuses_a_stream_start_outside_the_fat() -> None:
+    broken = bytearray(_CHAINS)
+    set_u32(broken, dir_entry_at(broken, "Other") + 116, 0x7FFFFF00)
+    corrupt_direct(broken)
+
+
+def test_direct_reader_refuses_an_empty_stream_with_a_chain() -> None:
+    data = bytearray(cfb.write_cfb(cfb.storage(cfb.ROOT_NAME, [
+        cfb.stream("Empty", b""), cfb.stream("Big", b"b" * 5000)])))
+    set_u32(data, dir_entry_at(data, "Empty") + 116, 0)
+    corrupt_direct(data)
+
+
+@pytest.mark.parametrize("sect, value", [
+    (2, 1),  # s1: 0 1 2 1 ...: a loop in the MiniFAT
+    (2, 3_000),  # a mini sector past the mini stream
+    (1, cfb.ENDOFCHAIN),  # s1 ends after two of its five mini sectors
+    (4, 5),  # s1 runs on into s2 (cross-linked) - needs no sector past 4, so fine
+])
+def test_direct_reader_on_broken_mini_chains(sect: int, value: int) -> None:
+    broken = bytearray(_CHAINS)
+    set_u32(broken, minifat_at(broken, sect), value)
+    if (sect, value) == (4, 5):
+        assert direct_tree(bytes(broken)) == olefile_tree(bytes(broken))
+        return
+    corrupt_direct(broken)
+
+
+def test_direct_reader_refuses_mini_streams_sharing_sectors() -> None:
+    broken = bytearray(_CHAINS)
+    set_u32(broken, dir_entry_at(broken, "s2") + 116, 3)  # s2 starts inside s1
+    corrupt_direct(broken)
+
+
+def test_direct_reader_refuses_a_mini_stream_larger_than_its_minifat() -> None:
+    broken = bytearray(_CHAINS)
+    root_at = dir_entry_at(broken, cfb.ROOT_NAME)
+    set_u32(broken, root_at + 120, 64 * 129)  # 129 mini sectors, one MiniFAT sector
+    corrupt_direct(broken)
+
+
+def test_direct_reader_partial_last_sector_of_the_file() -> None:
+    """A stream ending in the file's last, partial sector reads if its bytes are there
+    (olefile allows that sector to be short), and is corrupt if they are not."""
+    base = bytearray(_CHAINS)
+    new_sect = len(base) // 512 - 1  # the sector appended below
+    set_u32(base, fat_at(base, 49), new_sect)  # Other: 40..49, then the new one
+    set_u32(base, fat_at(base, new_sect), cfb.ENDOFCHAIN)
+    size_at = dir_entry_at(base, "Other") + 120
+    base += b"t" * 100
+    for extra, ok in ((50, True), (100, True), (101, False), (400, False)):
+        data = bytearray(base)
+        set_u32(data, size_at, 5120 + extra)
+        if ok:
+            tree = direct_tree(bytes(data))
+            assert tree == olefile_tree(bytes(data))
+            assert tree.child("Other").data == b"o" * 5000 + bytes(120) + b"t" * extra
+        else:
+            corrupt_direct(data)
+            with pytest.raises(Blocked):
+                olefile_tree(bytes(data))
+
+
+def test_direct_reader_wants_the_buffer_olefile_opened() -> None:
+    with reopen(_CHAINS) as ole, pytest.raises(Blocked):
+        cfb.read_tree(ole, **LIMITS, data=_CHAINS[:-512])
+
+
+def test_scan_leaves_what_it_is_unsure_of_to_olefile() -> None:
+    assert cfb.scan(b"") is None and cfb.scan(_CHAINS[:511]) is None
+    loop = bytearray(_CHAINS)
+    dir_sect = struct.unpack_from("<I", loop, 0x30)[0]
+    set_u32(loop, fat_at(loop, dir_sect), dir_sect)  # the directory chain loops
+    assert cfb.scan(bytes(loop)) is None
+    odd = bytearray(_CHAINS)
+    odd[0x4C + 4 * 5:0x4C + 4 * 6] = struct.pack("<I", 0)  # a stray FAT sector slot
+    assert cfb.scan(bytes(odd)) is None
+    twice = bytearray(_CHAINS)
+    set_u32(twice, dir_entry_at(twice, "s1") + 68, 1)  # s1's right sibling: entry 1 again
+    assert cfb.scan(bytes(twice)) is None
+    many = cfb.write_cfb(cfb.storage(cfb.ROOT_NAME, [cfb.stream(f"s{i}", b"x")
+                                                     for i in range(cfb.SCAN_MAX_ENTRIES + 1)]))
+    assert cfb.scan(many) is None
+
+
+# Mutations land in the header and in the directory, MiniFAT and FAT (the last
+# sectors of our writer's files), where chains and the tree are described.
+@st.composite
+def _mutated(draw: st.DrawFn) -> bytes:
+    data = bytearray(draw(st.sampled_from([_CHAINS, _NESTED])))
+    meta = 512 * 4
+    for _ in range(draw(st.integers(1, 4))):
+        # Mostly whole 32-bit fields (sector numbers, sizes, sibling ids) in the tables.
+        pos = draw(st.one_of(st.integers(0x2C, 0x60),
+                             st.integers(len(data) - meta, len(data) - 1).map(lambda p: p & ~3),
+                             st.integers(len(data) - meta, len(data) - 1).map(lambda p: p & ~3)))
+        data[pos:pos + 4] = draw(st.sampled_from([
+            struct.pack("<I", draw(st.integers(0, 80))), struct.pack("<I", cfb.ENDOFCHAIN),
+            struct.pack("<I", cfb.FREESECT), draw(st.binary(min_size=1, max_size=4))]))
+    if draw(st.booleans()):
+        del data[draw(st.integers(len(data) - meta, len(data))):]
+    return bytes(data)
+
+
+_NESTED = cfb.write_cfb(cfb.storage(cfb.ROOT_NAME, [
+    cfb.storage("Sub", [cfb.stream("inner", b"i" * 70), cfb.stream("Deep", b"d" * 4200)]),
+    cfb.stream("WordDocument", b"w" * 9000), cfb.stream("x", b"x" * 10)]))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=_mutated())
+def test_mutated_chains_direct_reader_is_olefile_or_stricter(data: bytes) -> None:
+    try:
+        ole = olefile.OleFileIO(io.BytesIO(data), raise_defects=STRICT)
+    except Exception:
+        return  # open_ole blocks it before any reader runs
+    with ole:
+        try:
+            direct = cfb.read_tree(ole, **LIMITS, data=data)
+        except Blocked:
+            return
+        # What the direct reader accepts, olefile reads the same.
+        assert cfb.read_tree(ole, **LIMITS) == direct
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=_mutated())
+def test_mutated_files_scan_answers_as_olefile_or_not_at_all(data: bytes) -> None:
+    found = cfb.scan(data)  # never raises
+    if found is None:
+        return
+    assert {n.lower() for n, *_ in found.root} == lenient_root_names(data)
+    try:
+        ole = olefile.OleFileIO(io.BytesIO(data), raise_defects=STRICT)
+    except Exception:
+        return
+    with ole:
+        for name, etype, start, size in found.root:
+            if etype != cfb.TYPE_STREAM:
+                continue
+            try:
+                ours = found.read(start, size)
+            except Blocked:
+                continue
+            assert ole._open(start, size).read() == ours
