@@ -158,7 +158,7 @@ class _Cleaner:
     def __init__(self) -> None:
         self.removed: list[Removed] = []
 
-    def group(self, g: Group, in_pict: bool = False) -> list[Item]:
+    def group(self, g: Group, in_pict: bool = False, root: bool = False) -> list[Item]:
         """What replaces ``g`` in its parent: usually one cleaned group."""
         first = _first_word(g)
         in_pict = in_pict or first == b"pict"
@@ -166,7 +166,11 @@ class _Cleaner:
         if field is not None:
             code, instr, result = field
             self.removed.append(Removed(code, instr[:80]))
-            return self.group(result, in_pict)[0:1] if result else []
+            if not root:
+                return self.group(result, in_pict)[0:1] if result else []
+            # \field loose in the document itself: the document stays, the instruction goes.
+            g = Group([x for x in g.items if not (isinstance(x, Word) and x.name == b"field"
+                                                  or isinstance(x, Group) and _first_word(x) == b"fldinst")])
         out: list[Item] = []
         items = g.items
         for i, item in enumerate(items):
@@ -334,7 +338,7 @@ def rebuild(data: bytes, kind: str, ctx: Context) -> Rebuilt:
     head = doc.items[0] if doc.items else None
     if isinstance(head, Word) and head.name.startswith(b"rt") and head[:2] != (b"rtf", 1):
         doc.items[0] = Word(b"rtf", 1, True)
-    cleaned = cleaner.group(doc)
+    cleaned = cleaner.group(doc, root=True)
     if len(cleaned) != 1:
         raise Blocked("active_content", "the whole document is an object destination")
     removed = cleaner.removed

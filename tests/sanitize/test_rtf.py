@@ -135,6 +135,14 @@ def test_stray_link_instruction_outside_field_dropped() -> None:
     assert codes == ["rtf.field_dde"] and b"cmd" not in out and b"a" in out
 
 
+def test_field_loose_in_the_document_keeps_the_document(tmp_path: Path) -> None:
+    # \field directly in the document group (found by the fuzz test): the instruction
+    # goes, the document with its header and text stays.
+    out, codes = clean(rb"{\rtf1 Minutes {\*\fldinst DDEAUTO c:\\windows\\cmd.exe}\field{\fldrslt kept}}")
+    assert out.startswith(rb"{\rtf1 Minutes") and b"kept" in out and b"cmd" not in out
+    assert codes == ["rtf.field_dde"] and dde_links(out, tmp_path) == ""
+
+
 def test_trailing_bytes_after_last_brace_dropped() -> None:
     data = rb"{\rtf1 body}" + b"\r\n" + b"MZ\x90\x00" + b"\x00" * 100 + rb"{\object\objdata 01}"
     out, codes = clean(data)
