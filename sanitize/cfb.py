@@ -353,30 +353,37 @@ def open_ole(data: bytes) -> olefile.OleFileIO:
         raise Blocked("corrupt", f"compound file does not parse: {exc}") from exc
 
 
-def read_tree(ole: olefile.OleFileIO, *, max_entries: int, max_total_bytes: int,
+def read_tree(source: olefile.OleFileIO | Scan, *, max_entries: int, max_total_bytes: int,
               max_stream_bytes: int, max_depth: int = DEFAULT_MAX_DEPTH,
               data: bytes | None = None) -> Node:
-    """The whole tree of ``ole`` with every stream read, within the given limits.
+    """The whole tree of ``source`` with every stream read, within the given limits.
 
-    With ``data`` (the very bytes ``ole`` was opened from) streams are sliced out of
-    it by ``_Chains``, following the FAT and MiniFAT olefile parsed; without it they
-    are read through olefile's own stream reader (sector by sector, several times
-    slower on an office-sized .doc).  Both routes give the same tree or both block.
+    ``source`` is a file olefile opened or one ``scan`` parsed (the same tree, without
+    olefile's cost).  With an olefile file and ``data`` (the very bytes it was opened
+    from) streams are sliced out of ``data`` by ``_Chains``, following the FAT and
+    MiniFAT olefile parsed; without it they are read through olefile's own stream
+    reader (sector by sector, several times slower on an office-sized .doc).  A
+    scanned file is always read by ``_Chains``.  All routes give the same tree, or
+    block (``_Chains`` also blocks loops and cross-linked chains olefile reads).
 
     Raises ``Blocked("limit_exceeded")`` past a limit and ``Blocked("corrupt")`` for
     entries the writer could not reproduce faithfully (illegal or duplicate names)
     or broken sector chains.
     """
     budget = [max_entries, max_total_bytes]
-    filesize = ole._filesize  # a stream can never be longer than its file
     try:
-        if data is None:
-            reader = _olefile_reader(ole)
+        if isinstance(source, Scan):
+            root, filesize, reader = source.root_entry, source.filesize, source.new_chains().read
         else:
-            if len(data) != filesize:
-                raise ValueError("data is not the buffer the compound file was opened from")
-            reader = _Chains.of(ole, data).read
-        return _read_entry(ole, ole.root, [], budget, max_stream_bytes, max_depth, filesize, reader)
+            root, filesize = source.root, source._filesize
+            if data is None:
+                reader = _olefile_reader(source)
+            else:
+                if len(data) != filesize:
+                    raise ValueError("data is not the buffer the compound file was opened from")
+                reader = _Chains.of(source, data).read
+        # a stream can never be longer than its file
+        return _read_entry(root, [], budget, max_stream_bytes, max_depth, filesize, reader)
     except Blocked:
         raise
     except Exception as exc:
@@ -509,10 +516,13 @@ def _chain_bytes(buf: memoryview, base: int, ss: int, fat: array, used: bytearra
     return bytes(parts[0]) if len(parts) == 1 else b"".join(parts)
 
 
-def _read_entry(ole: olefile.OleFileIO, entry: olefile.olefile.OleDirectoryEntry,
+def _read_entry(entry: olefile.olefile.OleDirectoryEntry | _Dirent,
                 path: list[str], budget: list[int], max_stream: int, max_depth: int,
                 filesize: int, reader: _StreamReader) -> Node:
-    clsid = clsid_bytes(entry.clsid) if entry.clsid else NULL_CLSID
+    if isinstance(entry, _Dirent):
+        clsid = entry.raw_clsid
+    else:
+        clsid = clsid_bytes(entry.clsid) if entry.clsid else NULL_CLSID
     if entry.entry_type in (olefile.STGTY_STORAGE, olefile.STGTY_ROOT):
         if len(path) > max_depth:
             raise Blocked("limit_exceeded", f"storages nested deeper than {max_depth}")
@@ -527,7 +537,7 @@ def _read_entry(ole: olefile.OleFileIO, entry: olefile.olefile.OleDirectoryEntry
             budget[0] -= 1
             if budget[0] < 0:
                 raise Blocked("limit_exceeded", "too many compound file entries")
-            kids.append(_read_entry(ole, kid, path + [kid.name], budget, max_stream, max_depth,
+            kids.append(_read_entry(kid, path + [kid.name], budget, max_stream, max_depth,
                                     filesize, reader))
         name = ROOT_NAME if entry.entry_type == olefile.STGTY_ROOT else entry.name
         return Node(name, True, b"", tuple(kids), clsid, entry.dwUserFlags,
@@ -554,41 +564,75 @@ def _read_entry(ole: olefile.OleFileIO, entry: olefile.olefile.OleDirectoryEntry
 SCAN_MAX_ENTRIES = 200
 
 
+class _Dirent:
+    """A directory entry as ``scan`` reads it, with the attribute names of olefile's
+    OleDirectoryEntry that ``_read_entry`` uses (``raw_clsid``: the on-disk bytes)."""
+
+    __slots__ = ("name", "entry_type", "kids", "raw_clsid", "dwUserFlags", "createTime",
+                 "modifyTime", "isectStart", "size", "sid_child")
+
+    def __init__(self, fields: tuple, major: int) -> None:
+        (raw, name_len, self.entry_type, _color, _left, _right, self.sid_child,
+         self.raw_clsid, self.dwUserFlags, self.createTime, self.modifyTime,
+         self.isectStart, size) = fields
+        self.name = raw[:name_len - 2].decode("utf-16-le", "replace")
+        # olefile ignores the high half of the size with 512-byte sectors
+        self.size = size & 0xFFFFFFFF if major == 3 else size
+        self.kids: list[_Dirent] = []
+
+
 @dataclass(frozen=True, slots=True)
 class Scan:
-    """What ``scan`` found: the root's children as (name, type, first sector, size),
-    in the order of the walk, and a reader of streams by (first sector, size)."""
+    """What ``scan`` found: the root entry with its tree, and a reader of streams by
+    (first sector, size) along the file's FAT and MiniFAT."""
 
-    root: tuple[tuple[str, int, int, int], ...]
-    chains: _Chains
+    root_entry: _Dirent
+    new_chains: Callable[[], _Chains]  # a reader with no sector read yet
+    filesize: int
+
+    @property
+    def root(self) -> tuple[tuple[str, int, int, int], ...]:
+        """The root's children as (name, type, first sector, size), by name."""
+        return tuple((k.name, k.entry_type, k.isectStart, k.size) for k in self.root_entry.kids)
 
     def read(self, start: int, size: int) -> bytes:
-        return self.chains.read(start, size)
+        """One stream (a chain that crosses another stream's is only caught when both
+        are read by one reader, as ``read_tree`` does)."""
+        return self.new_chains().read(start, size)
 
 
 def scan(data: bytes) -> Scan | None:
     """A strict, olefile-free parse of a plain compound file, or None when the file is
     not plain enough for it (then ask olefile).
 
-    For telling .doc from .xls (``sanitize.detect``) and re-reading our own output,
-    an olefile open (a Python object per directory entry, a read per sector) costs
-    more than the rest of the look.  This reads the header, the FAT (no DIFAT: files
-    under 6.8 MB), the directory chain and the directory tree, and answers only
-    when every step is as MS-CFB says, so that olefile would build the very same
-    tree: the header fields olefile checks, FAT sector numbers inside the file and
-    the unused header slots FREESECT (olefile reads FAT sectors up to the first
-    FREESECT, not ``num_fat``), a directory chain that ends in ENDOFCHAIN without a
-    loop, every entry reached once, of type storage or stream, with a name length
-    olefile reads the same.  Anything else -> None.
+    An olefile open (a Python object per directory entry, a log call and a read per
+    sector) costs more than the rest of a look at a .doc or .xls, and detect, the
+    rebuild and the rebuild's re-read of its output each need one.  This reads the
+    header, the FAT (no DIFAT: files under 6.8 MB), the directory chain and the
+    directory tree, and answers only when olefile, even with DEFECT_INCORRECT, would
+    open the file and build the very same tree:
+
+    * the header fields olefile checks (signature, null CLSID, version and sector
+      sizes, byte order, reserved fields, mini stream cutoff);
+    * FAT sector numbers inside the file and the unused header slots FREESECT
+      (olefile reads FAT sectors up to the first FREESECT, not ``num_fat``);
+    * a directory chain of whole sectors that ends in ENDOFCHAIN without a loop;
+    * every entry reached once, inside the directory, of type storage or stream
+      (root only at 0), a name length of 2..64 (even), no two siblings whose names
+      are equal in lower case, no stream with children, and no two streams starting
+      at the same sector (nor at the directory's or MiniFAT's): olefile's checks;
+    * at most SCAN_MAX_ENTRIES entries.
+
+    Anything else -> None.  Stream chains are checked when a stream is read.
     """
     n = len(data)
     if n < SECTOR or data[:8] != MAGIC:
         return None
-    (_magic, _clsid, _minor, major, order, shift, mshift, reserved, n_dir, n_fat, dir_start,
+    (_magic, hdr_clsid, _minor, major, order, shift, mshift, reserved, n_dir, n_fat, dir_start,
      _sig, cutoff, minifat_start, n_minifat, _difat_start, n_difat) = _HEADER.unpack_from(data)
     if (major, shift) not in ((3, 9), (4, 12)) or order != 0xFFFE or mshift != 6 \
-            or cutoff != MINI_CUTOFF or reserved != bytes(6) or n_difat \
-            or (major == 3 and n_dir) or not 0 < n_fat <= HEADER_DIFAT:
+            or cutoff != MINI_CUTOFF or reserved != bytes(6) or hdr_clsid != NULL_CLSID \
+            or n_difat or (major == 3 and n_dir) or not 0 < n_fat <= HEADER_DIFAT:
         return None
     ss = 1 << shift
     nb_sect = -(-n // ss) - 1
@@ -608,7 +652,7 @@ def scan(data: bytes) -> Scan | None:
     nfat, sect, dir_ids = len(fat), dir_start, []
     seen = bytearray(nfat)
     while sect != ENDOFCHAIN:
-        if sect >= nfat or seen[sect] or len(dir_ids) >= nfat or (sect + 2) * ss > n:
+        if sect >= nfat or seen[sect] or (sect + 2) * ss > n:
             return None
         seen[sect] = 1
         dir_ids.append(sect)
@@ -617,35 +661,60 @@ def scan(data: bytes) -> Scan | None:
     n_entries = len(directory) // DIR_ENTRY
     if not n_entries:
         return None
-    root = _DIRENTRY.unpack_from(directory, 0)
-    if root[2] != TYPE_ROOT:
+    fields = _DIRENTRY.unpack_from(directory, 0)
+    if fields[2] != TYPE_ROOT or not 2 <= fields[1] <= 64 or fields[1] % 2:
+        return None
+    root = _Dirent(fields, major)
+    # First sectors of the streams in the FAT and in the MiniFAT, as olefile's
+    # _check_duplicate_stream (which lets the FAT's special values repeat).
+    fat_starts: set[int] = set()
+    mini_starts: set[int] = set()
+
+    def fresh(starts: set[int], sect: int) -> bool:
+        if starts is fat_starts and sect >= DIFSECT:
+            return True
+        if sect in starts:
+            return False
+        starts.add(sect)
+        return True
+
+    if not fresh(fat_starts, dir_start) or (n_minifat and not fresh(fat_starts, minifat_start)) \
+            or (root.size and not fresh(fat_starts, root.isectStart)):
         return None
     reached = {0}
-    root_kids: list[tuple[str, int, int, int]] = []
-    # (sid, is a child of the root): siblings are walked in order, left first.
-    todo: list[tuple[int, bool]] = [(root[6], True)]
-    while todo:
-        sid, at_root = todo.pop()
-        if sid == NOSTREAM:
-            continue
-        if sid >= n_entries or sid in reached or len(reached) > SCAN_MAX_ENTRIES:
-            return None
-        reached.add(sid)
-        (raw, name_len, etype, _color, left, right, child, _clsid, _bits, _ct, _mt,
-         start, size) = _DIRENTRY.unpack_from(directory, sid * DIR_ENTRY)
-        if etype not in (TYPE_STORAGE, TYPE_STREAM) or name_len > 64 or name_len < 2 \
-                or name_len % 2:
-            return None
-        if major == 3:
-            size &= 0xFFFFFFFF  # olefile ignores the high half with 512-byte sectors
-        if at_root:
-            root_kids.append((raw[:name_len - 2].decode("utf-16-le", "replace"), etype,
-                              start, size))
-        todo.append((right, at_root))
-        todo.append((left, at_root))
-        if etype == TYPE_STORAGE:
-            todo.append((child, False))
-    root_size = root[12] & 0xFFFFFFFF if major == 3 else root[12]
-    chains = _Chains(data, ss, fat, minifat_start=minifat_start, n_minifat=n_minifat,
-                     root_start=root[11], root_size=root_size)
-    return Scan(tuple(root_kids), chains)
+    storages = [(root, fields[6])]
+    while storages:
+        parent, child = storages.pop()
+        names: set[str] = set()
+        todo = [child]
+        while todo:
+            sid = todo.pop()
+            if sid == NOSTREAM:
+                continue
+            if sid >= n_entries or sid in reached or len(reached) >= SCAN_MAX_ENTRIES:
+                return None
+            reached.add(sid)
+            fields = _DIRENTRY.unpack_from(directory, sid * DIR_ENTRY)
+            etype, name_len = fields[2], fields[1]
+            if etype not in (TYPE_STORAGE, TYPE_STREAM) or not 2 <= name_len <= 64 \
+                    or name_len % 2:
+                return None
+            e = _Dirent(fields, major)
+            low = e.name.lower()
+            if low in names:
+                return None
+            names.add(low)
+            if etype == TYPE_STREAM and e.size and \
+                    not fresh(mini_starts if e.size < MINI_CUTOFF else fat_starts, e.isectStart):
+                return None
+            parent.kids.append(e)
+            todo.append(fields[5])
+            todo.append(fields[4])
+            if e.sid_child != NOSTREAM:
+                if etype != TYPE_STORAGE:
+                    return None  # olefile would give a stream children
+                storages.append((e, e.sid_child))
+        parent.kids.sort(key=lambda k: k.name)  # olefile's order
+    return Scan(root, functools.partial(_Chains, data, ss, fat, minifat_start=minifat_start,
+                                        n_minifat=n_minifat, root_start=root.isectStart,
+                                        root_size=root.size), n)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import struct
+from typing import Callable
 
 import olefile
 import pytest
@@ -226,6 +227,7 @@ def test_direct_reader_and_scan_agree_with_olefile_on_written_trees(kids: list[c
     assert direct_tree(data) == olefile_tree(data)
     found = cfb.scan(data)
     assert found is not None
+    assert cfb.read_tree(found, **LIMITS) == olefile_tree(data)
     assert {n.lower() for n, *_ in found.root} == lenient_root_names(data) == \
         {k.name.lower() for k in kids}
     for name, etype, start, size in found.root:
@@ -446,3 +448,56 @@ def test_mutated_files_scan_answers_as_olefile_or_not_at_all(data: bytes) -> Non
             except Blocked:
                 continue
             assert ole._open(start, size).read() == ours
+
+
+def outcome(read: Callable[[], cfb.Node]) -> cfb.Node | str:
+    try:
+        return read()
+    except Blocked as exc:
+        return exc.reason
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=_mutated())
+def test_mutated_files_scanned_tree_is_what_strict_olefile_reads(data: bytes) -> None:
+    """Where scan answers, the rebuild's tree (or its refusal) is the one it gets
+    through a strict olefile open, so using scan changes no verdict."""
+    found = cfb.scan(data)
+    if found is None:
+        return
+
+    def through_olefile() -> cfb.Node:
+        ole = cfb.open_ole(data)
+        with ole:
+            return cfb.read_tree(ole, **LIMITS, data=data)
+
+    assert outcome(lambda: cfb.read_tree(found, **LIMITS)) == outcome(through_olefile)
+
+
+@pytest.mark.parametrize("edit", ["header clsid", "stream start twice", "mini start twice",
+                                  "stream with children", "names equal in lower case",
+                                  "entry of type 0", "name length 66"])
+def test_scan_leaves_olefile_defects_to_olefile(edit: str) -> None:
+    data = bytearray(_NESTED)
+    entry = dir_entry_at
+    if edit == "header clsid":
+        data[8] = 1
+    elif edit == "stream start twice":
+        set_u32(data, entry(data, "Deep") + 116, struct.unpack_from("<I", data, entry(data, "WordDocument") + 116)[0])
+    elif edit == "mini start twice":
+        set_u32(data, entry(data, "x") + 116, struct.unpack_from("<I", data, entry(data, "inner") + 116)[0])
+    elif edit == "stream with children":
+        sub = struct.unpack_from("<I", data, entry(data, "Sub") + 76)[0]
+        set_u32(data, entry(data, "x") + 76, sub)
+    elif edit == "names equal in lower case":
+        data = bytearray(cfb.write_cfb(cfb.storage(cfb.ROOT_NAME, [
+            cfb.stream("x", b"1"), cfb.stream("y", b"2")])))
+        at = entry(data, "y")
+        data[at:at + 2] = "X".encode("utf-16-le")
+        with pytest.raises(Blocked):
+            cfb.open_ole(bytes(data))  # strict olefile refuses it too
+    elif edit == "entry of type 0":
+        data[entry(data, "x") + 66] = 0
+    elif edit == "name length 66":
+        data[entry(data, "x") + 64] = 66
+    assert cfb.scan(bytes(data)) is None
