@@ -37,3 +37,10 @@ async def disarm(pool: WorkerPool, data: bytes, name: str) -> Result:
     return await trio.to_thread.run_sync(pool.run, data, name, abandon_on_cancel=True,
                                          limiter=_limiter(pool),
                                          thread_name="kakehashi-disarm")
+
+
+async def detect_kind(pool: WorkerPool, data: bytes, name: str) -> str:
+    """The kind of a file that does not cross (detected in a worker, not disarmed)."""
+    return await trio.to_thread.run_sync(pool.detect, data, name, abandon_on_cancel=True,
+                                         limiter=_limiter(pool),
+                                         thread_name="kakehashi-detect")

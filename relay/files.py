@@ -11,8 +11,8 @@ The way of a file (ARCHITECTURE.md "A file's way through"):
    file from the internet zone the verdict decides: the sanitized variant is stored and
    the attachment becomes ``ready``, or it becomes ``blocked``; one ``file.crossed``
    audit entry records both hashes, the kind, the verdict and what was removed.  A file
-   from LGWAN is kept as posted; the engine only tells its kind, which decides whether
-   internet members may have it (``policy.files.outbound_allowed``).
+   from LGWAN is kept as posted; a worker only detects its kind (no disarm), which
+   decides whether internet members may have it (``policy.files.outbound_allowed``).
    ``file.ready`` / ``file.blocked`` then go to every member's sessions, each zone
    seeing its own form (an LGWAN file whose kind may not leave is "blocked" for the
    internet side only).
@@ -50,7 +50,7 @@ from store.records import Attachment, Message, OriginalRequest, Zone
 
 from relay import errors
 from relay.config import Config
-from relay.disarm import disarm
+from relay.disarm import detect_kind, disarm
 from relay.hub import Hub
 from relay.service import Caller, Service, check_client_id
 from relay.web import Body, Response
@@ -362,18 +362,20 @@ class FileService:
                                     "message_ja": ja, "message_en": en}, None, None, None)
             await self._publish(done)
             return done
-        started = time.monotonic()
-        result = await disarm(self.pool, data, att.name)
-        del data
-        self.metrics.observe(result.verdict.value, time.monotonic() - started)
-        report: dict[str, Any] = {**result.report(), "output_kind": result.output_kind}
         if att.origin_zone == "internet":
+            started = time.monotonic()
+            result = await disarm(self.pool, data, att.name)
+            del data
+            self.metrics.observe(result.verdict.value, time.monotonic() - started)
+            report: dict[str, Any] = {**result.report(), "output_kind": result.output_kind}
             done = await self._record_crossing(att, result, report)
         else:
-            # From LGWAN the bytes stay as posted; the engine told us what they are.
+            # From LGWAN the bytes stay as posted: a worker only says what they are
+            # (a full disarm would spend the CPU internet files are waiting for).
+            kind = await detect_kind(self.pool, data, att.name)
+            del data
             done = await self.store.finish_attachment(
-                att.id, "ready", {"removed": [], "kind": result.kind}, None, None, None,
-                kind=result.kind)
+                att.id, "ready", {"removed": [], "kind": kind}, None, None, None, kind=kind)
         await self._publish(done)
         return done
 

@@ -140,6 +140,26 @@ class WorkerPool:
         self._release(w)
         return result
 
+    def detect(self, data: bytes, name: str) -> str:
+        """The kind of a file, detected in a worker without disarming it (for files
+        that stay in their own zone); "unknown" if the worker cannot tell or fails."""
+        if len(data) > self.cfg.max_input_bytes:
+            return "unknown"
+        try:
+            w = self._acquire()
+        except _WorkerLost:
+            return "unknown"
+        try:
+            deadline = time.monotonic() + self.cfg.timeout_s
+            self._send(w, {"op": "detect", "name": name}, data, deadline)
+            header, _ = self._recv(w, deadline)
+        except _WorkerLost:
+            self._replace(w)
+            return "unknown"
+        w.jobs += 1
+        self._release(w)
+        return _known_kind(header.get("kind")) if header.get("op") == "detected" else "unknown"
+
     def probe(self) -> dict[str, Any]:
         """Ask one worker what a job would meet there (sockets, exec, rlimits)."""
         try:

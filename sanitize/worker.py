@@ -18,10 +18,12 @@ detected for the current job, which the pool reads only if the worker dies or ti
 out (a frame would wake the pool once more per job).
 
     parent -> worker  {"op": "run", "name": str, "size": n}   (the file in the memfd)
+                      {"op": "detect", "name": str, "size": n}    (kind only, no disarm)
                       {"op": "probe"}
     worker -> parent  {"op": "ready", "pid", "sandbox": {...}}          (once, at start)
                       {"op": "result", verdict, kind, output_kind, removed, reason,
                        detail, name_mismatch, seconds, "size": n}  (the output in the memfd)
+                      {"op": "detected", "kind"}                  (answer to "detect")
                       {"op": "probe", ...}
 
 The worker's RLIMIT_FSIZE caps what it can write to that file (or any memfd of its
@@ -289,6 +291,13 @@ def main(argv: list[str]) -> int:
         elif header.get("op") == "run":
             _arm_cpu_limit(cfg)
             _run(pipe, cfg, str(header.get("name", "")), payload, hooks)
+        elif header.get("op") == "detect":
+            _arm_cpu_limit(cfg)
+            try:
+                kind = detect(payload, str(header.get("name", ""))).kind
+            except Exception:  # detect copes with damage itself; anything else: no answer
+                kind = "unknown"
+            pipe.send({"op": "detected", "kind": kind})
 
 
 if __name__ == "__main__":

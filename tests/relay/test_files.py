@@ -245,6 +245,8 @@ async def test_lgwan_files_reach_internet_members_by_kind(env: Env) -> None:
     assert r.status == 200 and await download(r) == pdf_bytes
     r = await env.call("GET", f"/api/v1/files/{elf_id}/content", as_="suzuki", zone="internet")
     assert r.status == 403 and code(r) == "policy_blocked"
+    # Their kind came from a detect-only job: the disarm capacity went to nothing.
+    assert "kakehashi_disarm_seconds_count 0" in (await env.call("GET", "/metrics")).body.decode()
     sent = [e for e in await env.store.audit_entries(0, 100) if e.action == "file.sent_out"]
     assert [e.subject for e in sent] == [pdf_id]
     assert sent[0].data["sha256"] == hashlib.sha256(pdf_bytes).hexdigest()

@@ -56,6 +56,12 @@ def test_verdict_through_the_pool(pool: WorkerPool) -> None:
     assert result.message_ja and result.message_en
 
 
+def test_detect_only(pool: WorkerPool) -> None:
+    assert pool.detect(ELF, "report.pdf") == "executable"
+    assert pool.detect(jpeg(), "写真.jpg") == "jpeg"
+    assert pool.detect(b"", "empty") != "executable"
+
+
 def test_rebuilt_file_through_the_pool(pool: WorkerPool) -> None:
     pytest.importorskip("sanitize.formats.images")
     result = pool.run(jpeg(), "写真.jpg")
