@@ -45,7 +45,8 @@ from sanitize.worker import (HEADER_MAX, HOOK_ENV, KIND_LEN, PAYLOAD_AT, config_
 # A worker is retired when its resident memory has grown by more than this share of
 # its memory limit since it started (one huge file can leave the heap that big), or
 # after this many jobs, so slow leaks cannot accumulate for the life of the daemon.
-RETIRE_GROWTH = 0.25
+# Pillow's block cache (sanitize.worker.PILLOW_BLOCKS, 96 MiB) is normal growth.
+RETIRE_GROWTH = 0.4
 JOBS_PER_WORKER = 5000
 START_TIMEOUT_S = 60.0  # imports of pikepdf, Pillow, lxml on a loaded machine
 # A job file that has grown past this is cut back at the next job, so one huge file

@@ -230,6 +230,6 @@ def test_worker_whose_memory_grew_is_retired() -> None:
         first = p.worker_pids()[0]
         assert_blocked(p.run(ELF, "a"), "executable")
         assert p.worker_pids() == [first]  # an ordinary job does not retire it
-        assert_blocked(hook(p, "hold"), "internal_error")  # keeps a third of its limit
+        assert_blocked(hook(p, "hold"), "internal_error")  # keeps half its memory limit
         seen = _served_until_replaced(p, first)
         assert not _alive(first) and len(seen) > 1
