@@ -24,6 +24,7 @@ The writer produces version 3 files (512-byte sectors):
 
 from __future__ import annotations
 
+import codecs
 import functools
 import io
 import struct
@@ -144,6 +145,7 @@ def sort_key(name: str) -> tuple[int, tuple[int, ...]]:
     return len(units), tuple(_upper_unit(u) for u in units)
 
 
+@functools.lru_cache(maxsize=4096)  # as sort_key: the same names again and again
 def check_name(name: str) -> str | None:
     """Why ``name`` may not be written as an entry name, or None if it may."""
     if not name:
@@ -421,18 +423,18 @@ class _Chains:
       either is corrupt.  The walk is bounded by the sector count in any case.
     """
 
-    __slots__ = ("view", "ss", "fat", "used", "cutoff", "mss", "minifat_start",
+    __slots__ = ("data", "ss", "fat", "used", "cutoff", "mss", "minifat_start",
                  "n_minifat", "root_start", "root_size", "mini", "minifat", "mini_used")
 
     def __init__(self, data: bytes, ss: int, fat: array, *, minifat_start: int, n_minifat: int,
                  root_start: int, root_size: int, cutoff: int = MINI_CUTOFF,
                  mss: int = MINI_SECTOR) -> None:
-        self.view = memoryview(data)
+        self.data = data if type(data) is bytes else bytes(data)  # slices must be bytes
         self.ss, self.fat, self.cutoff, self.mss = ss, fat, cutoff, mss
         self.used = bytearray(len(fat))
         self.minifat_start, self.n_minifat = minifat_start, n_minifat
         self.root_start, self.root_size = root_start, root_size
-        self.mini: memoryview | None = None
+        self.mini: bytes | None = None
         self.minifat: array = array("I")
         self.mini_used = bytearray()
 
@@ -443,15 +445,38 @@ class _Chains:
                    n_minifat=ole.num_mini_fat_sectors, root_start=ole.root.isectStart,
                    root_size=ole.root.size, cutoff=ole.minisectorcutoff, mss=ole.minisectorsize)
 
-    def read(self, start: int, size: int) -> bytes:
+    def pieces(self, start: int, size: int) -> tuple[bytes, list[tuple[int, int]]]:
+        """The buffer a stream lies in (file or mini stream) and its (offset, length)
+        pieces there, in order; Blocked("corrupt") if the chain is broken."""
         if size >= self.cutoff:
-            return _chain_bytes(self.view, self.ss, self.ss, self.fat, self.used, start, size)
+            return self.data, _chain_pieces(len(self.data), self.ss, self.ss, self.fat,
+                                            self.used, start, size)
         if self.mini is None:
-            self._load_mini()
-        assert self.mini is not None
-        return _chain_bytes(self.mini, 0, self.mss, self.minifat, self.mini_used, start, size)
+            self.mini = self._load_mini()
+        return self.mini, _chain_pieces(len(self.mini), 0, self.mss, self.minifat,
+                                        self.mini_used, start, size)
 
-    def _load_mini(self) -> None:
+    def read(self, start: int, size: int) -> bytes:
+        buf, pieces = self.pieces(start, size)
+        if len(pieces) == 1:
+            off, take = pieces[0]
+            return buf[off:off + take]
+        view = memoryview(buf)
+        return b"".join([view[off:off + take] for off, take in pieces])
+
+    def matches(self, start: int, size: int, expected: bytes) -> bool:
+        """Whether the stream is ``expected``, compared in place (no copy)."""
+        if len(expected) != size:
+            return False
+        buf, pieces = self.pieces(start, size)
+        want, pos = memoryview(expected), 0
+        for off, take in pieces:
+            if not buf.startswith(want[pos:pos + take], off):
+                return False
+            pos += take
+        return True
+
+    def _load_mini(self) -> bytes:
         # As olefile.loadminifat and OleFileIO._open: the MiniFAT's declared sectors,
         # then the mini stream (the root entry's FAT chain), then the MiniFAT cut to
         # the mini sectors the mini stream holds.
@@ -460,24 +485,28 @@ class _Chains:
         stream_size = self.n_minifat * ss
         if nb_mini * 4 > stream_size:
             raise Blocked("corrupt", "mini stream larger than its MiniFAT")
-        raw = _chain_bytes(self.view, ss, ss, self.fat, self.used, self.minifat_start, stream_size)
-        minifat = array("I", raw)
+        minifat = array("I", self._fat_chain(self.minifat_start, stream_size))
         if sys.byteorder == "big":
             minifat.byteswap()
         self.minifat = minifat[:nb_mini]
         self.mini_used = bytearray(len(self.minifat))
-        self.mini = memoryview(_chain_bytes(self.view, ss, ss, self.fat, self.used,
-                                            self.root_start, self.root_size))
+        return self._fat_chain(self.root_start, self.root_size)
+
+    def _fat_chain(self, start: int, size: int) -> bytes:
+        pieces = _chain_pieces(len(self.data), self.ss, self.ss, self.fat, self.used, start, size)
+        view = memoryview(self.data)
+        return b"".join([view[off:off + take] for off, take in pieces])
 
 
-def _chain_bytes(buf: memoryview, base: int, ss: int, fat: array, used: bytearray,
-                 start: int, size: int) -> bytes:
-    """``size`` bytes along the chain from ``start``: sector ``s`` is ``buf[base + s*ss:]``
+def _chain_pieces(buf_len: int, base: int, ss: int, fat: array, used: bytearray,
+                  start: int, size: int) -> list[tuple[int, int]]:
+    """(offset, length) of the pieces of ``size`` bytes along the chain from ``start``,
+    where sector ``s`` starts at ``base + s*ss`` of a buffer of ``buf_len`` bytes
     (``used`` marks sectors already read); Blocked("corrupt") if the chain is broken."""
     if size == 0:
         if start != ENDOFCHAIN:
             raise Blocked("corrupt", "empty stream with a sector chain")
-        return b""
+        return []
     n = -(-size // ss)
     nfat = len(fat)
     if n > nfat:
@@ -504,16 +533,15 @@ def _chain_bytes(buf: memoryview, base: int, ss: int, fat: array, used: bytearra
             sect = fat[sect]
         runs.append((run_start, run_len))
     left = size
-    parts = []
+    pieces = []
     for first, count in runs:
         off = base + first * ss
         take = min(count * ss, left)
-        piece = buf[off:off + take]
-        if len(piece) != take:
+        if off + take > buf_len:
             raise Blocked("corrupt", "stream runs past the end of the file")
-        parts.append(piece)
+        pieces.append((off, take))
         left -= take
-    return bytes(parts[0]) if len(parts) == 1 else b"".join(parts)
+    return pieces
 
 
 def _read_entry(entry: olefile.olefile.OleDirectoryEntry | _Dirent,
@@ -575,7 +603,8 @@ class _Dirent:
         (raw, name_len, self.entry_type, _color, _left, _right, self.sid_child,
          self.raw_clsid, self.dwUserFlags, self.createTime, self.modifyTime,
          self.isectStart, size) = fields
-        self.name = raw[:name_len - 2].decode("utf-16-le", "replace")
+        # codecs' C function: bytes.decode goes through a Python wrapper for UTF-16
+        self.name = codecs.utf_16_le_decode(raw[:name_len - 2], "replace", True)[0]
         # olefile ignores the high half of the size with 512-byte sectors
         self.size = size & 0xFFFFFFFF if major == 3 else size
         self.kids: list[_Dirent] = []
@@ -599,6 +628,10 @@ class Scan:
         """One stream (a chain that crosses another stream's is only caught when both
         are read by one reader, as ``read_tree`` does)."""
         return self.new_chains().read(start, size)
+
+    def matches(self, start: int, size: int, expected: bytes) -> bool:
+        """Whether one stream is ``expected``, compared in place."""
+        return self.new_chains().matches(start, size, expected)
 
 
 def scan(data: bytes) -> Scan | None:
