@@ -418,23 +418,32 @@ def verify(data: bytes, kind: str, ctx: Context) -> None:
     except Exception as exc:
         raise VerifyFailed(f"output does not parse as a compound file: {exc}") from exc
     with ole:
-        roots = {p[0].lower() for p in ole.listdir(streams=True, storages=False) if len(p) == 1}
-        want = {n for n, k in MAIN_STREAMS.items() if k == kind}
-        if not roots & want:
-            raise VerifyFailed(f"output has no {kind} main stream")
         if ole.root.clsid in FORBIDDEN_CLSIDS:
             raise VerifyFailed(f"root class {ole.root.clsid}")
-        for path in ole.listdir(streams=True, storages=True):
-            names = [p.lower() for p in path]
-            bad = [n for n in names if n in _FORBIDDEN_NAMES or
-                   (n.startswith("mbd") and ole.get_type(path[:names.index(n) + 1]) == olefile.STGTY_STORAGE)]
-            if len(names) > 1 and names[-1] == "\x01compobj":
-                bad.append(names[-1])
-            if bad:
+        # Every entry of olefile's own tree, parents before their children (so a
+        # forbidden storage is met before anything inside it).
+        todo: list[tuple[tuple[str, ...], olefile.olefile.OleDirectoryEntry]] = \
+            [((kid.name,), kid) for kid in ole.root.kids]
+        root_streams: set[str] = set()
+        while todo:
+            path, entry = todo.pop()
+            low = path[-1].lower()
+            storage = entry.entry_type == olefile.STGTY_STORAGE
+            if not storage and entry.entry_type != olefile.STGTY_STREAM:
+                raise VerifyFailed(f"entry {'/'.join(path)!r} of type {entry.entry_type} in output")
+            if low in _FORBIDDEN_NAMES or (storage and low.startswith("mbd")) or \
+                    (len(path) > 1 and low == "\x01compobj"):
                 raise VerifyFailed(f"forbidden entry {'/'.join(path)!r} in output")
-            if ole.getclsid(path) in FORBIDDEN_CLSIDS:
-                raise VerifyFailed(f"forbidden class {ole.getclsid(path)} at {'/'.join(path)!r}")
-        if ole.exists(SUMMARY_INFO):
+            if entry.clsid in FORBIDDEN_CLSIDS:
+                raise VerifyFailed(f"forbidden class {entry.clsid} at {'/'.join(path)!r}")
+            if storage:
+                todo.extend((path + (kid.name,), kid) for kid in entry.kids)
+            elif len(path) == 1:
+                root_streams.add(low)
+        want = {n for n, k in MAIN_STREAMS.items() if k == kind}
+        if not root_streams & want:
+            raise VerifyFailed(f"output has no {kind} main stream")
+        if SUMMARY_INFO.lower() in root_streams:
             props = ole.getproperties(SUMMARY_INFO, convert_time=False)
             if PIDSI_TEMPLATE in props or PIDSI_COMMENTS in props:
                 raise VerifyFailed("SummaryInformation still has template/comments")
