@@ -304,6 +304,22 @@ _WORD_LINK_FIELD = re.compile(
     + rb")", re.IGNORECASE)
 
 
+def _link_field(main: bytes) -> re.Match[bytes] | None:
+    """``_WORD_LINK_FIELD.search(main)``, faster: re looks for the field-begin byte
+    some thirty times slower than memchr (30 us in 100 KB of text), so find each
+    \\x13 with bytes.find and match there (the leftmost match starts at one of them).
+    Past a few dozen \\x13 bytes (text where it is common) re's own search goes on."""
+    pos = main.find(b"\x13")
+    for _ in range(32):
+        if pos < 0:
+            return None
+        m = _WORD_LINK_FIELD.match(main, pos)
+        if m:
+            return m
+        pos = main.find(b"\x13", pos + 1)
+    return None if pos < 0 else _WORD_LINK_FIELD.search(main, pos)
+
+
 def _judge_doc(root: cfb.Node, main: bytes) -> None:
     if len(main) < 0x20:
         raise Blocked("corrupt", "WordDocument shorter than its FIB")
@@ -316,7 +332,7 @@ def _judge_doc(root: cfb.Node, main: bytes) -> None:
         raise Blocked("unsupported_kind", f"Word 6/95 or older document (nFib {nfib:#x})")
     if flags & 0x0100 or flags & 0x8000:  # fEncrypted, fObfuscated (XOR)
         raise Blocked("encrypted", "Word FIB fEncrypted")
-    m = _WORD_LINK_FIELD.search(main)
+    m = _link_field(main)
     if m:
         word = m.group().replace(b"\x00", b"").strip(b"\x13 \t\r\n").decode("ascii")
         raise Blocked("macro_needs_rewrite", f"Word field {word.upper()} in the text")

@@ -266,3 +266,23 @@ def test_mutated_compound_files_only_block(seed: bytes, edits: list[tuple[int, b
     except Blocked:
         return
     ole2.verify(out.data, out.kind, CTX)
+
+
+# -- the Word field search is re's search, only faster --------------------------------
+
+_FIELD_BITS = st.sampled_from([b"\x13", b" ", b"\x00", b"\r", b"DDE", b"dde", b"AUTO", b"D\x00D\x00E\x00",
+                               b"LINK", b"L\x00I\x00N\x00K\x00", b"INCLUDETEXT", b"IMPORT", b"x", b"\x13\x13"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(parts=st.lists(_FIELD_BITS, max_size=120))
+def test_link_field_finds_what_re_search_finds(parts: list[bytes]) -> None:
+    text = b"".join(parts)
+    fast, slow = ole2._link_field(text), ole2._WORD_LINK_FIELD.search(text)
+    assert (fast and fast.span()) == (slow and slow.span())
+
+
+def test_link_field_past_many_field_begins() -> None:
+    text = b"\x13 x" * 100 + b"\x13 DDEAUTO c:\\\\x"
+    assert ole2._link_field(text).start() == 300
+    assert ole2._link_field(b"\x13 x" * 100) is None
