@@ -649,9 +649,17 @@ class Scan:
         return self.new_chains().matches(start, size, expected)
 
 
+# The last bytes object scanned and what scan found: detect and then the rebuild look
+# at the very same object (immutable, and kept alive here so its id is not reused).
+_last_scan: tuple[bytes, Scan | None] | None = None
+
+
 def scan(data: bytes) -> Scan | None:
     """A strict, olefile-free parse of a plain compound file, or None when the file is
     not plain enough for it (then ask olefile).
+
+    Scanning the same bytes object twice in a row parses it once (detect, then the
+    rebuild).  Readers made from the result share nothing that reading changes.
 
     An olefile open (a Python object per directory entry, a log call and a read per
     sector) costs more than the rest of a look at a .doc or .xls, and detect, the
@@ -673,6 +681,16 @@ def scan(data: bytes) -> Scan | None:
 
     Anything else -> None.  Stream chains are checked when a stream is read.
     """
+    global _last_scan
+    last = _last_scan
+    if last is not None and last[0] is data:
+        return last[1]
+    found = _scan(data)
+    _last_scan = (data, found) if type(data) is bytes else None
+    return found
+
+
+def _scan(data: bytes) -> Scan | None:
     n = len(data)
     if n < SECTOR or data[:8] != MAGIC:
         return None

@@ -501,3 +501,17 @@ def test_scan_leaves_olefile_defects_to_olefile(edit: str) -> None:
     elif edit == "name length 66":
         data[entry(data, "x") + 64] = 66
     assert cfb.scan(bytes(data)) is None
+
+
+def test_scan_of_the_same_bytes_twice_reads_the_same_tree_twice() -> None:
+    """detect and the rebuild scan the same object: the second read must not meet the
+    first one's marks (a shared reader would call every sector 'read twice')."""
+    data = bytes(_CHAINS)
+    first = cfb.scan(data)
+    assert first is not None and cfb.scan(data) is first
+    assert cfb.read_tree(first, **LIMITS) == cfb.read_tree(cfb.scan(data), **LIMITS) \
+        == olefile_tree(data)
+    broken = bytearray(data)
+    set_u32(broken, fat_at(broken, 5), 2)
+    assert cfb.scan(bytes(broken)) is not first  # another object: scanned afresh
+    corrupt_direct(broken)
