@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 import pikepdf
 from pikepdf import Array, Dictionary, Name, Stream, String
 
-from sanitize.formats.pdf_verify import apply_limits, load, memfile, verify
+from sanitize.formats.pdf_verify import alternation, apply_limits, load, memfile, verify
 from sanitize.report import Blocked, Rebuilt, Removed
 
 if TYPE_CHECKING:
@@ -94,24 +94,8 @@ _TRIGGER_NAMES = sorted(
     key=len, reverse=True)
 
 
-def _trie(words: list[bytes]) -> bytes:
-    """A regex matching exactly ``words``, branching one byte at a time: ``re`` tries
-    the branches of a flat alternation one after another at every "/", and names
-    sit close together in dictionaries (~40% of the scan time saved)."""
-    if words == [b""]:
-        return b""
-    groups: dict[bytes, list[bytes]] = {}
-    optional = b"" in words
-    for w in sorted(set(words) - {b""}):
-        groups.setdefault(w[:1], []).append(w[1:])
-    parts = [re.escape(head) + _trie(rest) for head, rest in groups.items()]
-    if len(parts) == 1 and not optional:
-        return parts[0]
-    return b"(?:" + b"|".join(parts) + b")" + (b"?" if optional else b"")
-
-
 _TRIGGER = re.compile(
-    rb"/(?:" + _trie(_TRIGGER_NAMES) + rb"(?![A-Za-z0-9])|RichMedia"
+    rb"/(?:" + alternation(_TRIGGER_NAMES) + rb"(?![A-Za-z0-9])|RichMedia"
     rb'|(?:S|Type|Subtype|N)"\s*:\s*"\d+ \d+ R")')
 # qpdf prefixes warnings with the input's description ("stream <...> (offset 12): ").
 _WARNING_PREFIX = re.compile(r"^stream <[^>]*>[^:]*:\s*")
@@ -136,8 +120,9 @@ def rebuild(data: bytes, kind: str, ctx: Context) -> Rebuilt:
             # qpdf's writer fills in /Size only if the trailer has the key: a damaged
             # trailer without it would come out unreadable.
             pdf.trailer.Size = 0
-            walker = _Walker(removed, pdf.Root.objgen)
-            for obj in _suspects(pdf):
+            suspects, everything = _suspects(pdf)
+            walker = _Walker(removed, pdf.Root.objgen, everything)
+            for obj in suspects:
                 walker.visit(obj)
             # Warnings come from opening and from resolving objects during the walk;
             # get_warnings() hands them over once and clears them.
@@ -168,8 +153,9 @@ def _save(pdf: pikepdf.Pdf) -> bytes:
         return f.read()
 
 
-def _suspects(pdf: pikepdf.Pdf) -> list[pikepdf.Object]:
-    """The objects whose text matches _TRIGGER, in file order.
+def _suspects(pdf: pikepdf.Pdf) -> tuple[list[pikepdf.Object], bool]:
+    """The objects whose text matches _TRIGGER, in file order, and whether every
+    object and every direct object inside them must be walked instead.
 
     The text of an object is qpdf's JSON form of it (``to_json``: for a stream, its
     dictionary; children given by reference stay references): one call per object,
@@ -193,8 +179,8 @@ def _suspects(pdf: pikepdf.Pdf) -> list[pikepdf.Object]:
     if any(isinstance(objs[i], Name) for i in hit):
         # A name that is an object of its own ("5 0 obj /JavaScript") is judged in
         # every dictionary that refers to it, under any key: rare enough to walk all.
-        return objs
-    return [objs[i] for i in sorted(hit)]
+        return objs, True
+    return [objs[i] for i in sorted(hit)], False
 
 
 def _warning_text(warning: str) -> str:
@@ -229,6 +215,11 @@ def _nm(obj: object) -> bytes:
     return obj.unparse(resolved=True) if isinstance(obj, Name) else b""
 
 
+def _get_nm(d: _Dict, keys: set[str], key: str) -> bytes:
+    """_nm of ``d[key]``, b"" if there is no such key."""
+    return _nm(d[key]) if key in keys else b""
+
+
 def _label(name: object) -> str:
     """A name for a report, without the slash."""
     return _nm(name)[1:].decode("latin-1") or "untyped"
@@ -238,27 +229,35 @@ def _judge(action: object) -> tuple[str, str] | None:
     """None if ``action`` may stay, else (code, what it is)."""
     if not isinstance(action, Dictionary):
         return "pdf.action", "malformed action"
-    kind = action.get("/S")
-    if kind == Name.GoTo:
+    keys = action.keys()
+    kind = _get_nm(action, keys, "/S")
+    if kind == b"/GoTo":
         return None
-    if kind == Name.URI:
-        uri = action.get("/URI")
+    if kind == b"/URI":
+        uri = action["/URI"] if "/URI" in keys else None
         return None if _uri_is_safe(uri) else ("pdf.uri_unsafe", f"URI action ({_uri_scheme(uri)})")
-    if kind == Name.Named:
-        n = action.get("/N")
-        if _nm(n) in _SAFE_NAMED:
+    if kind == b"/Named":
+        n = _get_nm(action, keys, "/N")
+        if n in _SAFE_NAMED:
             return None
-        return "pdf.action", f"Named action {_label(n)}"
-    code = _ACTION_CODES.get(_nm(kind), "pdf.action")
-    return code, f"{_label(kind)} action"
+        return "pdf.action", f"Named action {n[1:].decode('latin-1') or 'untyped'}"
+    code = _ACTION_CODES.get(kind, "pdf.action")
+    return code, f"{kind[1:].decode('latin-1') or 'untyped'} action"
 
 
 class _Walker:
     """Visits every indirect object and the direct objects inside it, once each."""
 
-    def __init__(self, removed: list[Removed], root: tuple[int, int]) -> None:
+    def __init__(self, removed: list[Removed], root: tuple[int, int], everything: bool) -> None:
         self.removed = removed
         self.root = root
+        self.everything = everything  # walk every direct object (see _suspects)
+
+    def _suspect(self, direct: pikepdf.Object) -> bool:
+        """Whether a direct object inside a suspect may hold something to remove, by
+        the test _suspects applies to whole objects: a page's /Resources or
+        /MediaBox need no walk because its /AA does."""
+        return self.everything or _TRIGGER.search(direct.to_json(True)) is not None
 
     def visit(self, obj: pikepdf.Object) -> None:
         """Walk ``obj`` (one of _suspects) and every direct object inside it."""
@@ -274,58 +273,66 @@ class _Walker:
         # Indirect children are visited in their own right by the pdf.objects loop.
         for value in arr:
             if isinstance(value, Dictionary) and not value.is_indirect:
-                self._dict(value, where)
+                if self._suspect(value):
+                    self._dict(value, where)
             elif isinstance(value, Array) and not value.is_indirect:
-                self._array(value, where)
+                if self._suspect(value):
+                    self._array(value, where)
 
     def _dict(self, d: _Dict, where: str) -> None:
         keys = d.keys()
         if self._whole(d, keys, where):
             return
-        for key, code in _DROP_KEYS.items():
-            if key in keys:
-                del d[key]
-                self._report(code, key, where)
-        if "/URI" in keys and d.get("/S") != Name.URI and not _uri_is_safe(uri := d["/URI"]):
+        if not keys.isdisjoint(_DROP_KEYS):
+            for key, code in _DROP_KEYS.items():
+                if key in keys:
+                    del d[key]
+                    self._report(code, key, where)
+        # ``keys`` stays right below: none of these is a key deleted above.  A missing
+        # key is tested with ``in`` first: d.get() of a missing key costs 2 us.
+        if "/URI" in keys and _get_nm(d, keys, "/S") != b"/URI" and not _uri_is_safe(uri := d["/URI"]):
             del d["/URI"]  # the catalog's base URI, or one left behind by damage
             if isinstance(uri, Dictionary):
                 self._report("pdf.uri_base", "/URI base", where)
             else:
                 self._report("pdf.uri_unsafe", f"/URI ({_uri_scheme(uri)})", where)
         if "/A" in keys:
-            self._action_slot(d, d.get("/Subtype") == Name.Widget, where)
+            self._action_slot(d, _get_nm(d, keys, "/Subtype") == b"/Widget", where)
         if "/Next" in keys and "/S" in keys:
             self._next_chain(d, where)
         if "/Annots" in keys:
             self._annots(d, where)
-        for key in d.keys():
-            value = d[key]
+        for key, value in d.items():  # in key order (keys() is a set)
+            if value is None:  # a null value: no entry to qpdf (keys() leaves it out)
+                continue
             spelt = _nm(value)
             if spelt in _FLAGGED_VALUES or _LOOKALIKE.match(spelt) or _LOOKALIKE.match(_key_bytes(key)):
                 del d[key]
                 self._report("pdf.action", f"{_label(value)} under {_key_bytes(key).decode('latin-1')}", where)
             elif isinstance(value, Dictionary) and not value.is_indirect:
-                self._dict(value, where)
+                if self._suspect(value):
+                    self._dict(value, where)
             elif isinstance(value, Array) and not value.is_indirect:
-                self._array(value, where)
+                if self._suspect(value):
+                    self._array(value, where)
 
     def _whole(self, d: _Dict, keys: set[str], where: str) -> bool:
         """Empty ``d`` if it is itself a hostile action, annotation or payload."""
-        s = d.get("/S") if "/S" in keys else None
-        typ = d.get("/Type") if "/Type" in keys else None
-        sub = d.get("/Subtype") if "/Subtype" in keys else None
-        if _nm(s) in _JUDGED_ANYWHERE or typ == Name.Action:
+        s = _get_nm(d, keys, "/S")
+        typ = _get_nm(d, keys, "/Type")
+        sub = _get_nm(d, keys, "/Subtype")
+        if s in _JUDGED_ANYWHERE or typ == b"/Action":
             verdict = _judge(d)
             if verdict is None:
                 return False
             self._report(*verdict, where)  # an action that may not stay, wherever it sits
-        elif _nm(sub) in _BAD_ANNOTS and ("/Rect" in keys or typ == Name.Annot):
-            self._report("pdf.annotation", f"{_label(sub)} annotation", where)
-        elif typ == Name.EmbeddedFile:
+        elif sub in _BAD_ANNOTS and ("/Rect" in keys or typ == b"/Annot"):
+            self._report("pdf.annotation", f"{sub[1:].decode('latin-1')} annotation", where)
+        elif typ == b"/EmbeddedFile":
             self._report("pdf.embedded_file", "embedded file", where)
-        elif sub == Name.U3D or sub == Name.PRC:
-            self._report("pdf.3d", f"{_label(sub)} 3D data", where)
-        elif sub == Name.PS or d.get("/Subtype2") == Name.PS:
+        elif sub in (b"/U3D", b"/PRC"):
+            self._report("pdf.3d", f"{sub[1:].decode('latin-1')} 3D data", where)
+        elif sub == b"/PS" or _get_nm(d, keys, "/Subtype2") == b"/PS":
             self._report("pdf.postscript", "PostScript XObject", where)
             _empty(d)
             if isinstance(d, Stream):  # content may still paint it with Do: leave an empty form

@@ -5,12 +5,23 @@ rebuild's walk (``sanitize.formats.pdf``): it re-opens the output with pikepdf, 
 encryption, warnings and the page limit, then looks for every construct the rebuild
 removes.  It has two paths:
 
-* a byte scan of the whole output for the names of those constructs.  The rebuild
-  writes every object uncompressed (no object streams) and qpdf writes names in
-  canonical form (``/J#53`` comes out as ``/JS``), so a dictionary key or name value
-  cannot hide from this scan.  No hit: nothing to look at, done.
-* any hit (a link's ``/URI``, a text string that happens to read ``/JS``, compressed
-  bytes that happen to match) is settled by a structural scan of every object.
+* a byte scan of the output for the names of those constructs, outside stream
+  bodies.  The rebuild writes every object uncompressed (no object streams) and qpdf
+  writes names in canonical form (``/J#53`` comes out as ``/JS``), so a dictionary
+  key or name value cannot hide from this scan.  No hit: nothing to look at, done.
+* any hit (a link's ``/URI``, a text string that happens to read ``/JS``, an object
+  stream) is settled by a structural scan of every object.
+
+The byte scan hops over stream bodies (image data is most of a file's bytes), using
+only what qpdf read when it opened the file, its cross-reference table: object k is
+parsed from its offset, so the bytes up to the next object's offset hold object k
+and nothing else qpdf parses.  A body starts after ``>>``, the keyword ``stream`` and
+an end of line; it is hopped over (to the last ``endstream`` before the next object)
+only if the text from the object's offset to there closes every dictionary it opens
+and holds no string and no comment, so the ``>>`` is the one that ends the object's
+own dictionary, as qpdf reads it.  Else the scan goes on into the body.  qpdf writes
+no comments and stream dictionaries seldom hold strings, so nearly every body of its
+output is hopped over.
 
 The loader lives here, not in ``pdf``, because both sides need it and opening a file
 is not judging it.  It hands qpdf an anonymous in-memory file (memfd) to map: reading
@@ -22,6 +33,7 @@ quarter of a whole rebuild.
 
 from __future__ import annotations
 
+import bisect
 import io
 import os
 import re
@@ -147,6 +159,25 @@ def load(data: bytes) -> Iterator[pikepdf.Pdf]:
             yield pdf
 
 
+def alternation(words: list[bytes]) -> bytes:
+    """A regex group matching exactly ``words``, branching one byte at a time.
+
+    ``re`` tries the branches of a flat alternation one after another at every
+    candidate position; names sit close together in PDF dictionaries, and the trie
+    form scans them about twice as fast."""
+    words = sorted(set(words))
+    if words == [b""]:
+        return b""
+    groups: dict[bytes, list[bytes]] = {}
+    for w in words:
+        if w:
+            groups.setdefault(w[:1], []).append(w[1:])
+    parts = [re.escape(head) + alternation(rest) for head, rest in groups.items()]
+    if len(parts) == 1 and b"" not in words:
+        return parts[0]
+    return b"(?:" + b"|".join(parts) + b")" + (b"?" if b"" in words else b"")
+
+
 # --- verify ---------------------------------------------------------------------
 
 _TOKENS = (
@@ -157,7 +188,9 @@ _TOKENS = (
 )
 # A name token: the name not followed by a letter or digit (a delimiter, whitespace,
 # the end, or a byte some scanners take as the end of a name: "/OpenAction`6").
-_SUSPECT = re.compile(rb"/(?:" + _TOKENS + rb")(?![A-Za-z0-9])")
+_SUSPECT = re.compile(rb"/" + alternation(_TOKENS.split(b"|")) + rb"(?![A-Za-z0-9])")
+# The start of a stream body (see the module docstring).
+_BODY = re.compile(rb">>[\x00\t\n\x0c\r ]*stream(?:\r\n|\n)")
 # A type given by reference ("/S 7 0 R"): the name sits in another object.
 _BY_REFERENCE = re.compile(rb"/(?:S|Type|Subtype|Subtype2|N)\s+\d+\s+\d+\s+R")
 # Keys and name values that start as a flagged name and go on with such a byte.
@@ -203,7 +236,7 @@ def verify(data: bytes, kind: str, ctx: Context) -> None:
             count = tree.get("/Count") if isinstance(tree, Dictionary) else None
             if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= cfg.max_pdf_pages:
                 raise VerifyFailed(f"page tree count {count!r} missing or over the limit")
-            if _SUSPECT.search(data):  # something to look at: find which objects
+            if _suspect_outside_streams(pdf, data):  # something to look at: find which objects
                 for obj in pdf.objects:
                     if isinstance(obj, Stream):
                         text = obj.stream_dict.unparse(resolved=True)
@@ -220,6 +253,39 @@ def verify(data: bytes, kind: str, ctx: Context) -> None:
         raise
     except (Blocked, pikepdf.PikepdfError) as exc:
         raise VerifyFailed(f"output does not re-open: {exc}") from exc
+
+
+def _suspect_outside_streams(pdf: pikepdf.Pdf, data: bytes) -> bool:
+    """Whether a name of _SUSPECT appears in ``data`` outside stream bodies, or
+    objects sit in object streams (where no byte scan sees them)."""
+    starts = []
+    for entry in pdf.get_xref_table().values():
+        if entry.type == 2:
+            return True
+        if entry.type == 1:
+            starts.append(entry.offset)
+    starts.sort()
+    pos = 0
+    while (m := _BODY.search(data, pos)) is not None:
+        # A name never holds ">", so none is cut at m.start().
+        if _SUSPECT.search(data, pos, m.start()):
+            return True
+        body = m.end()
+        pos = m.start() + 2  # unless the body can be hopped over: scan on into it
+        k = bisect.bisect_right(starts, m.start()) - 1
+        if k < 0:
+            continue
+        first = starts[k]
+        if (data.find(b"(", first, body) >= 0 or data.find(b"%", first, body) >= 0
+                or data.count(b"<<", first, body) != data.count(b">>", first, body)):
+            continue
+        if k + 1 < len(starts):
+            end = data.rfind(b"endstream", body, starts[k + 1])
+        else:  # the last object: the cross-reference table and trailer follow
+            end = data.find(b"endstream", body)
+        if end >= 0:
+            pos = end
+    return _SUSPECT.search(data, pos) is not None
 
 
 def _check(obj: object, depth: int) -> None:

@@ -5,6 +5,9 @@
   look-alike names, walking every object must give the same report.
 * The loader and the writer reuse their in-memory files: a short file after a long
   one, or after a refused one, must come out whole and alone.
+* verify's byte scan hops over stream bodies: a dictionary must not hide in what it
+  hops over, whatever the file (these files are fed to verify as they are, not
+  rebuilt: qpdf would never write them).
 """
 
 from __future__ import annotations
@@ -21,21 +24,25 @@ from hypothesis import strategies as st
 from sanitize.config import SanitizeConfig
 from sanitize.formats import Context
 from sanitize.formats import pdf as pdfmod
-from sanitize.report import Blocked
+from sanitize.formats import pdf_verify
+from sanitize.report import Blocked, VerifyFailed
 from tests.sanitize import pdf_fixtures as fx
 
 CTX = Context(cfg=SanitizeConfig())
 
 
-def raw_pdf(extra: bytes) -> bytes:
+def raw_pdf(extra: bytes, *more: bytes, fifth: bytes = b"/JavaScript") -> bytes:
     """A one-page PDF written by hand: object 4 is ``extra`` (hung off the catalog as
-    /X), object 5 the bare name /JavaScript (for types given by reference)."""
+    /X), object 5 ``fifth`` (by default the bare name /JavaScript, for types given by
+    reference), objects 6... are ``more`` (hung off the page as /Y)."""
+    ys = b" ".join(b"%d 0 R" % n for n in range(6, 6 + len(more)))
     objs = [
         b"<< /Type /Catalog /Pages 2 0 R /X 4 0 R >>",
         b"<< /Type /Pages /Kids [ 3 0 R ] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [ 0 0 10 10 ] /Resources << >> >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [ 0 0 10 10 ] /Resources << >> /Y [ %s ] >>" % ys,
         extra,
-        b"/JavaScript",
+        fifth,
+        *more,
     ]
     out = bytearray(b"%PDF-1.7\n")
     offsets = []
@@ -112,19 +119,19 @@ def test_prefilter_skips_only_objects_with_nothing_to_remove(entries: list[tuple
 @pytest.mark.parametrize("spelling", [b"/J#53", b"/#4A#53", b"/JS#80", b"/JS#C3#A9", b"/JS#0A"])
 def test_escaped_and_non_utf8_names_are_suspects(spelling: bytes) -> None:
     with pikepdf.open(io.BytesIO(raw_pdf(b"<< %s (x) >>" % spelling))) as pdf:
-        assert (4, 0) in [o.objgen for o in pdfmod._suspects(pdf)]
+        assert (4, 0) in [o.objgen for o in pdfmod._suspects(pdf)[0]]
 
 
 def test_type_by_reference_is_a_suspect() -> None:
     with pikepdf.open(io.BytesIO(raw_pdf(b"<< /S 5 0 R /JS (app.alert\\(1\\)) >>"))) as pdf:
-        assert (4, 0) in [o.objgen for o in pdfmod._suspects(pdf)]
+        assert (4, 0) in [o.objgen for o in pdfmod._suspects(pdf)[0]]
     rb = pdfmod.rebuild(raw_pdf(b"<< /S 5 0 R /Foo (x) >>"), "pdf", CTX)
     assert [r.code for r in rb.removed] == ["pdf.javascript"]
 
 
 def test_plain_objects_are_not_suspects() -> None:
     with pikepdf.open(io.BytesIO(fx.to_bytes(fx.text_pdf(pages=3)))) as pdf:
-        assert pdfmod._suspects(pdf) == []
+        assert pdfmod._suspects(pdf) == ([], False)
 
 
 # --- reused in-memory files ---------------------------------------------------------
@@ -149,3 +156,52 @@ def test_files_are_fine_after_a_refused_one() -> None:
     rb = pdfmod.rebuild(good, "pdf", CTX)
     pdfmod.verify(rb.data, "pdf", CTX)
     assert fx.page_texts(rb.data) == fx.page_texts(good)
+
+
+# --- verify's hops over stream bodies -------------------------------------------------
+
+def stream(body: bytes, extra: bytes = b"") -> bytes:
+    return b"<< /Length %d %s>>\nstream\n%s\nendstream" % (len(body), extra, body)
+
+
+JS = b"<< /S /JavaScript /JS (app.alert\\(1\\)) >>"
+
+
+def test_names_inside_bodies_are_hopped_over() -> None:
+    """Image bytes or page text that read "/JavaScript" are no names: the file passes."""
+    data = raw_pdf(b"<< >>", stream(b"BT (/JavaScript /OpenAction) Tj ET"),
+                   stream(b"\xff\xd8 /JS /AA /Launch \x00" * 50, b"/Subtype /Image "), fifth=b"1")
+    with pikepdf.open(io.BytesIO(data)) as pdf:
+        assert not pdf_verify._suspect_outside_streams(pdf, data)
+    pdfmod.verify(data, "pdf", CTX)
+
+
+def test_dictionary_after_a_body_holding_endstream_is_seen() -> None:
+    data = raw_pdf(b"<< >>", stream(b"q endstream endobj 9 0 obj << >> Q"), JS, fifth=b"1")
+    with pytest.raises(VerifyFailed):
+        pdfmod.verify(data, "pdf", CTX)
+
+
+@pytest.mark.parametrize("head", [
+    b"/T (>>\nstream\n) /JS (x) /Length 3 ",  # a string with raw line ends qpdf never writes
+    b"/T 1 % >>\nstream\n\n/JS (x) /Length 3 ",  # a comment
+    b"/T << /A 1 >>\nstream\n /JS (x) /Length 3 ",  # a bare keyword qpdf reads as null
+])
+def test_no_hop_from_a_stream_keyword_qpdf_does_not_see(head: bytes) -> None:
+    data = raw_pdf(b"<< >>", b"<< %s>>\nstream\nabc\nendstream" % head, fifth=b"1")
+    with pytest.raises(VerifyFailed):
+        pdfmod.verify(data, "pdf", CTX)
+
+
+def test_objects_in_object_streams_send_verify_to_the_full_look() -> None:
+    with pikepdf.open(io.BytesIO(fx.to_bytes(fx.text_pdf()))) as pdf:
+        out = fx.to_bytes(pdf, object_stream_mode=pikepdf.ObjectStreamMode.generate)
+    with pikepdf.open(io.BytesIO(out)) as pdf:
+        assert pdf_verify._suspect_outside_streams(pdf, out)
+
+
+def test_hop_stops_at_the_next_object() -> None:
+    """Between two streams, a dictionary of its own is scanned."""
+    data = raw_pdf(b"<< >>", stream(b"abc"), JS, stream(b"def"), fifth=b"1")
+    with pytest.raises(VerifyFailed):
+        pdfmod.verify(data, "pdf", CTX)
