@@ -286,3 +286,34 @@ def test_link_field_past_many_field_begins() -> None:
     text = b"\x13 x" * 100 + b"\x13 DDEAUTO c:\\\\x"
     assert ole2._link_field(text).start() == 300
     assert ole2._link_field(b"\x13 x" * 100) is None
+
+
+def test_doc_over_6_8_mb_with_macros_rebuilt_through_olefile() -> None:
+    """Past 109 FAT sectors cfb.scan steps aside: olefile reads the input and re-reads
+    the output for the main-stream check; the result is the same as for small files."""
+    picture = cfb.stream("Data", bytes(range(256)) * (7_300_000 // 256))
+    data = F.doc(picture, F.vba_storage())
+    assert cfb.scan(data) is None
+    out, codes = rebuild_ok(data, "doc")
+    assert codes == {"ole2.macros"} and not has_vba(out)
+    assert cfb.scan(out) is None  # the output needs a DIFAT too
+    assert streams(out)["Data"] == picture.data
+    assert streams(out)["WordDocument"] == streams(data)["WordDocument"]
+
+
+def test_main_stream_check_reads_the_output_bytes() -> None:
+    """The fidelity check reads the output's own bytes, not the writer's bookkeeping:
+    one byte changed in the main stream after writing is caught, in the scan route
+    and in the olefile route (over 6.8 MB)."""
+    for extra in ((), (cfb.stream("Data", bytes(7_300_000)),)):
+        data = F.doc(*extra, text="本文".encode("utf-16-le") * 3000)
+        with olefile.OleFileIO(io.BytesIO(data)) as ole:
+            word = ole.openstream("WordDocument").read()
+            entry = ole.root.kids_dict["worddocument"]
+        assert entry.size >= 4096  # in regular sectors, at a place we can compute
+        node = cfb.stream("WordDocument", word)
+        ole2._check_main_stream(data, node)  # the file as written: the same stream
+        changed = bytearray(data)
+        changed[512 * (entry.isectStart + 1) + entry.size // 2] ^= 0xFF
+        with pytest.raises(VerifyFailed):
+            ole2._check_main_stream(bytes(changed), node)
