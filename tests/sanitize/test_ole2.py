@@ -317,3 +317,48 @@ def test_main_stream_check_reads_the_output_bytes() -> None:
         changed[512 * (entry.isectStart + 1) + entry.size // 2] ^= 0xFF
         with pytest.raises(VerifyFailed):
             ole2._check_main_stream(bytes(changed), node)
+
+
+# -- the Excel globals walk gives the verdicts biff_records' walk gave ----------------
+
+def judge_xls_by_records(main: bytes) -> None:
+    """The walk _judge_xls made before it was inlined: every record through biff_records."""
+    records = iter(ole2.biff_records(main))
+    first = next(records, None)
+    if first is None or first[1] not in (0x0809, 0x0409, 0x0209, 0x0009) or len(first[2]) < 4:
+        raise Blocked("corrupt", "Workbook stream does not start with BOF")
+    biff8 = struct.unpack_from("<H", first[2], 0)[0] == 0x0600
+    for pos, rtype, body in records:
+        if rtype == 0x000A:
+            break
+        if rtype == 0x002F:
+            raise Blocked("encrypted", "Excel FILEPASS record")
+        why = ole2._biff_active(rtype, body, biff8)
+        if why:
+            raise Blocked("macro_needs_rewrite", f"Excel {why} (record at {pos})")
+
+
+_RECORD = st.one_of(
+    st.builds(F.biff, st.sampled_from([0x00E0, 0x0031, 0x041E, 0x00FC, 0x003C]), st.binary(max_size=30)),
+    st.sampled_from([F.OBPROJ, F.FILEPASS, F.biff(0x000A), F.name_record(b"Auto_Open"),
+                     F.name_record(b"total"), F.boundsheet("S", 1), F.boundsheet("S"),
+                     F.biff(0x01AE, struct.pack("<HH", 1, 0x0401)),
+                     F.biff(0x01AE, struct.pack("<HH", 0, 5) + b"\x00cmd|x"),
+                     F.biff(0x0023, struct.pack("<H", 0x0010) + bytes(6)), F.biff(0x0023, b"")]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(bof=st.sampled_from([F._bof(0x0005), F.biff(0x0409, bytes(4)), F.biff(0x0809, b"\x00\x05"), b""]),
+       records=st.lists(_RECORD, max_size=40), tail=st.binary(max_size=6))
+def test_xls_globals_walk_judges_as_biff_records_did(bof: bytes, records: list[bytes],
+                                                     tail: bytes) -> None:
+    main = bof + b"".join(records) + tail
+
+    def verdict(judge: object) -> tuple[str, str] | None:
+        try:
+            judge()  # type: ignore[operator]
+        except Blocked as exc:
+            return exc.reason, exc.detail
+        return None
+
+    assert verdict(lambda: ole2._judge_xls(None, main)) == verdict(lambda: judge_xls_by_records(main))
