@@ -6,6 +6,14 @@ drops what is unsafe, and writes a brand-new file from the tree (``write_cfb``).
 Writing anew also means nothing of the original survives in free sectors, orphan
 directory entries or slack space.
 
+Reading has three routes to one tree.  ``scan`` parses a plain file (under 6.8 MB,
+no defect olefile would complain of) without olefile, and ``read_tree`` slices its
+streams out of the input along the FAT/MiniFAT (``_Chains``); whatever ``scan`` is
+unsure of is opened by olefile (``open_ole``) and read the same way along the tables
+olefile parsed (``read_tree(ole, data=...)``).  olefile's own stream reader, sector
+by sector in Python, is the third route (``read_tree(ole)``): several times slower,
+kept as the reference the others are tested against.
+
 The writer produces version 3 files (512-byte sectors):
 
 * header, then the data of streams >= 4096 bytes in regular sectors, the mini stream

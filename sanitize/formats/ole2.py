@@ -1,7 +1,8 @@
 """Legacy Office (Word .doc, Excel .xls, PowerPoint .ppt): rebuild the compound file.
 
-The file is read into a tree (``sanitize.cfb``), judged, stripped and written anew
-with our own CFB writer.  The main stream (WordDocument / Workbook / PowerPoint
+The file is read into a tree (``sanitize.cfb``: without olefile for plain files,
+through a strict olefile open otherwise), judged, stripped and written anew with our
+own CFB writer; ``verify`` re-opens the output with olefile.  The main stream (WordDocument / Workbook / PowerPoint
 Document) is carried over byte for byte; everything we cannot neutralise without
 rewriting it is blocked instead:
 
