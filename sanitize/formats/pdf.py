@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 import pikepdf
 from pikepdf import Array, Dictionary, Name, Stream, String
 
-from sanitize.formats.pdf_verify import alternation, apply_limits, load, memfile, verify
+from sanitize.formats.pdf_verify import alternation, apply_limits, hold_output, load, memfile, verify
 from sanitize.report import Blocked, Rebuilt, Removed
 
 if TYPE_CHECKING:
@@ -150,7 +150,9 @@ def _save(pdf: pikepdf.Pdf) -> bytes:
                  object_stream_mode=pikepdf.ObjectStreamMode.disable)
         f.truncate()  # a reused file may hold a longer earlier output past this one
         f.seek(0)
-        return f.read()
+        out = f.read()
+        hold_output(f, out)  # verify maps this file rather than copy the output again
+        return out
 
 
 def _suspects(pdf: pikepdf.Pdf) -> tuple[list[pikepdf.Object], bool]:

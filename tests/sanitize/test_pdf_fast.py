@@ -4,7 +4,8 @@
   acts on (``pdf._suspects``): on hand-written files full of escaped, non-UTF-8 and
   look-alike names, walking every object must give the same report.
 * The loader and the writer reuse their in-memory files: a short file after a long
-  one, or after a refused one, must come out whole and alone.
+  one, or after a refused one, must come out whole and alone; verify maps the file
+  the rebuild's output was read from only for that very output.
 * verify's byte scan hops over stream bodies: a dictionary must not hide in what it
   hops over, whatever the file (these files are fed to verify as they are, not
   rebuilt: qpdf would never write them).
@@ -156,6 +157,24 @@ def test_files_are_fine_after_a_refused_one() -> None:
     rb = pdfmod.rebuild(good, "pdf", CTX)
     pdfmod.verify(rb.data, "pdf", CTX)
     assert fx.page_texts(rb.data) == fx.page_texts(good)
+
+
+def test_verify_maps_the_rebuilds_file_only_for_its_own_output() -> None:
+    out = pdfmod.rebuild(fx.to_bytes(fx.text_pdf(pages=2)), "pdf", CTX).data
+    hostile = fx.js_openaction()
+    with pytest.raises(VerifyFailed):
+        pdfmod.verify(hostile, "pdf", CTX)  # another file: it is read, not the held one
+    with pytest.raises(VerifyFailed):
+        pdfmod.verify(bytes(bytearray(hostile)), "pdf", CTX)
+    pdfmod.verify(out, "pdf", CTX)
+    pdfmod.verify(out, "pdf", CTX)  # again, now copied like any other file
+    pdfmod.verify(bytes(bytearray(out)), "pdf", CTX)
+    # A rebuild whose output is never verified: the next ones are not disturbed.
+    first = pdfmod.rebuild(fx.js_page_aa(), "pdf", CTX).data
+    second = pdfmod.rebuild(fx.to_bytes(fx.text_pdf(pages=3)), "pdf", CTX).data
+    pdfmod.verify(second, "pdf", CTX)
+    pdfmod.verify(first, "pdf", CTX)
+    assert len(fx.page_texts(first)) == 1 and len(fx.page_texts(second)) == 3
 
 
 # --- verify's hops over stream bodies -------------------------------------------------
