@@ -187,27 +187,32 @@ JS = b"<< /S /JavaScript /JS (app.alert\\(1\\)) >>"
 
 
 def test_names_inside_bodies_are_hopped_over() -> None:
-    """Image bytes or page text that read "/JavaScript" are no names: the file passes."""
-    data = raw_pdf(b"<< >>", stream(b"BT (/JavaScript /OpenAction) Tj ET"),
-                   stream(b"\xff\xd8 /JS /AA /Launch \x00" * 50, b"/Subtype /Image "), fifth=b"1")
+    """Image bytes or page text that read "/JavaScript" are no names: the file passes,
+    a long body without even a look at the objects."""
+    image = stream(b"\xff\xd8 /JS /AA /Launch \x00" * 500, b"/Subtype /Image ")
+    data = raw_pdf(b"<< >>", image, image, fifth=b"1")
     with pikepdf.open(io.BytesIO(data)) as pdf:
         assert not pdf_verify._suspect_outside_streams(pdf, data)
     pdfmod.verify(data, "pdf", CTX)
+    pdfmod.verify(raw_pdf(b"<< >>", stream(b"BT (/JavaScript /OpenAction) Tj ET"), image), "pdf", CTX)
+
+
+LONG = b"q " * pdf_verify.HOP_MIN  # a body long enough to be hopped over
 
 
 def test_dictionary_after_a_body_holding_endstream_is_seen() -> None:
-    data = raw_pdf(b"<< >>", stream(b"q endstream endobj 9 0 obj << >> Q"), JS, fifth=b"1")
+    data = raw_pdf(b"<< >>", stream(b"q endstream endobj 9 0 obj << >> Q" + LONG), JS, fifth=b"1")
     with pytest.raises(VerifyFailed):
         pdfmod.verify(data, "pdf", CTX)
 
 
 @pytest.mark.parametrize("head", [
-    b"/T (>>\nstream\n) /JS (x) /Length 3 ",  # a string with raw line ends qpdf never writes
-    b"/T 1 % >>\nstream\n\n/JS (x) /Length 3 ",  # a comment
-    b"/T << /A 1 >>\nstream\n /JS (x) /Length 3 ",  # a bare keyword qpdf reads as null
+    b"/T (>>\nstream\n) /JS (x) ",  # a string with raw line ends qpdf never writes
+    b"/T 1 % >>\nstream\n\n/JS (x) ",  # a comment
+    b"/T << /A 1 >>\nstream\n /JS (x) ",  # a bare keyword qpdf reads as null
 ])
 def test_no_hop_from_a_stream_keyword_qpdf_does_not_see(head: bytes) -> None:
-    data = raw_pdf(b"<< >>", b"<< %s>>\nstream\nabc\nendstream" % head, fifth=b"1")
+    data = raw_pdf(b"<< >>", stream(LONG, head), fifth=b"1")
     with pytest.raises(VerifyFailed):
         pdfmod.verify(data, "pdf", CTX)
 
@@ -221,6 +226,6 @@ def test_objects_in_object_streams_send_verify_to_the_full_look() -> None:
 
 def test_hop_stops_at_the_next_object() -> None:
     """Between two streams, a dictionary of its own is scanned."""
-    data = raw_pdf(b"<< >>", stream(b"abc"), JS, stream(b"def"), fifth=b"1")
+    data = raw_pdf(b"<< >>", stream(LONG), JS, stream(LONG), fifth=b"1")
     with pytest.raises(VerifyFailed):
         pdfmod.verify(data, "pdf", CTX)
