@@ -12,28 +12,30 @@ removes.  It has two paths:
 * any hit (a link's ``/URI``, a text string that happens to read ``/JS``, an object
   stream) is settled by a structural scan of every object.
 
-The byte scan hops over long stream bodies (image data is most of a file's bytes), using
-only what qpdf read when it opened the file, its cross-reference table: object k is
+The byte scan hops over the bodies of long streams (image data is most of a file's
+bytes), using only what qpdf read when it opened the file, its cross-reference table
+(a table qpdf had to rebuild leaves warnings, and those fail verify): object k is
 parsed from its offset, so the bytes up to the next object's offset hold object k
 and nothing else qpdf parses.  A body starts after ``>>``, the keyword ``stream`` and
 an end of line; it is hopped over (to the last ``endstream`` before the next object)
 only if the text from the object's offset to there closes every dictionary it opens
 and holds no string and no comment, so the ``>>`` is the one that ends the object's
 own dictionary, as qpdf reads it.  Else the scan goes on into the body.  qpdf writes
-no comments and stream dictionaries seldom hold strings, so nearly every body of its
-output is hopped over.
+no comments and stream dictionaries seldom hold strings, so nearly every long body of
+its output is hopped over.
 
 The loader lives here, not in ``pdf``, because both sides need it and opening a file
 is not judging it.  It hands qpdf an anonymous in-memory file (memfd) to map: reading
 through a Python ``BytesIO`` costs qpdf a callback per read and doubles the parse time.
 The memfds are kept and reused (``memfile``): a new one costs the kernel a page
 allocation and a page freeing per 4 KB, ~150 us for a 320 KB file, which was a
-quarter of a whole rebuild.
+quarter of a whole rebuild.  The file the rebuild's output was read from is kept
+until verify opens that same bytes object (``hold_output``), so the output is not
+copied into a second file.
 """
 
 from __future__ import annotations
 
-import bisect
 import io
 import os
 import re
