@@ -92,8 +92,6 @@ _TRIGGER_NAMES = sorted(
     | {b"Action", b"EmbeddedFile", b"U3D", b"PRC", b"PS", b"Subtype2", b"URI", b"A", b"Next",
        b"Annots"},
     key=len, reverse=True)
-
-
 _TRIGGER = re.compile(
     rb"/(?:" + alternation(_TRIGGER_NAMES) + rb"(?![A-Za-z0-9])|RichMedia"
     rb'|(?:S|Type|Subtype|N)"\s*:\s*"\d+ \d+ R")')
@@ -272,7 +270,7 @@ class _Walker:
         self.removed.append(Removed(code, f"{what} ({where})"))
 
     def _array(self, arr: Array, where: str) -> None:
-        # Indirect children are visited in their own right by the pdf.objects loop.
+        # Indirect children are visited in their own right, if they are suspects.
         for value in arr:
             if isinstance(value, Dictionary) and not value.is_indirect:
                 if self._suspect(value):
