@@ -224,7 +224,7 @@ def _run(pipe: _Pipe, cfg: SanitizeConfig, name: str, data: bytes, hooks: bool) 
     if hooks and name.startswith(HOOK_PREFIX):
         _hook(pipe, cfg, name[len(HOOK_PREFIX):], data)
         return
-    pipe.announce("unknown")
+    # (The pool blanked the kind when it wrote the request.)
     result = disarm_bytes(data, name, cfg, on_detect=lambda d: pipe.announce(d.kind))
     pipe.send(result_header(result), result.output or b"")
 
