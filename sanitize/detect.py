@@ -26,6 +26,7 @@ import magic
 import olefile
 from lxml import etree
 
+from sanitize import safezip
 from sanitize.kinds import KINDS
 
 # How much of the head libmagic and the text checks look at.
@@ -215,19 +216,23 @@ _XML_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree
 
 def _zip_kind(data: bytes, ext: str) -> str:
     try:
-        with zipfile.ZipFile(io.BytesIO(data)) as zf:
-            names = {info.filename.lower(): info for info in zf.infolist()}
-            if any(m in names for m in _EXECUTABLE_ZIP_MARKERS) or (
-                "meta-inf/manifest.mf" in names and any(n.endswith(".class") for n in names)
-            ) or ext in (".jar", ".apk", ".appx", ".msix", ".xpi", ".crx", ".vsix"):
-                return "executable"  # Java, Android and Windows app packages
-            if "mimetype" in names and _read_small(zf, names["mimetype"]).startswith(
-                    b"application/vnd.oasis.opendocument"):
-                return "unknown"  # ODF: no rebuilder, and it can carry Basic macros
-            types = names.get("[content_types].xml")
-            if types is None:
-                return "zip"
-            return _ooxml_kind(zf, names, types)
+        try:
+            # The rebuild reads the same directory the same way: parsed once for both.
+            zf = safezip.open_zip(data)
+        except UnicodeDecodeError:  # not cp932 (the rebuild says so); the markers are ASCII
+            zf = zipfile.ZipFile(io.BytesIO(data))
+        names = {info.filename.lower(): info for info in zf.infolist()}
+        if any(m in names for m in _EXECUTABLE_ZIP_MARKERS) or (
+            "meta-inf/manifest.mf" in names and any(n.endswith(".class") for n in names)
+        ) or ext in (".jar", ".apk", ".appx", ".msix", ".xpi", ".crx", ".vsix"):
+            return "executable"  # Java, Android and Windows app packages
+        if "mimetype" in names and _read_small(zf, names["mimetype"]).startswith(
+                b"application/vnd.oasis.opendocument"):
+            return "unknown"  # ODF: no rebuilder, and it can carry Basic macros
+        types = names.get("[content_types].xml")
+        if types is None:
+            return "zip"
+        return _ooxml_kind(zf, names, types)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, etree.XMLSyntaxError, ValueError,
             NotImplementedError, EOFError, OSError, RuntimeError, KeyError, zlib.error,
             struct.error):
