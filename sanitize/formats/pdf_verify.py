@@ -140,6 +140,13 @@ def memfile() -> Iterator[BinaryIO]:
         f = _SPARE.pop()
     except IndexError:
         f = _new_file()
+    with _lend(f):
+        yield f
+
+
+@contextmanager
+def _lend(f: BinaryIO) -> Iterator[BinaryIO]:
+    """Use ``f`` from offset 0, then keep it as a spare unless it is held (or broken)."""
     f.seek(0)
     try:
         yield f
@@ -185,13 +192,8 @@ def _holding(data: bytes) -> Iterator[BinaryIO]:
             f.seek(0)
             yield f
         return
-    f.seek(0)
-    try:
+    with _lend(f):
         yield f
-    except BaseException:
-        f.close()
-        raise
-    _give_back(f)
 
 
 @contextmanager
