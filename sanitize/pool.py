@@ -32,7 +32,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 import sanitize
 from sanitize.config import SanitizeConfig
@@ -53,6 +53,7 @@ START_TIMEOUT_S = 60.0  # imports of pikepdf, Pillow, lxml on a loaded machine
 # does not keep its memory for the life of the worker; smaller ones are reused as is.
 _JOB_FILE_KEEP = 16 * 1024 * 1024
 _REMOVED_MAX = 100_000
+_T = TypeVar("_T")
 
 
 class PoolError(Exception):
@@ -70,6 +71,7 @@ class _WorkerLost(Exception):
         super().__init__(detail)
         self.reason = reason
         self.detail = detail
+        self.kind = "unknown"  # what the worker had detected, if it got that far
 
 
 @dataclass(slots=True, eq=False)  # identity: one record per live process
@@ -125,21 +127,10 @@ class WorkerPool:
             return blocked("unknown", "too_large",
                            f"{len(data)} bytes > {self.cfg.max_input_bytes}")
         try:
-            w = self._acquire()
+            return self._call({"op": "run", "name": name}, data, lambda h, p: self._result(
+                h, p, name, time.monotonic() - start))
         except _WorkerLost as exc:
-            return blocked("unknown", exc.reason, exc.detail, seconds=time.monotonic() - start)
-        try:
-            deadline = start + self.cfg.timeout_s
-            self._send(w, {"op": "run", "name": name}, data, deadline)
-            header, payload = self._recv(w, deadline)
-            result = self._result(header, payload, name, time.monotonic() - start)
-        except _WorkerLost as exc:
-            kind = _detected(w)
-            self._replace(w)
-            return blocked(kind, exc.reason, exc.detail, seconds=time.monotonic() - start)
-        w.jobs += 1
-        self._release(w)
-        return result
+            return blocked(exc.kind, exc.reason, exc.detail, seconds=time.monotonic() - start)
 
     def detect(self, data: bytes, name: str) -> str:
         """The kind of a file, detected in a worker without disarming it (for files
@@ -147,35 +138,36 @@ class WorkerPool:
         if len(data) > self.cfg.max_input_bytes:
             return "unknown"
         try:
-            w = self._acquire()
+            return self._call({"op": "detect", "name": name}, data, lambda h, _: _known_kind(
+                h.get("kind")) if h.get("op") == "detected" else "unknown")
         except _WorkerLost:
             return "unknown"
-        try:
-            deadline = time.monotonic() + self.cfg.timeout_s
-            self._send(w, {"op": "detect", "name": name}, data, deadline)
-            header, _ = self._recv(w, deadline)
-        except _WorkerLost:
-            self._replace(w)
-            return "unknown"
-        w.jobs += 1
-        self._release(w)
-        return _known_kind(header.get("kind")) if header.get("op") == "detected" else "unknown"
 
     def probe(self) -> dict[str, Any]:
         """Ask one worker what a job would meet there (sockets, exec, rlimits)."""
         try:
-            w = self._acquire()
+            return self._call({"op": "probe"}, b"", lambda h, _: h)
         except _WorkerLost as exc:
             raise PoolError(exc.detail) from None
+
+    def _call(self, header: dict[str, Any], data: bytes,
+              accept: Callable[[dict[str, Any], bytes], _T]) -> _T:
+        """One request to an idle worker; ``accept`` turns the reply into the answer
+        while the worker is still held, so a reply it refuses (``_WorkerLost``) costs
+        the worker its place.  Raises ``_WorkerLost`` with the kind the worker had
+        detected when it fails on this request."""
+        w = self._acquire()
         try:
             deadline = time.monotonic() + self.cfg.timeout_s
-            self._send(w, {"op": "probe"}, b"", deadline)
-            header, _ = self._recv(w, deadline)
+            self._send(w, header, data, deadline)
+            answer = accept(*self._recv(w, deadline))
         except _WorkerLost as exc:
+            exc.kind = _detected(w)
             self._replace(w)
-            raise PoolError(exc.detail) from None
+            raise
+        w.jobs += 1
         self._release(w)
-        return header
+        return answer
 
     def worker_pids(self) -> list[int]:
         """Process ids of the current workers (for monitoring: RSS, CPU)."""
