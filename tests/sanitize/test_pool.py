@@ -7,6 +7,7 @@ a pool built with ``test_hooks=True`` enables."""
 from __future__ import annotations
 
 import io
+import os
 import platform
 import threading
 
@@ -233,3 +234,25 @@ def test_worker_whose_memory_grew_is_retired() -> None:
         assert_blocked(hook(p, "hold"), "internal_error")  # keeps half its memory limit
         seen = _served_until_replaced(p, first)
         assert not _alive(first) and len(seen) > 1
+
+
+def _job_file_sizes() -> list[int]:
+    """Sizes of the pool's shared job files, as this process holds them."""
+    sizes = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            if os.readlink(f"/proc/self/fd/{fd}").startswith("/memfd:kakehashi-job"):
+                sizes.append(os.fstat(int(fd)).st_size)
+        except OSError:
+            pass  # the directory's own descriptor, or one closed meanwhile
+    return sizes
+
+
+@pytest.mark.skipif(platform.system() != "Linux", reason="memfd and /proc")
+def test_a_huge_file_does_not_keep_its_memory() -> None:
+    with WorkerPool(CFG, workers=1) as p:
+        huge = bytes(40 * 1024 * 1024)  # refused at detect: no output to hand back
+        assert_blocked(p.run(huge, "disk.img"), "unknown_kind")
+        assert max(_job_file_sizes()) >= len(huge)
+        assert_blocked(p.run(ELF, "a"), "executable")
+        assert max(_job_file_sizes()) < 1024 * 1024  # cut back for the next file
