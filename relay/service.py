@@ -15,6 +15,7 @@ import logging
 import re
 import secrets
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any, Callable
 
 from cryptography.hazmat.primitives.hashes import SHA1
@@ -215,6 +216,7 @@ class Service:
         self.messages_posted = 0
         # ("account"|"ip", key) -> when its current lockout ends; see _locked_out.
         self._lockouts: dict[tuple[str, str], float] = {}
+        self._limits_restored = False
 
     # ------------------------------------------------------------ sessions
     async def authenticate(self, token: str | None, zone: Zone) -> Caller:
@@ -237,6 +239,8 @@ class Service:
         Each attempt takes a token from the client address's bucket and the login's
         bucket; an empty bucket is a 429 with Retry-After, and the start of such a
         lockout is written to the audit log once."""
+        if not self._limits_restored:
+            await self._restore_login_limits()
         now = self.now()
         ip = ip_key(peer)
         wait = self.login_by_ip.take(ip, now)
@@ -278,6 +282,24 @@ class Service:
         self.login_by_ip.give_back(ip, now)
         self.login_by_account.give_back(key, now)
         return token, account
+
+    async def _restore_login_limits(self) -> None:
+        """Count again the failed logins of the last refill window, read back from the
+        audit log: a restart of relayd must not hand a guesser a fresh set of tries.
+        (Successes since are not credited back: after a restart the limits are a
+        little stricter, never looser.)"""
+        self._limits_restored = True
+        now = self.now()
+        window = max(r.burst * r.refill_s
+                     for r in (self.login_by_account.rate, self.login_by_ip.rate))
+        for entry in await self.store.recent_audit(("login.failed",), now - window):
+            at = datetime.strptime(entry.at, "%Y-%m-%dT%H:%M:%S.%fZ").replace(
+                tzinfo=timezone.utc).timestamp()
+            if entry.subject:
+                self.login_by_account.take(entry.subject, at)
+            peer = entry.data.get("peer")
+            if isinstance(peer, str):
+                self.login_by_ip.take(ip_key(peer), at)
 
     async def _locked_out(self, kind: str, key: str, wait: float, zone: Zone, peer: str,
                           now: float) -> None:

@@ -71,6 +71,22 @@ def append_txn(db: sqlite_utils.Database, key: bytes, action: str, actor: str | 
                       data=parsed, prev_mac=prev_mac, mac=mac)
 
 
+def recent(db: sqlite_utils.Database, actions: tuple[str, ...], since: float,
+           limit: int) -> list[AuditEntry]:
+    """Entries of ``actions`` at or after ``since``, oldest first, at most ``limit``
+    (the newest).  Read from the end back, so only the tail of a long log is touched."""
+    cutoff = iso(since)
+    found = []
+    for row in db.conn.execute(f"SELECT {_COLS} FROM audit ORDER BY id DESC"):
+        if row[1] < cutoff:  # RFC 3339 UTC strings of one format sort as times do
+            break
+        if row[3] in actions:
+            found.append(_entry(row))
+            if len(found) >= limit:
+                break
+    return found[::-1]
+
+
 def entries(db: sqlite_utils.Database, after: int, limit: int) -> list[AuditEntry]:
     rows = db.conn.execute(f"SELECT {_COLS} FROM audit WHERE id > ? ORDER BY id LIMIT ?",
                            (after, limit)).fetchall()

@@ -457,6 +457,11 @@ class Store:
     async def audit_entries(self, after: int, limit: int) -> list[AuditEntry]:
         return await self._read(audit_log.entries, after, limit)
 
+    async def recent_audit(self, actions: tuple[str, ...], since: float,
+                           limit: int = 100_000) -> list[AuditEntry]:
+        """Entries of these actions since ``since``, oldest first (the newest ``limit``)."""
+        return await self._read(audit_log.recent, actions, since, limit)
+
     async def audit_verify(self) -> tuple[bool, int, int | None]:
         """(ok, entries checked, id of the first bad entry or None)."""
         return await self._read(audit_log.verify, self._audit_key)

@@ -647,3 +647,15 @@ async def test_stream_that_does_not_drain_is_cut_off(env: Env) -> None:
             assert env.app.hub.sessions(env.ids["suzuki"]) == 1  # only the fast one is left
             del slow
             nursery.cancel_scope.cancel()
+
+
+async def test_failed_logins_still_count_after_a_restart(env: Env) -> None:
+    for i in range(3):  # the account's burst of 3, spent on wrong passwords
+        r = await env.login("tanaka", password="guess guess " + str(i), peer=f"198.51.100.{i}")
+        assert r.status == 401
+    # relayd restarts: a new app on the same store, its limiters empty.
+    restarted = Env(build_app(env.app.cfg, env.store, now=env.clock), env.store, env.clock)
+    r = await restarted.login("tanaka", peer="198.51.100.77")
+    assert r.status == 429 and code(r) == "rate_limited"  # no fresh set of guesses
+    env.clock.t += 6  # one token back, as before the restart
+    assert (await restarted.login("tanaka", peer="198.51.100.77")).status == 200
