@@ -12,11 +12,10 @@ from __future__ import annotations
 import time
 import traceback
 import unicodedata
-from pathlib import PurePosixPath
 from typing import Callable
 
 from sanitize.config import SanitizeConfig
-from sanitize.detect import Detection, declared_kind, detect
+from sanitize.detect import Detection, declared_kind, detect, split_extension
 from sanitize.formats import Context, module_for
 from sanitize.kinds import ALWAYS_BLOCKED, KINDS, output_kind
 from sanitize.report import Blocked, Rebuilt, Removed, Result, Verdict, messages_for
@@ -125,6 +124,7 @@ def blocked(kind: str, reason: str, detail: str = "", *, name_mismatch: bool = F
 # Control, format (bidi overrides such as U+202E) and separator characters are
 # dropped from suggested names: "invoice\u202efdp.exe" must not display as "…exe.pdf".
 _DROP_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"})
+_ASCII_CONTROLS = dict.fromkeys([*range(0x20), 0x7F])  # the ASCII part of those
 _NAME_MAX = 200
 
 
@@ -132,14 +132,19 @@ def output_name(name: str, kind: str) -> str:
     """The name to deliver a rebuilt file under: the declared name's stem with the
     extension of ``kind``; the declared extension is kept when it already means that
     kind (``photo.JPEG`` stays, ``報告書.docm`` becomes ``報告書.docx``)."""
-    base = unicodedata.normalize("NFC", name.replace("\\", "/").rsplit("/", 1)[-1])
-    base = "".join(ch for ch in base if unicodedata.category(ch) not in _DROP_CATEGORIES)
-    base = base.strip().lstrip(".").replace(":", "_")
-    path = PurePosixPath(base or "file")
-    if path.suffix and declared_kind(path.name) == kind:
-        stem, ext = path.stem, path.suffix
+    base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    if base.isascii():  # the usual case: only C0 controls and DEL to drop
+        base = base.translate(_ASCII_CONTROLS)
     else:
-        stem = path.stem if declared_kind(path.name) is not None else path.name
+        base = unicodedata.normalize("NFC", base)
+        base = "".join(ch for ch in base if unicodedata.category(ch) not in _DROP_CATEGORIES)
+    base = base.strip().lstrip(".").replace(":", "_") or "file"
+    stem, suffix = split_extension(base)
+    declared = declared_kind(base)
+    if suffix and declared == kind:
+        ext = suffix
+    else:
+        stem = stem if declared is not None else base
         ext = KINDS[kind].extension
     stem = (stem.strip() or "file")[: _NAME_MAX - len(ext)]
     return stem + ext
