@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench.sanitize            # default corpus, a few minutes
     .venv/bin/python -m bench.sanitize --quick    # smaller corpus, under a minute
+    .venv/bin/python -m bench.sanitize --corpus DIR   # your own files, by extension
 
 Generates a mixed corpus in a temporary directory (multi-page PDFs with active
 content via pikepdf, 12 MP JPEG photos with EXIF/GPS, PNG screenshots, docx/xlsx/pptx
@@ -41,6 +42,7 @@ from PIL import Image, ImageDraw
 
 from sanitize import cfb
 from sanitize.config import SanitizeConfig
+from sanitize.kinds import OOXML
 from sanitize.pool import WorkerPool
 from sanitize.report import Result
 
@@ -229,10 +231,9 @@ def _pdf_floor(data: bytes) -> None:
 def _image_floor(data: bytes) -> None:
     with Image.open(io.BytesIO(data)) as im:
         im.load()
-        if im.format == "JPEG":
-            im.save(io.BytesIO(), "JPEG", quality="keep")
-        else:
-            im.save(io.BytesIO(), im.format, compress_level=1)
+        params: dict[str, object] = {"JPEG": {"quality": "keep"},
+                                     "PNG": {"compress_level": 1}}.get(im.format or "", {})
+        im.save(io.BytesIO(), im.format, **params)
 
 
 def _zip_floor(data: bytes) -> None:
@@ -250,14 +251,29 @@ def _ole_floor(data: bytes) -> None:
                                     max_stream_bytes=10**10))
 
 
-def floor_for(fmt: str) -> Callable[[bytes], None]:
+def floor_for(fmt: str) -> Callable[[bytes], None] | None:
+    """The floor of a format label (a kind name, or a file extension for a corpus
+    given with --corpus); None where the libraries have no plain parse + save."""
     if fmt == "pdf":
         return _pdf_floor
-    if fmt.startswith(("jpeg", "png")):
+    if fmt.startswith(("jpeg", "png", "gif", "webp", "tiff", "bmp")):
         return _image_floor
-    if fmt in ("doc", "xls"):
+    if fmt in ("doc", "xls", "ppt"):
         return _ole_floor
-    return _zip_floor
+    if fmt in OOXML or fmt == "zip":
+        return _zip_floor
+    return None
+
+
+def load_corpus(root: Path) -> dict[str, list[File]]:
+    """The files under ``root`` (an office's own documents, say), grouped by their
+    extension, .jpg as jpeg and .tif as tiff."""
+    corpus: dict[str, list[File]] = {}
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        ext = path.suffix.lower().lstrip(".") or "(none)"
+        label = {"jpg": "jpeg", "jpe": "jpeg", "tif": "tiff"}.get(ext, ext)
+        corpus.setdefault(label, []).append((path.name, path.read_bytes()))
+    return corpus
 
 
 # --------------------------------------------------------------------------- runs
@@ -343,8 +359,16 @@ def in_process(fn: Callable[[bytes], None], files: list[File], repeat: int) -> f
     start = time.perf_counter()
     for _ in range(repeat):
         for _, data in files:
-            fn(data)
+            try:
+                fn(data)
+            except Exception:  # a damaged file in a given corpus: the floor gave up
+                pass
     return time.perf_counter() - start
+
+
+def num(value: float, width: int, places: int) -> str:
+    """A figure right-aligned in ``width``; a dash where there is none (no floor)."""
+    return f"{'—':>{width}}" if math.isnan(value) else f"{value:>{width}.{places}f}"
 
 
 def pct(values: list[float], q: float) -> float:
@@ -376,18 +400,26 @@ def pdfid_hits(data: bytes) -> dict[str, int]:
 
 def defang_section(pdfs: list[File], ours: list[Result], repeat: int) -> None:
     from pdf_defang import sanitize_bytes
-    outs: list[bytes] = []
+
+    def defang(data: bytes) -> bytes | None:
+        try:
+            return sanitize_bytes(data, level="strict")
+        except Exception:  # it refuses what it cannot repair
+            return None
+
+    outs: list[bytes | None] = []
     start = time.perf_counter()
     for _ in range(repeat):
-        outs = [sanitize_bytes(data, level="strict") for _, data in pdfs]
+        outs = [defang(data) for _, data in pdfs]
     secs = time.perf_counter() - start
     mb = sum(len(d) for _, d in pdfs) * repeat / 1e6
+    refused = sum(out is None for out in outs)
     print(f"\npdf-defang (in-process, no isolation): {len(pdfs) * repeat / secs:.1f} files/s, "
-          f"{mb / secs:.1f} MB/s")
+          f"{mb / secs:.1f} MB/s" + (f", refused {refused} of {len(pdfs)}" if refused else ""))
     hostile = [i for i, (_, d) in enumerate(pdfs) if pdfid_hits(d)]
     left: dict[str, int] = {}
     for i in hostile:
-        for k, v in pdfid_hits(outs[i]).items():
+        for k, v in pdfid_hits(outs[i] or b"").items():
             left[k] = left.get(k, 0) + v
     print(f"  pdfid keywords left in its output of {len(hostile)} hostile PDFs: "
           f"{left or 'none'}")
@@ -415,6 +447,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--min-seconds", type=float, default=2.0,
                    help="more passes for fast formats, until the floor takes this long")
     p.add_argument("--quick", action="store_true", help="a small corpus, one pass")
+    p.add_argument("--corpus", type=Path, metavar="DIR",
+                   help="measure these files (grouped by extension) instead of generating")
     args = p.parse_args(argv)
     if args.quick:
         args.pdfs, args.pages, args.photos, args.pngs = 6, 10, 2, 4
@@ -423,36 +457,42 @@ def main(argv: list[str] | None = None) -> int:
     # Other work on the machine caps the 1 -> 2 worker speed-up: show it beside the figures.
     print(f"cpus={os.cpu_count()} load={os.getloadavg()[0]:.2f} python={sys.version.split()[0]} "
           f"timeout={cfg.timeout_s}s memory={cfg.memory_mib}MiB")
-    with tempfile.TemporaryDirectory(prefix="kakehashi-bench-") as tmp:
-        t = time.perf_counter()
-        corpus = build_corpus(args, Path(tmp))
-        print(f"corpus: {sum(len(f) for f in corpus.values())} files in "
-              f"{time.perf_counter() - t:.1f} s\n")
+    t = time.perf_counter()
+    if args.corpus is not None:
+        corpus = load_corpus(args.corpus)
+    else:
+        with tempfile.TemporaryDirectory(prefix="kakehashi-bench-") as tmp:
+            corpus = build_corpus(args, Path(tmp))
+    print(f"corpus: {sum(len(f) for f in corpus.values())} files in "
+          f"{time.perf_counter() - t:.1f} s\n")
     head = (f"{'format':<10}{'files':>6}{'MB':>7} {'floor/s':>8}{'1w f/s':>8}{'1w MB/s':>8}"
             f"{'ratio':>7}{'inproc':>7}{'2w f/s':>8}{'x1→2':>6}{'p50ms':>7}{'p99ms':>7}"
             f"{'RSS MiB':>8}  verdicts")
     print(head)
     pdf_results: list[Result] = []
     for fmt, files in corpus.items():
-        in_process(floor_for(fmt), files, 1)  # warm: first calls fill caches
+        floor_fn = floor_for(fmt)
+        bare_fn = functools.partial(_disarm_in_process, cfg)
+        in_process(floor_fn or bare_fn, files, 1)  # warm: first calls fill caches
         # Runs of a few milliseconds are mostly noise: fast formats get more passes.
         passes = max(args.repeat, math.ceil(
-            args.min_seconds / in_process(floor_for(fmt), files, 1)))
+            args.min_seconds / in_process(floor_fn or bare_fn, files, 1)))
         n = len(files) * passes
         mb = sum(len(d) for _, d in files) * passes / 1e6
-        floor = in_process(floor_for(fmt), files, passes)
+        floor = in_process(floor_fn, files, passes) if floor_fn else math.nan
         one = through_pool(cfg, files, 1, passes)
         two = through_pool(cfg, files, 2, passes)
         # The floor again after the pool runs, and the faster of the two: a machine
         # that slowed down meanwhile must not flatter the ratio.
-        floor = min(floor, in_process(floor_for(fmt), files, passes))
+        if floor_fn:
+            floor = min(floor, in_process(floor_fn, files, passes))
         # The same disarm with no pool: what the engine costs apart from isolation.
-        bare = in_process(functools.partial(_disarm_in_process, cfg), files, passes)
+        bare = in_process(bare_fn, files, passes)
         if fmt == "pdf":
             pdf_results = one.results[:len(files)]
-        print(f"{fmt:<10}{len(files):>6}{mb / passes:>7.1f} {n / floor:>8.1f}"
-              f"{n / one.seconds:>8.1f}{mb / one.seconds:>8.1f}{floor / one.seconds:>7.2f}"
-              f"{floor / bare:>7.2f}{n / two.seconds:>8.1f}{one.seconds / two.seconds:>6.2f}"
+        print(f"{fmt[:10]:<10}{len(files):>6}{mb / passes:>7.1f} {num(n / floor, 8, 1)}"
+              f"{n / one.seconds:>8.1f}{mb / one.seconds:>8.1f}{num(floor / one.seconds, 7, 2)}"
+              f"{num(floor / bare, 7, 2)}{n / two.seconds:>8.1f}{one.seconds / two.seconds:>6.2f}"
               f"{pct(one.latencies, 0.5):>7.0f}{pct(one.latencies, 0.99):>7.0f}"
               f"{max(one.rss_mib, two.rss_mib):>8.0f}  {verdicts(one.verdicts)}", flush=True)
     print("\nratio = pool with 1 worker / floor (target >= 0.8); inproc = the same disarm"
