@@ -14,7 +14,7 @@ import weakref
 
 import trio
 
-from sanitize.pool import WorkerPool
+from sanitize.pool import Payload, WorkerPool
 from sanitize.report import Result
 
 _limiters: weakref.WeakKeyDictionary[WorkerPool, trio.CapacityLimiter] = (
@@ -28,18 +28,20 @@ def _limiter(pool: WorkerPool) -> trio.CapacityLimiter:
     return limiter
 
 
-async def disarm(pool: WorkerPool, data: bytes, name: str) -> Result:
-    """Disarm one file in the pool without blocking the event loop.
+async def disarm(pool: WorkerPool, data: Payload, name: str) -> Result:
+    """Disarm one file (its bytes, or chunks read on the worker thread) in the pool
+    without blocking the event loop.
 
     Always returns a Result (``blocked`` on timeout, crash or a malformed file); raises
-    only ``sanitize.pool.PoolClosed`` when the pool has been closed.
+    ``sanitize.pool.PoolClosed`` when the pool has been closed, and what the chunks'
+    iterator raises (a stored file gone or failing its check).
     """
     return await trio.to_thread.run_sync(pool.run, data, name, abandon_on_cancel=True,
                                          limiter=_limiter(pool),
                                          thread_name="kakehashi-disarm")
 
 
-async def detect_kind(pool: WorkerPool, data: bytes, name: str) -> str:
+async def detect_kind(pool: WorkerPool, data: Payload, name: str) -> str:
     """The kind of a file that does not cross (detected in a worker, not disarmed)."""
     return await trio.to_thread.run_sync(pool.detect, data, name, abandon_on_cancel=True,
                                          limiter=_limiter(pool),

@@ -62,6 +62,7 @@ MAX_NAME_CHARS = 255  # a file name, after normalising (what file systems take)
 MAX_REASON_CHARS = 1000  # a request's reason, an admin's note
 UPLOAD_WRITE_BYTES = 1024 * 1024  # body gathered before one write (one thread hop)
 DOWNLOAD_CHUNK_BYTES = 1024 * 1024
+ORIGINAL_CHUNK = 1024 * 1024  # a stored LGWAN original, read into a worker's job file
 RETENTION_INTERVAL_S = 3600.0  # how often expired files are purged
 REQUEST_LIST_LIMIT = 200
 REQUEST_STATUSES = ("pending", "approved", "denied", "all")
@@ -351,8 +352,23 @@ class FileService:
         if att.status != "pending":
             return None
         assert self.pool is not None, "FileService.run starts the pool"
+        # The stored original goes to the worker's job file chunk by chunk, read (and
+        # decrypted) on the worker thread: never whole in relayd's memory.
+        chunks = self._original_chunks(att)
         try:
-            data = await trio.to_thread.run_sync(self._read_original, att)
+            if att.origin_zone == "internet":
+                started = time.monotonic()
+                result = await disarm(self.pool, chunks, att.name)
+                self.metrics.observe(result.verdict.value, time.monotonic() - started)
+                report: dict[str, Any] = {**result.report(), "output_kind": result.output_kind}
+                done = await self._record_crossing(att, result, report)
+            else:
+                # From LGWAN the bytes stay as posted: a worker only says what they are
+                # (a full disarm would spend the CPU internet files are waiting for).
+                kind = await detect_kind(self.pool, chunks, att.name)
+                done = await self.store.finish_attachment(
+                    att.id, "ready", {"removed": [], "kind": kind}, None, None, None,
+                    kind=kind)
         except (FileNotFound, Corrupt) as exc:
             # Fail closed: bytes that are gone or fail their check are never delivered.
             log.error("file %s: stored original unusable: %s", att.id, exc)
@@ -360,30 +376,16 @@ class FileService:
             done = await self.store.finish_attachment(
                 att.id, "blocked", {"removed": [], "reason": "internal_error",
                                     "message_ja": ja, "message_en": en}, None, None, None)
-            await self._publish(done)
-            return done
-        if att.origin_zone == "internet":
-            started = time.monotonic()
-            result = await disarm(self.pool, data, att.name)
-            del data
-            self.metrics.observe(result.verdict.value, time.monotonic() - started)
-            report: dict[str, Any] = {**result.report(), "output_kind": result.output_kind}
-            done = await self._record_crossing(att, result, report)
-        else:
-            # From LGWAN the bytes stay as posted: a worker only says what they are
-            # (a full disarm would spend the CPU internet files are waiting for).
-            kind = await detect_kind(self.pool, data, att.name)
-            del data
-            done = await self.store.finish_attachment(
-                att.id, "ready", {"removed": [], "kind": kind}, None, None, None, kind=kind)
         await self._publish(done)
         return done
 
-    def _read_original(self, att: Attachment) -> bytes:
+    def _original_chunks(self, att: Attachment) -> Iterator[bytes]:
         if att.origin_zone == "internet":
-            return self.store.quarantine.read_bytes(att.sha256)
+            yield from self.store.quarantine.chunks(att.sha256)  # each frame checked
+            return
         with self.store.blobs.open(att.sha256) as f:
-            return f.read()
+            while chunk := f.read(ORIGINAL_CHUNK):
+                yield chunk
 
     async def _record_crossing(self, att: Attachment, result: Result,
                                report: dict[str, Any]) -> Attachment:

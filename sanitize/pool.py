@@ -32,6 +32,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Iterable
 from typing import Any, Callable, TypeVar
 
 import sanitize
@@ -62,6 +63,22 @@ class PoolError(Exception):
 
 class PoolClosed(PoolError):
     pass
+
+
+# A file, or its chunks (read from disk or decrypted as they are written).
+Payload = bytes | Iterable[bytes]
+
+
+class _TooLarge(Exception):
+    """The file is over ``max_input_bytes``: refused before a worker parses it."""
+
+
+class _NotSent(Exception):
+    """Writing the file failed before the request went out (``cause`` says why)."""
+
+    def __init__(self, cause: Exception) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
 
 
 class _WorkerLost(Exception):
@@ -119,28 +136,30 @@ class WorkerPool:
 
     # ------------------------------------------------------------------ public
 
-    def run(self, data: bytes, name: str) -> Result:
-        """Disarm one file in a worker; never raises for anything the file does."""
+    def run(self, data: Payload, name: str) -> Result:
+        """Disarm one file in a worker; never raises for anything the file does.
+
+        ``data`` is the file, or its chunks: they are written straight into the
+        worker's job file, so a big file is never also held whole by the caller.  An
+        exception raised by the chunks' iterator (a stored file failing its check)
+        reaches the caller, and the worker stays in service."""
         start = time.monotonic()
-        if len(data) > self.cfg.max_input_bytes:
-            # Refused before any parsing: nothing to gain from shipping it.
-            return blocked("unknown", "too_large",
-                           f"{len(data)} bytes > {self.cfg.max_input_bytes}")
         try:
             return self._call({"op": "run", "name": name}, data, lambda h, p: self._result(
                 h, p, name, time.monotonic() - start))
+        except _TooLarge as exc:
+            # Refused before any parsing: nothing to gain from shipping it.
+            return blocked("unknown", "too_large", str(exc))
         except _WorkerLost as exc:
             return blocked(exc.kind, exc.reason, exc.detail, seconds=time.monotonic() - start)
 
-    def detect(self, data: bytes, name: str) -> str:
+    def detect(self, data: Payload, name: str) -> str:
         """The kind of a file, detected in a worker without disarming it (for files
         that stay in their own zone); "unknown" if the worker cannot tell or fails."""
-        if len(data) > self.cfg.max_input_bytes:
-            return "unknown"
         try:
             return self._call({"op": "detect", "name": name}, data, lambda h, _: _known_kind(
                 h.get("kind")) if h.get("op") == "detected" else "unknown")
-        except _WorkerLost:
+        except (_TooLarge, _WorkerLost):
             return "unknown"
 
     def probe(self) -> dict[str, Any]:
@@ -150,17 +169,22 @@ class WorkerPool:
         except _WorkerLost as exc:
             raise PoolError(exc.detail) from None
 
-    def _call(self, header: dict[str, Any], data: bytes,
+    def _call(self, header: dict[str, Any], data: Payload,
               accept: Callable[[dict[str, Any], bytes], _T]) -> _T:
         """One request to an idle worker; ``accept`` turns the reply into the answer
         while the worker is still held, so a reply it refuses (``_WorkerLost``) costs
         the worker its place.  Raises ``_WorkerLost`` with the kind the worker had
         detected when it fails on this request."""
+        if isinstance(data, (bytes, bytearray)) and len(data) > self.cfg.max_input_bytes:
+            raise _TooLarge(f"{len(data)} bytes > {self.cfg.max_input_bytes}")
         w = self._acquire()
         try:
             deadline = time.monotonic() + self.cfg.timeout_s
             self._send(w, header, data, deadline)
             answer = accept(*self._recv(w, deadline))
+        except _NotSent as exc:
+            self._release(w)  # nothing reached the worker: it is as good as before
+            raise exc.cause from None
         except _WorkerLost as exc:
             exc.kind = _detected(w)
             self._replace(w)
@@ -351,16 +375,21 @@ class WorkerPool:
 
     # ------------------------------------------------------------------ wire
 
-    def _send(self, w: _Worker, header: dict[str, Any], payload: bytes,
+    def _send(self, w: _Worker, header: dict[str, Any], payload: Payload,
               deadline: float) -> None:
         try:
             # A blank kind first: a job that dies before detecting reports "unknown".
-            os.pwritev(w.jobfd, [bytes(KIND_LEN), payload], 0)
-            if os.fstat(w.jobfd).st_size > max(_JOB_FILE_KEEP, PAYLOAD_AT + len(payload)):
-                os.ftruncate(w.jobfd, PAYLOAD_AT + len(payload))  # drop a huge job's pages
+            if isinstance(payload, (bytes, bytearray)):
+                os.pwritev(w.jobfd, [bytes(KIND_LEN), payload], 0)
+                size = len(payload)
+            else:
+                os.pwrite(w.jobfd, bytes(KIND_LEN), 0)
+                size = self._write_chunks(w.jobfd, payload)
+            if os.fstat(w.jobfd).st_size > max(_JOB_FILE_KEEP, PAYLOAD_AT + size):
+                os.ftruncate(w.jobfd, PAYLOAD_AT + size)  # drop a huge job's pages
         except OSError as exc:  # ENOSPC/ENOMEM: no memory for the file right now
             raise _WorkerLost("worker_crashed", f"job file: {exc.strerror}") from None
-        view = memoryview(frame(header, len(payload)))
+        view = memoryview(frame(header, size))
         while view:
             try:
                 view = view[os.write(w.wfd, view):]
@@ -368,6 +397,25 @@ class WorkerPool:
                 self._wait(w, w.wfd, select.POLLOUT, deadline)
             except OSError as exc:  # EPIPE: the worker is gone
                 raise self._lost(w, f"send: {exc.strerror}") from None
+
+    def _write_chunks(self, fd: int, chunks: Iterable[bytes]) -> int:
+        """Write the chunks after the kind; their total size.  What the iterator
+        raises, and a file over the size limit, come out as _NotSent."""
+        size = 0
+        it = iter(chunks)
+        while True:
+            try:
+                chunk = next(it)
+            except StopIteration:
+                return size
+            except Exception as exc:  # the caller's reading failed, not the worker
+                raise _NotSent(exc) from exc
+            size += len(chunk)
+            if size > self.cfg.max_input_bytes:
+                raise _NotSent(_TooLarge(f"more than {self.cfg.max_input_bytes} bytes"))
+            view = memoryview(chunk)
+            while view:  # an OSError here is the job file's: _send turns it into a loss
+                view = view[os.pwrite(fd, view, PAYLOAD_AT + size - len(view)):]
 
     def _recv(self, w: _Worker, deadline: float,
               reason: str = "timeout") -> tuple[dict[str, Any], bytes]:

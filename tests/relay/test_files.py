@@ -451,3 +451,27 @@ async def test_a_pool_given_to_the_app_stays_its_owners(tmp_path: Path) -> None:
         assert result.verdict.value in ("clean", "sanitized")
     finally:
         pool.close()
+
+
+async def test_tampered_original_is_blocked_and_the_next_file_goes_through(env: Env) -> None:
+    # The original reaches the worker frame by frame as it is decrypted: a frame that
+    # fails its check stops the job (fail closed) without costing a worker.
+    room = await env.room("tanaka", "suzuki", "hoikuen")
+    office = subscribe(env, "tanaka", "lgwan")
+    pdf = px.to_bytes(px.text_pdf())
+    with trio.fail_after(TIMEOUT_S):
+        r = await upload(env, room, pdf, "議事録.pdf", "hoikuen", "internet")
+        [att] = body(r)["attachments"]
+        sealed = env.store.quarantine.path(hashlib.sha256(pdf).hexdigest())
+        raw = bytearray(sealed.read_bytes())
+        raw[-5] ^= 0x01  # one bit of the last frame's tag
+        sealed.write_bytes(bytes(raw))
+        async with trio.open_nursery() as nursery:
+            await nursery.start(env.app.run)
+            ev = await next_event(office, "file.ready", "file.blocked")
+            assert ev["type"] == "file.blocked" and ev["file"]["id"] == att["id"]
+            assert ev["file"]["report"]["reason"] == "internal_error"
+            r = await upload(env, room, gps_jpeg(), "写真.jpg", "hoikuen", "internet")
+            ev = await next_event(office, "file.ready", "file.blocked")
+            assert ev["type"] == "file.ready" and ev["file"]["kind"] == "jpeg"
+            nursery.cancel_scope.cancel()

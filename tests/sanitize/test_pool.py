@@ -10,6 +10,7 @@ import io
 import os
 import platform
 import threading
+from collections.abc import Iterator
 
 import pytest
 import trio
@@ -256,3 +257,28 @@ def test_a_huge_file_does_not_keep_its_memory() -> None:
         assert max(_job_file_sizes()) >= len(huge)
         assert_blocked(p.run(ELF, "a"), "executable")
         assert max(_job_file_sizes()) < 1024 * 1024  # cut back for the next file
+
+
+def test_a_file_in_chunks_is_disarmed_like_the_whole_file(pool: WorkerPool) -> None:
+    pytest.importorskip("sanitize.formats.images")
+    data = jpeg()
+    whole = pool.run(data, "写真.jpg")
+    parts = pool.run((data[i:i + 100] for i in range(0, len(data), 100)), "写真.jpg")
+    assert parts.verdict is whole.verdict is Verdict.SANITIZED
+    assert parts.output == whole.output and parts.removed == whole.removed
+    assert pool.detect(iter([ELF[:3], ELF[3:]]), "a.pdf") == "executable"
+
+
+def test_chunks_over_the_limit_or_failing_to_read_leave_the_worker_in_service() -> None:
+    cfg = SanitizeConfig(timeout_s=2.0, max_input_bytes=1000)
+    with WorkerPool(cfg, workers=1) as p:
+        assert_blocked(p.run(iter([bytes(600), bytes(600)]), "big.bin"), "too_large")
+
+        def unreadable() -> Iterator[bytes]:
+            yield b"%PDF-1.7\n"
+            raise OSError(5, "Input/output error")  # the stored file cannot be read
+
+        with pytest.raises(OSError):
+            p.run(unreadable(), "a.pdf")
+        # The one worker was neither lost nor kept busy: the next file goes through.
+        assert p.worker_pids() and p.run(ELF, "a").reason == "executable"
