@@ -49,6 +49,10 @@ from sanitize.worker import (HEADER_MAX, HOOK_ENV, KIND_LEN, PAYLOAD_AT, config_
 # Pillow's block cache (sanitize.worker.PILLOW_BLOCKS, 96 MiB) is normal growth.
 RETIRE_GROWTH = 0.4
 JOBS_PER_WORKER = 5000
+# How long a worker waits on its CPU for the next request after a reply, when a CPU
+# is spare (sanitize.worker._Pipe.linger): longer than the pool takes to hand it the
+# next queued file (~0.1 ms), short enough to cost little when none comes.
+LINGER_S = 0.0003
 START_TIMEOUT_S = 60.0  # imports of pikepdf, Pillow, lxml on a loaded machine
 # A job file that has grown past this is cut back at the next job, so one huge file
 # does not keep its memory for the life of the worker; smaller ones are reused as is.
@@ -113,6 +117,10 @@ class WorkerPool:
                  test_hooks: bool = False, jobs_per_worker: int = JOBS_PER_WORKER) -> None:
         self.cfg = cfg
         self.size = workers or cfg.workers or os.cpu_count() or 1
+        try:
+            self._cpus = len(os.sched_getaffinity(0))
+        except (AttributeError, OSError):
+            self._cpus = os.cpu_count() or 1
         self._test_hooks = test_hooks
         self._jobs_per_worker = jobs_per_worker
         self._retire_growth = int(RETIRE_GROWTH * cfg.memory_mib * 1024 * 1024)
@@ -178,6 +186,11 @@ class WorkerPool:
         if isinstance(data, (bytes, bytearray)) and len(data) > self.cfg.max_input_bytes:
             raise _TooLarge(f"{len(data)} bytes > {self.cfg.max_input_bytes}")
         w = self._acquire()
+        # With a CPU to spare (fewer busy workers than CPUs), the worker may wait on
+        # its CPU for the next file; with every CPU busy it sleeps at once, leaving
+        # the CPU to the other workers and to the callers that feed them.
+        if len(self._busy) < self._cpus:
+            header = {**header, "linger": LINGER_S}
         try:
             deadline = time.monotonic() + self.cfg.timeout_s
             self._send(w, header, data, deadline)
