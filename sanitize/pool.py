@@ -27,7 +27,6 @@ import select
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Iterable
@@ -40,8 +39,8 @@ from sanitize.config import SanitizeConfig
 from sanitize.engine import blocked, output_name
 from sanitize.kinds import ALWAYS_BLOCKED, KINDS
 from sanitize.report import REASONS, Removed, Result, Verdict, messages_for
-from sanitize.worker import (HEADER_MAX, HOOK_ENV, KIND_LEN, PAYLOAD_AT, config_to_json,
-                             frame, max_output)
+from sanitize.jobfile import KIND_LEN, PAYLOAD_AT, JobFile
+from sanitize.worker import HEADER_MAX, HOOK_ENV, config_to_json, frame, max_output
 
 # A worker is retired when its resident memory has grown by more than this share of
 # its memory limit since it started (one huge file can leave the heap that big), or
@@ -54,9 +53,6 @@ JOBS_PER_WORKER = 5000
 # next queued file (~0.1 ms), short enough to cost little when none comes.
 LINGER_S = 0.0003
 START_TIMEOUT_S = 60.0  # imports of pikepdf, Pillow, lxml on a loaded machine
-# A job file that has grown past this is cut back at the next job, so one huge file
-# does not keep its memory for the life of the worker; smaller ones are reused as is.
-_JOB_FILE_KEEP = 16 * 1024 * 1024
 _REMOVED_MAX = 100_000
 _T = TypeVar("_T")
 
@@ -100,11 +96,11 @@ class _Worker:
     proc: subprocess.Popen[bytes]
     wfd: int
     rfd: int
-    jobfd: int  # the shared job file: detected kind, then the file or its output
+    job: JobFile  # shared with it: detected kind, then the file or its output
     ready: bool = False
     jobs: int = 0
     statm: int = -1  # /proc/<pid>/statm, kept open: a pread per job costs ~2 us
-    base_rss: int = 0  # resident bytes when it reported ready
+    base_rss: int = 0  # its own resident bytes (_rss) when it reported ready
     heir: _Worker | None = None  # its successor, importing while it still serves
 
 
@@ -237,14 +233,14 @@ class WorkerPool:
         # is given explicitly, so the worker runs our code and only ours.
         boot = ("import sys; sys.path.insert(0, sys.argv[1]); "
                 "from sanitize.worker import main; sys.exit(main(sys.argv[2:]))")
-        jobfd = _job_file()
+        job = JobFile.create()
         try:
             proc = subprocess.Popen(
-                [sys.executable, "-I", "-c", boot, root, config_to_json(self.cfg), str(jobfd)],
+                [sys.executable, "-I", "-c", boot, root, config_to_json(self.cfg), str(job.fd)],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, close_fds=True,
-                pass_fds=(jobfd,), cwd="/", bufsize=0)
+                pass_fds=(job.fd,), cwd="/", bufsize=0)
         except BaseException:
-            os.close(jobfd)
+            job.close()
             raise
         assert proc.stdin is not None and proc.stdout is not None
         wfd, rfd = proc.stdin.fileno(), proc.stdout.fileno()
@@ -254,7 +250,7 @@ class WorkerPool:
             statm = os.open(f"/proc/{proc.pid}/statm", os.O_RDONLY | os.O_CLOEXEC)
         except OSError:
             statm = -1  # no /proc: workers are retired by job count only
-        return _Worker(proc, wfd, rfd, jobfd, statm=statm)
+        return _Worker(proc, wfd, rfd, job, statm=statm)
 
     def _await_ready(self, w: _Worker, deadline: float) -> None:
         header, _ = self._recv(w, deadline, reason="worker_crashed")
@@ -381,10 +377,10 @@ class WorkerPool:
         for pipe in (w.proc.stdin, w.proc.stdout):
             if pipe is not None:
                 pipe.close()
-        for fd in (w.jobfd, w.statm):
-            if fd >= 0:
-                os.close(fd)
-        w.jobfd = w.statm = -1
+        w.job.close()
+        if w.statm >= 0:
+            os.close(w.statm)
+            w.statm = -1
 
     # ------------------------------------------------------------------ wire
 
@@ -392,16 +388,15 @@ class WorkerPool:
               deadline: float) -> None:
         try:
             # A blank kind first: a job that dies before detecting reports "unknown".
+            w.job.write(0, _BLANK_KIND)
             if isinstance(payload, (bytes, bytearray)):
-                os.pwritev(w.jobfd, [bytes(KIND_LEN), payload], 0)
+                w.job.write(PAYLOAD_AT, payload)
                 size = len(payload)
             else:
-                os.pwrite(w.jobfd, bytes(KIND_LEN), 0)
-                size = self._write_chunks(w.jobfd, payload)
-            if os.fstat(w.jobfd).st_size > max(_JOB_FILE_KEEP, PAYLOAD_AT + size):
-                os.ftruncate(w.jobfd, PAYLOAD_AT + size)  # drop a huge job's pages
-        except OSError as exc:  # ENOSPC/ENOMEM: no memory for the file right now
-            raise _WorkerLost("worker_crashed", f"job file: {exc.strerror}") from None
+                size = self._write_chunks(w.job, payload)
+            w.job.trim(PAYLOAD_AT + size)  # the pages a huge earlier job left behind
+        except (OSError, ValueError) as exc:  # ENOSPC/ENOMEM; a mapping that failed
+            raise _WorkerLost("worker_crashed", f"job file: {exc}") from None
         view = memoryview(frame(header, size))
         while view:
             try:
@@ -411,7 +406,7 @@ class WorkerPool:
             except OSError as exc:  # EPIPE: the worker is gone
                 raise self._lost(w, f"send: {exc.strerror}") from None
 
-    def _write_chunks(self, fd: int, chunks: Iterable[bytes]) -> int:
+    def _write_chunks(self, job: JobFile, chunks: Iterable[bytes]) -> int:
         """Write the chunks after the kind; their total size.  What the iterator
         raises, and a file over the size limit, come out as _NotSent."""
         size = 0
@@ -426,9 +421,8 @@ class WorkerPool:
             size += len(chunk)
             if size > self.cfg.max_input_bytes:
                 raise _NotSent(_TooLarge(f"more than {self.cfg.max_input_bytes} bytes"))
-            view = memoryview(chunk)
-            while view:  # an OSError here is the job file's: _send turns it into a loss
-                view = view[os.pwrite(fd, view, PAYLOAD_AT + size - len(view)):]
+            # An OSError here is the job file's: _send turns it into a loss.
+            job.write(PAYLOAD_AT + size - len(chunk), chunk)
 
     def _recv(self, w: _Worker, deadline: float,
               reason: str = "timeout") -> tuple[dict[str, Any], bytes]:
@@ -458,9 +452,10 @@ class WorkerPool:
             raise self._lost(w, "malformed header") from None
         if not isinstance(header, dict) or not 0 <= size <= max_output(self.cfg):
             raise self._lost(w, f"payload of {size} bytes")
-        payload = os.pread(w.jobfd, size, PAYLOAD_AT) if size else b""
-        if len(payload) != size:
-            raise self._lost(w, f"job file holds less than the {size} bytes announced")
+        try:
+            payload = w.job.read(PAYLOAD_AT, size) if size else b""
+        except (OSError, ValueError) as exc:
+            raise self._lost(w, str(exc)) from None
         return header, payload
 
     def _wait(self, w: _Worker, fd: int, event: int, deadline: float,
@@ -517,34 +512,27 @@ class WorkerPool:
                       message_ja=ja, message_en=en)
 
 
-def _job_file() -> int:
-    """A file in memory shared with one worker (an unlinked temporary file where memfd
-    is not available)."""
-    try:
-        return os.memfd_create("kakehashi-job", os.MFD_CLOEXEC)
-    except (AttributeError, OSError):
-        with tempfile.TemporaryFile() as f:
-            return os.dup(f.fileno())
-
-
 def _detected(w: _Worker) -> str:
     """The kind a worker announced for its current job (it died or timed out)."""
     try:
-        raw = os.pread(w.jobfd, KIND_LEN, 0)
-    except OSError:
+        raw = w.job.read(0, KIND_LEN)
+    except (OSError, ValueError):
         return "unknown"
     return _known_kind(raw.rstrip(b"\0").decode("ascii", "replace"))
 
 
 def _rss(w: _Worker) -> int:
-    """Resident bytes of a worker (0 where /proc cannot tell)."""
+    """Resident bytes of a worker's own memory, heap and buffers (0 where /proc cannot
+    tell).  File and shared pages are left out: the job file it maps is not growth."""
     try:
-        return int(os.pread(w.statm, 64, 0).split()[1]) * _PAGE
+        fields = os.pread(w.statm, 64, 0).split()
+        return (int(fields[1]) - int(fields[2])) * _PAGE
     except (OSError, IndexError, ValueError):
         return 0
 
 
 _PAGE = os.sysconf("SC_PAGE_SIZE")
+_BLANK_KIND = bytes(KIND_LEN)
 
 
 def _known_kind(kind: object) -> str:

@@ -10,12 +10,13 @@ Protocol.  Frames go over the inherited pipes (stdin: requests, stdout: replies;
 real fds 0 and 1 are then pointed at /dev/null and stderr so a library that prints
 cannot corrupt it): a 4-byte big-endian length and a JSON header of that length.
 Nothing is pickled in either direction.  The file and the rebuilt output do not go
-through the pipe but through a shared in-memory file (a memfd the pool creates per
-worker, its number in argv): ``header["size"]`` bytes at offset ``PAYLOAD_AT``.  One
-copy in, one copy out, and no wake-up per 64 KiB of pipe, which for a 300 KB PDF
-was a fifth of the whole job.  Its first ``KIND_LEN`` bytes hold the kind the worker
-detected for the current job, which the pool reads only if the worker dies or times
-out (a frame would wake the pool once more per job).
+through the pipe but through a shared in-memory file (``sanitize.jobfile``: a memfd
+the pool creates per worker, its number in argv, mapped by both sides):
+``header["size"]`` bytes at offset ``PAYLOAD_AT``.  One copy in, one copy out, and no
+wake-up per 64 KiB of pipe, which for a 300 KB PDF was a fifth of the whole job.  Its
+first ``KIND_LEN`` bytes hold the kind the worker detected for the current job, which
+the pool reads only if the worker dies or times out (a frame would wake the pool once
+more per job).
 
     parent -> worker  {"op": "run", "name": str, "size": n, "linger": s}  (file in the memfd)
                       {"op": "detect", "name": str, "size": n}    (kind only, no disarm)
@@ -35,12 +36,13 @@ RLIMIT_AS.
 Test hooks (``KAKEHASHI_SANITIZE_TEST_HOOKS=1`` in the worker's environment, set only
 by ``WorkerPool(test_hooks=True)``, which the daemon and CLI never pass): a job whose
 name is ``__test_hook__=<hook>`` misbehaves on purpose (exit, segv, sleep, spin, alloc,
-lie, garbage, hold, flood) so the tests can check the parent fails closed.  Off, such a name is an
-ordinary file name.
+lie, garbage, hold, flood, shrink) so the tests can check the parent fails closed.
+Off, such a name is an ordinary file name.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import resource
@@ -56,14 +58,13 @@ from sanitize import seccomp
 from sanitize.config import SanitizeConfig
 from sanitize.detect import detect
 from sanitize.engine import blocked, disarm_bytes, reason_for
+from sanitize.jobfile import KEEP_BYTES, KIND_LEN, PAYLOAD_AT, JobFile
 from sanitize.report import Result
 
 HOOK_ENV = "KAKEHASHI_SANITIZE_TEST_HOOKS"
 HOOK_PREFIX = "__test_hook__="
 HEADER_MAX = 4 * 1024 * 1024  # a long "removed" list fits; anything bigger is abuse
 PILLOW_BLOCKS = 6  # Pillow's cache of 16 MiB image blocks, per worker (see _preimport)
-KIND_LEN = 64  # the detected kind, NUL-padded, at the start of the job file
-PAYLOAD_AT = KIND_LEN
 # The longest a worker stays on its CPU after a reply, waiting for the next request
 # (the pool asks for it only when a CPU is spare; see WorkerPool._call).
 LINGER_MAX_S = 0.001
@@ -106,7 +107,10 @@ def result_header(result: Result) -> dict[str, Any]:
 
 class _Pipe:
     def __init__(self, rfd: int, wfd: int, jobfd: int) -> None:
-        self.rfd, self.wfd, self.jobfd = rfd, wfd, jobfd
+        self.rfd, self.wfd = rfd, wfd
+        # Mapped up to KEEP_BYTES: bigger files are copied with pread/pwrite, so the
+        # mapping never takes much of RLIMIT_AS from the job.
+        self.job = JobFile(jobfd, map_max=PAYLOAD_AT + KEEP_BYTES)
         self._poller = select.poll()
         self._poller.register(rfd, select.POLLIN)
 
@@ -144,21 +148,18 @@ class _Pipe:
             return None
         header = json.loads(head)
         size = int(header.get("size", 0))
-        payload = os.pread(self.jobfd, size, PAYLOAD_AT) if size else b""
-        if len(payload) != size:
-            raise ValueError("the job file is shorter than the request says")
-        return header, payload
+        return header, self.job.read(PAYLOAD_AT, size) if size else b""
 
     def send(self, header: dict[str, Any], payload: bytes = b"") -> None:
         if payload:
-            os.pwrite(self.jobfd, payload, PAYLOAD_AT)
+            self.job.write(PAYLOAD_AT, payload)
         view = memoryview(frame(header, len(payload)))
         while view:
             view = view[os.write(self.wfd, view):]
 
     def announce(self, kind: str) -> None:
         """Leave the detected kind where the pool looks if this job never returns."""
-        os.pwrite(self.jobfd, kind.encode("ascii", "replace")[:KIND_LEN].ljust(KIND_LEN, b"\0"), 0)
+        self.job.write(0, kind.encode("ascii", "replace")[:KIND_LEN].ljust(KIND_LEN, b"\0"))
 
 
 # --------------------------------------------------------------------------- sandbox
@@ -287,6 +288,17 @@ def _hook(pipe: _Pipe, cfg: SanitizeConfig, hook: str, data: bytes) -> None:
             detail = f"refused: {exc.strerror}"
         os.close(fd)
         pipe.send(result_header(blocked("unknown", "internal_error", detail)))
+    elif hook == "shrink":  # a compromised worker: pull the job file from under the pool
+        outcome = []
+        for what, attempt in (("truncate", lambda: os.ftruncate(pipe.job.fd, 0)),
+                              ("seal", lambda: fcntl.fcntl(pipe.job.fd, fcntl.F_ADD_SEALS,
+                                                           fcntl.F_SEAL_GROW))):
+            try:
+                attempt()
+                outcome.append(f"{what} done")
+            except OSError:
+                outcome.append(f"{what} refused")
+        pipe.send(result_header(blocked("unknown", "internal_error", ", ".join(outcome))))
     elif hook == "garbage":
         os.write(pipe.wfd, b"\xff\xff\xff\xffnot a frame")
         time.sleep(3600)

@@ -20,7 +20,8 @@ from relay.disarm import disarm
 from sanitize.config import SanitizeConfig
 from sanitize.pool import PoolClosed, WorkerPool
 from sanitize.report import Result, Verdict
-from sanitize.worker import HOOK_PREFIX, PAYLOAD_AT, max_output
+from sanitize.jobfile import PAYLOAD_AT
+from sanitize.worker import HOOK_PREFIX, max_output
 
 ELF = b"\x7fELF\x02\x01\x01" + bytes(57)
 PDF_HEAD = b"%PDF-1.7\n"
@@ -237,26 +238,38 @@ def test_worker_whose_memory_grew_is_retired() -> None:
         assert not _alive(first) and len(seen) > 1
 
 
-def _job_file_sizes() -> list[int]:
-    """Sizes of the pool's shared job files, as this process holds them."""
-    sizes = []
+def _job_file_memory() -> list[int]:
+    """Bytes of memory held by the pool's shared job files, as this process sees them."""
+    held = []
     for fd in os.listdir("/proc/self/fd"):
         try:
             if os.readlink(f"/proc/self/fd/{fd}").startswith("/memfd:kakehashi-job"):
-                sizes.append(os.fstat(int(fd)).st_size)
+                held.append(os.fstat(int(fd)).st_blocks * 512)
         except OSError:
             pass  # the directory's own descriptor, or one closed meanwhile
-    return sizes
+    return held
 
 
 @pytest.mark.skipif(platform.system() != "Linux", reason="memfd and /proc")
 def test_a_huge_file_does_not_keep_its_memory() -> None:
     with WorkerPool(CFG, workers=1) as p:
-        huge = bytes(40 * 1024 * 1024)  # refused at detect: no output to hand back
+        huge = bytes(range(256)) * (160 * 1024)  # 40 MiB, refused at detect
         assert_blocked(p.run(huge, "disk.img"), "unknown_kind")
-        assert max(_job_file_sizes()) >= len(huge)
+        assert max(_job_file_memory()) >= len(huge)
         assert_blocked(p.run(ELF, "a"), "executable")
-        assert max(_job_file_sizes()) < 1024 * 1024  # cut back for the next file
+        assert max(_job_file_memory()) < 1024 * 1024  # given back for the next file
+        assert p.run(jpeg(), "a.jpg").verdict is Verdict.SANITIZED  # and still usable
+
+
+@pytest.mark.skipif(platform.system() != "Linux", reason="memfd seals")
+def test_a_worker_cannot_pull_the_job_file_from_under_the_pool(pool: WorkerPool) -> None:
+    # relayd maps each job file: shrunk under that mapping, it would die of SIGBUS.
+    assert hook(pool, "shrink").detail == "truncate refused, seal refused"
+    photo = jpeg()
+    result = pool.run(photo, "a.jpg")
+    assert result.verdict is Verdict.SANITIZED
+    with Image.open(io.BytesIO(result.output or b"")) as im:
+        assert im.size == (40, 30) and not im.getexif()
 
 
 def test_a_file_in_chunks_is_disarmed_like_the_whole_file(pool: WorkerPool) -> None:
