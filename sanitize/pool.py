@@ -21,7 +21,6 @@ job should wait for that.
 
 from __future__ import annotations
 
-import json
 import os
 import select
 import signal
@@ -40,7 +39,8 @@ from sanitize.engine import blocked, output_name
 from sanitize.kinds import ALWAYS_BLOCKED, KINDS
 from sanitize.report import REASONS, Removed, Result, Verdict, messages_for
 from sanitize.jobfile import KIND_LEN, PAYLOAD_AT, JobFile
-from sanitize.worker import HEADER_MAX, HOOK_ENV, config_to_json, frame, max_output
+from sanitize.worker import (HEADER_MAX, HOOK_ENV, config_to_json, frame, max_output,
+                             parse_header)
 
 # A worker is retired when its resident memory has grown by more than this share of
 # its memory limit since it started (one huge file can leave the heap that big), or
@@ -446,7 +446,7 @@ class WorkerPool:
         if len(buf) > need:
             raise self._lost(w, "more than one frame")
         try:
-            header = json.loads(buf[4:])
+            header = parse_header(buf[4:])
             size = int(header.get("size", 0))
         except (ValueError, TypeError, AttributeError):
             raise self._lost(w, "malformed header") from None

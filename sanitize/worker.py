@@ -72,10 +72,21 @@ _LEN = struct.Struct(">I")
 _NOFILE = 64
 
 
+# One encoder and one decoder for every frame: json.dumps(ensure_ascii=False) builds an
+# encoder per call, and json.loads sniffs the encoding of bytes; a few us a frame each.
+_encode = json.JSONEncoder(ensure_ascii=False).encode
+_decode = json.JSONDecoder().decode
+
+
 def frame(header: dict[str, Any], size: int = 0) -> bytes:
     """A frame: length prefix and JSON header (``size`` payload bytes in the job file)."""
-    head = json.dumps({**header, "size": size}, ensure_ascii=False).encode()
+    head = _encode({**header, "size": size}).encode()
     return _LEN.pack(len(head)) + head
+
+
+def parse_header(raw: bytes | bytearray) -> Any:
+    """A frame's JSON header; ValueError if it is not UTF-8 JSON."""
+    return _decode(raw.decode())
 
 
 def max_output(cfg: SanitizeConfig) -> int:
@@ -146,7 +157,7 @@ class _Pipe:
         head = self.read_exact(n)
         if head is None:
             return None
-        header = json.loads(head)
+        header = parse_header(head)
         size = int(header.get("size", 0))
         return header, self.job.read(PAYLOAD_AT, size) if size else b""
 
