@@ -27,8 +27,10 @@ from __future__ import annotations
 import argparse
 import functools
 import io
+import itertools
 import math
 import os
+import random
 import sys
 import tempfile
 import threading
@@ -291,44 +293,58 @@ class Run:
 
 
 def through_pool(cfg: SanitizeConfig, files: list[File], workers: int, repeat: int) -> Run:
-    """``workers`` threads, each calling ``pool.run`` on every ``workers``-th job in a
-    plain loop, as many callers as workers: the figure is the pool's, not a harness's.
-    (A ThreadPoolExecutor's future per job, and the main thread woken for each of them,
-    cost about 0.15 ms a file here: a third of a small .xls's time.)"""
+    """``workers`` threads calling ``pool.run`` in a plain loop, each taking the next
+    job as it is free: the figure is the pool's, not a harness's.  The jobs go in a
+    shuffled (seeded) order, as uploads do: in the corpus's strict plain/hostile
+    alternation two callers fell into step, reached the GIL at the same moments and
+    left ~5% of the CPUs idle.  (A ThreadPoolExecutor's future per job, and the main
+    thread woken for each, cost ~0.1 ms a file; fixed shares of the jobs left one
+    thread working alone at the end.)"""
+    jobs = list(range(len(files))) * repeat
+    random.Random(len(files)).shuffle(jobs)
     with WorkerPool(cfg, workers=workers) as pool:
-        pool.run(*files[0][::-1])  # warm: the first job of each worker is not the point
-        jobs = list(enumerate(files * repeat))
-        results: list[Result | None] = [None] * len(files)
-        tallies: list[dict[str, int]] = [{} for _ in range(workers)]
-        latencies: list[list[float]] = [[] for _ in range(workers)]
-
-        def caller(k: int) -> None:
-            tally, took = tallies[k], latencies[k]
-            for i, (name, data) in jobs[k::workers]:
-                t = time.perf_counter()
-                r = pool.run(data, name)
-                took.append(time.perf_counter() - t)
-                key = r.verdict.value + (f":{r.reason}" if r.reason else "")
-                tally[key] = tally.get(key, 0) + 1
-                if i < len(files):
-                    results[i] = r
-                # Other outputs are dropped here: holding thousands of them made the
-                # bench itself (page faults for ever new memory) the slowest part.
-
-        threads = [threading.Thread(target=caller, args=(k,)) for k in range(workers)]
+        # Warm: a worker's first files fill its caches and heap; that is not the point.
+        _drive(pool, files, jobs[:4 * workers], workers)
         start = time.perf_counter()
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        run = _drive(pool, files, jobs, workers)
         seconds = time.perf_counter() - start
         rss = max((_peak_rss_mib(pid) for pid in pool.worker_pids()), default=0.0)
+    return Run(seconds, run.latencies, run.results, run.verdicts, rss)
+
+
+def _drive(pool: WorkerPool, files: list[File], jobs: list[int], threads: int) -> Run:
+    """Run ``files[j] for j in jobs`` through the pool from ``threads`` threads.  The
+    first result of each file is kept; other outputs are dropped (holding thousands
+    of them made the bench itself, page-faulting ever new memory, the slowest part)."""
+    results: list[Result | None] = [None] * len(files)
+    tallies: list[dict[str, int]] = [{} for _ in range(threads)]
+    latencies: list[list[float]] = [[] for _ in range(threads)]
+    taken = itertools.count()  # next() on it is atomic: each job goes to one thread
+
+    def caller(k: int) -> None:
+        tally, took = tallies[k], latencies[k]
+        while (n := next(taken)) < len(jobs):
+            j = jobs[n]
+            name, data = files[j]
+            t = time.perf_counter()
+            r = pool.run(data, name)
+            took.append(time.perf_counter() - t)
+            key = r.verdict.value + (f":{r.reason}" if r.reason else "")
+            tally[key] = tally.get(key, 0) + 1
+            if results[j] is None:
+                results[j] = r
+
+    running = [threading.Thread(target=caller, args=(k,)) for k in range(threads)]
+    for thread in running:
+        thread.start()
+    for thread in running:
+        thread.join()
     tally: dict[str, int] = {}
     for part in tallies:
-        for key, n in part.items():
-            tally[key] = tally.get(key, 0) + n
-    return Run(seconds, [x for part in latencies for x in part],
-               [r for r in results if r is not None], tally, rss)
+        for key, count in part.items():
+            tally[key] = tally.get(key, 0) + count
+    return Run(0.0, [x for part in latencies for x in part],
+               [r for r in results if r is not None], tally, 0.0)
 
 
 def round_trip(cfg: SanitizeConfig, jobs: int = 3000) -> tuple[float, float]:
