@@ -55,7 +55,7 @@ class JobFile:
                 return cls(os.dup(f.fileno()))
         try:
             fcntl.fcntl(fd, fcntl.F_ADD_SEALS, fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_SEAL)
-        except OSError:
+        except (AttributeError, OSError):
             pass  # an unsealed file is only ever copied with pread/pwrite
         return cls(fd)
 
@@ -89,12 +89,6 @@ class JobFile:
         m = self._mapping(st.st_size, grow=False)
         if m is not None and start < len(m):
             m.madvise(mmap.MADV_REMOVE, start, len(m) - start)
-
-    def unmap_if_over(self, size: int) -> None:
-        """Drop this process's mapping if it is bigger than ``size`` bytes."""
-        if self._map is not None and len(self._map) > size:
-            self._map.close()
-            self._map = None
 
     def close(self) -> None:
         if self._map is not None:
