@@ -11,12 +11,15 @@ pool's wall-clock kill, and its result is dropped.
 from __future__ import annotations
 
 import weakref
+from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 import trio
 
 from sanitize.pool import Payload, WorkerPool
 from sanitize.report import Result
 
+_T = TypeVar("_T")
 _limiters: weakref.WeakKeyDictionary[WorkerPool, trio.CapacityLimiter] = (
     weakref.WeakKeyDictionary())
 
@@ -38,6 +41,16 @@ async def disarm(pool: WorkerPool, data: Payload, name: str) -> Result:
     """
     return await trio.to_thread.run_sync(pool.run, data, name, abandon_on_cancel=True,
                                          limiter=_limiter(pool),
+                                         thread_name="kakehashi-disarm")
+
+
+async def disarm_to(pool: WorkerPool, data: Payload, name: str,
+                    store: Callable[[Iterator[bytes]], _T]) -> tuple[Result, _T | None]:
+    """``disarm``, with the rebuilt file handed to ``store`` in chunks on the worker
+    thread (``WorkerPool.run_to``): relayd never holds it whole.  What ``store``
+    returns comes back beside the Result (None for a blocked file)."""
+    return await trio.to_thread.run_sync(pool.run_to, data, name, store,
+                                         abandon_on_cancel=True, limiter=_limiter(pool),
                                          thread_name="kakehashi-disarm")
 
 

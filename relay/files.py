@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import math
+import sys
 import time
 import urllib.parse
 from collections import Counter
@@ -50,7 +51,7 @@ from store.records import Attachment, Message, OriginalRequest, Zone
 
 from relay import errors
 from relay.config import Config
-from relay.disarm import detect_kind, disarm
+from relay.disarm import detect_kind, disarm_to
 from relay.hub import Hub
 from relay.service import Caller, Service, check_client_id
 from relay.web import Body, Response
@@ -358,10 +359,13 @@ class FileService:
         try:
             if att.origin_zone == "internet":
                 started = time.monotonic()
-                result = await disarm(self.pool, chunks, att.name)
+                # The rebuilt file goes from the worker's job file to the blob store
+                # in chunks, on the same thread: never whole in relayd's memory.
+                result, variant = await disarm_to(self.pool, chunks, att.name,
+                                                  self._store_variant)
                 self.metrics.observe(result.verdict.value, time.monotonic() - started)
                 report: dict[str, Any] = {**result.report(), "output_kind": result.output_kind}
-                done = await self._record_crossing(att, result, report)
+                done = await self._record_crossing(att, result, variant, report)
             else:
                 # From LGWAN the bytes stay as posted: a worker only says what they are
                 # (a full disarm would spend the CPU internet files are waiting for).
@@ -387,13 +391,16 @@ class FileService:
             while chunk := f.read(ORIGINAL_CHUNK):
                 yield chunk
 
+    def _store_variant(self, chunks: Iterator[bytes]) -> tuple[str, int]:
+        with self.store.blobs.writer(sys.maxsize) as w:  # the pool caps outputs
+            for chunk in chunks:
+                w.write(chunk)
+            return w.commit()
+
     async def _record_crossing(self, att: Attachment, result: Result,
+                               variant: tuple[str, int] | None,
                                report: dict[str, Any]) -> Attachment:
-        variant_sha = variant_size = None
-        if result.verdict is not Verdict.BLOCKED and result.output is not None:
-            output = result.output
-            variant_sha = await trio.to_thread.run_sync(self.store.blobs.put, output)
-            variant_size = len(output)
+        variant_sha, variant_size = variant if variant is not None else (None, None)
         status = "ready" if variant_sha is not None else "blocked"
         sender = (await self.store.get_message(att.message_id)).sender
         # Audit first: a crash between the two leaves the file pending, so it is done

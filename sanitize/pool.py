@@ -28,7 +28,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, TypeVar
@@ -60,6 +60,7 @@ START_TIMEOUT_S = 60.0  # imports of pikepdf, Pillow, lxml on a loaded machine
 # is bounded by RETIRE_GROWTH; other C libraries ignore the variable.
 _MALLOC_TUNABLES = "glibc.malloc.trim_threshold=33554432:glibc.malloc.mmap_threshold=4194304"
 _REMOVED_MAX = 100_000
+OUTPUT_CHUNK = 1024 * 1024  # what run_to's store is handed at a time
 _T = TypeVar("_T")
 
 
@@ -154,9 +155,34 @@ class WorkerPool:
         exception raised by the chunks' iterator (a stored file failing its check)
         reaches the caller, and the worker stays in service."""
         start = time.monotonic()
+        return self._disarm(data, name, start, lambda h, body: self._result(
+            h, body, name, time.monotonic() - start))
+
+    def run_to(self, data: Payload, name: str,
+               store: Callable[[Iterator[bytes]], _T]) -> tuple[Result, _T | None]:
+        """``run``, with the output handed to ``store`` in chunks instead of whole.
+
+        ``store`` reads the output straight from the worker's job file (while the
+        worker is held), so the caller never holds a rebuilt file whole either; what it
+        returns comes back beside the Result, whose ``output`` is then None.  It is
+        not called for a blocked file (None comes back).  What it raises reaches the
+        caller, and the worker stays in service."""
+        start = time.monotonic()
+        stored: list[_T] = []
+
+        def accept(h: dict[str, Any], body: _Body) -> Result:
+            result = self._result(h, body, name, time.monotonic() - start, keep=False)
+            if result.verdict is not Verdict.BLOCKED:
+                stored.append(store(body.chunks()))
+            return result
+
+        result = self._disarm(data, name, start, accept)
+        return result, stored[0] if stored else None
+
+    def _disarm(self, data: Payload, name: str, start: float,
+                accept: Callable[[dict[str, Any], _Body], Result]) -> Result:
         try:
-            return self._call({"op": "run", "name": name}, data, lambda h, p: self._result(
-                h, p, name, time.monotonic() - start))
+            return self._call({"op": "run", "name": name}, data, accept)
         except _TooLarge as exc:
             # Refused before any parsing: nothing to gain from shipping it.
             return blocked("unknown", "too_large", str(exc))
@@ -180,11 +206,12 @@ class WorkerPool:
             raise PoolError(exc.detail) from None
 
     def _call(self, header: dict[str, Any], data: Payload,
-              accept: Callable[[dict[str, Any], bytes], _T]) -> _T:
+              accept: Callable[[dict[str, Any], _Body], _T]) -> _T:
         """One request to an idle worker; ``accept`` turns the reply into the answer
         while the worker is still held, so a reply it refuses (``_WorkerLost``) costs
-        the worker its place.  Raises ``_WorkerLost`` with the kind the worker had
-        detected when it fails on this request."""
+        the worker its place, and anything else it raises leaves the worker in
+        service.  Raises ``_WorkerLost`` with the kind the worker had detected when it
+        fails on this request."""
         if isinstance(data, (bytes, bytearray)) and len(data) > self.cfg.max_input_bytes:
             raise _TooLarge(f"{len(data)} bytes > {self.cfg.max_input_bytes}")
         w = self._acquire()
@@ -196,17 +223,30 @@ class WorkerPool:
         try:
             deadline = time.monotonic() + self.cfg.timeout_s
             self._send(w, header, data, deadline)
-            answer = accept(*self._recv(w, deadline))
+            header, body = self._recv(w, deadline)
         except _NotSent as exc:
             self._release(w)  # nothing reached the worker: it is as good as before
             raise exc.cause from None
         except _WorkerLost as exc:
-            exc.kind = _detected(w)
-            self._replace(w)
+            raise self._lose(w, exc) from None
+        try:
+            answer = accept(header, body)
+        except _WorkerLost as exc:
+            raise self._lose(w, exc) from None
+        except BaseException:
+            # The worker has answered: anything else ``accept`` raises is the caller's
+            # own failure (its store), and the worker waits for the next request.
+            w.jobs += 1
+            self._release(w)
             raise
         w.jobs += 1
         self._release(w)
         return answer
+
+    def _lose(self, w: _Worker, exc: _WorkerLost) -> _WorkerLost:
+        exc.kind = _detected(w)
+        self._replace(w)
+        return exc
 
     def worker_pids(self) -> list[int]:
         """Process ids of the current workers (for monitoring: RSS, CPU)."""
@@ -259,7 +299,7 @@ class WorkerPool:
         return _Worker(proc, wfd, rfd, job, statm=statm)
 
     def _await_ready(self, w: _Worker, deadline: float) -> None:
-        header, _ = self._recv(w, deadline, reason="worker_crashed")
+        header, _ = self._recv(w, deadline, reason="worker_crashed")  # no payload
         if header.get("op") != "ready":
             raise _WorkerLost("worker_crashed", f"unexpected first frame {header.get('op')!r}")
         w.ready = True
@@ -431,7 +471,7 @@ class WorkerPool:
             job.write(PAYLOAD_AT + size - len(chunk), chunk)
 
     def _recv(self, w: _Worker, deadline: float,
-              reason: str = "timeout") -> tuple[dict[str, Any], bytes]:
+              reason: str = "timeout") -> tuple[dict[str, Any], _Body]:
         # A worker sends one frame per request and then waits, so whatever the pipe
         # holds is this frame: read it in as few calls as it arrives in.
         buf = bytearray()
@@ -458,11 +498,7 @@ class WorkerPool:
             raise self._lost(w, "malformed header") from None
         if not isinstance(header, dict) or not 0 <= size <= max_output(self.cfg):
             raise self._lost(w, f"payload of {size} bytes")
-        try:
-            payload = w.job.read(PAYLOAD_AT, size) if size else b""
-        except (OSError, ValueError) as exc:
-            raise self._lost(w, str(exc)) from None
-        return header, payload
+        return header, _Body(w.job, size)
 
     def _wait(self, w: _Worker, fd: int, event: int, deadline: float,
               reason: str = "timeout") -> None:
@@ -485,9 +521,10 @@ class WorkerPool:
 
     # ------------------------------------------------------------------ results
 
-    def _result(self, h: dict[str, Any], payload: bytes, name: str,
-                seconds: float) -> Result:
-        """Rebuild a Result from a worker's header, trusting nothing unchecked."""
+    def _result(self, h: dict[str, Any], body: _Body, name: str, seconds: float,
+                keep: bool = True) -> Result:
+        """Rebuild a Result from a worker's header, trusting nothing unchecked; with
+        its output read from the job file if ``keep`` (else left there for a store)."""
         if h.get("op") != "result":
             raise _WorkerLost("worker_crashed", f"protocol error: op {h.get('op')!r}")
         try:
@@ -503,19 +540,43 @@ class WorkerPool:
             reason = h.get("reason")
             if reason not in REASONS:
                 reason = "internal_error"
-            # Whatever bytes came with a blocked verdict are dropped here.
+            # Whatever bytes came with a blocked verdict are never read.
             return blocked(kind, reason, detail, name_mismatch=mismatch, seconds=seconds)
         out_kind = h.get("output_kind")
-        if out_kind not in KINDS or out_kind in ALWAYS_BLOCKED or not payload \
+        if out_kind not in KINDS or out_kind in ALWAYS_BLOCKED or not body.size \
                 and out_kind not in ("text", "csv"):
             raise _WorkerLost("worker_crashed", f"protocol error: output kind {out_kind!r}")
         if verdict is Verdict.SANITIZED and not removed:
             verdict = Verdict.CLEAN
         ja, en = messages_for(verdict, None, len(removed))
-        return Result(verdict=verdict, kind=kind, output=payload, output_kind=out_kind,
+        return Result(verdict=verdict, kind=kind, output=body.read() if keep else None,
+                      output_kind=out_kind,
                       output_name=output_name(name, out_kind), removed=removed,
                       detail=detail, name_mismatch=mismatch, seconds=seconds,
                       message_ja=ja, message_en=en)
+
+
+@dataclass(frozen=True, slots=True)
+class _Body:
+    """A reply's payload, still in the worker's job file: read only if wanted (the
+    bytes of a blocked file never are), whole or in chunks.  A job file shorter than
+    announced is the worker's fault."""
+
+    job: JobFile
+    size: int
+
+    def read(self) -> bytes:
+        return self._at(0, self.size) if self.size else b""
+
+    def chunks(self) -> Iterator[bytes]:
+        for offset in range(0, self.size, OUTPUT_CHUNK):
+            yield self._at(offset, min(OUTPUT_CHUNK, self.size - offset))
+
+    def _at(self, offset: int, n: int) -> bytes:
+        try:
+            return self.job.read(PAYLOAD_AT + offset, n)
+        except (OSError, ValueError) as exc:
+            raise _WorkerLost("worker_crashed", f"protocol error: {exc}") from None
 
 
 def _detected(w: _Worker) -> str:

@@ -18,6 +18,7 @@ from PIL import Image
 
 from relay.disarm import disarm
 from sanitize.config import SanitizeConfig
+from sanitize import pool as pool_module
 from sanitize.pool import PoolClosed, WorkerPool
 from sanitize.report import Result, Verdict
 from sanitize.jobfile import PAYLOAD_AT
@@ -280,6 +281,48 @@ def test_a_file_in_chunks_is_disarmed_like_the_whole_file(pool: WorkerPool) -> N
     assert parts.verdict is whole.verdict is Verdict.SANITIZED
     assert parts.output == whole.output and parts.removed == whole.removed
     assert pool.detect(iter([ELF[:3], ELF[3:]]), "a.pdf") == "executable"
+
+
+def test_run_to_hands_the_output_to_a_store_in_chunks(
+        pool: WorkerPool, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("sanitize.formats.images")
+    monkeypatch.setattr(pool_module, "OUTPUT_CHUNK", 100)
+    data = jpeg()
+    whole = pool.run(data, "写真.jpg")
+    seen: list[bytes] = []
+
+    def store(chunks: Iterator[bytes]) -> str:
+        seen.extend(chunks)
+        return "stored"
+
+    result, stored = pool.run_to(data, "写真.jpg", store)
+    assert stored == "stored" and result.output is None
+    assert result.verdict is Verdict.SANITIZED and result.removed == whole.removed
+    assert result.output_name == whole.output_name
+    assert len(seen) > 1 and max(map(len, seen)) <= 100
+    assert b"".join(seen) == whole.output
+    # Blocked: the store is never called, whatever bytes the worker left.
+    result, stored = pool.run_to(ELF, "a.pdf", store)
+    assert_blocked(result, "executable")
+    assert stored is None
+    result, stored = pool.run_to(PDF_HEAD + b"original", HOOK_PREFIX + "lie", store)
+    assert_blocked(result, "corrupt")
+    assert stored is None and b"".join(seen) == whole.output  # not called again
+
+
+def test_a_failing_store_reaches_the_caller_and_the_worker_stays() -> None:
+    pytest.importorskip("sanitize.formats.images")
+
+    def full_disk(chunks: Iterator[bytes]) -> None:
+        next(chunks)
+        raise OSError(28, "No space left on device")
+
+    with WorkerPool(CFG, workers=1) as p:
+        first = p.worker_pids()
+        with pytest.raises(OSError, match="No space left"):
+            p.run_to(jpeg(), "a.jpg", full_disk)
+        assert p.run(jpeg(), "a.jpg").verdict is Verdict.SANITIZED
+        assert p.worker_pids() == first
 
 
 def test_chunks_over_the_limit_or_failing_to_read_leave_the_worker_in_service() -> None:
