@@ -223,14 +223,14 @@ class WorkerPool:
         try:
             deadline = time.monotonic() + self.cfg.timeout_s
             self._send(w, header, data, deadline)
-            header, body = self._recv(w, deadline)
+            reply, body = self._recv(w, deadline)
         except _NotSent as exc:
             self._release(w)  # nothing reached the worker: it is as good as before
             raise exc.cause from None
         except _WorkerLost as exc:
             raise self._lose(w, exc) from None
         try:
-            answer = accept(header, body)
+            answer = accept(reply, body)
         except _WorkerLost as exc:
             raise self._lose(w, exc) from None
         except BaseException:
