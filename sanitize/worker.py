@@ -136,6 +136,10 @@ class _Pipe:
         while not self._poller.poll(0) and time.monotonic() < end:
             os.sched_yield()
 
+    def wait(self, seconds: float) -> None:
+        """Sleep until a request comes or the pool closes its end, at most ``seconds``."""
+        self._poller.poll(seconds * 1000)
+
     def read_exact(self, n: int) -> bytes | None:
         buf = bytearray(n)
         view = memoryview(buf)
@@ -271,7 +275,7 @@ def _hook(pipe: _Pipe, cfg: SanitizeConfig, hook: str, data: bytes) -> None:
         import ctypes
         ctypes.string_at(0)
     elif hook == "sleep":
-        time.sleep(3600)
+        _hang(pipe)
     elif hook == "spin":
         while True:
             pass
@@ -312,7 +316,15 @@ def _hook(pipe: _Pipe, cfg: SanitizeConfig, hook: str, data: bytes) -> None:
         pipe.send(result_header(blocked("unknown", "internal_error", ", ".join(outcome))))
     elif hook == "garbage":
         os.write(pipe.wfd, b"\xff\xff\xff\xffnot a frame")
-        time.sleep(3600)
+        _hang(pipe)
+
+
+def _hang(pipe: _Pipe) -> None:
+    """Never answer, like a worker stuck in a parser, but go when the pool does: its
+    end of the pipe closing wakes the poll (a test that abandons its wait, then
+    exits, must not leave a worker behind for an hour)."""
+    pipe.wait(3600.0)  # the pool sends nothing while it waits for a reply
+    os._exit(0)
 
 
 def main(argv: list[str]) -> int:
