@@ -145,6 +145,8 @@ def _upper_unit(unit: int) -> int:
     return ord(up) if len(up) == 1 and ord(up) < 0x10000 else unit
 
 
+# Memos of pure functions of a name, not state about a file: the answer is the same
+# whichever file the name came from, and a file with many names only evicts others.
 @functools.lru_cache(maxsize=4096)  # the same few dozen names come in every file
 def sort_key(name: str) -> tuple[int, tuple[int, ...]]:
     """MS-CFB 2.6.4 order: shorter name first, then upper-cased code units."""
@@ -220,13 +222,14 @@ def _flatten(root: Node) -> list[_Entry]:
     return entries
 
 
+# 1, 2, 3, ...: the FAT entries of a contiguous chain, sliced rather than built from a
+# range entry by entry (bench/NOTES-sanitize.md).  Not state about any file: only its
+# length depends on the input, and it holds the same numbers whoever grew it.
 _successors = array("I", range(1, 4097))
 
 
 def _next_sectors(start: int, stop: int) -> array:
-    """array('I', range(start + 1, stop + 1)): a contiguous chain's FAT entries.
-    Sliced from a table kept for the purpose (memcpy), where building an array from
-    a range costs 15 ns an entry."""
+    """array('I', range(start + 1, stop + 1)): a contiguous chain's FAT entries."""
     global _successors
     if stop > len(_successors):
         _successors = array("I", range(1, max(stop, 2 * len(_successors)) + 1))
@@ -657,17 +660,12 @@ class Scan:
         return self.new_chains().matches(start, size, expected)
 
 
-# The last bytes object scanned and what scan found: detect and then the rebuild look
-# at the very same object (immutable, and kept alive here so its id is not reused).
-_last_scan: tuple[bytes, Scan | None] | None = None
-
-
 def scan(data: bytes) -> Scan | None:
     """A strict, olefile-free parse of a plain compound file, or None when the file is
     not plain enough for it (then ask olefile).
 
-    Scanning the same bytes object twice in a row parses it once (detect, then the
-    rebuild).  Readers made from the result share nothing that reading changes.
+    Readers made from the result share nothing that reading changes, so one scan may
+    serve detect and then the rebuild (``sanitize.handover.Handover.scan``).
 
     An olefile open (a Python object per directory entry, a log call and a read per
     sector) costs more than the rest of a look at a .doc or .xls, and detect, the
@@ -689,16 +687,6 @@ def scan(data: bytes) -> Scan | None:
 
     Anything else -> None.  Stream chains are checked when a stream is read.
     """
-    global _last_scan
-    last = _last_scan
-    if last is not None and last[0] is data:
-        return last[1]
-    found = _scan(data)
-    _last_scan = (data, found) if type(data) is bytes else None
-    return found
-
-
-def _scan(data: bytes) -> Scan | None:
     n = len(data)
     if n < SECTOR or data[:8] != MAGIC:
         return None

@@ -9,7 +9,9 @@ like plain XML.  As the magic numbers are checked by hand first, an executable i
 recognised whatever libmagic thinks.
 
 Runs inside the worker processes: it parses hostile bytes (zip directory, CFB
-directory, a little XML) and must never be called in the daemon itself.
+directory, a little XML) and must never be called in the daemon itself.  The
+directories it reads are left in the job's ``Handover`` for the rebuild, which reads
+them the same way.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import magic
 import olefile
 from lxml import etree
 
-from sanitize import safezip
+from sanitize.handover import Handover
 from sanitize.kinds import KINDS
 
 # How much of the head libmagic and the text checks look at.
@@ -42,12 +44,15 @@ class Detection:
     name_mismatch: bool  # the name claims a different kind than the content is
 
 
-def detect(data: bytes, name: str) -> Detection:
-    """Classify ``data``; ``name`` (the declared file name) only breaks ties."""
+def detect(data: bytes, name: str, handover: Handover | None = None) -> Detection:
+    """Classify ``data``; ``name`` (the declared file name) only breaks ties.
+    ``handover`` receives the directories read on the way, for the rebuild."""
+    if handover is None:
+        handover = Handover()
     ext = _extension(name)
     kind = _by_magic_number(data[:_HEAD])
     if kind is not None:
-        # libmagic would add nothing here, and costs 0.1-0.2 ms per file.
+        # libmagic would add nothing here, for a cost (bench/NOTES-sanitize.md).
         mime = KINDS[kind].mime
     else:
         try:
@@ -56,9 +61,9 @@ def detect(data: bytes, name: str) -> Detection:
             mime = "application/octet-stream"
         kind = _kind(data, ext, mime)
     if kind == "cfb":
-        kind = _cfb_kind(data)
+        kind = _cfb_kind(data, handover)
     elif kind == "zip":
-        kind = _zip_kind(data, ext)
+        kind = _zip_kind(data, ext, handover)
     declared = declared_kind(name)
     return Detection(kind, mime, declared, declared is not None and declared != kind)
 
@@ -162,14 +167,12 @@ def _is_executable(head: bytes) -> bool:
                         b"\xcf\xfa\xed\xfe", b"\xca\xfe\xba\xbe")
 
 
-def _cfb_kind(data: bytes) -> str:
+def _cfb_kind(data: bytes, handover: Handover) -> str:
     """Compound files by their root streams; anything else (MSI, Visio, …) is cfb."""
-    # cfb.scan answers for plain files what olefile would, at a fraction of an
-    # olefile open; whatever it is unsure of goes to olefile.  (Imported here: this
-    # function is all of detect.py that sanitize.cfb's owner edits.)
-    from sanitize import cfb
+    # cfb.scan answers for plain files what olefile would, without olefile's cost;
+    # whatever it is unsure of goes to olefile.
     try:
-        found = cfb.scan(data)
+        found = handover.scan(data)
     except Exception:  # it should return None rather than raise; olefile decides
         found = None
     if found is not None:
@@ -221,11 +224,11 @@ _XML_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree
                               load_dtd=False)
 
 
-def _zip_kind(data: bytes, ext: str) -> str:
+def _zip_kind(data: bytes, ext: str, handover: Handover) -> str:
     try:
         try:
             # The rebuild reads the same directory the same way: parsed once for both.
-            zf = safezip.open_zip(data)
+            zf = handover.open_zip(data)
         except UnicodeDecodeError:  # not cp932 (the rebuild says so); the markers are ASCII
             zf = zipfile.ZipFile(io.BytesIO(data))
         names = {info.filename.lower(): info for info in zf.infolist()}

@@ -4,7 +4,9 @@
 the daemon never calls it itself, because it parses hostile bytes.  It never raises
 and never lets the original through: every failure becomes a ``blocked`` Result
 (fail closed, CDR.md), and the only bytes in a Result are those a format module wrote
-and a separate verify step accepted.
+and a separate verify step accepted.  What one step parses and the next reuses (a
+compound file's directory from detect to the rebuild, say) goes in the file's own
+``Handover``, made here and dropped with the job.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Callable
 from sanitize.config import SanitizeConfig
 from sanitize.detect import Detection, declared_kind, detect, split_extension
 from sanitize.formats import Context, module_for
+from sanitize.handover import Handover
 from sanitize.kinds import ALWAYS_BLOCKED, KINDS, output_kind
 from sanitize.report import Blocked, Rebuilt, Removed, Result, Verdict, messages_for
 
@@ -44,11 +47,13 @@ def disarm_bytes(data: bytes, name: str, cfg: SanitizeConfig, depth: int = 0,
             raise Blocked("too_large", f"{len(data)} bytes > {cfg.max_input_bytes}")
         if depth > cfg.max_archive_depth:
             raise Blocked("archive_too_deep", f"depth {depth}")
-        found = detect(data, name)
+        handover = Handover()
+        found = detect(data, name, handover)
         kind, mismatch = found.kind, found.name_mismatch
         if on_detect is not None:
             on_detect(found)
-        rebuilt = _rebuild_verified(data, kind, cfg, depth)
+        ctx = Context(cfg=cfg, depth=depth, disarm_nested=_nested(cfg), handover=handover)
+        rebuilt = _rebuild_verified(data, kind, ctx)
     except Exception as exc:  # every failure is a verdict (MemoryError included)
         reason, detail = reason_for(exc)
         return blocked(kind, reason, detail, name_mismatch=mismatch,
@@ -61,13 +66,12 @@ def disarm_bytes(data: bytes, name: str, cfg: SanitizeConfig, depth: int = 0,
                   seconds=time.perf_counter() - start, message_ja=ja, message_en=en)
 
 
-def _rebuild_verified(data: bytes, kind: str, cfg: SanitizeConfig, depth: int) -> Rebuilt:
+def _rebuild_verified(data: bytes, kind: str, ctx: Context) -> Rebuilt:
     if kind in ALWAYS_BLOCKED:
         raise Blocked(_ALWAYS_BLOCKED_REASON.get(kind, "unsupported_kind"), kind)
     mod = module_for(kind)
     if mod is None:
         raise Blocked("unsupported_kind", f"no rebuilder for {kind}")
-    ctx = Context(cfg=cfg, depth=depth, disarm_nested=_nested(cfg))
     rebuilt = mod.rebuild(data, kind, ctx)
     if not isinstance(rebuilt, Rebuilt) or not isinstance(rebuilt.data, bytes):
         raise TypeError(f"{mod.__name__}.rebuild returned {type(rebuilt).__name__}")

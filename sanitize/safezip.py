@@ -31,9 +31,13 @@ import zipfile
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sanitize.config import SanitizeConfig
 from sanitize.report import Blocked
+
+if TYPE_CHECKING:
+    from sanitize.handover import Handover
 
 # Entries smaller than this are never judged by their expansion ratio: a 100-byte
 # XML part of repeated attributes may legitimately deflate 300:1.
@@ -156,31 +160,21 @@ def _eocd_entry_bound(data: bytes) -> int | None:
     return max(total, data.count(_CD_SIGNATURE, max(0, pos - size_cd), pos))
 
 
-# The last bytes object whose central directory was read, and zipfile's reading of it:
-# detect and then the rebuild look at the very same object (bytes are immutable; the
-# object is kept alive here, so its id cannot be taken by another).
-_last_open: tuple[bytes, zipfile.ZipFile] | None = None
-
-
 def open_zip(data: bytes) -> zipfile.ZipFile:
-    """zipfile's reading of ``data`` (names without the UTF-8 flag as cp932), the same
-    one again for the same bytes object.  Raises what zipfile raises.
+    """zipfile's reading of ``data`` (names without the UTF-8 flag as cp932).  Raises
+    what zipfile raises.
 
-    The central directory is a Python object per entry (~80 us for an xlsx, more for a
-    pptx): detect and the rebuild now pay for it once."""
-    global _last_open
-    last = _last_open
-    if last is not None and last[0] is data:
-        return last[1]
-    zf = zipfile.ZipFile(io.BytesIO(data), metadata_encoding="cp932")
-    _last_open = (data, zf) if type(data) is bytes else None
-    return zf
+    The central directory becomes a Python object per entry, a cost worth paying once
+    per job: detect and the rebuild share one reading through the job's Handover."""
+    return zipfile.ZipFile(io.BytesIO(data), metadata_encoding="cp932")
 
 
 class SafeZip:
-    """Validated view of a ZIP held in memory; ``read`` inflates under the limits."""
+    """Validated view of a ZIP held in memory; ``read`` inflates under the limits.
+    With the job's ``handover``, the central directory detect read is read no more."""
 
-    def __init__(self, data: bytes, cfg: SanitizeConfig) -> None:
+    def __init__(self, data: bytes, cfg: SanitizeConfig,
+                 handover: Handover | None = None) -> None:
         self._data = data
         self._cfg = cfg
         self._total = 0
@@ -188,7 +182,7 @@ class SafeZip:
         if bound is not None and bound > cfg.max_archive_entries:
             raise Blocked("limit_exceeded", f"{bound} entries > {cfg.max_archive_entries}")
         try:
-            zf = open_zip(data)
+            zf = open_zip(data) if handover is None else handover.open_zip(data)
             infos = zf.infolist()
             start_dir: int = zf.start_dir
         except UnicodeDecodeError as exc:
@@ -344,9 +338,10 @@ class SafeZip:
                 yield Member(e.name, data, e.date_time, raw)
 
 
-def read_members(data: bytes, cfg: SanitizeConfig) -> list[Member]:
+def read_members(data: bytes, cfg: SanitizeConfig,
+                 handover: Handover | None = None) -> list[Member]:
     """All members of the ZIP ``data``, validated and inflated under ``cfg``'s limits."""
-    return list(SafeZip(data, cfg).members())
+    return list(SafeZip(data, cfg, handover).members())
 
 
 _LOCAL = struct.Struct("<4s5H3L2H")

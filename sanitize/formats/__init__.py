@@ -16,17 +16,20 @@ The contract every module in this package keeps (the engine relies on nothing el
     It must not share the rebuild's walking code, so a bug in one is caught by the other.
 
 Modules never import trio, store or relay, do no network or file-system I/O of their
-own, and keep all limits in ``ctx.cfg`` (``sanitize.config.SanitizeConfig``).
+own, and keep all limits in ``ctx.cfg`` (``sanitize.config.SanitizeConfig``).  What
+one step parsed and the next may reuse travels in ``ctx.handover``
+(``sanitize.handover``), never in module-level state.
 """
 
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Callable
 
 from sanitize.config import SanitizeConfig
+from sanitize.handover import Handover
 from sanitize.report import Result
 
 
@@ -38,6 +41,9 @@ class Context:
     # The engine's in-process entry for nested content (zip members):
     # disarm_nested(data, name, depth) -> Result.
     disarm_nested: Callable[[bytes, str, int], Result] | None = None
+    # This file's parses, from detect to rebuild to verify (the engine makes one per
+    # file; a Context made without one gets its own).
+    handover: Handover = field(default_factory=Handover, compare=False, repr=False)
 
 
 # kind -> module (relative to this package) that rebuilds it.

@@ -32,7 +32,7 @@ def rebuild(data: bytes, kind: str, ctx: Context) -> Rebuilt:
         raise Blocked("archive_too_deep", f"zip at depth {ctx.depth}")
     if ctx.disarm_nested is None:
         raise Blocked("internal_error", "archive rebuild needs ctx.disarm_nested")
-    archive = safezip.SafeZip(data, cfg)
+    archive = safezip.SafeZip(data, cfg, ctx.handover)
     members: list[safezip.Member] = []
     removed: list[Removed] = []
     taken: set[str] = set()

@@ -121,9 +121,10 @@ def rebuild(data: bytes, kind: str, ctx: Context) -> Rebuilt:
     limits = {"max_entries": ctx.cfg.max_archive_entries,
               "max_total_bytes": ctx.cfg.max_expanded_bytes,
               "max_stream_bytes": ctx.cfg.max_entry_bytes}
-    # cfb.scan reads a plain file as olefile would, at a fraction of the cost; what it
-    # is unsure of (DIFAT, odd directories, defects) goes through olefile, strictly.
-    found = cfb.scan(data)
+    # cfb.scan reads a plain file as olefile would, without olefile's cost (and detect
+    # left its scan in the handover); what it is unsure of (DIFAT, odd directories,
+    # defects) goes through olefile, strictly.
+    found = ctx.handover.scan(data)
     if found is not None:
         root = cfb.read_tree(found, **limits)
     else:
@@ -307,7 +308,7 @@ _WORD_LINK_FIELD = re.compile(
 
 def _link_field(main: bytes) -> re.Match[bytes] | None:
     """``_WORD_LINK_FIELD.search(main)``, faster: re looks for the field-begin byte
-    some thirty times slower than memchr (30 us in 100 KB of text), so find each
+    far more slowly than memchr (bench/NOTES-sanitize.md), so find each
     \\x13 with bytes.find and match there (the leftmost match starts at one of them).
     Past a few dozen \\x13 bytes (text where it is common) re's own search goes on."""
     pos = main.find(b"\x13")
@@ -368,7 +369,8 @@ def _judge_xls(root: cfb.Node, main: bytes) -> None:
     if first is None or first[1] not in (BIFF_BOF, 0x0409, 0x0209, 0x0009) or len(first[2]) < 4:
         raise Blocked("corrupt", "Workbook stream does not start with BOF")
     biff8 = struct.unpack_from("<H", first[2], 0)[0] == 0x0600
-    # biff_records' walk, inlined: 0.14 us a record instead of 0.36 us.
+    # biff_records' walk, inlined and copying only judged payloads: the generator's
+    # step and slice per record were most of the walk's cost.
     head, judged = _BIFF_HEAD.unpack_from, _XLS_JUDGED
     pos, end = 4 + len(first[2]), len(main)
     while pos + 4 <= end:

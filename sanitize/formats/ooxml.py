@@ -197,7 +197,7 @@ class _Rebuild:
         self.found = found
         self.parts: dict[str, bytes] = {}
         self.raw: dict[str, safezip.Compressed | None] = {}
-        for m in safezip.read_members(data, ctx.cfg):
+        for m in safezip.read_members(data, ctx.cfg, ctx.handover):
             if not m.is_dir:
                 self.parts[m.name] = m.data
                 self.raw[m.name] = m.raw

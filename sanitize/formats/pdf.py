@@ -14,9 +14,9 @@ pikepdf ships ``pikepdf.sanitize``, but it follows known paths only, removes eve
 needs; hence this walk.
 
 Links (GoTo, safe URI), outlines, page labels, the structure tree, optional content and
-page text are left alone.  Speed: Python work on a pikepdf object costs microseconds
-per call, so each object is first matched as qpdf's JSON text against the names the
-walk acts on; only the few that match are walked in Python.  ``verify`` (in ``pdf_verify``) is the independent re-check.
+page text are left alone.  Speed: Python work on a pikepdf object is costly per call,
+so each object is first matched as qpdf's JSON text against the names the walk acts
+on; only the few that match are walked in Python (bench/NOTES-sanitize.md).  ``verify`` (in ``pdf_verify``) is the independent re-check.
 """
 
 from __future__ import annotations
@@ -84,8 +84,7 @@ _LOOKALIKE = re.compile(
 # digit (the look-alikes above), any name starting "/RichMedia", and a type given by
 # reference ("/S": "7 0 R"): an object whose JSON form (qpdf's, see _suspects) matches
 # none of these has nothing to remove.  A string that merely reads "/JS" only costs the
-# full look.  This keeps the Python walk to the few objects that need it: per-object
-# Python work costs ~50 us.
+# full look.  This keeps the Python walk, costly per object, to the few that need it.
 _TRIGGER_NAMES = sorted(
     {k[1:].encode() for k in _DROP_KEYS}
     | {n[1:] for n in _JUDGED_ANYWHERE | _BAD_ANNOTS | _FLAGGED_VALUES}
@@ -125,7 +124,7 @@ def rebuild(data: bytes, kind: str, ctx: Context) -> Rebuilt:
             # Warnings come from opening and from resolving objects during the walk;
             # get_warnings() hands them over once and clears them.
             repaired = list(pdf.get_warnings())
-            out = _save(pdf)
+            out = _save(pdf, ctx)
             on_save = list(pdf.get_warnings())
     except pikepdf.PikepdfError as exc:
         raise Blocked("corrupt", f"qpdf: {exc}") from exc
@@ -141,15 +140,15 @@ def rebuild(data: bytes, kind: str, ctx: Context) -> Rebuilt:
     return Rebuilt(data=out, kind="pdf", removed=tuple(dict.fromkeys(removed)))
 
 
-def _save(pdf: pikepdf.Pdf) -> bytes:
-    with memfile() as f:
+def _save(pdf: pikepdf.Pdf, ctx: Context) -> bytes:
+    with memfile(ctx.handover) as f:
         # fix_metadata_version=False: do not parse the sender's XMP just to bump it.
         pdf.save(f, encryption=False, linearize=False, fix_metadata_version=False,
                  object_stream_mode=pikepdf.ObjectStreamMode.disable)
         f.truncate()  # a reused file may hold a longer earlier output past this one
         f.seek(0)
         out = f.read()
-        hold_output(f, out)  # verify maps this file rather than copy the output again
+        hold_output(f, out, ctx.handover)  # verify maps this file, not a copy of the output
         return out
 
 
@@ -159,7 +158,7 @@ def _suspects(pdf: pikepdf.Pdf) -> tuple[list[pikepdf.Object], bool]:
 
     The text of an object is qpdf's JSON form of it (``to_json``: for a stream, its
     dictionary; children given by reference stay references): one call per object,
-    about twice as fast as ``unparse`` (two calls for a stream).  A name cannot hide
+    faster than ``unparse`` (two calls for a stream).  A name cannot hide
     in it: qpdf stores names decoded ("/J#53" is "/JS") and writes each one as its
     bytes in UTF-8 with JSON escapes (a backslash) for controls, quotes and
     backslashes, or, if not UTF-8, as "n:" and the canonical PDF spelling ("/JS#80");
@@ -168,7 +167,7 @@ def _suspects(pdf: pikepdf.Pdf) -> tuple[list[pikepdf.Object], bool]:
     texts are scanned as one, joined with NUL (JSON escapes every NUL inside it)."""
     objs = list(pdf.objects)
     # Numbers, booleans and nulls come out as Python values: nothing to look at.  (The
-    # unbound method spares a bound-method object per call: ~15% of this line.)
+    # unbound method spares a bound-method object per call.)
     to_json, pdf_object = pikepdf.Object.to_json, pikepdf.Object
     texts = [to_json(obj, True) if isinstance(obj, pdf_object) else b"" for obj in objs]
     joined = b"\x00".join(texts)
@@ -291,7 +290,7 @@ class _Walker:
                     del d[key]
                     self._report(code, key, where)
         # ``keys`` stays right below: none of these is a key deleted above.  A missing
-        # key is tested with ``in`` first: d.get() of a missing key costs 2 us.
+        # key is tested with ``in`` first: d.get() of a missing key is slow in pikepdf.
         if "/URI" in keys and _get_nm(d, keys, "/S") != b"/URI" and not _uri_is_safe(uri := d["/URI"]):
             del d["/URI"]  # the catalog's base URI, or one left behind by damage
             if isinstance(uri, Dictionary):

@@ -29,10 +29,10 @@ The loader lives here, not in ``pdf``, because both sides need it and opening a 
 is not judging it.  It hands qpdf an anonymous in-memory file (memfd) to map: reading
 through a Python ``BytesIO`` costs qpdf a callback per read and doubles the parse time.
 The memfds are kept and reused (``memfile``): a new one costs the kernel a page
-allocation and a page freeing per 4 KB, ~150 us for a 320 KB file, which was a
-quarter of a whole rebuild.  The file the rebuild's output was read from is kept
-until verify opens that same bytes object (``hold_output``), so the output is not
-copied into a second file.
+allocation and a page freeing per 4 KB, a large part of a whole rebuild.  The file the
+rebuild's output was read from is kept in the job's ``Handover`` until verify opens
+that same bytes object (``hold_output``), so the output is not copied into a second
+file.  (The figures are in bench/NOTES-sanitize.md.)
 """
 
 from __future__ import annotations
@@ -40,7 +40,6 @@ from __future__ import annotations
 import io
 import os
 import re
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, BinaryIO
@@ -53,6 +52,7 @@ from sanitize.report import Blocked, VerifyFailed
 
 if TYPE_CHECKING:
     from sanitize.formats import Context
+    from sanitize.handover import Handover
 
 # qpdf decodes streams when it parses object streams and when it normalises filters on
 # write.  A double-Flate stream of a few KB inflates to gigabytes; cap the memory any
@@ -60,52 +60,46 @@ if TYPE_CHECKING:
 DECODE_CAP = 64 * 1024 * 1024
 MAX_NESTING = 100  # arrays/dicts inside each other; legitimate files stay far below
 MAX_FILTERS = 4  # filters chained on one stream; [A85 Flate] is the usual maximum
-# No doc_max_warnings: with any value set, qpdf spends ~0.3 ms more on every open (a
-# quarter of the whole budget for a 50-page file).  Warnings grow with the damage, which
+# No doc_max_warnings: with any value set, qpdf does more work on every open, a
+# large share of the budget for a 50-page file.  Warnings grow with the damage, which
 # the input size bounds, and the worker's CPU and memory limits bound the rest.
 MAX_CONTAINER = 5_000_000  # items in one array or dictionary
 
-_applied: tuple[int, ...] | None = None
+
+def qpdf_limits(cfg: SanitizeConfig) -> dict[str, int]:
+    """The qpdf limits every parse runs under (``pikepdf.settings`` names)."""
+    cap = min(DECODE_CAP, cfg.max_expanded_bytes)
+    return {"parser_max_nesting": MAX_NESTING, "parser_max_container_size": MAX_CONTAINER,
+            "max_stream_filters": MAX_FILTERS, "flate_max_memory": cap,
+            "png_max_memory": cap, "tiff_max_memory": cap, "run_length_max_memory": cap,
+            "dct_max_memory": cap}
 
 
 def apply_limits(cfg: SanitizeConfig) -> None:
-    """Set qpdf's process-wide limits before anything is parsed (idempotent)."""
-    global _applied
-    cap = min(DECODE_CAP, cfg.max_expanded_bytes)
-    key = (cap,)
-    if _applied == key:
-        return
-    pikepdf.settings.set_qpdf_limits(
-        parser_max_nesting=MAX_NESTING,
-        parser_max_container_size=MAX_CONTAINER,
-        max_stream_filters=MAX_FILTERS,
-        flate_max_memory=cap,
-        png_max_memory=cap,
-        tiff_max_memory=cap,
-        run_length_max_memory=cap,
-        dct_max_memory=cap,
-    )
-    _applied = key
+    """Set qpdf's process-wide limits before anything is parsed.
+
+    qpdf itself holds them; they are read back from it rather than remembered here,
+    which costs less than setting them again."""
+    wanted = qpdf_limits(cfg)
+    now = pikepdf.settings.get_qpdf_limits()
+    if any(now.get(name) != value for name, value in wanted.items()):
+        pikepdf.settings.set_qpdf_limits(**wanted)
 
 
 # memfds not in use, kept for the next memfile(): reusing one writes over pages the
-# kernel already holds instead of allocating (and later freeing) them again.
+# kernel already holds instead of allocating (and later freeing) them again.  A pool
+# of blank paper, not state about a file: nothing is looked up in it by what a file
+# holds, and a file taken from it is written and cut to length before anything reads it.
 _SPARE: list[BinaryIO] = []
 MAX_SPARE = 4  # a rebuild holds two at once (input, output), a verify one
 # A spare file keeps at most this much memory; a bigger one is emptied when handed back
 # (a 100 MB PDF must not stay resident in the worker until the next job).
 KEEP_BYTES = 8 * 1024 * 1024
-# The last output the rebuild wrote, and the file it was read whole from (see
-# hold_output).  Swapped under the lock: two threads must not both take it.
-_held: tuple[bytes, BinaryIO] | None = None
-_lock = threading.Lock()
 
 
 def _forget_spares() -> None:
     # A forked child would share each memfd (and its offset) with the parent.
-    global _held
     _SPARE.clear()
-    _held = None
 
 
 if hasattr(os, "register_at_fork"):
@@ -130,22 +124,23 @@ def _give_back(f: BinaryIO) -> None:
 
 
 @contextmanager
-def memfile() -> Iterator[BinaryIO]:
+def memfile(handover: Handover | None = None) -> Iterator[BinaryIO]:
     """A read-write file in memory with a real descriptor (mmap-able), else BytesIO.
 
     The file starts at offset 0 but may hold an earlier user's bytes past what is
     written: call ``truncate()`` after writing, before reading or mapping it.  The
-    file objects are kept with their memfds: making one costs ~10 us."""
+    file objects are kept with their memfds, as making one has a cost of its own.
+    A file ``handover`` holds when the block ends (``hold_output``) stays with it."""
     try:
         f = _SPARE.pop()
     except IndexError:
         f = _new_file()
-    with _lend(f):
+    with _lend(f, handover):
         yield f
 
 
 @contextmanager
-def _lend(f: BinaryIO) -> Iterator[BinaryIO]:
+def _lend(f: BinaryIO, handover: Handover | None = None) -> Iterator[BinaryIO]:
     """Use ``f`` from offset 0, then keep it as a spare unless it is held (or broken)."""
     f.seek(0)
     try:
@@ -155,37 +150,29 @@ def _lend(f: BinaryIO) -> Iterator[BinaryIO]:
         # out again (truncating a mapped file faults its reader).
         f.close()
         raise
-    with _lock:
-        held = _held is not None and _held[1] is f
-    if not held and not isinstance(f, io.BytesIO):
+    if (handover is None or not handover.holds(f)) and not isinstance(f, io.BytesIO):
         _give_back(f)
 
 
-def hold_output(f: BinaryIO, data: bytes) -> None:
-    """Keep ``f``, from which ``data`` was just read whole, for ``load(data)``.
+def hold_output(f: BinaryIO, data: bytes, handover: Handover) -> None:
+    """Leave ``f``, from which ``data`` was just read whole, in ``handover`` for
+    ``load(data, handover)``; call it inside ``memfile(handover)``.
 
     The rebuild's output is re-opened by verify right after: mapping the file it was
-    read from spares copying it into another (~35 us for 320 KB).  Only the same
-    bytes object is taken that way, and nothing writes to the file while it is held."""
-    global _held
+    read from spares copying it into another.  Only the same bytes object is taken
+    that way, and nothing writes to the file while it is held."""
     if isinstance(f, io.BytesIO) or len(data) > KEEP_BYTES:
         return
-    with _lock:
-        old, _held = _held, (data, f)
-    if old is not None:
-        _give_back(old[1])
+    old = handover.hold_output(data, f)
+    if old is not None and old is not f:
+        _give_back(old)
 
 
 @contextmanager
-def _holding(data: bytes) -> Iterator[BinaryIO]:
+def _holding(data: bytes, handover: Handover | None) -> Iterator[BinaryIO]:
     """A file that holds exactly ``data``, at offset 0."""
-    global _held
-    with _lock:
-        mine = _held is not None and _held[0] is data
-        if mine:
-            f = _held[1]  # type: ignore[index]
-            _held = None
-    if not mine:
+    f = handover.take_output(data) if handover is not None else None
+    if f is None:
         with memfile() as f:
             f.write(data)
             f.truncate()
@@ -197,11 +184,12 @@ def _holding(data: bytes) -> Iterator[BinaryIO]:
 
 
 @contextmanager
-def load(data: bytes) -> Iterator[pikepdf.Pdf]:
-    """Open ``data`` with the empty password only; refuse what cannot be opened."""
+def load(data: bytes, handover: Handover | None = None) -> Iterator[pikepdf.Pdf]:
+    """Open ``data`` with the empty password only; refuse what cannot be opened.
+    The file ``handover`` holds for ``data`` is mapped rather than written again."""
     if not data:
         raise Blocked("corrupt", "empty PDF")
-    with _holding(data) as f:
+    with _holding(data, handover) as f:
         mode = pikepdf.AccessMode.mmap if not isinstance(f, io.BytesIO) else pikepdf.AccessMode.default
         try:
             # inherit_page_attributes=False: pushing inherited attributes down the page
@@ -220,7 +208,7 @@ def alternation(words: list[bytes]) -> bytes:
 
     ``re`` tries the branches of a flat alternation one after another at every
     candidate position; names sit close together in PDF dictionaries, and the trie
-    form scans them about twice as fast."""
+    form scans them faster (bench/NOTES-sanitize.md)."""
     words = sorted(set(words))
     if words == [b""]:
         return b""
@@ -245,8 +233,8 @@ _TOKENS = (
 # A name token: the name not followed by a letter or digit (a delimiter, whitespace,
 # the end, or a byte some scanners take as the end of a name: "/OpenAction`6").
 _SUSPECT = re.compile(rb"/" + alternation(_TOKENS.split(b"|")) + rb"(?![A-Za-z0-9])")
-# Objects shorter than this are scanned whole: hopping over a body costs ~2 us, about
-# what scanning 4 KB of it costs.
+# Objects shorter than this are scanned whole: hopping over a body costs about what
+# scanning 4 KB of it costs (bench/NOTES-sanitize.md).
 HOP_MIN = 4096
 # Files whose objects are shorter than this on average are scanned whole.
 BYTES_PER_OBJECT = 1024
@@ -287,7 +275,7 @@ def verify(data: bytes, kind: str, ctx: Context) -> None:
     if not data.startswith(b"%PDF-"):
         raise VerifyFailed("output does not start with %PDF-")
     try:
-        with load(data) as pdf:
+        with load(data, ctx.handover) as pdf:
             if pdf.is_encrypted:
                 raise VerifyFailed("output is encrypted")
             # The page tree's /Count, not a walk of the tree: rebuild counted the pages
@@ -321,7 +309,7 @@ def _suspect_outside_streams(pdf: pikepdf.Pdf, data: bytes) -> bool:
     streams, or objects sit in object streams (where no byte scan sees them)."""
     size = pdf.trailer.get("/Size")
     if not isinstance(size, int) or len(data) < BYTES_PER_OBJECT * size:
-        # Small objects: reading the xref table (~0.2 us an entry) would cost more
+        # Small objects: reading the xref table, entry by entry, would cost more
         # than scanning every byte.  An object stream's /ObjStm is a suspect name.
         return _SUSPECT.search(data) is not None
     starts = []

@@ -503,18 +503,14 @@ def test_scan_leaves_olefile_defects_to_olefile(edit: str) -> None:
     assert cfb.scan(bytes(data)) is None
 
 
-def test_scan_of_the_same_bytes_twice_reads_the_same_tree_twice() -> None:
-    """detect and the rebuild scan the same object: the second read must not meet the
-    first one's marks (a shared reader would call every sector 'read twice')."""
+def test_one_scan_reads_the_same_tree_twice() -> None:
+    """detect and the rebuild read one scan: the second read must not meet the first
+    one's marks (a shared reader would call every sector 'read twice')."""
     data = bytes(_CHAINS)
-    first = cfb.scan(data)
-    assert first is not None and cfb.scan(data) is first
-    assert cfb.read_tree(first, **LIMITS) == cfb.read_tree(cfb.scan(data), **LIMITS) \
+    found = cfb.scan(data)
+    assert found is not None
+    assert cfb.read_tree(found, **LIMITS) == cfb.read_tree(found, **LIMITS) \
         == olefile_tree(data)
-    broken = bytearray(data)
-    set_u32(broken, fat_at(broken, 5), 2)
-    assert cfb.scan(bytes(broken)) is not first  # another object: scanned afresh
-    corrupt_direct(broken)
 
 
 def version4_file() -> bytes:
