@@ -39,7 +39,7 @@ from sanitize.engine import blocked, output_name
 from sanitize.kinds import ALWAYS_BLOCKED, KINDS
 from sanitize.report import REASONS, Removed, Result, Verdict, messages_for
 from sanitize.jobfile import KIND_LEN, PAYLOAD_AT, JobFile
-from sanitize.worker import (HEADER_MAX, HOOK_ENV, config_to_json, frame, max_output,
+from sanitize.worker import (HEADER_MAX, config_to_json, frame, max_output,
                              parse_header)
 
 # A worker is retired when its resident memory has grown by more than this share of
@@ -49,7 +49,7 @@ from sanitize.worker import (HEADER_MAX, HOOK_ENV, config_to_json, frame, max_ou
 RETIRE_GROWTH = 0.4
 JOBS_PER_WORKER = 5000
 # How long a worker waits on its CPU for the next request after a reply, when a CPU
-# is spare (sanitize.worker._Pipe.linger): longer than the pool takes to hand it the
+# is spare (sanitize.worker.Pipe.linger): longer than the pool takes to hand it the
 # next queued file (~0.1 ms), short enough to cost little when none comes.
 LINGER_S = 0.0003
 START_TIMEOUT_S = 60.0  # imports of pikepdf, Pillow, lxml on a loaded machine
@@ -60,6 +60,8 @@ START_TIMEOUT_S = 60.0  # imports of pikepdf, Pillow, lxml on a loaded machine
 # is bounded by RETIRE_GROWTH; other C libraries ignore the variable.
 _MALLOC_TUNABLES = "glibc.malloc.trim_threshold=33554432:glibc.malloc.mmap_threshold=4194304"
 _REMOVED_MAX = 100_000
+# The module a worker process runs (its ``main(argv)``).
+WORKER_MAIN = "sanitize.worker"
 OUTPUT_CHUNK = 1024 * 1024  # what run_to's store is handed at a time
 _T = TypeVar("_T")
 
@@ -113,18 +115,22 @@ class _Worker:
 
 class WorkerPool:
     """Pre-forked disarm workers.  ``run`` blocks the calling thread; ``close`` stops
-    them.  ``test_hooks`` turns on the misbehaviour hooks of ``sanitize.worker`` and is
-    for the test suite only."""
+    them.
+
+    ``worker_main`` names the module whose ``main(argv)`` each worker process runs,
+    imported from the package root: ``sanitize.worker`` unless a test starts workers
+    from a module of its own that wraps that one (to make a worker misbehave)."""
 
     def __init__(self, cfg: SanitizeConfig, *, workers: int | None = None,
-                 test_hooks: bool = False, jobs_per_worker: int = JOBS_PER_WORKER) -> None:
+                 jobs_per_worker: int = JOBS_PER_WORKER,
+                 worker_main: str = WORKER_MAIN) -> None:
         self.cfg = cfg
         self.size = workers or cfg.workers or os.cpu_count() or 1
         try:
             self._cpus = len(os.sched_getaffinity(0))
         except (AttributeError, OSError):
             self._cpus = os.cpu_count() or 1
-        self._test_hooks = test_hooks
+        self._worker_main = worker_main
         self._jobs_per_worker = jobs_per_worker
         self._retire_growth = int(RETIRE_GROWTH * cfg.memory_mib * 1024 * 1024)
         self._cond = threading.Condition()
@@ -273,16 +279,16 @@ class WorkerPool:
     def _spawn(self) -> _Worker:
         root = str(Path(sanitize.__file__).resolve().parent.parent)
         env = {"PATH": os.defpath, "LANG": "C.UTF-8", "GLIBC_TUNABLES": _MALLOC_TUNABLES}
-        if self._test_hooks:
-            env[HOOK_ENV] = "1"
         # -I: no PYTHON* variables, no user site, no cwd on sys.path; the package root
-        # is given explicitly, so the worker runs our code and only ours.
-        boot = ("import sys; sys.path.insert(0, sys.argv[1]); "
-                "from sanitize.worker import main; sys.exit(main(sys.argv[2:]))")
+        # is given explicitly, so the worker runs our code and only ours.  The entry
+        # module is an argument, not part of the code: a name, never run as Python.
+        boot = ("import importlib, sys; sys.path.insert(0, sys.argv[1]); "
+                "sys.exit(importlib.import_module(sys.argv[2]).main(sys.argv[3:]))")
         job = JobFile.create()
         try:
             proc = subprocess.Popen(
-                [sys.executable, "-I", "-c", boot, root, config_to_json(self.cfg), str(job.fd)],
+                [sys.executable, "-I", "-c", boot, root, self._worker_main,
+                 config_to_json(self.cfg), str(job.fd)],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, close_fds=True,
                 pass_fds=(job.fd,), cwd="/", bufsize=0)
         except BaseException:

@@ -22,7 +22,7 @@ more per job).
                       {"op": "detect", "name": str, "size": n}    (kind only, no disarm)
                       {"op": "probe"}
                       ("linger": seconds to wait on the CPU for the next request
-                       after replying, instead of sleeping; see _Pipe.linger)
+                       after replying, instead of sleeping; see Pipe.linger)
     worker -> parent  {"op": "ready", "pid", "sandbox": {...}}          (once, at start)
                       {"op": "result", verdict, kind, output_kind, removed, reason,
                        detail, name_mismatch, seconds, "size": n}  (the output in the memfd)
@@ -33,16 +33,13 @@ The worker's RLIMIT_FSIZE caps what it can write to that file (or any memfd of i
 own) at the largest output the pool accepts: files in memory are not counted by
 RLIMIT_AS.
 
-Test hooks (``KAKEHASHI_SANITIZE_TEST_HOOKS=1`` in the worker's environment, set only
-by ``WorkerPool(test_hooks=True)``, which the daemon and CLI never pass): a job whose
-name is ``__test_hook__=<hook>`` misbehaves on purpose (exit, segv, sleep, spin, alloc,
-lie, garbage, hold, flood, shrink) so the tests can check the parent fails closed.
-Off, such a name is an ordinary file name.
+``main`` takes the function that runs one job (``run_job`` unless given another), so
+a test module can start workers that wrap this loop (``WorkerPool(worker_main=...)``)
+without this module knowing of it.
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import resource
@@ -52,17 +49,15 @@ import struct
 import sys
 import time
 from dataclasses import fields
-from typing import Any
+from typing import Any, Callable
 
 from sanitize import seccomp
 from sanitize.config import SanitizeConfig
 from sanitize.detect import detect
-from sanitize.engine import blocked, disarm_bytes, reason_for
+from sanitize.engine import disarm_bytes
 from sanitize.jobfile import KEEP_BYTES, KIND_LEN, PAYLOAD_AT, JobFile
 from sanitize.report import Result
 
-HOOK_ENV = "KAKEHASHI_SANITIZE_TEST_HOOKS"
-HOOK_PREFIX = "__test_hook__="
 HEADER_MAX = 4 * 1024 * 1024  # a long "removed" list fits; anything bigger is abuse
 PILLOW_BLOCKS = 6  # Pillow's cache of 16 MiB image blocks, per worker (see _preimport)
 # The longest a worker stays on its CPU after a reply, waiting for the next request
@@ -116,7 +111,10 @@ def result_header(result: Result) -> dict[str, Any]:
 # --------------------------------------------------------------------------- pipes
 
 
-class _Pipe:
+class Pipe:
+    """The worker's end of the protocol: request frames in, replies out, and the job
+    file they name."""
+
     def __init__(self, rfd: int, wfd: int, jobfd: int) -> None:
         self.rfd, self.wfd = rfd, wfd
         # Mapped up to KEEP_BYTES: bigger files are copied with pread/pwrite, so the
@@ -255,83 +253,22 @@ def probe() -> dict[str, Any]:
 # --------------------------------------------------------------------------- jobs
 
 
-def _run(pipe: _Pipe, cfg: SanitizeConfig, name: str, data: bytes, hooks: bool) -> None:
-    if hooks and name.startswith(HOOK_PREFIX):
-        _hook(pipe, cfg, name[len(HOOK_PREFIX):], data)
-        return
-    # (The pool blanked the kind when it wrote the request.)
+def run_job(pipe: Pipe, cfg: SanitizeConfig, name: str, data: bytes) -> None:
+    """Disarm one file and send the result (the pool blanked the kind when it wrote
+    the request)."""
     result = disarm_bytes(data, name, cfg, on_detect=lambda d: pipe.announce(d.kind))
     pipe.send(result_header(result), result.output or b"")
 
 
-_HELD: list[bytearray] = []
+# run_job's shape: (pipe, config, declared name, file) -> None, the reply sent.
+JobRunner = Callable[[Pipe, SanitizeConfig, str, bytes], None]
 
 
-def _hook(pipe: _Pipe, cfg: SanitizeConfig, hook: str, data: bytes) -> None:
-    pipe.announce(detect(data, "x").kind)
-    if hook == "exit":
-        os._exit(70)
-    elif hook == "segv":
-        import ctypes
-        ctypes.string_at(0)
-    elif hook == "sleep":
-        _hang(pipe)
-    elif hook == "spin":
-        while True:
-            pass
-    elif hook == "alloc":
-        try:
-            hog = bytearray(2 * cfg.memory_mib * 1024 * 1024)
-            result = blocked("unknown", "internal_error", f"allocated {len(hog)}: no RLIMIT_AS")
-        except MemoryError as exc:
-            result = blocked("unknown", *reason_for(exc))
-        pipe.send(result_header(result))
-    elif hook == "lie":  # a compromised worker: "blocked", yet the original attached
-        pipe.send({**result_header(blocked("pdf", "corrupt")), "output_kind": "pdf"}, data)
-    elif hook == "lie_kind":  # a compromised worker: "clean", as an executable
-        pipe.send({**result_header(blocked("executable", "corrupt")), "verdict": "clean",
-                   "reason": None, "output_kind": "executable"}, data)
-    elif hook == "hold":  # a leak: keep half the memory limit, touched
-        _HELD.append(bytearray(b"\x01") * (cfg.memory_mib * 1024 * 1024 // 2))
-        pipe.send(result_header(blocked("unknown", "internal_error", "held memory")))
-    elif hook == "flood":  # fill a file in memory past the output cap (not in RLIMIT_AS)
-        fd = os.memfd_create("flood")
-        try:
-            os.pwrite(fd, b"x", max_output(cfg) + PAYLOAD_AT)
-            detail = "wrote past the cap"
-        except OSError as exc:
-            detail = f"refused: {exc.strerror}"
-        os.close(fd)
-        pipe.send(result_header(blocked("unknown", "internal_error", detail)))
-    elif hook == "shrink":  # a compromised worker: pull the job file from under the pool
-        outcome = []
-        for what, attempt in (("truncate", lambda: os.ftruncate(pipe.job.fd, 0)),
-                              ("seal", lambda: fcntl.fcntl(pipe.job.fd, fcntl.F_ADD_SEALS,
-                                                           fcntl.F_SEAL_GROW))):
-            try:
-                attempt()
-                outcome.append(f"{what} done")
-            except OSError:
-                outcome.append(f"{what} refused")
-        pipe.send(result_header(blocked("unknown", "internal_error", ", ".join(outcome))))
-    elif hook == "garbage":
-        os.write(pipe.wfd, b"\xff\xff\xff\xffnot a frame")
-        _hang(pipe)
-
-
-def _hang(pipe: _Pipe) -> None:
-    """Never answer, like a worker stuck in a parser, but go when the pool does: its
-    end of the pipe closing wakes the poll (a test that abandons its wait, then
-    exits, must not leave a worker behind for an hour)."""
-    pipe.wait(3600.0)  # the pool sends nothing while it waits for a reply
-    os._exit(0)
-
-
-def main(argv: list[str]) -> int:
+def main(argv: list[str], run: JobRunner = run_job) -> int:
+    """The worker process: ``argv`` is the config as JSON and the job file's fd."""
     cfg = config_from_json(argv[0])
-    hooks = os.environ.get(HOOK_ENV) == "1"
     # Keep the protocol on private fds; fd 0 and 1 become harmless for libraries.
-    pipe = _Pipe(os.dup(0), os.dup(1), int(argv[1]))
+    pipe = Pipe(os.dup(0), os.dup(1), int(argv[1]))
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     os.close(devnull)
@@ -339,8 +276,7 @@ def main(argv: list[str]) -> int:
     sys.stdout = sys.stderr
     problems = _preimport()
     sandbox = _lock_down(cfg)
-    pipe.send({"op": "ready", "pid": os.getpid(), "sandbox": sandbox, "problems": problems,
-               "test_hooks": hooks})
+    pipe.send({"op": "ready", "pid": os.getpid(), "sandbox": sandbox, "problems": problems})
     linger = 0.0
     while True:
         if linger:
@@ -357,7 +293,7 @@ def main(argv: list[str]) -> int:
             pipe.send({"op": "probe", **probe()})
         elif header.get("op") == "run":
             _arm_cpu_limit(cfg)
-            _run(pipe, cfg, str(header.get("name", "")), payload, hooks)
+            run(pipe, cfg, str(header.get("name", "")), payload)
         elif header.get("op") == "detect":
             _arm_cpu_limit(cfg)
             try:

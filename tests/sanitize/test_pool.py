@@ -1,8 +1,8 @@
 """The worker pool with real processes: verdicts through the pipes, crashes, timeouts,
 memory and CPU limits, the seccomp filter, a lying worker, threads, and the trio door.
 
-Misbehaviour is triggered by the worker's test hooks (``sanitize.worker``), which only
-a pool built with ``test_hooks=True`` enables."""
+Misbehaviour is triggered by the hooks of ``tests.sanitize.worker_hooks``, a worker
+module of the tests' own that a pool runs only when built with ``worker_main=HOOKS``."""
 
 from __future__ import annotations
 
@@ -22,7 +22,8 @@ from sanitize import pool as pool_module
 from sanitize.pool import PoolClosed, WorkerPool
 from sanitize.report import Result, Verdict
 from sanitize.jobfile import PAYLOAD_AT
-from sanitize.worker import HOOK_PREFIX, max_output
+from sanitize.worker import max_output
+from tests.sanitize.worker_hooks import HOOK_PREFIX, MAIN as HOOKS
 
 ELF = b"\x7fELF\x02\x01\x01" + bytes(57)
 PDF_HEAD = b"%PDF-1.7\n"
@@ -31,7 +32,7 @@ CFG = SanitizeConfig(timeout_s=2.0, memory_mib=512)
 
 @pytest.fixture(scope="module")
 def pool() -> WorkerPool:
-    with WorkerPool(CFG, workers=2, test_hooks=True) as p:
+    with WorkerPool(CFG, workers=2, worker_main=HOOKS) as p:
         yield p  # type: ignore[misc]
 
 
@@ -98,7 +99,7 @@ def test_wall_clock_timeout(pool: WorkerPool) -> None:
 
 def test_cpu_limit_kills_a_spinning_worker() -> None:
     # Wall clock far away: only RLIMIT_CPU (SIGXCPU) can stop it.
-    with WorkerPool(SanitizeConfig(timeout_s=60, cpu_s=1), workers=1, test_hooks=True) as p:
+    with WorkerPool(SanitizeConfig(timeout_s=60, cpu_s=1), workers=1, worker_main=HOOKS) as p:
         result = hook(p, "spin")
         assert_blocked(result, "timeout")
         assert "SIGXCPU" in result.detail
@@ -137,7 +138,7 @@ def test_sandbox_inside_a_worker(pool: WorkerPool) -> None:
 
 def test_hooks_are_off_by_default() -> None:
     with WorkerPool(CFG, workers=1) as p:
-        # Without test_hooks the magic name is just a name: the content decides.
+        # In a production worker the magic name is just a name: the content decides.
         assert_blocked(p.run(ELF, HOOK_PREFIX + "exit"), "executable")
 
 
@@ -185,7 +186,7 @@ async def test_async_door(pool: WorkerPool) -> None:
 def test_failed_respawn_blocks_instead_of_hanging(monkeypatch: pytest.MonkeyPatch) -> None:
     # fork() failing (EAGAIN, ENOMEM) cannot be provoked safely on a shared machine, so
     # this one test makes the spawn fail: the pool must answer "blocked", never hang.
-    with WorkerPool(CFG, workers=1, test_hooks=True) as p:
+    with WorkerPool(CFG, workers=1, worker_main=HOOKS) as p:
         real_spawn = p._spawn
 
         def no_fork() -> object:
@@ -230,7 +231,7 @@ def test_worn_worker_is_retired_without_making_a_job_wait() -> None:
 
 @pytest.mark.skipif(platform.system() != "Linux", reason="reads /proc")
 def test_worker_whose_memory_grew_is_retired() -> None:
-    with WorkerPool(CFG, workers=1, test_hooks=True, jobs_per_worker=10**9) as p:
+    with WorkerPool(CFG, workers=1, worker_main=HOOKS, jobs_per_worker=10**9) as p:
         first = p.worker_pids()[0]
         assert_blocked(p.run(ELF, "a"), "executable")
         assert p.worker_pids() == [first]  # an ordinary job does not retire it
