@@ -6,8 +6,8 @@ current job (NUL-padded; the pool reads it only if the worker dies or times out)
 payload, first the file and then the rebuilt output, starts at ``PAYLOAD_AT``.
 
 Both processes copy through a shared mapping of the file.  That is a memcpy, where
-pwrite/pread also paid the page cache's bookkeeping for every 4 KiB page: ~60 us each
-way for a 320 KB PDF, four times a job.
+pwrite/pread also paid the page cache's bookkeeping for every 4 KiB page, four times
+a job (bench/NOTES-sanitize.md).
 
 The parent may map it only because the file cannot shrink.  A worker that truncated
 the file under the parent's mapping would kill relayd with SIGBUS, so the parent seals

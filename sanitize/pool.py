@@ -15,8 +15,8 @@ Failures are verdicts, never the original (CDR.md "Process model"):
 
 Workers are also retired when their memory has grown (a huge file leaves a big heap
 behind) or after many jobs.  The successor is started first and the old worker goes
-on serving until it is ready: a worker takes ~150 ms to import its libraries, and no
-job should wait for that.
+on serving until it is ready: importing a worker's libraries takes far longer than a
+job, and no job should wait for that.
 """
 
 from __future__ import annotations
@@ -50,13 +50,13 @@ RETIRE_GROWTH = 0.4
 JOBS_PER_WORKER = 5000
 # How long a worker waits on its CPU for the next request after a reply, when a CPU
 # is spare (sanitize.worker.Pipe.linger): longer than the pool takes to hand it the
-# next queued file (~0.1 ms), short enough to cost little when none comes.
+# next queued file, short enough to cost little when none comes.
 LINGER_S = 0.0003
 START_TIMEOUT_S = 60.0  # imports of pikepdf, Pillow, lxml on a loaded machine
 # glibc's malloc in a worker: give freed heap back to the system only past 32 MiB,
 # and take blocks under 4 MiB from the heap rather than mmap.  By default a worker
-# handed back its heap after every file and faulted it in again for the next (17 page
-# faults for a .doc, 44 for a PDF, ~10% of their time).  Memory a file leaves behind
+# handed back its heap after every file and faulted it in again for the next, a
+# measurable share of a small file's time.  Memory a file leaves behind
 # is bounded by RETIRE_GROWTH; other C libraries ignore the variable.
 _MALLOC_TUNABLES = "glibc.malloc.trim_threshold=33554432:glibc.malloc.mmap_threshold=4194304"
 _REMOVED_MAX = 100_000
@@ -108,7 +108,7 @@ class _Worker:
     job: JobFile  # shared with it: detected kind, then the file or its output
     ready: bool = False
     jobs: int = 0
-    statm: int = -1  # /proc/<pid>/statm, kept open: a pread per job costs ~2 us
+    statm: int = -1  # /proc/<pid>/statm, kept open: a pread per job, no open/close
     base_rss: int = 0  # its own resident bytes (_rss) when it reported ready
     heir: _Worker | None = None  # its successor, importing while it still serves
 

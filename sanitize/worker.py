@@ -13,7 +13,7 @@ Nothing is pickled in either direction.  The file and the rebuilt output do not 
 through the pipe but through a shared in-memory file (``sanitize.jobfile``: a memfd
 the pool creates per worker, its number in argv, mapped by both sides):
 ``header["size"]`` bytes at offset ``PAYLOAD_AT``.  One copy in, one copy out, and no
-wake-up per 64 KiB of pipe, which for a 300 KB PDF was a fifth of the whole job.  Its
+wake-up per 64 KiB of pipe, a large share of a PDF's whole job.  Its
 first ``KIND_LEN`` bytes hold the kind the worker detected for the current job, which
 the pool reads only if the worker dies or times out (a frame would wake the pool once
 more per job).
@@ -68,7 +68,7 @@ _NOFILE = 64
 
 
 # One encoder and one decoder for every frame: json.dumps(ensure_ascii=False) builds an
-# encoder per call, and json.loads sniffs the encoding of bytes; a few us a frame each.
+# encoder per call, and json.loads sniffs the encoding of bytes, on every frame.
 _encode = json.JSONEncoder(ensure_ascii=False).encode
 _decode = json.JSONDecoder().decode
 
@@ -126,9 +126,9 @@ class Pipe:
     def linger(self, seconds: float) -> None:
         """Wait up to ``seconds`` for the next request without leaving the CPU.
 
-        A CPU that goes idle between two jobs costs the next one ~50 us on a VM (the
-        halt, the wake-up interrupt, caches the host has used meanwhile): a tenth of a
-        small .xls.  Yielding on each turn hands the CPU at once to anything else
+        A CPU that goes idle between two jobs slows the next one on a VM (the halt,
+        the wake-up interrupt, caches the host has used meanwhile), enough to show on
+        a small .xls.  Yielding on each turn hands the CPU at once to anything else
         that wants it, so the wait only uses time nobody else needs."""
         end = time.monotonic() + seconds
         while not self._poller.poll(0) and time.monotonic() < end:
@@ -197,7 +197,7 @@ def _preimport() -> list[str]:
         Image.init()  # registers the plugins now rather than on the first image
         # Keep freed image memory for the next job instead of handing it back: a 12 MP
         # photo needs two 48 MB images (decoded, then turned upright), and faulting in
-        # fresh pages for them cost a quarter of its disarm time.  At most
+        # fresh pages for them was much of its disarm time.  At most
         # PILLOW_BLOCKS x 16 MiB stay resident (the pool's retirement allows for it).
         Image.core.set_blocks_max(PILLOW_BLOCKS)
     except Exception as exc:

@@ -154,7 +154,7 @@ def _check_main_stream(out: bytes, main: cfb.Node) -> None:
 
     A fidelity check of our writer, not a safety one: the output is read back by
     ``cfb.scan`` (header, FAT, directory tree and chains parsed from the bytes, not
-    from the writer's bookkeeping), which costs a tenth of an olefile open; olefile
+    from the writer's bookkeeping), which costs far less than an olefile open; olefile
     reads files over 6.8 MB, which ``scan`` leaves alone.  That olefile finds the
     main stream in the output is ``verify``'s part.
     """

@@ -31,6 +31,8 @@ _FIELD_WORD = re.compile(r'\s*"?([A-Za-z]+)')
 _CFB = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 
 
+# Reused for its settings: each part is parsed into a tree of its own, and what a
+# parser keeps between parses (its error log, interned names) changes no later parse.
 _local = threading.local()
 
 
@@ -165,6 +167,8 @@ def _literals(content_type: str) -> tuple[_Literal, ...] | None:
     return found
 
 
+# A memo of a pure function of the content type, not state about a file: the answer
+# is the same whichever package named the type, and the size is capped above.
 _literals_cache: dict[str, tuple[_Literal, ...] | None] = {}
 
 

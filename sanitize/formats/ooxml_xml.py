@@ -46,6 +46,8 @@ def _plain_utf8(data: bytes) -> bool:
     return m is None or m.group(1).lower() in (b"utf-8", b"utf8")
 
 
+# Reused for its settings: each part is parsed into a tree of its own, and what a
+# parser keeps between parses (its error log, interned names) changes no later parse.
 _local = threading.local()
 
 
@@ -508,4 +510,6 @@ def _class_of(content_type: str) -> _Class:
     return klass
 
 
+# A memo of a pure function of the content type, not state about a file: the answer
+# is the same whichever package named the type, and the size is capped above.
 _class_cache: dict[str, _Class] = {}
