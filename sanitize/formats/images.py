@@ -1,14 +1,28 @@
 """Images: decode with Pillow under explicit limits and write new pixels (CDR.md "Images").
 
-Nothing of the input file survives but its pixels (and its print resolution): the
-image is decoded with exactly one Pillow decoder (the detected kind's; never EPS,
-FITS or any other plugin), EXIF orientation is applied, colour is converted to sRGB,
-and a new file is encoded from the pixels.  EXIF (with GPS), XMP, comments, text
-chunks, ICC profiles, IPTC and bytes after the end marker therefore cannot reach the
-output; what the input carried is listed in the report.
+Nothing of the input file survives but its pixels and what is needed to show them
+(size, mode, palette, transparency, frame timing) and its print resolution: the image
+is decoded with exactly one Pillow decoder (the detected kind's; never EPS, FITS or any
+other plugin), EXIF orientation is applied to the pixels, colour is converted to sRGB,
+and a new file is encoded from a fresh image object that holds only the pixels.  EXIF
+(maker notes, GPS, thumbnails), XMP, IPTC and Photoshop resources, comments, text
+chunks, ICC profiles, vendor APP segments, private PNG chunks, GIF extensions, TIFF
+descriptive and private tags, SubIFD previews and bytes after the end marker therefore
+cannot reach the output; what the input carried is listed in the report.
 
 Choices, for the people who read a report:
 
+* Orientation is applied, not kept: the pixels are turned and no tag says to turn
+  them again, so every viewer shows the same thing.
+* ICC profiles are applied, not kept: the pixels are converted to sRGB (what an
+  untagged image means to every viewer) and no profile is written.  A profile is
+  a binary format parsed by the receiver's colour engine (a long CVE history) and
+  carries free text (description, device, copyright); converting here, once, inside
+  the sandboxed worker spares every receiver the parse.  Wide-gamut colours (Display
+  P3 photos) are clipped to sRGB; grey and palette images keep their pixels as they
+  are and lose the profile.
+* Print resolution (DPI) is kept for JPEG, PNG and TIFF: two harmless numbers that
+  scanned documents need to print at their size.
 * JPEG stays JPEG, re-encoded with the input's own quantisation tables and chroma
   subsampling (what Pillow's ``quality="keep"`` does) when the pixels are unchanged;
   after a rotation or colour conversion the tables no longer fit, so quality 90.
@@ -16,7 +30,8 @@ Choices, for the people who read a report:
 * PNG stays PNG (compress level 1: level 6 costs ~4x the time for ~10 % smaller files).
 * Animated GIF, WebP and PNG (APNG) keep all their frames, within the frame and
   total-pixel limits; every frame is written whole.  Multi-page TIFF keeps its pages
-  (scanned documents and faxes), LZW-compressed (Group 4 for bilevel pages).
+  (scanned documents and faxes), LZW-compressed (Group 4 for bilevel pages), but not
+  the pages marked as reduced-resolution previews of another page.
 * BMP becomes PNG (``Rebuilt.kind == "png"``): lossless and universally readable.
 * WebP is written lossy at quality 90.
 
@@ -33,10 +48,11 @@ import struct
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from PIL import (ExifTags, Image, ImageCms, ImageOps, ImageSequence, JpegImagePlugin,
-                 UnidentifiedImageError)
+                 TiffTags, UnidentifiedImageError)
 
 from sanitize.formats import Context
 from sanitize.report import Blocked, Rebuilt, Removed, VerifyFailed
@@ -70,13 +86,21 @@ _CORRUPT = (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError,
             struct.error, IndexError, KeyError, TypeError, RuntimeError,
             ImageCms.PyCMSError)
 
-# TIFF tags that only describe the pixels; everything else is metadata.
-_TIFF_STRUCTURE = frozenset({
+# TIFF tags that describe the pixels (size, samples, compression, strips, colour map,
+# resolution, orientation): not reported.  Everything else is metadata.
+_TIFF_PIXEL_TAGS = frozenset({
     254, 255, 256, 257, 258, 259, 262, 266, 273, 274, 277, 278, 279, 280, 281, 282, 283,
     284, 292, 293, 296, 317, 318, 319, 320, 322, 323, 324, 325, 338, 339, 340, 341, 347,
     529, 530, 531, 532,
 })
-_TIFF_EXIF, _TIFF_GPS, _TIFF_XMP, _TIFF_ICC = 34665, 34853, 700, 34675
+_TIFF_EXIF, _TIFF_GPS, _TIFF_XMP, _TIFF_ICC, _TIFF_SUBIFDS = 34665, 34853, 700, 34675, 330
+# NewSubfileType bit 0: "a reduced-resolution version of another image" (a preview).
+_TIFF_REDUCED = 1
+# Report detail is for people: a list of names, cut short.
+_DETAIL_MAX = 200
+# A hostile file of millions of tiny chunks or blocks is still disarmed (Pillow decodes
+# it); the report's own listing just stops there.
+_LIST_MAX_STEPS = 100_000
 
 
 @contextmanager
@@ -108,33 +132,182 @@ def _open(data: bytes, kind: str) -> Image.Image:
 
 # --- what the input carried (report only: removal is by re-encoding) ------------------
 
+def _names(prefix: str, names: list[str]) -> str:
+    unique = list(dict.fromkeys(names))
+    text = prefix + ", ".join(unique)
+    return text if len(text) <= _DETAIL_MAX else text[:_DETAIL_MAX - 1] + "…"
+
+
 def _found_metadata(im: Image.Image, data: bytes, kind: str) -> list[Removed]:
     info = im.info
     found: list[Removed] = []
-    exif = im.getexif()
-    if len(exif) or info.get("exif"):
-        found.append(Removed("image.exif", f"{len(exif)} tag(s)"))
-        if ExifTags.IFD.GPSInfo in exif:
-            found.append(Removed("image.gps", "GPS position"))
+    if kind != "tiff":  # a TIFF's getexif() is its own IFD0: reported by tag below
+        found += _found_exif(im.getexif(), bool(info.get("exif")))
     if info.get("xmp") or info.get("XML:com.adobe.xmp"):
         found.append(Removed("image.xmp"))
     if info.get("comment"):
         found.append(Removed("image.comment"))
-    if info.get("photoshop"):
-        found.append(Removed("image.metadata", "Photoshop/IPTC (APP13)"))
-    tags = getattr(im, "tag_v2", None)
-    if tags is not None:
-        other = sorted(t for t in tags if t not in _TIFF_STRUCTURE
-                       and t not in (_TIFF_EXIF, _TIFF_GPS, _TIFF_XMP, _TIFF_ICC))
-        if other:
-            found.append(Removed("image.metadata", "TIFF tags " + ",".join(map(str, other))))
-    if kind == "jpeg" and not data.endswith(b"\xff\xd9"):
-        found.append(Removed("image.trailing_data", "bytes after the JPEG end marker"))
-    if kind == "png":
+    if kind == "jpeg":
+        found += _jpeg_segments(im)
+        if not data.endswith(b"\xff\xd9"):
+            found.append(Removed("image.trailing_data", "bytes after the JPEG end marker"))
+    elif kind == "png":
+        found += _png_chunks(data)
         end = data.rfind(b"IEND")
         if end >= 4 and len(data) > end + 8:
             found.append(Removed("image.trailing_data",
                                  f"{len(data) - end - 8} byte(s) after IEND"))
+    elif kind == "gif":
+        found += _gif_extensions(data)
+    elif kind == "webp":
+        found += _webp_chunks(data)
+    return list(dict.fromkeys(found))
+
+
+def _found_exif(exif: Image.Exif, raw: bool) -> list[Removed]:
+    if not len(exif) and not raw:
+        return []
+    try:
+        maker_note = ExifTags.Base.MakerNote in exif.get_ifd(ExifTags.IFD.Exif)
+        thumbnail = bool(exif.get_ifd(ExifTags.IFD.IFD1))
+    except _CORRUPT:  # the report's reading of a broken EXIF never blocks the pixels
+        maker_note = thumbnail = False
+    detail = f"{len(exif)} tag(s)" + (", maker note" if maker_note else "")
+    found = [Removed("image.exif", detail)]
+    if ExifTags.IFD.GPSInfo in exif:
+        found.append(Removed("image.gps", "GPS position"))
+    if thumbnail:
+        found.append(Removed("image.thumbnail", "EXIF thumbnail (IFD1)"))
+    return found
+
+
+# APPn identifiers reported under their own code (exif, xmp, icc, extra frames) or
+# carrying nothing but decoder hints (Adobe's colour transform flag).
+_JPEG_COVERED = (b"Exif\0", b"http://ns.adobe.com/xap/1.0/\0", b"ICC_PROFILE\0",
+                 b"MPF\0", b"Adobe")
+
+
+def _jpeg_segments(im: Image.Image) -> list[Removed]:
+    """APP segments Pillow does not turn into ``info``: thumbnails, IPTC, vendors'."""
+    thumbs, other = [], []
+    for name, body in getattr(im, "applist", ()):
+        if name == "COM" or body.startswith(_JPEG_COVERED):
+            continue
+        if name == "APP0" and body.startswith(b"JFIF\0"):
+            if len(body) >= 14 and body[12] * body[13]:
+                thumbs.append("JFIF thumbnail")
+        elif name == "APP0" and body.startswith(b"JFXX\0"):
+            thumbs.append("JFXX thumbnail")
+        elif name == "APP13" and body.startswith(b"Photoshop 3.0\0"):
+            other.append("APP13 Photoshop/IPTC")
+        elif name == "APP1" and body.startswith(b"http://ns.adobe.com/xmp/extension/\0"):
+            other.append("APP1 extended XMP")
+        else:
+            ident = body[:20].split(b"\0", 1)[0]
+            label = ident.decode("ascii") if ident.isascii() and ident.isalnum() else ""
+            other.append(f"{name} {label}".strip())
+    found = [Removed("image.thumbnail", t) for t in dict.fromkeys(thumbs)]
+    if other:
+        found.append(Removed("image.metadata", _names("JPEG segments: ", other)))
+    return found
+
+
+# Chunks the rebuild writes again (pixels, palette, transparency, DPI, animation) or
+# reports under their own code (text, EXIF, ICC).
+_PNG_NOT_LISTED = frozenset({b"IHDR", b"PLTE", b"IDAT", b"IEND", b"tRNS", b"pHYs", b"acTL",
+                             b"fcTL", b"fdAT", b"tEXt", b"zTXt", b"iTXt", b"eXIf", b"iCCP"})
+
+
+def _png_chunks(data: bytes) -> list[Removed]:
+    """Ancillary chunks Pillow skips or keeps to itself: tIME, colour hints, private."""
+    names, pos = [], 8
+    for _ in range(_LIST_MAX_STEPS):
+        if pos + 8 > len(data):
+            break
+        length, ctype = struct.unpack_from(">I4s", data, pos)
+        if ctype == b"IEND":
+            break
+        if ctype not in _PNG_NOT_LISTED:
+            names.append(ctype.decode("latin-1"))
+        pos += 12 + length
+    return [Removed("image.metadata", _names("PNG chunks: ", names))] if names else []
+
+
+def _gif_extensions(data: bytes) -> list[Removed]:
+    """Extension blocks other than frame control and looping: comments, XMP, ICC,
+    IPTC, plain text.  A listing that stops at the first oddity; Pillow decides."""
+    found, other = [], []
+    pos = 13 + ((3 << ((data[10] & 7) + 1)) if len(data) > 10 and data[10] & 0x80 else 0)
+    steps = 0
+    try:
+        while steps < _LIST_MAX_STEPS:
+            block = data[pos]
+            if block == 0x2C:  # image: descriptor, local table, LZW size, sub-blocks
+                flags = data[pos + 9]
+                pos += 11 + ((3 << ((flags & 7) + 1)) if flags & 0x80 else 0)
+            elif block == 0x21:
+                label, app = data[pos + 1], data[pos + 3:pos + 14]
+                if label == 0xFE:
+                    found.append(Removed("image.comment"))
+                elif label == 0xFF and app == b"XMP DataXMP":
+                    found.append(Removed("image.xmp"))
+                elif label == 0xFF and app != b"NETSCAPE2.0":
+                    other.append("application " + app[:8].decode("latin-1"))
+                elif label == 0x01:
+                    other.append("plain text")
+                elif label not in (0xF9, 0xFF):
+                    other.append(f"0x{label:02X}")
+                pos += 2
+            else:
+                break
+            while data[pos] and steps < _LIST_MAX_STEPS:  # sub-blocks, to the terminator
+                pos += 1 + data[pos]
+                steps += 1
+            pos += 1
+    except IndexError:
+        pass
+    if other:
+        found.append(Removed("image.metadata", _names("GIF extensions: ", other)))
+    return found
+
+
+# Chunks of what the rebuild writes, or reported under their own code.
+_WEBP_NOT_LISTED = frozenset({b"VP8 ", b"VP8L", b"VP8X", b"ANIM", b"ANMF", b"ALPH", b"EXIF",
+                              b"XMP ", b"ICCP"})
+
+
+def _webp_chunks(data: bytes) -> list[Removed]:
+    names, pos = [], 12
+    for _ in range(_LIST_MAX_STEPS):
+        if pos + 8 > len(data):
+            break
+        ctype, size = data[pos:pos + 4], int.from_bytes(data[pos + 4:pos + 8], "little")
+        if ctype not in _WEBP_NOT_LISTED:
+            names.append(ctype.decode("latin-1").strip())
+        pos += 8 + size + (size & 1)
+    return [Removed("image.metadata", _names("WebP chunks: ", names))] if names else []
+
+
+def _tiff_tag_name(tag: int) -> str:
+    name = TiffTags.lookup(tag).name
+    return f"tag {tag}" if name == "unknown" else name
+
+
+def _tiff_tags(tags: set[int], previews: int) -> list[Removed]:
+    """What the pages' IFDs carried beyond their pixels, by tag name."""
+    found = []
+    if _TIFF_EXIF in tags:
+        found.append(Removed("image.exif", "EXIF IFD"))
+    if _TIFF_GPS in tags:
+        found.append(Removed("image.gps", "GPS IFD"))
+    if _TIFF_SUBIFDS in tags or previews:
+        found.append(Removed("image.thumbnail",
+                             f"{previews} preview page(s)" if previews else "SubIFDs"))
+    other = sorted(tags - _TIFF_PIXEL_TAGS
+                   - {_TIFF_EXIF, _TIFF_GPS, _TIFF_XMP, _TIFF_ICC, _TIFF_SUBIFDS})
+    if other:
+        names = [_tiff_tag_name(t) for t in other]
+        found.append(Removed("image.metadata", _names("TIFF tags: ", names)))
     return found
 
 
@@ -209,10 +382,21 @@ def _normalise_mode(frame: Image.Image, fmt: str) -> Image.Image:
     return frame.convert("RGBA")
 
 
-def _strip_info(frame: Image.Image) -> None:
-    """Leave only what Pillow's writers need that is not metadata."""
+def _pixels_only(frame: Image.Image) -> Image.Image:
+    """A new image object with the frame's decoded pixels and palette, and of its
+    ``info`` only the transparency: all that the encoders are given.
+
+    Pillow's writers read more than their arguments: the TIFF writer copies the source
+    file's tags (descriptions, document and page names, private tags, IPTC, XMP) and ICC
+    profile from the image object, the JPEG and GIF writers its comment.  An object that
+    never was the decoder's has nothing of the file to hand them.  It shares the decoded
+    pixels (no copy: this is the 12 MP photo path).
+    """
+    frame.load()
+    clean = frame._new(frame.im)
     keep = frame.info.get("transparency") if frame.mode in ("1", "L", "P", "RGB") else None
-    frame.info = {} if keep is None else {"transparency": keep}
+    clean.info = {} if keep is None else {"transparency": keep}
+    return clean
 
 
 def _check_frame(im: Image.Image, count: int, total: int, ctx: Context) -> int:
@@ -227,25 +411,43 @@ def _check_frame(im: Image.Image, count: int, total: int, ctx: Context) -> int:
     return total + pixels
 
 
-def _frames(im: Image.Image, kind: str, ctx: Context) -> tuple[list[Image.Image], bool]:
-    """Decoded, upright frames; and whether the first frame's pixels were transformed.
+@dataclass(slots=True)
+class _Decoded:
+    frames: list[Image.Image]  # upright
+    transformed: bool  # the first frame's pixels were turned
+    tiff_tags: set[int]  # every tag of every TIFF page read
+    previews: int  # TIFF pages dropped as reduced-resolution previews
+
+
+def _frames(im: Image.Image, kind: str, ctx: Context) -> _Decoded:
+    """Decoded, upright frames, and what their TIFF pages carried.
 
     A single frame is transposed in place (no copy: this is the 12 MP photo path);
     frames of an animation are copied because seeking reuses the decoder's buffer.
     """
+    tiff = kind == "tiff"
     # is_animated looks for a second frame only: n_frames would walk a hostile file's
     # million frames before the limit could stop it.
     if kind not in _MULTI_FRAME or not getattr(im, "is_animated", False):
         _check_frame(im, 1, 0, ctx)
+        tags = set(im.tag_v2) if tiff else set()  # type: ignore[attr-defined]
         orientation = im.getexif().get(ExifTags.Base.Orientation, 1)
         ImageOps.exif_transpose(im, in_place=True)
-        return [im], orientation in range(2, 9)
-    frames: list[Image.Image] = []
+        return _Decoded([im], orientation in range(2, 9), tags, 0)
+    decoded = _Decoded([], True, set(), 0)
     total = 0
-    for frame in ImageSequence.Iterator(im):  # checks each frame before decoding it
-        total = _check_frame(frame, len(frames) + 1, total, ctx)
-        frames.append(ImageOps.exif_transpose(frame))  # a copy (with info), upright
-    return frames, True
+    for index, frame in enumerate(ImageSequence.Iterator(im)):  # checked before decoding
+        total = _check_frame(frame, index + 1, total, ctx)
+        if tiff:
+            page = frame.tag_v2  # type: ignore[attr-defined]
+            decoded.tiff_tags.update(page)
+            subfile = page.get(254, 0)
+            # A preview of another page (scanners, cameras): the first page always stays.
+            if index and isinstance(subfile, int) and subfile & _TIFF_REDUCED:
+                decoded.previews += 1
+                continue
+        decoded.frames.append(ImageOps.exif_transpose(frame))  # a copy, upright
+    return decoded
 
 
 def _dpi(info: dict[str | tuple[int, int], Any]) -> tuple[float, float] | None:
@@ -300,7 +502,9 @@ def rebuild(data: bytes, kind: str, ctx: Context) -> Rebuilt:
         colour = _Colour(im.info.get("icc_profile"))
         dpi = _dpi(im.info)
         loop = im.info.get("loop")
-        frames, transformed = _frames(im, kind, ctx)
+        decoded = _frames(im, kind, ctx)
+        frames, transformed = decoded.frames, decoded.transformed
+        removed += _tiff_tags(decoded.tiff_tags, decoded.previews)
         n_frames: int = getattr(im, "n_frames", 1)
         if kind not in _MULTI_FRAME and n_frames > 1:
             removed.append(Removed("image.extra_frames",
@@ -315,13 +519,11 @@ def rebuild(data: bytes, kind: str, ctx: Context) -> Rebuilt:
             frame, converted = colour.apply(frame)
             normalised = _normalise_mode(frame, fmt)
             transformed = transformed or converted or normalised is not frame
-            frame = normalised
-            _strip_info(frame)
-            frames[i] = frame
+            frames[i] = _pixels_only(normalised)
         keep_tables = kind == "jpeg" and not transformed
         output = _encode(frames, fmt, im, keep_tables, durations,
                          loop if isinstance(loop, int) else None, dpi)
-    return Rebuilt(output, out_kind, tuple(removed))
+    return Rebuilt(output, out_kind, tuple(dict.fromkeys(removed)))
 
 
 # --- verify: byte walkers that accept only what the encoders above write ---------------
@@ -351,6 +553,8 @@ def _walk_jpeg(data: bytes) -> None:
             raise _fail("JPEG", f"segment 0x{marker:02X} (metadata) present")
         if marker == 0xE0 and data[pos + 4:pos + 9] != b"JFIF\x00":
             raise _fail("JPEG", "APP0 that is not JFIF")
+        if marker == 0xE0 and length != 16:  # 16: a JFIF header without a thumbnail
+            raise _fail("JPEG", "JFIF header with a thumbnail")
         pos += 2 + length
     end = _JPEG_MARKER.search(data, pos + 2 + length)
     if end is None or end.start() != len(data) - 2 or not data.endswith(b"\xff\xd9"):
@@ -414,6 +618,7 @@ def _walk_gif(data: bytes) -> None:
 
 
 _WEBP_OK = frozenset({b"VP8 ", b"VP8L", b"VP8X", b"ANIM", b"ANMF", b"ALPH"})
+_VP8X_METADATA = 0x20 | 0x08 | 0x04  # the ICC, EXIF and XMP flags
 
 
 def _walk_webp(data: bytes) -> None:
@@ -426,14 +631,22 @@ def _walk_webp(data: bytes) -> None:
         ctype, size = data[pos:pos + 4], int.from_bytes(data[pos + 4:pos + 8], "little")
         if ctype not in _WEBP_OK:
             raise _fail("WEBP", f"chunk {ctype!r} present")
+        if ctype == b"VP8X" and data[pos + 8] & _VP8X_METADATA:
+            raise _fail("WEBP", "VP8X announces an ICC, EXIF or XMP chunk")
         pos += 8 + size + (size & 1)
     if pos != len(data):
         raise _fail("WEBP", "chunk overruns the file")
 
 
+# The tags Pillow's TIFF writer emits for the pages written here (plus predictor and
+# sample format, which its libtiff path may add).  Not orientation: it was applied.
+_TIFF_WRITTEN = frozenset({256, 257, 258, 259, 262, 273, 277, 278, 279, 282, 283, 284, 296,
+                           317, 320, 338, 339})
+
+
 def _walk_tiff(im: Image.Image) -> None:
     for frame in ImageSequence.Iterator(im):
-        extra = set(frame.tag_v2) - _TIFF_STRUCTURE  # type: ignore[attr-defined]
+        extra = set(frame.tag_v2) - _TIFF_WRITTEN  # type: ignore[attr-defined]
         if extra:
             raise _fail("TIFF", f"tags {sorted(extra)} present")
 
