@@ -189,7 +189,8 @@ _JPEG_COVERED = (b"Exif\0", b"http://ns.adobe.com/xap/1.0/\0", b"ICC_PROFILE\0",
 
 def _jpeg_segments(im: Image.Image) -> list[Removed]:
     """APP segments Pillow does not turn into ``info``: thumbnails, IPTC, vendors'."""
-    thumbs, other = [], []
+    thumbs: list[str] = []
+    other: list[str] = []
     for name, body in getattr(im, "applist", ()):
         if name == "COM" or body.startswith(_JPEG_COVERED):
             continue
@@ -220,7 +221,8 @@ _PNG_NOT_LISTED = frozenset({b"IHDR", b"PLTE", b"IDAT", b"IEND", b"tRNS", b"pHYs
 
 def _png_chunks(data: bytes) -> list[Removed]:
     """Ancillary chunks Pillow skips or keeps to itself: tIME, colour hints, private."""
-    names, pos = [], 8
+    names: list[str] = []
+    pos = 8
     for _ in range(_LIST_MAX_STEPS):
         if pos + 8 > len(data):
             break
@@ -236,7 +238,8 @@ def _png_chunks(data: bytes) -> list[Removed]:
 def _gif_extensions(data: bytes) -> list[Removed]:
     """Extension blocks other than frame control and looping: comments, XMP, ICC,
     IPTC, plain text.  A listing that stops at the first oddity; Pillow decides."""
-    found, other = [], []
+    found: list[Removed] = []
+    other: list[str] = []
     pos = 13 + ((3 << ((data[10] & 7) + 1)) if len(data) > 10 and data[10] & 0x80 else 0)
     steps = 0
     try:
@@ -277,7 +280,8 @@ _WEBP_NOT_LISTED = frozenset({b"VP8 ", b"VP8L", b"VP8X", b"ANIM", b"ANMF", b"ALP
 
 
 def _webp_chunks(data: bytes) -> list[Removed]:
-    names, pos = [], 12
+    names: list[str] = []
+    pos = 12
     for _ in range(_LIST_MAX_STEPS):
         if pos + 8 > len(data):
             break
@@ -295,7 +299,7 @@ def _tiff_tag_name(tag: int) -> str:
 
 def _tiff_tags(tags: set[int], previews: int) -> list[Removed]:
     """What the pages' IFDs carried beyond their pixels, by tag name."""
-    found = []
+    found: list[Removed] = []
     if _TIFF_EXIF in tags:
         found.append(Removed("image.exif", "EXIF IFD"))
     if _TIFF_GPS in tags:
@@ -430,7 +434,7 @@ def _frames(im: Image.Image, kind: str, ctx: Context) -> _Decoded:
     # million frames before the limit could stop it.
     if kind not in _MULTI_FRAME or not getattr(im, "is_animated", False):
         _check_frame(im, 1, 0, ctx)
-        tags = set(im.tag_v2) if tiff else set()  # type: ignore[attr-defined]
+        tags: set[int] = set(im.tag_v2) if tiff else set()  # type: ignore[attr-defined]
         orientation = im.getexif().get(ExifTags.Base.Orientation, 1)
         ImageOps.exif_transpose(im, in_place=True)
         return _Decoded([im], orientation in range(2, 9), tags, 0)
