@@ -15,11 +15,10 @@ from __future__ import annotations
 
 from policy.config import PolicyConfig
 from policy.errors import Forbidden, Invalid, ZoneForbidden
+from policy.zones import Zone
 
-# Plain strings, the same values as store.records' Literals: policy imports nothing
-# of ours (ARCHITECTURE.md), so relay passes them in.
+# Plain strings, the same values as store.records' Literals.
 AccountKind = str  # "staff" | "external" | "admin"
-Zone = str  # "lgwan" | "internet"
 RoomKind = str  # "group" | "direct"
 
 _LOGIN_ZONES: dict[str, frozenset[str]] = {

@@ -3,7 +3,8 @@
     relayctl [--config PATH] init
     relayctl [--config PATH] account add LOGIN --kind staff|external|admin
                                          [--display-name N] [--password-stdin]
-    relayctl [--config PATH] account disable LOGIN
+    relayctl [--config PATH] account disable|enable LOGIN
+    relayctl [--config PATH] account reset LOGIN [--password-stdin]
     relayctl [--config PATH] account totp LOGIN
     relayctl [--config PATH] room create NAME --member LOGIN [--member LOGIN ...]
     relayctl [--config PATH] audit verify
@@ -13,9 +14,15 @@
     relayctl [--config PATH] backup DEST
     relayctl [--config PATH] restore BACKUP [--replace]
 
-It opens the same store as relayd (SQLite in WAL mode, so both may run at once) and
-goes through the same validation as the admin API (``relay.service``).  Exit status:
-0 done, 1 refused or failed (the reason on stderr), 2 usage or configuration error.
+Every command on the store is one of ``relay.control.OPERATIONS``: with relayd
+running, relayctl sends it over relayd's control socket, so its effects are immediate
+(``account disable`` ends the account's open streams at once); otherwise it runs the
+same operation on the store itself.  Only ``init`` may create a state directory.
+``backup`` reads files and works beside a running relayd; ``restore`` replaces the
+database and refuses while relayd runs.
+
+Exit status: 0 done, 1 refused or failed (the reason on stderr), 2 usage or
+configuration error.
 """
 
 from __future__ import annotations
@@ -26,22 +33,19 @@ import sqlite3
 import sys
 import time
 from pathlib import Path
-from typing import Awaitable, Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import trio
 
-from policy import text
-from policy.errors import PolicyError
-from store.errors import AccountNotFound, StoreError
+from store.db import StatePaths
+from store.errors import StoreError
 from store.facade import Store
 
-from relay import config, errors, files, service
+from relay import accounts, config, control, errors, originals
+from relay.commands import Context
+from relay.hub import Hub
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-
-
-class Refused(Exception):
-    """A command that cannot be carried out; the message goes to stderr."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -55,13 +59,19 @@ def _parser() -> argparse.ArgumentParser:
     account = sub.add_parser("account", help="accounts").add_subparsers(dest="action", required=True)
     add = account.add_parser("add", help="create an account")
     add.add_argument("login")
-    add.add_argument("--kind", required=True, choices=service.ACCOUNT_KINDS)
+    add.add_argument("--kind", required=True, choices=accounts.ACCOUNT_KINDS)
     add.add_argument("--display-name", default="")
     add.add_argument("--password-stdin", action="store_true",
                      help="read the password from the first line of stdin "
                           "(without it a one-time password is generated and printed)")
     disable = account.add_parser("disable", help="disable an account and end its sessions")
     disable.add_argument("login")
+    enable = account.add_parser("enable", help="enable a disabled account again")
+    enable.add_argument("login")
+    reset = account.add_parser("reset", help="set a new password (a one-time one unless "
+                               "--password-stdin); the account's sessions end")
+    reset.add_argument("login")
+    reset.add_argument("--password-stdin", action="store_true")
     totp = account.add_parser("totp", help="enrol (or replace) the account's TOTP secret "
                               "and print it once")
     totp.add_argument("login")
@@ -78,7 +88,7 @@ def _parser() -> argparse.ArgumentParser:
     original = sub.add_parser("original", help="requests for quarantined originals").add_subparsers(
         dest="action", required=True)
     listing = original.add_parser("list", help="list requests (default: pending)")
-    listing.add_argument("--status", default="pending", choices=files.REQUEST_STATUSES)
+    listing.add_argument("--status", default="pending", choices=originals.REQUEST_STATUSES)
     for verb in ("approve", "deny"):
         decide = original.add_parser(verb, help=f"{verb} a request (audited)")
         decide.add_argument("id")
@@ -113,21 +123,66 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command in ("backup", "restore"):
         # Files only: restore must not open (and so create) the database it replaces.
         return _backup(args, cfg) if args.command == "backup" else _restore(args, cfg)
-    command = _COMMANDS[(args.command, getattr(args, "action", None))]
-    password = None
-    if getattr(args, "password_stdin", False):
-        password = sys.stdin.readline().rstrip("\r\n")
+    op, op_args = _operation(args)
     try:
-        return trio.run(_with_store, cfg, lambda store: command(store, args, password))
-    except Refused as exc:
-        print(f"relayctl: {exc}", file=sys.stderr)
-        return EXIT_FAILED
-    except (StoreError, PolicyError) as exc:
+        reply = _run(cfg, op, op_args)
+    except StoreError as exc:  # the store cannot be opened (no state, a missing key, …)
         http = errors.translate(exc)
         assert http is not None
-        detail = "".join(f" ({k}: {v})" for k, v in http.details.items())
-        print(f"relayctl: {http.message}{detail} [{http.code}]", file=sys.stderr)
+        print(f"relayctl: {http.message if http.message else exc} [{exc.code}]",
+              file=sys.stderr)
         return EXIT_FAILED
+    except (OSError, RuntimeError) as exc:
+        print(f"relayctl: relayd に接続できません / cannot reach relayd: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    if "error" in reply:
+        err = reply["error"]
+        detail = "".join(f" ({k}: {v})" for k, v in err.get("details", {}).items())
+        print(f"relayctl: {err['message']}{detail} [{err['code']}]", file=sys.stderr)
+        return EXIT_FAILED
+    return _PRINTERS[op](reply["ok"])
+
+
+def _operation(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
+    """The control operation and its arguments for a parsed command line."""
+    command, action = args.command, getattr(args, "action", None)
+    password = sys.stdin.readline().rstrip("\r\n") if getattr(args, "password_stdin", False) else None
+    if command == "init":
+        return "init", {}
+    if command == "account":
+        if action == "add":
+            return "account.add", {"login": args.login, "kind": args.kind,
+                                   "display_name": args.display_name, "password": password}
+        if action == "reset":
+            return "account.reset", {"login": args.login, "password": password}
+        return f"account.{action}", {"login": args.login}
+    if command == "room":
+        return "room.create", {"name": args.name, "members": args.member}
+    if command == "audit":
+        return "audit.verify", {}
+    if action == "list":
+        return "original.list", {"status": args.status}
+    return "original.decide", {"id": args.id, "approve": action == "approve",
+                               "note": args.note, "admin": args.admin}
+
+
+def _run(cfg: config.Config, op: str, op_args: dict[str, Any]) -> dict[str, Any]:
+    """Through relayd's control socket when it runs, else on the store itself."""
+    path = StatePaths(Path(cfg.store.state_dir)).control_socket
+    try:
+        return control.call(path, op, op_args)
+    except control.NotRunning:
+        pass
+    return trio.run(_run_locally, cfg, op, op_args)
+
+
+async def _run_locally(cfg: config.Config, op: str, op_args: dict[str, Any]) -> dict[str, Any]:
+    store = await Store.open(cfg.store, create=op == "init")
+    try:
+        ctx = Context(cfg, store, Hub(cfg.http.ws_send_queue), time.time)
+        return await control.execute(ctx, {"op": op, "args": op_args})
+    finally:
+        await store.aclose()
 
 
 def _load(path: str | None) -> config.Config | None:
@@ -155,83 +210,6 @@ def _sanitize(argv: list[str], cfg: config.Config) -> int:
     from sanitize import cli  # imported here: the other commands do not need the engine
 
     return int(cli.main(argv, cfg.sanitize) or 0)
-
-
-async def _with_store(cfg: config.Config, command: Callable[[Store], Awaitable[int]]) -> int:
-    store = await Store.open(cfg.store)
-    try:
-        return await command(store)
-    finally:
-        await store.aclose()
-
-
-# --------------------------------------------------------------------------- commands
-
-
-async def _init(store: Store, args: argparse.Namespace, password: str | None) -> int:
-    first = await service.bootstrap_admin(store, time.time())
-    if first is None:
-        print("初期化済みです（管理者が存在します） / already initialised: an admin account exists")
-    else:
-        print("管理者 admin を作成しました。初回パスワード（一度だけ表示） / created admin "
-              "\"admin\"; one-time password (shown once):")
-        print(first)
-    return EXIT_OK
-
-
-async def _account_add(store: Store, args: argparse.Namespace, password: str | None) -> int:
-    generated = password is None
-    if generated:
-        password = service.one_time_password()
-    new = service.check_new_account(args.login, password, args.kind, args.display_name)
-    account = await service.do_create_account(store, new, None, time.time())
-    print(f"作成しました / created: {account.login} (id {account.id}, {account.kind})")
-    if generated:
-        print("初回パスワード（一度だけ表示） / one-time password (shown once):")
-        print(password)
-    return EXIT_OK
-
-
-async def _account_disable(store: Store, args: argparse.Namespace, password: str | None) -> int:
-    account = await store.disable_account(args.login)
-    await store.audit("account.disabled", None, account.id, {"login": account.login}, time.time())
-    print(f"無効化しました / disabled: {account.login} (id {account.id})")
-    return EXIT_OK
-
-
-async def _account_totp(store: Store, args: argparse.Namespace, password: str | None) -> int:
-    enrol = await service.do_enrol_totp(store, args.login, None, time.time())
-    print(f"ワンタイムパスワードを登録しました / TOTP enrolled: {args.login}")
-    print("認証アプリに登録してください（一度だけ表示） / add to an authenticator app "
-          "(shown once):")
-    print(f"secret: {enrol.secret_b32}")
-    print(f"uri: {enrol.uri}")
-    return EXIT_OK
-
-
-async def _room_create(store: Store, args: argparse.Namespace, password: str | None) -> int:
-    name = text.room_name(args.name)
-    ids: list[str] = []
-    for login in dict.fromkeys(args.member):
-        try:
-            ids.append((await store.get_account_by_login(login)).id)
-        except AccountNotFound:
-            raise Refused(f"メンバーが見つかりません / unknown member: {login}") from None
-    now = time.time()
-    room = await store.create_room(name, "group", ids, ids[0], now)
-    await store.audit("room.created", None, room.id, {"name": room.name, "members": ids}, now)
-    print(f"作成しました / created room {room.id}: {room.name} ({len(room.members)} members)")
-    return EXIT_OK
-
-
-async def _audit_verify(store: Store, args: argparse.Namespace, password: str | None) -> int:
-    ok, n, first_bad = await store.audit_verify()
-    if ok:
-        print(f"監査ログは正常です / audit log intact: {n} entries")
-        return EXIT_OK
-    print(f"監査ログが改ざんされています / audit log BROKEN at entry {first_bad} "
-          f"({n} entries checked)", file=sys.stderr)
-    return EXIT_FAILED
 
 
 def _external_keys(cfg: config.Config) -> list[str]:
@@ -293,45 +271,82 @@ def _restore(args: argparse.Namespace, cfg: config.Config) -> int:
     return EXIT_OK
 
 
-async def _original_list(store: Store, args: argparse.Namespace, password: str | None) -> int:
-    requests = await store.original_requests(files.check_request_status(args.status),
-                                             files.REQUEST_LIST_LIMIT)
-    logins = {a.id: a.login for a in await store.list_accounts()}
-    for r in requests:
-        print(f"{r.id}\tfile {r.file_id}\t{logins.get(r.requester, r.requester)}\t{r.status}\t"
-              f"{r.created_at}\t{r.reason}")
-    if not requests:
+# --------------------------------------------------------------------------- output
+
+
+def _print_init(r: dict[str, Any]) -> int:
+    if r["password"] is None:
+        print("初期化済みです（管理者が存在します） / already initialised: an admin account exists")
+    else:
+        print("管理者 admin を作成しました。初回パスワード（一度だけ表示） / created admin "
+              "\"admin\"; one-time password (shown once):")
+        print(r["password"])
+    return EXIT_OK
+
+
+def _print_account(verb: str) -> Callable[[dict[str, Any]], int]:
+    def out(r: dict[str, Any]) -> int:
+        a = r["account"]
+        print(f"{verb}: {a['login']} (id {a['id']}, {a['kind']})")
+        if r.get("password"):
+            print("初回パスワード（一度だけ表示） / one-time password (shown once):")
+            print(r["password"])
+        return EXIT_OK
+    return out
+
+
+def _print_totp(r: dict[str, Any]) -> int:
+    print(f"ワンタイムパスワードを登録しました / TOTP enrolled: {r['login']}")
+    print("認証アプリに登録してください（一度だけ表示） / add to an authenticator app "
+          "(shown once):")
+    print(f"secret: {r['secret']}")
+    print(f"uri: {r['uri']}")
+    return EXIT_OK
+
+
+def _print_room(r: dict[str, Any]) -> int:
+    room = r["room"]
+    print(f"作成しました / created room {room['id']}: {room['name']} "
+          f"({len(room['members'])} members)")
+    return EXIT_OK
+
+
+def _print_verify(r: dict[str, Any]) -> int:
+    if r["ok"]:
+        print(f"監査ログは正常です / audit log intact: {r['entries']} entries")
+        return EXIT_OK
+    print(f"監査ログが改ざんされています / audit log BROKEN at entry {r['first_bad']} "
+          f"({r['entries']} entries checked)", file=sys.stderr)
+    return EXIT_FAILED
+
+
+def _print_requests(r: dict[str, Any]) -> int:
+    for q in r["requests"]:
+        print(f"{q['id']}\tfile {q['file_id']}\t{q['requester_login']}\t{q['status']}\t"
+              f"{q['created_at']}\t{q['reason']}")
+    if not r["requests"]:
         print("申請はありません / no requests")
     return EXIT_OK
 
 
-async def _original_decide(store: Store, args: argparse.Namespace, password: str | None) -> int:
-    cfg = _load(args.config)
-    assert cfg is not None  # main() has loaded it once already
-    try:
-        admin = await store.get_account_by_login(args.admin)
-    except AccountNotFound:
-        raise Refused(f"管理者が見つかりません / unknown admin: {args.admin}") from None
-    if admin.kind != "admin" or admin.disabled:
-        raise Refused(f"{args.admin} は有効な管理者ではありません / not an enabled admin account")
-    req = await files.do_decide(store, cfg, args.id, admin.id, args.action == "approve",
-                                args.note, time.time())
-    until = f" (until {req.expires_at})" if req.expires_at else ""
-    print(f"{req.status}: request {req.id} for file {req.file_id}{until}")
+def _print_decision(r: dict[str, Any]) -> int:
+    q = r["request"]
+    until = f" (until {q['expires_at']})" if q.get("expires_at") else ""
+    print(f"{q['status']}: request {q['id']} for file {q['file_id']}{until}")
     return EXIT_OK
 
 
-Command = Callable[[Store, argparse.Namespace, "str | None"], Awaitable[int]]
-_COMMANDS: dict[tuple[str, str | None], Command] = {
-    ("init", None): _init,
-    ("account", "add"): _account_add,
-    ("account", "disable"): _account_disable,
-    ("account", "totp"): _account_totp,
-    ("room", "create"): _room_create,
-    ("audit", "verify"): _audit_verify,
-    ("original", "list"): _original_list,
-    ("original", "approve"): _original_decide,
-    ("original", "deny"): _original_decide,
+_PRINTERS: dict[str, Callable[[dict[str, Any]], int]] = {
+    "init": _print_init,
+    "account.add": _print_account("作成しました / created"),
+    "account.disable": _print_account("無効化しました / disabled"),
+    "account.enable": _print_account("有効にしました / enabled"),
+    "account.reset": _print_account("パスワードを再設定しました / password reset"),
+    "account.totp": _print_totp,
+    "room.create": _print_room,
+    "audit.verify": _print_verify,
+    "original.list": _print_requests,
+    "original.decide": _print_decision,
 }
 
 

@@ -1,8 +1,12 @@
-"""The relay's error answers, and the one place other packages' errors become them.
+"""Every error code the API answers with, defined once, and the one place other
+packages' errors become answers.
 
-``store.errors`` and ``policy.errors`` carry a stable ``code`` and a status hint;
-``translate`` turns them into ``relay.web.HTTPError`` with a Japanese message (English
-after " / ") at the boundary, so handlers raise whatever their layer raises.
+``CODES`` maps each stable code to its HTTP status and its message (Japanese, then
+English after " / ").  ``store.errors`` and ``policy.errors`` carry a code; ``translate``
+turns them into ``relay.web.HTTPError`` at the boundary, with the status from here.
+A policy error keeps its own message (it may name a limit or a field); the store's
+messages are for operators' logs, so people read the one here.  docs/API.md lists the
+same codes; a test keeps the two in step.
 """
 
 from __future__ import annotations
@@ -12,32 +16,140 @@ from typing import Any
 
 from policy.errors import PolicyError
 from policy.ratelimit import retry_after_header
-from store.errors import StoreError
+from store.errors import StateUnusable, StoreError
 
 from relay.web import HTTPError
 
-# Messages for the store's codes: the store speaks English to operators' logs; people
-# using the API read these.
-_STORE_MESSAGES: dict[str, str] = {
-    "not_found": "見つかりません / not found",
-    "conflict": "競合しています / conflict",
-    "login_exists": "そのログイン名は既に使われています / login already exists",
-    "account_not_found": "アカウントが見つかりません / account not found",
-    "room_not_found": "ルームが見つかりません / room not found",
-    "message_not_found": "メッセージが見つかりません / message not found",
-    "file_not_found": "ファイルが見つかりません / file not found",
+log = logging.getLogger("relay")
+
+CODES: dict[str, tuple[int, str]] = {
+    # ---- the HTTP layer
+    "bad_request": (400, "リクエストが不正です / malformed HTTP request"),
+    "malformed_json": (400, "リクエストの JSON が不正です / malformed JSON body"),
+    "invalid_field": (400, "項目が不正です / a field has the wrong shape"),
+    "text_frames_only": (400, "テキストフレームで送ってください / send JSON in text frames"),
+    "not_found": (404, "見つかりません / not found"),
+    "method_not_allowed": (405, "このメソッドは使えません / method not allowed"),
+    "request_timeout": (408, "リクエストの送信が遅すぎます / request too slow"),
+    "body_too_large": (413, "リクエスト本文が大きすぎます / request body too large"),
+    "upgrade_required": (426, "WebSocket で接続してください / use a WebSocket upgrade"),
+    "too_many_connections": (429, "同じアドレスからの接続が多すぎます / too many connections "
+                                  "from this address"),
+    "rate_limited": (429, "しばらく待ってから再試行してください / too many requests, retry later"),
+    "headers_too_large": (431, "ヘッダーが大きすぎます / request headers too large"),
+    "internal_error": (500, "内部エラーが発生しました / internal error"),
+    # ---- sessions
+    "unauthenticated": (401, "ログインしてください / authentication required"),
+    "invalid_credentials": (401, "ログイン名またはパスワードが違います / invalid login or "
+                                 "password"),
+    "totp_required": (401, "ワンタイムパスワードが必要です / a one-time code (TOTP) is required"),
+    "totp_invalid": (401, "ワンタイムパスワードが違うか、既に使われています / the one-time code "
+                          "(TOTP) is wrong or was already used"),
+    "totp_not_enrolled": (403, "ワンタイムパスワードが未登録です。管理者に登録を依頼してください / "
+                               "a one-time code (TOTP) is required but none is enrolled"),
+    "zone_forbidden": (403, "このアカウントはこのネットワークから利用できません / this account "
+                            "may not be used from this network"),
+    "origin_forbidden": (403, "この Origin からは接続できません / origin not allowed"),
+    "forbidden": (403, "権限がありません / forbidden"),
+    "policy_refused": (403, "設定により許可されていません / refused by policy"),
+    # ---- accounts
+    "invalid_request": (400, "リクエストが不正です / invalid request"),
+    "invalid_login": (400, "ログイン名は英数字と . _ @ - の 64 文字以内です / login: 1-64 of "
+                           "A-Z a-z 0-9 . _ @ -"),
+    "invalid_kind": (400, "種別は staff / external / admin のいずれかです / kind must be staff, "
+                          "external or admin"),
+    "weak_password": (400, "パスワードが短すぎます / password too short"),
+    "cannot_disable_self": (400, "自分自身は無効化できません / you cannot disable yourself"),
+    "login_exists": (409, "そのログイン名は既に使われています / login already exists"),
+    "account_not_found": (404, "アカウントが見つかりません / account not found"),
+    "directory_forbidden": (403, "外部アカウントは名簿を閲覧できません / external accounts may "
+                                 "not list the directory"),
+    # ---- rooms and messages
+    "room_not_found": (404, "ルームが見つかりません / room not found"),
+    "message_not_found": (404, "メッセージが見つかりません / message not found"),
+    "not_member": (403, "ルームのメンバーではありません / not a member of the room"),
+    "too_many_members": (400, "メンバーが多すぎます / too many members"),
+    "direct_room": (400, "ダイレクトにはメンバーを追加できません / a direct room cannot get "
+                         "more members"),
+    "direct_needs_two": (400, "ダイレクトは 2 人で作成します / a direct room has exactly two "
+                              "members"),
+    "room_create_forbidden": (403, "外部アカウントはルームを作成できません / external accounts "
+                                   "may not create rooms"),
+    "member_not_visible": (403, "面識のないアカウントを追加できません / external accounts may "
+                                "only add people they already share a room with"),
+    "invalid_client_id": (400, "client_id は 1〜128 文字です / client_id must be 1 to 128 "
+                               "characters"),
+    "empty_text": (400, "本文が空です / the text is empty"),
+    "text_too_long": (400, "本文が長すぎます / the text is too long"),
+    "my_number_blocked": (403, "個人番号（マイナンバー）と思われる番号は庁外へ送れません / a "
+                               "number that looks like a My Number may not leave LGWAN"),
+    # ---- files and originals
+    "file_not_found": (404, "ファイルが見つかりません / file not found"),
+    "invalid_file_name": (400, "ファイル名が不正です / invalid file name"),
+    "empty_file": (400, "空のファイルは送れません / the file is empty"),
+    "file_too_large": (413, "ファイルが大きすぎます / file too large"),
+    "file_pending": (409, "ファイルは無害化の処理中です。しばらくしてから再度お試しください / "
+                          "the file is still being disarmed; try again shortly"),
+    "file_blocked": (403, "このファイルは安全のため届けられません / the file was blocked and "
+                          "is not delivered"),
+    "policy_blocked": (403, "この種類のファイルは設定によりこの方向へは送れません / policy does "
+                            "not allow this file type to cross in this direction"),
+    "file_purged": (410, "保存期間を過ぎたため、ファイルの内容は削除されました / the file's "
+                         "content was removed after its retention period"),
+    "lgwan_only": (403, "原本の申請は庁内（LGWAN）からのみできます / originals are requested "
+                        "from the LGWAN side"),
+    "not_quarantined": (400, "このファイルは無害化の対象ではありません / this file was not "
+                             "disarmed; its original is what you receive"),
+    "empty_reason": (400, "申請理由を入力してください / a reason is required"),
+    "reason_too_long": (400, "申請理由が長すぎます / reason too long"),
+    "note_too_long": (400, "メモが長すぎます / note too long"),
+    "original_not_released": (403, "原本は管理者の承認を受けた申請者だけが取得できます / the "
+                                   "original has not been released to you"),
+    "original_request_not_found": (404, "原本の申請が見つかりません / original request not "
+                                        "found"),
+    "original_request_decided": (409, "この申請は既に処理されています / the request was "
+                                      "already decided"),
+    "own_request": (403, "自分の申請は承認・却下できません。別の管理者に依頼してください / you "
+                         "cannot decide your own request; ask another administrator"),
+    # ---- the store and the control socket
+    "conflict": (409, "競合しています / conflict"),
+    "store_error": (500, "保存処理でエラーが発生しました / storage error"),
+    "store_corrupt": (500, "保存データが壊れています / stored data is corrupt"),
+    "store_unavailable": (503, "保存処理を一時的に利用できません / storage is unavailable"),
+    "unknown_command": (400, "不明なコマンドです / unknown command"),
+    "state_unusable": (503, "状態ディレクトリを使えません / the state directory cannot be used"),
+    "no_state": (503, "データベースがありません（relayctl init で作成します） / no database: "
+                      "create the state with relayctl init"),
+    "key_missing": (503, "鍵が見つかりません / a key is missing"),
+    "key_unusable": (503, "鍵を読めません / a key cannot be used"),
+    "not_a_database": (503, "データベースではないファイルです / not a database"),
+    "schema_too_new": (503, "データベースがこの版より新しい形式です / the database is from a "
+                            "newer version"),
+    "database_corrupt": (503, "データベースが壊れています / the database is corrupt"),
+    "control_refused": (403, "制御ソケットはこのユーザーには使えません / the control socket "
+                             "refuses this user"),
 }
+
+
+def error(code: str, details: dict[str, Any] | None = None,
+          headers: tuple[tuple[str, str], ...] = (), message: str | None = None) -> HTTPError:
+    """The answer for ``code`` (which must be in ``CODES``)."""
+    status, text = CODES[code]
+    return HTTPError(status, code, message or text, details, headers)
 
 
 def translate(exc: BaseException) -> HTTPError | None:
     """The HTTPError for a store or policy error; None for anything else (a bug)."""
     if isinstance(exc, HTTPError):
         return exc
-    if isinstance(exc, StoreError):
-        message = _STORE_MESSAGES.get(exc.code, f"{exc.message} / {exc.code}")
-        return HTTPError(exc.status, exc.code, message, _plain(exc.details))
-    if isinstance(exc, PolicyError):
-        return HTTPError(exc.status, exc.code, exc.message, _plain(exc.details))
+    if isinstance(exc, (StoreError, PolicyError)):
+        status, text = CODES.get(exc.code, (exc.status, ""))
+        # Policy errors name the limit or field; a state directory that cannot be used
+        # names its path: both say more than the catalogue.
+        specific = isinstance(exc, (PolicyError, StateUnusable))
+        message = exc.message if specific else text
+        return HTTPError(status, exc.code, message or f"{exc.message} / {exc.code}",
+                         _plain(exc.details))
     return None
 
 
@@ -46,8 +158,10 @@ def for_exception(exc: Exception, where: str) -> HTTPError:
     500 that says nothing about the internals."""
     http = translate(exc)
     if http is None:
-        logging.getLogger("relay").error("unhandled error in %s", where, exc_info=exc)
-        http = internal_error()
+        log.error("unhandled error in %s", where, exc_info=exc)
+        http = error("internal_error")
+    elif http.status >= 500:
+        log.error("%s: %s", where, exc)
     return http
 
 
@@ -57,104 +171,93 @@ def _plain(details: dict[str, Any]) -> dict[str, Any]:
             for k, v in details.items()}
 
 
-def not_found() -> HTTPError:
-    return HTTPError(404, "not_found", "見つかりません / not found")
+# ---------------------------------------------------------------- with details or headers
 
 
 def method_not_allowed(allowed: list[str]) -> HTTPError:
-    allow = ", ".join(sorted(set(allowed)))
-    return HTTPError(405, "method_not_allowed",
-                     "このメソッドは使えません / method not allowed",
-                     {"allowed": sorted(set(allowed))}, headers=(("allow", allow),))
+    allow = sorted(set(allowed))
+    return error("method_not_allowed", {"allowed": allow}, (("allow", ", ".join(allow)),))
 
 
 def unauthenticated() -> HTTPError:
-    return HTTPError(401, "unauthenticated",
-                     "ログインしてください / authentication required",
-                     headers=(("www-authenticate", 'Bearer realm="kakehashi"'),))
-
-
-def invalid_credentials() -> HTTPError:
-    return HTTPError(401, "invalid_credentials",
-                     "ログイン名またはパスワードが違います / invalid login or password")
-
-
-def totp_required() -> HTTPError:
-    return HTTPError(401, "totp_required",
-                     "ワンタイムパスワードが必要です / a one-time code (TOTP) is required")
-
-
-def totp_invalid() -> HTTPError:
-    return HTTPError(401, "totp_invalid",
-                     "ワンタイムパスワードが違うか、既に使われています / the one-time code "
-                     "(TOTP) is wrong or was already used")
+    return error("unauthenticated",
+                 headers=(("www-authenticate", 'Bearer realm="kakehashi"'),))
 
 
 def rate_limited(wait: float) -> HTTPError:
     after = retry_after_header(wait)
-    return HTTPError(429, "rate_limited",
-                     "しばらく待ってから再試行してください / too many requests, retry later",
-                     {"retry_after": int(after)}, headers=(("retry-after", after),))
+    return error("rate_limited", {"retry_after": int(after)}, (("retry-after", after),))
 
 
 def invalid_field(path: str, expected: str, problem: str = "wrong_type") -> HTTPError:
     """A JSON body or query value of the wrong shape; ``path`` names it
     (``members[2]``)."""
-    return HTTPError(400, "invalid_field",
-                     f"項目 {path or '(本文)'} が不正です（{expected} が必要） / "
-                     f"field {path or '(body)'}: expected {expected}",
-                     {"field": path, "expected": expected, "problem": problem})
+    return error("invalid_field", {"field": path, "expected": expected, "problem": problem},
+                 message=f"項目 {path or '(本文)'} が不正です（{expected} が必要） / "
+                         f"field {path or '(body)'}: expected {expected}")
 
 
 def upgrade_required() -> HTTPError:
-    return HTTPError(426, "upgrade_required",
-                     "WebSocket で接続してください / use a WebSocket upgrade",
-                     headers=(("upgrade", "websocket"),))
+    return error("upgrade_required", headers=(("upgrade", "websocket"),))
 
 
 def origin_forbidden(origin: str) -> HTTPError:
-    return HTTPError(403, "origin_forbidden",
-                     "この Origin からは接続できません / origin not allowed", {"origin": origin})
+    return error("origin_forbidden", {"origin": origin})
 
 
-def forbidden() -> HTTPError:
-    return HTTPError(403, "forbidden", "権限がありません / forbidden")
-
-
-def internal_error() -> HTTPError:
-    return HTTPError(500, "internal_error",
-                     "内部エラーが発生しました / internal error")
-
-
-# --------------------------------------------------------------------------- files (issue 4)
-
-_DENIED: dict[str, str] = {
-    "file_pending": "ファイルは無害化の処理中です。しばらくしてから再度お試しください / "
-                    "the file is still being disarmed; try again shortly",
-    "file_blocked": "このファイルは安全のため届けられません / the file was blocked and is "
-                    "not delivered",
-    "policy_blocked": "この種類のファイルは設定によりこの方向へは送れません / policy does not "
-                      "allow this file type to cross in this direction",
-}
-
-
-def file_denied(code: str, status: int, details: dict[str, Any] | None = None) -> HTTPError:
+def file_denied(code: str, details: dict[str, Any] | None = None) -> HTTPError:
     """The answer for ``policy.files.Denied``: pending, blocked, or not allowed outbound."""
-    return HTTPError(status, code, _DENIED.get(code, f"受け取れません / refused ({code})"),
-                     details)
-
-
-def original_not_released() -> HTTPError:
-    return HTTPError(403, "original_not_released",
-                     "原本は管理者の承認を受けた申請者だけが取得できます / the original has not "
-                     "been released to you")
+    return error(code, details)
 
 
 def file_purged(file_id: str) -> HTTPError:
-    return HTTPError(410, "file_purged",
-                     "保存期間を過ぎたため、ファイルの内容は削除されました / the file's content was "
-                     "removed after its retention period", {"file_id": file_id})
+    return error("file_purged", {"file_id": file_id})
+
+
+def too_many_connections(retry_after_s: int = 5) -> HTTPError:
+    return error("too_many_connections", headers=(("retry-after", str(retry_after_s)),))
+
+
+def bad_request(detail: str) -> HTTPError:
+    return error("bad_request", {"reason": detail})
+
+
+def headers_too_large(limit: int) -> HTTPError:
+    return error("headers_too_large", {"limit": limit})
+
+
+def body_too_large(limit: int) -> HTTPError:
+    return error("body_too_large", {"limit": limit})
+
+
+# Codes with nothing to add: ``errors.not_found()`` reads like the others.
+def not_found() -> HTTPError:
+    return error("not_found")
+
+
+def invalid_credentials() -> HTTPError:
+    return error("invalid_credentials")
+
+
+def totp_required() -> HTTPError:
+    return error("totp_required")
+
+
+def totp_invalid() -> HTTPError:
+    return error("totp_invalid")
+
+
+def internal_error() -> HTTPError:
+    return error("internal_error")
+
+
+def request_timeout() -> HTTPError:
+    return error("request_timeout")
+
+
+def original_not_released() -> HTTPError:
+    return error("original_not_released")
 
 
 def empty_file() -> HTTPError:
-    return HTTPError(400, "empty_file", "空のファイルは送れません / the file is empty")
+    return error("empty_file")

@@ -27,8 +27,9 @@ from typing import AsyncIterator, Awaitable, Callable
 import h11
 import trio
 
+from policy.zones import Zone
+from relay.errors import bad_request, body_too_large, headers_too_large, request_timeout
 from relay.web import HTTPError, Request, Response
-from store.records import Zone
 
 # --------------------------------------------------------------------------- limits
 
@@ -37,8 +38,6 @@ from store.records import Zone
 BODY_GRACE_S = 1.0
 # Bytes asked of the socket per receive.
 RECEIVE_BYTES = 64 * 1024
-# Seconds allowed to write an error answer to a connection we are closing anyway.
-CLOSE_TIMEOUT_S = 2.0
 # At most this much unread request body is drained to keep a connection alive;
 # more and the connection is closed instead.
 MAX_DRAIN_BYTES = 64 * 1024
@@ -49,45 +48,6 @@ DEFAULT_HEADERS: tuple[tuple[str, str], ...] = (
 )
 
 STREAM_PATH = "/api/v1/stream"
-
-# --------------------------------------------------------------------------- errors
-
-
-def bad_request(detail: str) -> HTTPError:
-    return HTTPError(400, "bad_request", "リクエストが不正です / malformed HTTP request",
-                     {"reason": detail})
-
-
-def headers_too_large(limit: int) -> HTTPError:
-    return HTTPError(431, "headers_too_large",
-                     "ヘッダーが大きすぎます / request headers too large", {"limit": limit})
-
-
-def request_timeout() -> HTTPError:
-    return HTTPError(408, "request_timeout",
-                     "リクエストの送信が遅すぎます / request too slow")
-
-
-def body_too_large(limit: int) -> HTTPError:
-    return HTTPError(413, "body_too_large",
-                     "リクエスト本文が大きすぎます / request body too large", {"limit": limit})
-
-
-def too_many_connections(retry_after_s: int = 5) -> HTTPError:
-    return HTTPError(429, "too_many_connections",
-                     "同じアドレスからの接続が多すぎます / too many connections from this address",
-                     headers=(("retry-after", str(retry_after_s)),))
-
-
-def internal_error() -> HTTPError:
-    return HTTPError(500, "internal_error", "内部エラーです / internal server error")
-
-
-def service_unavailable() -> HTTPError:
-    return HTTPError(503, "shutting_down",
-                     "サーバーを停止中です / server is shutting down",
-                     headers=(("retry-after", "5"),))
-
 
 # --------------------------------------------------------------------------- reading
 

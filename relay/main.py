@@ -10,7 +10,8 @@ and operators using port 0 can find them::
     relayd: listening lgwan=127.0.0.1:8080 internet=127.0.0.1:8443
 
 The disarm worker pool starts with the app (``RelayApp.run``) before the listeners
-accept, and resumes every attachment left ``pending`` by the last run.
+accept, and resumes every attachment left ``pending`` by the last run; the control
+socket for relayctl (``relay.control``) opens before the listeners too.
 
 SIGTERM / SIGINT: ``STOPPING=1``, stop accepting, let requests in flight finish
 (``http.drain_timeout_s``), close streams, close the store.  A second signal
@@ -21,7 +22,6 @@ The watchdog is pinged from the event loop, so a stuck loop gets relayd restarte
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import signal
@@ -34,15 +34,18 @@ from typing import Mapping, Sequence
 
 import trio
 
+from policy.zones import ZONES
+from relay import listeners as lsn
 from relay import server as srv
 from relay import tlsconf
 from relay.config import Config, ConfigError, load
 from sanitize.pool import PoolError
+from store.db import StatePaths
+from store.errors import StoreError
 from store.records import Zone
 
 log = logging.getLogger("relay.main")
 
-PORTS_FILE = Path("run") / "ports.json"
 EXIT_CONFIG = 2
 EXIT_STARTUP = 1
 
@@ -51,7 +54,9 @@ EXIT_STARTUP = 1
 
 
 def sd_notify(state: str, env: Mapping[str, str] = os.environ) -> bool:
-    """Send ``state`` to systemd ($NOTIFY_SOCKET); False when not under systemd."""
+    """Send ``state`` to systemd ($NOTIFY_SOCKET); False when not under systemd or
+    when it was not sent.  It is called on the event loop, so it never blocks: when
+    the supervisor's socket is full (it stopped reading), the message is dropped."""
     addr = env.get("NOTIFY_SOCKET", "")
     if not addr:
         return False
@@ -60,7 +65,10 @@ def sd_notify(state: str, env: Mapping[str, str] = os.environ) -> bool:
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as s:
             s.connect(addr)
-            s.sendall(state.encode("utf-8"))
+            s.send(state.encode("utf-8"), socket.MSG_DONTWAIT)
+    except BlockingIOError:
+        log.debug("sd_notify %r dropped: the notify socket is full", state.split("=")[0])
+        return False
     except OSError as exc:
         log.warning("sd_notify %r failed: %s", state.split("=")[0], exc)
         return False
@@ -124,35 +132,26 @@ def say(line: str) -> None:
 # --------------------------------------------------------------------------- running
 
 
-def tls_contexts(cfg: Config, state_dir: Path) -> dict[Zone, ssl.SSLContext | None]:
+def tls_contexts(cfg: Config, paths: StatePaths) -> dict[Zone, ssl.SSLContext | None]:
     hosts = tuple({cfg.listeners.internet.host, cfg.listeners.lgwan.host} - {"", "0.0.0.0", "::"})
-    internet = tlsconf.server_context(cfg.tls, state_dir, hosts)
+    internet = tlsconf.server_context(cfg.tls, paths, hosts)
     lgwan_tls = cfg.listeners.lgwan.tls or cfg.tls.lgwan
     return {"internet": internet, "lgwan": internet if lgwan_tls else None}
 
 
-def write_ports(state_dir: Path, addresses: Mapping[str, list[str]]) -> Path:
-    path = state_dir / PORTS_FILE
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"pid": os.getpid(), **addresses}), encoding="utf-8")
-    os.replace(tmp, path)
-    return path
-
-
-def listening_line(listeners: Sequence[srv.ZoneListener]) -> tuple[str, dict[str, list[str]]]:
-    by_zone: dict[str, list[str]] = {z: [] for z in srv.ZONES}
+def listening_line(listeners: Sequence[lsn.ZoneListener]) -> tuple[str, dict[str, list[str]]]:
+    by_zone: dict[str, list[str]] = {z: [] for z in ZONES}
     for zl in listeners:
         by_zone[zl.zone].append(zl.address())
     return "listening " + " ".join(f"{z}={','.join(a)}" for z, a in by_zone.items()), by_zone
 
 
 async def _signals(server: srv.Server, contexts: Mapping[Zone, ssl.SSLContext | None],
-                   cfg: Config, state_dir: Path, cancel: trio.CancelScope) -> None:
+                   cfg: Config, paths: StatePaths, cancel: trio.CancelScope) -> None:
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
         async for signum in signals:
             if signum == signal.SIGHUP:
-                _reload_tls(contexts, cfg, state_dir)
+                _reload_tls(contexts, cfg, paths)
                 continue
             if server.draining:
                 log.warning("second stop signal: stopping now (即時停止)")
@@ -164,10 +163,11 @@ async def _signals(server: srv.Server, contexts: Mapping[Zone, ssl.SSLContext | 
             server.shutdown()
 
 
-def _reload_tls(contexts: Mapping[Zone, ssl.SSLContext | None], cfg: Config, state_dir: Path) -> None:
+def _reload_tls(contexts: Mapping[Zone, ssl.SSLContext | None], cfg: Config,
+                paths: StatePaths) -> None:
     sd_notify(f"RELOADING=1\nMONOTONIC_USEC={time.monotonic_ns() // 1000}")
     try:
-        cert, key = tlsconf.certificate_files(cfg.tls, state_dir)
+        cert, key = tlsconf.certificate_files(cfg.tls, paths)
         tlsconf.check_pair(cert, key)  # a bad pair must not half-replace the live one
         for ctx in {id(c): c for c in contexts.values() if c is not None}.values():
             ctx.load_cert_chain(cert, key)  # new handshakes use it; live ones are unaffected
@@ -178,22 +178,24 @@ def _reload_tls(contexts: Mapping[Zone, ssl.SSLContext | None], cfg: Config, sta
 
 
 async def run(cfg: Config) -> None:
-    from relay.api import bootstrap_admin, build_app  # the app, and everything under it
+    from relay import control  # the app, and everything under it
+    from relay.accounts import bootstrap_admin
+    from relay.app import build_app
     from store.facade import Store
 
-    state_dir = Path(cfg.store.state_dir)
-    activated = srv.take_activated(os.environ, os.getpid())
-    store = await Store.open(cfg.store)
+    paths = StatePaths(Path(cfg.store.state_dir))
+    activated = lsn.take_activated(os.environ, os.getpid())
+    store = await Store.open(cfg.store, create=True)  # relayd's first start makes the state
     app = None
     try:
-        contexts = tls_contexts(cfg, state_dir)
+        contexts = tls_contexts(cfg, paths)
         app = build_app(cfg, store, now=time.time)
-        password = await bootstrap_admin(store)
+        password = await bootstrap_admin(app.ctx)
         if password:
             # Printed once, never logged again and never stored in clear.
             say(f"first admin account created: login=admin one-time-password={password} "
                 "(初期管理者の一回限りのパスワード。ログイン後に変更してください)")
-        listeners = await srv.open_listeners(
+        listeners = await lsn.open_listeners(
             {"lgwan": cfg.listeners.lgwan, "internet": cfg.listeners.internet},
             contexts, activated)
         server = srv.Server(app, cfg.http)
@@ -202,15 +204,17 @@ async def run(cfg: Config) -> None:
             # The disarm pool and its jobs (pending ones from before a restart first)
             # and retention, running before the first request can queue a job.
             await nursery.start(app.run)
+            # relayctl's door: the same commands, with this relayd's streams.
+            await nursery.start(control.serve, app.ctx, paths.control_socket)
             await nursery.start(_serve, server, listeners, nursery.cancel_scope)
             line, by_zone = listening_line(listeners)
-            write_ports(state_dir, by_zone)
+            paths.write_ports(os.getpid(), by_zone)
             say(line)
             sd_notify("READY=1\nSTATUS=" + line)
             interval = watchdog_interval(os.environ, os.getpid())
             if interval is not None:
                 nursery.start_soon(_watchdog, interval)
-            nursery.start_soon(_signals, server, contexts, cfg, state_dir, nursery.cancel_scope)
+            nursery.start_soon(_signals, server, contexts, cfg, paths, nursery.cancel_scope)
     finally:
         with trio.CancelScope(shield=True):
             if app is not None:
@@ -220,7 +224,7 @@ async def run(cfg: Config) -> None:
     log.warning("stopped (停止しました)")
 
 
-async def _serve(server: srv.Server, listeners: Sequence[srv.ZoneListener],
+async def _serve(server: srv.Server, listeners: Sequence[lsn.ZoneListener],
                  done: trio.CancelScope,
                  task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
     # serve() returns once the drain is over; then the watchdog and signal tasks end too.
@@ -240,8 +244,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging()
     try:
         trio.run(run, cfg)
-    except (srv.ActivationError, tlsconf.TLSSetupError, PoolError) as exc:
+    except (lsn.ActivationError, tlsconf.TLSSetupError, PoolError) as exc:
         print(f"relayd: cannot start: {exc}", file=sys.stderr)
+        return EXIT_STARTUP
+    except StoreError as exc:  # the state directory refused (store.state): one line
+        print(f"relayd: cannot start: {exc.message}", file=sys.stderr)
         return EXIT_STARTUP
     except OSError as exc:
         print(f"relayd: cannot start: {exc}", file=sys.stderr)

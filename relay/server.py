@@ -1,44 +1,31 @@
-"""The listeners: one port per zone serving HTTP/1.1 (h11) and the WebSocket stream.
+"""The HTTP server: one nursery of connections over every zone's listeners.
 
-``Server.serve`` takes the zones' listening sockets and runs until ``shutdown()``:
-each connection runs in its own task under one nursery, with the header phase (TLS
-handshake included) bounded by ``header_timeout_s``, every write bounded by
-``send_stall_timeout_s``, and a bounded close in ``finally``.  Connections per client
-address are capped (``max_connections_per_ip``; the excess gets a 429), and the open
-connections per zone are counted for /metrics (``Server.open_connections``).  An exception in one connection is
-logged and ends that connection only.  Protocol decisions live in ``relay.http``;
-this module does the I/O and the clock.
-
-A WebSocket upgrade on ``/api/v1/stream`` goes to ``App.handle_stream`` with an
-``accept()`` that replays the head h11 already read in front of the socket
-(``ReplayStream``) and lets trio-websocket do the handshake.  The server pings each
-stream (``ws_ping_interval_s``) and ends it when no pong comes (``ws_ping_timeout_s``).
-A stream whose write was cut off half-way (the app gave up on a client that does not
-read) is dropped without a closing handshake: the next frame would be garbage and
-the client would not read it anyway.
-
-Listening sockets come from systemd socket activation (``LISTEN_FDS`` with
-``LISTEN_FDNAMES`` ``lgwan`` / ``internet``) or are bound from the config.
+``Server.serve`` takes the zones' listening sockets (``relay.listeners``) and runs
+until ``shutdown()``: each connection runs in its own task under one nursery, with the
+header phase (TLS handshake included) bounded by ``header_timeout_s``, every write
+bounded by ``send_stall_timeout_s``, and a bounded close in ``finally``.  Connections
+per client address are capped (``max_connections_per_ip``; the excess gets a 429),
+and the open connections per zone are counted for /metrics.  An exception in one
+connection is logged and ends that connection only.  Protocol decisions live in
+``relay.http``; this module does the I/O and the clock; a WebSocket upgrade goes to
+``relay.wsupgrade``.
 """
 
 from __future__ import annotations
 
 import errno
 import logging
-import os
-import socket
-import ssl
-from dataclasses import dataclass
-from typing import Callable, Mapping, MutableMapping, Sequence
+from typing import Callable, Sequence
 
 import h11
 import trio
-import trio_websocket
 
-from relay import http
-from relay.config import HTTPConfig, ListenerConfig
-from relay.web import App, HTTPError, Request, Response
-from store.records import Zone
+from policy.zones import ZONES, Zone
+from relay import errors, http
+from relay.config import HTTPConfig
+from relay.listeners import ZoneListener
+from relay.web import CLOSE_TIMEOUT_S, App, HTTPError, Request, Response
+from relay.wsupgrade import _StreamUpgrade
 
 log = logging.getLogger("relay.server")
 
@@ -51,118 +38,9 @@ LINGER_BYTES = 1024 * 1024
 ACCEPT_CAPACITY_ERRNOS = {errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS}
 ACCEPT_RETRY_S = 0.1
 
-ZONES: tuple[Zone, ...] = ("lgwan", "internet")
-
 
 class _Closed(Exception):
     """The peer went away; nothing more to say to it."""
-
-
-@dataclass(frozen=True, slots=True)
-class ZoneListener:
-    zone: Zone
-    listener: trio.SocketListener
-    ssl_context: ssl.SSLContext | None
-
-    def address(self) -> str:
-        return format_address(self.listener.socket.getsockname())
-
-
-def format_address(sockname: tuple[object, ...] | str) -> str:
-    """``127.0.0.1:8080`` / ``[::1]:8443`` for a socket name."""
-    if isinstance(sockname, str):
-        return sockname
-    host, port = str(sockname[0]), int(sockname[1])  # type: ignore[call-overload]
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-# --------------------------------------------------------------------------- listeners
-
-
-class ActivationError(Exception):
-    """The listening sockets cannot be used as they are (those systemd passed in, or
-    binding one to its configured device)."""
-
-
-SD_LISTEN_FDS_START = 3
-
-
-def activated_fds(env: Mapping[str, str], pid: int, first_fd: int = SD_LISTEN_FDS_START) -> dict[str, int]:
-    """Parse sd_listen_fds(3) variables: zone name -> fd.  Empty when not activated
-    (or the variables are meant for another process)."""
-    if "LISTEN_FDS" not in env:
-        return {}
-    if env.get("LISTEN_PID") not in (None, str(pid)):
-        return {}
-    try:
-        count = int(env["LISTEN_FDS"])
-    except ValueError:
-        raise ActivationError(f"LISTEN_FDS={env['LISTEN_FDS']!r} is not a number") from None
-    names = env.get("LISTEN_FDNAMES", "").split(":") if count else []
-    if len(names) != count:
-        raise ActivationError(
-            f"LISTEN_FDNAMES must name each of the {count} sockets (lgwan / internet); "
-            "set FileDescriptorName= in the .socket units")
-    out: dict[str, int] = {}
-    for i, name in enumerate(names):
-        if name not in ZONES:
-            raise ActivationError(f"socket named {name!r}: expected lgwan or internet")
-        if name in out:
-            raise ActivationError(f"two sockets named {name!r}")
-        out[name] = first_fd + i
-    return out
-
-
-def take_activated(environ: MutableMapping[str, str], pid: int,
-                   first_fd: int = SD_LISTEN_FDS_START) -> dict[str, socket.socket]:
-    """The activated listening sockets by zone; the variables are removed so child
-    processes (disarm workers) do not believe they were activated too."""
-    fds = activated_fds(environ, pid, first_fd)
-    for var in ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"):
-        environ.pop(var, None)
-    out: dict[str, socket.socket] = {}
-    for name, fd in fds.items():
-        os.set_inheritable(fd, False)
-        sock = socket.socket(fileno=fd)
-        if sock.type != socket.SOCK_STREAM:
-            raise ActivationError(f"socket {name!r} is not a stream socket")
-        out[name] = sock
-    return out
-
-
-async def open_listeners(listeners: Mapping[Zone, ListenerConfig],
-                         contexts: Mapping[Zone, ssl.SSLContext | None],
-                         activated: Mapping[str, socket.socket]) -> list[ZoneListener]:
-    """One or more listening sockets per zone: the activated one, else bound per config."""
-    out: list[ZoneListener] = []
-    for zone in ZONES:
-        ctx = contexts.get(zone)
-        if zone in activated:
-            sock = activated[zone]
-            sock.setblocking(False)
-            out.append(ZoneListener(zone, trio.SocketListener(trio.socket.from_stdlib_socket(sock)), ctx))
-            continue
-        lc = listeners[zone]
-        for lst in await trio.open_tcp_listeners(lc.port, host=lc.host):
-            if lc.device:
-                bind_to_device(lst.socket, lc.device)
-            out.append(ZoneListener(zone, lst, ctx))
-    return out
-
-
-def bind_to_device(sock: trio.socket.SocketType, device: str) -> None:
-    """Accept connections only from ``device``.  On a listening socket this takes
-    effect for every later SYN: the kernel matches the device at lookup time."""
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, device.encode())
-    except OSError as exc:
-        raise ActivationError(
-            f"インターフェース {device!r} に待ち受けを限定できません / cannot bind the "
-            f"listener to device {device!r}: {exc.strerror} (needs root or CAP_NET_RAW; "
-            "under systemd use BindToDevice= in the .socket unit)") from None
-
-
-# --------------------------------------------------------------------------- server
 
 
 class Server:
@@ -313,7 +191,7 @@ class _Connection:
             if admitted:
                 self.server._release(self.peer)
             self.server._forget(self)
-            with trio.move_on_after(http.CLOSE_TIMEOUT_S + LINGER_S, shield=True):
+            with trio.move_on_after(CLOSE_TIMEOUT_S + LINGER_S, shield=True):
                 await self._close()
 
     async def _close(self) -> None:
@@ -333,7 +211,7 @@ class _Connection:
                         got += len(data)
                 except (trio.BrokenResourceError, trio.ClosedResourceError, trio.BusyResourceError):
                     pass
-        with trio.move_on_after(http.CLOSE_TIMEOUT_S):
+        with trio.move_on_after(CLOSE_TIMEOUT_S):
             await self.stream.aclose()
         await trio.aclose_forcefully(self.stream)
 
@@ -362,17 +240,17 @@ class _Connection:
         """Answer with ``err`` and end the connection."""
         self.linger = True
         data = http.error_bytes(self.h11, err)
-        with trio.move_on_after(http.CLOSE_TIMEOUT_S):
+        with trio.move_on_after(CLOSE_TIMEOUT_S):
             try:
                 await self.stream.send_all(data)
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 pass
 
     async def _refuse(self) -> None:
-        with trio.move_on_after(http.CLOSE_TIMEOUT_S):
+        with trio.move_on_after(CLOSE_TIMEOUT_S):
             if isinstance(self.stream, trio.SSLStream):
                 await self.stream.do_handshake()
-            await self._send_error(http.too_many_connections())
+            await self._send_error(errors.too_many_connections())
 
     # ------------------------------------------------------------------ HTTP
 
@@ -398,7 +276,7 @@ class _Connection:
                 # gets its 408.
                 if first or self.h11.trailing_data[0]:
                     log.info("%s %s: request head too slow (408)", self.zone, self.peer)
-                    await self._send_error(http.request_timeout())
+                    await self._send_error(errors.request_timeout())
                 return
             if event is None:
                 return
@@ -423,7 +301,7 @@ class _Connection:
             elif isinstance(ev, h11.ConnectionClosed):
                 return None
             else:
-                raise http.bad_request(f"unexpected {type(ev).__name__}")
+                raise errors.bad_request(f"unexpected {type(ev).__name__}")
 
     async def _pull(self, deadline: float) -> bytes:
         with trio.fail_at(deadline):
@@ -440,7 +318,7 @@ class _Connection:
                 elif isinstance(ev, h11.EndOfMessage) or ev is h11.PAUSED:
                     return b""
                 else:
-                    raise http.bad_request(f"unexpected {type(ev).__name__}")
+                    raise errors.bad_request(f"unexpected {type(ev).__name__}")
 
     def _request(self, event: h11.Request) -> tuple[Request, http.RequestBody]:
         head = http.parse_head(event)
@@ -474,7 +352,7 @@ class _Connection:
         except Exception:
             log.exception("%s %s %s %s: handler failed (内部エラー)", self.zone, self.peer,
                           req.method, req.path)
-            return http.internal_error().response()
+            return errors.internal_error().response()
 
     def _must_close(self, body: http.RequestBody) -> bool:
         if self.server.draining or self.h11.their_state is h11.ERROR or body.failed:
@@ -517,166 +395,3 @@ class _Connection:
             except (HTTPError, trio.TooSlowError):
                 return False
         return self.h11.our_state is h11.DONE and self.h11.their_state is h11.DONE
-
-
-# --------------------------------------------------------------------------- WebSocket
-
-
-class ReplayStream(trio.abc.Stream):
-    """A stream that first returns ``prefix``, then whatever ``inner`` receives.
-
-    It also notices a write that did not finish (cancelled or failed half-way):
-    ``torn`` is then true, and only dropping the connection is left."""
-
-    def __init__(self, inner: trio.abc.Stream, prefix: bytes) -> None:
-        self._inner = inner
-        self._prefix = prefix
-        self._sending = 0
-
-    @property
-    def torn(self) -> bool:
-        return self._sending > 0
-
-    async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
-        if self._prefix:
-            n = len(self._prefix) if max_bytes is None else max_bytes
-            out, self._prefix = self._prefix[:n], self._prefix[n:]
-            await trio.lowlevel.checkpoint()
-            return out
-        return await self._inner.receive_some(max_bytes)
-
-    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
-        self._sending += 1
-        await self._inner.send_all(data)
-        self._sending -= 1  # not reached when cancelled or failed: the stream is torn
-
-    async def wait_send_all_might_not_block(self) -> None:
-        await self._inner.wait_send_all_might_not_block()
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
-
-
-class _StreamUpgrade:
-    """``GET /api/v1/stream`` with ``Upgrade: websocket``: the app decides."""
-
-    def __init__(self, conn: _Connection, event: h11.Request, req: Request,
-                 body: http.RequestBody) -> None:
-        self.conn = conn
-        self.event = event
-        self.req = req
-        self.body = body
-        self.ws: trio_websocket.WebSocketConnection | None = None
-        self.replay: ReplayStream | None = None
-        self.leaving = False
-        self.pinger_scope = trio.CancelScope()
-
-    async def run(self) -> None:
-        conn = self.conn
-        # The upgrade request has no body; h11 then pauses (it might switch protocol).
-        try:
-            with trio.fail_after(conn.cfg.header_timeout_s):
-                if await self.body.read_all(0):
-                    raise http.bad_request("body on an upgrade request")
-        except (HTTPError, trio.TooSlowError):
-            await conn._send_error(http.bad_request("body on an upgrade request"))
-            return
-        refusal: Response | None = None
-        try:
-            async with trio.open_nursery() as nursery:
-                self.nursery = nursery
-                try:
-                    refusal = await conn.server.app.handle_stream(self.req, self._accept)
-                except trio_websocket.ConnectionClosed:
-                    pass
-                except HTTPError as err:
-                    refusal = err.response()
-                finally:
-                    # Close while the reader still runs, so the client's close reply
-                    # is read; then the reader ends with the stream, within a bound.
-                    self.leaving = True  # a drain from now on has nothing to do
-                    self.pinger_scope.cancel()
-                    if self.ws is not None:
-                        await self._close_ws()
-                        nursery.cancel_scope.deadline = min(
-                            nursery.cancel_scope.deadline,
-                            trio.current_time() + http.CLOSE_TIMEOUT_S)
-                    else:
-                        nursery.cancel_scope.cancel()
-        except Exception:
-            log.exception("%s %s: stream failed (ストリームエラー)", conn.zone, conn.peer)
-            if self.ws is None:
-                refusal = http.internal_error().response()
-        if self.ws is None:
-            if refusal is None:
-                log.error("%s %s: handle_stream neither accepted nor refused", conn.zone, conn.peer)
-                refusal = http.internal_error().response()
-            try:
-                await conn._send(conn.h11.send(http.response_head(refusal, close=True)))
-                if refusal.body:
-                    await conn._send(conn.h11.send(h11.Data(data=refusal.body)))
-                await conn._send(conn.h11.send(h11.EndOfMessage()))
-            except h11.LocalProtocolError as exc:
-                log.error("%s %s: refusal not sendable: %s", conn.zone, conn.peer, exc)
-
-    async def _accept(self) -> trio_websocket.WebSocketConnection:
-        if self.ws is not None:
-            raise RuntimeError("accept() called twice")
-        conn = self.conn
-        trailing, _closed = conn.h11.trailing_data
-        replay = self.replay = ReplayStream(conn.stream, http.replay_bytes(self.event, trailing))
-        with trio.fail_after(conn.cfg.header_timeout_s):
-            request = await trio_websocket.wrap_server_stream(
-                self.nursery, replay, message_queue_size=conn.cfg.ws_receive_queue,
-                max_message_size=conn.cfg.ws_max_message_bytes)
-            self.ws = await request.accept()
-        conn.busy = False  # a stream is not "in flight": a drain closes it
-        self.nursery.start_soon(self._pinger, self.ws)
-        if conn.server.draining:
-            self.going_away()
-        return self.ws
-
-    def going_away(self) -> None:
-        """Close the stream with 1001 while its reader still runs (so the client's
-        close reply is read), then end the connection."""
-
-        async def close() -> None:
-            await self._close_ws()
-            self.conn.scope.cancel()
-
-        if not self.leaving:
-            self.leaving = True
-            self.nursery.start_soon(close)
-
-    async def _pinger(self, ws: trio_websocket.WebSocketConnection) -> None:
-        cfg = self.conn.cfg
-        with self.pinger_scope:
-            await self._ping_until_dead(ws, cfg)
-
-    async def _ping_until_dead(self, ws: trio_websocket.WebSocketConnection, cfg: HTTPConfig) -> None:
-        while True:
-            await trio.sleep(cfg.ws_ping_interval_s)
-            with trio.move_on_after(cfg.ws_ping_timeout_s) as cs:
-                try:
-                    await ws.ping()
-                except trio_websocket.ConnectionClosed:
-                    return
-            if cs.cancelled_caught:
-                log.info("%s %s: no pong within %.0f s; closing stream",
-                         self.conn.zone, self.conn.peer, cfg.ws_ping_timeout_s)
-                self.conn.scope.cancel()
-                return
-
-    async def _close_ws(self) -> None:
-        assert self.ws is not None
-        if self.replay is not None and self.replay.torn:
-            # A frame was cut off half-way (the client stopped reading and the app gave
-            # up on it): a close frame now would be garbage to a client that is not
-            # reading anyway.  Drop the transport; the reader then ends at once.
-            log.info("%s %s: stream cut off (client not reading); dropped",
-                     self.conn.zone, self.conn.peer)
-            await trio.aclose_forcefully(self.conn.stream)
-            return
-        code = 1001 if self.conn.server.draining else 1000
-        with trio.move_on_after(http.CLOSE_TIMEOUT_S, shield=True):
-            await self.ws.aclose(code)

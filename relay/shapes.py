@@ -1,7 +1,7 @@
 """Shapes of what clients send: typed reads from JSON bodies, query values and
 credentials, each refusal a 400 (or 401) that names the field.
 
-Shared by the HTTP routes (``relay.api``) and the stream (``relay.stream``), so a
+Shared by the HTTP routes (``relay.routes``) and the stream (``relay.stream``), so a
 message has one shape whichever way it comes.
 """
 

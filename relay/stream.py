@@ -1,4 +1,4 @@
-"""One WebSocket stream session, after ``relay.api`` has authenticated it.
+"""One WebSocket stream session, after ``relay.app`` has authenticated it.
 
 Two tasks share the connection and end together (the first to finish cancels the
 others):
@@ -6,11 +6,15 @@ others):
 * events: drains the session's hub queue into text frames.  If the client does not
   drain, the queue fills and the hub cancels the whole session (``relay.hub``);
 * requests: client frames -- ``{"type": "ping"}`` is answered ``{"type": "pong"}``;
-  ``{"type": "send", "room_id", "body", "client_id"}`` goes through the same
-  ``check_send``/``do_send`` as HTTP and is answered ``{"type": "ack", "client_id",
+  ``{"type": "send", "room_id", "body", "client_id"}`` runs the same command as HTTP
+  (``relay.messages.send``) and is answered ``{"type": "ack", "client_id",
   "message"}`` after COMMIT; ``{"type": "read", "room_id", "up_to"}`` moves the read
   marker.  A bad frame gets ``{"type": "error", "client_id"?, "error": {...}}`` and the
-  session carries on;
+  session carries on.
+
+A stream lives no longer than its login session: it ends when the session expires,
+and at once when the session is ended any other way (logout, the account disabled or
+its password reset: the command that ends it cuts the hub's subscriptions off).
 Keepalive (a ping every ``ws_ping_interval_s``, closed after ``ws_ping_timeout_s``
 without a pong) and the frame size cap belong to the server, which owns the
 connection (``relay.server``); the session only ends itself.
@@ -20,64 +24,74 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import datetime, timezone
 from typing import Any, Awaitable, Callable
 
 import trio
 from trio_websocket import ConnectionClosed, WebSocketConnection
 from wsproto.events import TextMessage
 
-from relay import errors
+from relay import errors, messages
+from relay.commands import Caller, Context
 from relay.hub import OVERFLOW, REVOKED, Subscription, encode
-from relay.service import Caller, Service
 from relay.shapes import Fields
-from relay.web import Accept, HTTPError
+from relay.web import CLOSE_TIMEOUT_S, Accept, HTTPError
 
 log = logging.getLogger(__name__)
 
-# How long the closing handshake may take before the server drops the connection.
-CLOSE_TIMEOUT_S = 2.0
 # Most queued events written to one session in one go.
 SEND_BATCH = 64
 
+EXPIRED = "expired"
 # RFC 6455 close codes per way of ending.
 _CLOSE: dict[str | None, tuple[int, str]] = {
     None: (1000, "bye"),
     OVERFLOW: (1008, "send queue overflow"),
     REVOKED: (1008, "session revoked"),
+    EXPIRED: (1008, "session expired"),
 }
 
 
-async def run(service: Service, caller: Caller, accept: Accept) -> None:
-    """Accept the upgrade and run the session until either side ends it."""
+def _seconds_left(caller: Caller, now: float) -> float:
+    expires = datetime.strptime(caller.session.expires_at, "%Y-%m-%dT%H:%M:%S.%fZ")
+    return expires.replace(tzinfo=timezone.utc).timestamp() - now
+
+
+async def run(ctx: Context, caller: Caller, accept: Accept) -> None:
+    """Accept the upgrade and run the session until either side ends it, or its
+    login session does."""
     try:
         ws: WebSocketConnection = await accept()
     except ConnectionClosed:
         return
     conn = _Conn(ws)
-    sub = service.hub.subscribe(caller.account.id, caller.zone, caller.session.id)
+    sub = ctx.hub.subscribe(caller.account.id, caller.zone, caller.session.id)
     try:
-        with sub.scope:
+        with sub.scope, trio.move_on_after(_seconds_left(caller, ctx.now())) as expiry:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(_until_done, nursery.cancel_scope, _events, conn, sub)
                 nursery.start_soon(_until_done, nursery.cancel_scope, _requests, conn,
-                                   service, caller)
+                                   ctx, caller)
+        if expiry.cancelled_caught and sub.ended is None:
+            sub.ended = EXPIRED
     finally:
-        service.hub.unsubscribe(sub)
-        if conn.torn:
-            # A send was cut off half-way (typically: the client stopped reading and
-            # overflowed).  Part of a frame may be on the wire, so another frame --
-            # even a close frame -- would be garbage: leave the transport to the server
-            # to drop.
-            return
-        code, reason = _CLOSE.get(sub.ended, _CLOSE[None])
-        with trio.move_on_after(CLOSE_TIMEOUT_S) as cs:
-            # Shielded: the session may be ending *because* it was cancelled, and the
-            # client still deserves a close frame if it is listening.
-            cs.shield = True
-            try:
-                await ws.aclose(code, reason)
-            except (ConnectionClosed, trio.BrokenResourceError, trio.ClosedResourceError):
-                pass
+        ctx.hub.unsubscribe(sub)
+    # A send cut off half-way (typically: the client stopped reading and overflowed)
+    # may have left part of a frame on the wire, so another frame -- even a close
+    # frame -- would be garbage: the server drops the transport instead.
+    if not conn.torn:
+        await _close(ws, sub.ended)
+
+
+async def _close(ws: WebSocketConnection, ended: str | None) -> None:
+    code, reason = _CLOSE.get(ended, _CLOSE[None])
+    # Shielded: the session may be ending *because* it was cancelled, and the client
+    # still deserves a close frame if it is listening.
+    with trio.move_on_after(CLOSE_TIMEOUT_S, shield=True):
+        try:
+            await ws.aclose(code, reason)
+        except (ConnectionClosed, trio.BrokenResourceError, trio.ClosedResourceError):
+            pass
 
 
 async def _until_done(scope: trio.CancelScope, task: Callable[..., Awaitable[None]],
@@ -142,15 +156,15 @@ async def _events(conn: _Conn, sub: Subscription) -> None:
     # The hub closed our queue: revoked or overflowed (sub.ended says which).
 
 
-async def _requests(conn: _Conn, service: Service, caller: Caller) -> None:
+async def _requests(conn: _Conn, ctx: Context, caller: Caller) -> None:
     while True:
         frame = await conn.ws.get_message()
-        reply = await answer(service, caller, frame)
+        reply = await answer(ctx, caller, frame)
         if reply is not None:
             await conn.send(encode(reply))
 
 
-async def answer(service: Service, caller: Caller, frame: str | bytes) -> dict[str, Any] | None:
+async def answer(ctx: Context, caller: Caller, frame: str | bytes) -> dict[str, Any] | None:
     """The reply to one client frame (None: nothing to say).  Never raises for
     anything the client sent."""
     client_id: Any = None
@@ -169,14 +183,14 @@ async def answer(service: Service, caller: Caller, frame: str | bytes) -> dict[s
         if kind == "ping":
             return {"type": "pong"}
         if kind == "send":
-            send = await service.check_send(caller, f.id("room_id"), f.req_str("body"),
-                                            f.req_str("client_id"))
-            message = await service.do_send(send)
-            return {"type": "ack", "client_id": send.client_id, "message": message.public()}
+            sent_id = f.req_str("client_id")
+            message = await ctx.run(messages.send(ctx, caller, f.id("room_id"),
+                                                  f.req_str("body"), sent_id))
+            return {"type": "ack", "client_id": sent_id, "message": message.public()}
         if kind == "read":
-            read = await service.check_read(caller, f.id("room_id"), f.id("up_to"))
-            await service.do_read(read)
-            return {"type": "read.ok", "room_id": read.room.id, "up_to": read.message.id}
+            read = await ctx.run(messages.mark_read(ctx, caller, f.id("room_id"),
+                                                    f.id("up_to")))
+            return {"type": "read.ok", "room_id": read.room_id, "up_to": read.up_to}
         raise errors.invalid_field("type", '"ping", "send" or "read"')
     except Exception as exc:
         http = errors.for_exception(exc, "a stream request")

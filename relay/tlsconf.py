@@ -8,7 +8,8 @@ Policy (SECURITY.md "Network edges"):
 * Certificate and key come from ``[tls] cert_file`` / ``key_file``; when both are
   empty, from systemd credentials ``tls.crt`` / ``tls.key`` ($CREDENTIALS_DIRECTORY,
   ``LoadCredential=``); failing that, a self-signed pair made with ``cryptography`` in
-  ``<state_dir>/tls/`` on first start and reused afterwards (renewed when expired).
+  ``<state_dir>/tls/`` on first start and reused afterwards (renewed when expired);
+  where that pair lives is the state directory's business (``store.db.StatePaths``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from relay.config import TLSConfig
+from store.db import TLS_CERT_NAME, TLS_KEY_NAME, StatePaths, private_dir
 
 log = logging.getLogger("relay.tls")
 
@@ -42,8 +44,8 @@ INTERMEDIATE_CIPHERS = ":".join((
 SELF_SIGNED_DAYS = 365
 # Renew the self-signed pair this long before it expires.
 SELF_SIGNED_RENEW_DAYS = 7
-CERT_NAME = "cert.pem"
-KEY_NAME = "key.pem"
+CERT_NAME = TLS_CERT_NAME
+KEY_NAME = TLS_KEY_NAME
 CREDENTIAL_CERT = "tls.crt"
 CREDENTIAL_KEY = "tls.key"
 
@@ -52,9 +54,11 @@ class TLSSetupError(Exception):
     """The certificate or key could not be used (message names the file)."""
 
 
-def server_context(cfg: TLSConfig, state_dir: Path, hosts: tuple[str, ...] = ()) -> ssl.SSLContext:
-    """A server context per ``cfg``; ``hosts`` go into a self-signed certificate."""
-    cert, key = certificate_files(cfg, state_dir, hosts)
+def server_context(cfg: TLSConfig, state: StatePaths | Path,
+                   hosts: tuple[str, ...] = ()) -> ssl.SSLContext:
+    """A server context per ``cfg``; ``hosts`` go into a self-signed certificate.
+    ``state`` is the state directory (its StatePaths, or the directory itself)."""
+    cert, key = certificate_files(cfg, state, hosts)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     if cfg.min_version == "1.3":
         ctx.minimum_version = ssl.TLSVersion.TLSv1_3
@@ -83,7 +87,8 @@ def check_pair(cert: Path, key: Path) -> None:
         raise TLSSetupError(f"TLS certificate/key not usable ({cert}, {key}): {exc}") from None
 
 
-def certificate_files(cfg: TLSConfig, state_dir: Path, hosts: tuple[str, ...] = ()) -> tuple[Path, Path]:
+def certificate_files(cfg: TLSConfig, state: StatePaths | Path,
+                      hosts: tuple[str, ...] = ()) -> tuple[Path, Path]:
     """Which certificate and key to load (see the module docstring for the order)."""
     if cfg.cert_file or cfg.key_file:
         if not (cfg.cert_file and cfg.key_file):
@@ -94,15 +99,22 @@ def certificate_files(cfg: TLSConfig, state_dir: Path, hosts: tuple[str, ...] = 
         cert, key = Path(creds) / CREDENTIAL_CERT, Path(creds) / CREDENTIAL_KEY
         if cert.exists() and key.exists():
             return cert, key
-    return ensure_self_signed(state_dir / "tls", hosts)
+    paths = state if isinstance(state, StatePaths) else StatePaths(state)
+    return self_signed_pair(paths.tls_cert, paths.tls_key, hosts)
 
 
 def ensure_self_signed(tls_dir: Path, hosts: tuple[str, ...] = (),
                        now: datetime.datetime | None = None) -> tuple[Path, Path]:
-    """The self-signed pair in ``tls_dir``: reused when present and not about to
+    """A self-signed pair in any directory ``tls_dir`` (tests, tools), named like the
+    state directory's."""
+    return self_signed_pair(tls_dir / CERT_NAME, tls_dir / KEY_NAME, hosts, now)
+
+
+def self_signed_pair(cert_path: Path, key_path: Path, hosts: tuple[str, ...] = (),
+                     now: datetime.datetime | None = None) -> tuple[Path, Path]:
+    """The self-signed pair at these paths: reused when present and not about to
     expire, else made (EC P-256, SANs localhost, 127.0.0.1, ::1 and ``hosts``)."""
     now = now or datetime.datetime.now(datetime.timezone.utc)
-    cert_path, key_path = tls_dir / CERT_NAME, tls_dir / KEY_NAME
     if cert_path.exists() and key_path.exists():
         try:
             cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
@@ -112,7 +124,8 @@ def ensure_self_signed(tls_dir: Path, hosts: tuple[str, ...] = (),
                         "(自己署名証明書を更新します)", cert.not_valid_after_utc.isoformat())
         except ValueError:
             log.warning("%s unreadable; making a new self-signed pair", cert_path)
-    tls_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    private_dir(cert_path.parent)
+    private_dir(key_path.parent)
     key = ec.generate_private_key(ec.SECP256R1())
     names: list[x509.GeneralName] = []
     for h in ("localhost", "127.0.0.1", "::1", *hosts):

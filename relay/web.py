@@ -1,7 +1,7 @@
 """The seam between the network layer and the application.
 
 ``relay.server`` owns sockets, TLS, h11, limits and timeouts, and turns each HTTP
-request into a ``Request``; ``relay.api`` (the ``App``) turns a ``Request`` into a
+request into a ``Request``; ``relay.app`` (the ``App``) turns a ``Request`` into a
 ``Response`` and never sees a socket.  A WebSocket upgrade on ``/api/v1/stream`` is
 handed to ``App.handle_stream`` with an ``accept`` callable: the app authenticates
 first and either returns a refusal ``Response`` or calls ``accept()`` and runs the
@@ -17,7 +17,11 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Awaitable, Callable, Protocol
 
-from store.records import Zone
+from policy.zones import Zone
+
+# How long a closing handshake (HTTP or WebSocket) may take before the connection is
+# dropped: one bound for every close.
+CLOSE_TIMEOUT_S = 2.0
 
 
 class HTTPError(Exception):

@@ -1,8 +1,6 @@
 """The async face of the store: what relay (and only relay) awaits.
 
-INTERFACE CONTRACT — written first so relay/ and store/ can be built side by side.
-The store helper implements every method below (keeping the signatures; adding
-methods is fine).  Semantics:
+Semantics:
 
 * Writes go to ONE writer thread that owns the only write connection.  Calls that
   arrive within ``cfg.group_commit_ms`` share one transaction (group commit); each
@@ -14,6 +12,11 @@ methods is fine).  Semantics:
 * scrypt (password hashing) runs in a worker thread, not the writer thread.
 * Errors are ``store.errors`` classes (code + HTTP status hint).
 * ``now`` is passed in where time matters, so tests control it.
+* Every write that is an action takes ``audit``: the entry (or a function of the
+  change's result that builds it) is appended in the same SAVEPOINT as the change,
+  so a failure or a crash leaves both or neither.  Messages and read markers are their
+  own record and are not audited; ``record`` appends an entry for an action that
+  changes nothing else (a refused login, a download).
 
 Read state (既読): ``Message.read_count`` counts the members *other than the sender*
 whose read marker has reached the message; ``Readers.read`` lists every member who
@@ -22,22 +25,30 @@ has read it *including the sender*, ``Readers.unread`` the members who have not.
 If a caller is cancelled while its write waits, the write may still commit (it is
 already queued); retrying with the same ``client_id`` is always safe.
 
-File bytes: ``store.blobs`` (plain, content-addressed) and ``store.quarantine``
-(AES-GCM at rest) are blocking objects; stream an upload with
-``await store.open_upload(quarantined, cap)`` (see ``Upload``), read with
-``trio.to_thread.run_sync(store.blobs.path, sha)`` or ``store.quarantine.decrypt_to``.
-Originals from the internet zone live in the quarantine, all other bytes in blobs.
+File bytes: originals from the internet zone live in the quarantine (AES-GCM at
+rest), all other bytes in the plain blob store; callers say which with
+``quarantined``.  Stream an upload in with ``await store.open_upload(quarantined,
+cap)`` (see ``Upload``); read a file out with ``await store.open_download(sha,
+quarantined)`` (async) or ``store.original_chunks(sha, quarantined)`` (blocking, for a
+worker thread); store a disarmed variant with ``store.store_variant(chunks)``
+(blocking).  Nothing outside the store opens the files themselves.
+
+Opening refuses a state directory it cannot use (``store.state``): with
+``create=False`` one without a database, and always a key missing next to an existing
+database, a file that is not a database, a newer schema, or damage found by a
+bounded quick check.  Store failures (SQLite errors, corrupt files) are logged at
+ERROR once, where they happen; the callers only get the error.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 import secrets
 import sqlite3
-import time
+import sys
 from collections import OrderedDict
-from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, AsyncIterator, Callable, Iterable, Iterator, TypeVar
 
 import sqlite_utils
 import trio
@@ -47,16 +58,19 @@ from store.blobs import BlobStore, BlobWriter, Quarantine
 from store.config import StoreConfig
 from store.db import StatePaths, connect, read_snapshot
 from store.errors import StoreError, StoreUnavailable
-from store.keys import load_key
-from store.migrations import migrate
 from store.passwords import hash_password, verify_password
 from store.records import (
-    Account, AccountKind, Attachment, AuditEntry, Message, OriginalRequest, Readers, Room,
-    RoomKind, RoomSummary, Session, Zone,
+    Account, AccountKind, Attachment, Audit, AuditEntry, Message, OriginalRequest, Readers,
+    Room, RoomKind, RoomSummary, Session, Zone,
 )
+from store.state import database_error, open_state
 from store.writer import Op, Writer
 
+log = logging.getLogger(__name__)
+
 T = TypeVar("T")
+# The audit entry of an action: given, or built from the change's result (its id).
+AuditFor = Audit | Callable[[Any], Audit]
 # At most this many scrypt computations at once (32 MiB each at the default cost).
 KDF_CONCURRENCY = 2
 # Rooms whose members are kept in memory (least recently used are dropped).
@@ -64,6 +78,8 @@ ROOM_CACHE = 4096
 TOKEN_BYTES = 32  # session tokens: 256 bits
 # How long an approved original stays released to its requester, by default.
 ORIGINAL_RELEASE_TTL_S = 24 * 3600.0
+# ``healthy()`` answers False when a read connection does not answer within this.
+HEALTH_TIMEOUT_S = 2.0
 
 
 def _wrap(exc: BaseException) -> BaseException:
@@ -129,8 +145,10 @@ class Store:
         self._room_writes = 0
 
     @classmethod
-    async def open(cls, cfg: StoreConfig) -> "Store":
-        """Create the state directory if needed, apply migrations, start the writer."""
+    async def open(cls, cfg: StoreConfig, create: bool = True) -> "Store":
+        """Check the state directory, apply migrations, start the writer.  With
+        ``create`` a missing state directory and database (and their keys) are made;
+        without it, NoState.  Every refusal is a StateUnusable (``store.state``)."""
         token = trio.lowlevel.current_trio_token()
 
         def notify(batch: list[Op]) -> None:
@@ -143,24 +161,24 @@ class Store:
                 pass
 
         def setup() -> Store:
-            paths = StatePaths(Path(cfg.state_dir))
-            paths.ensure()
-            audit_key = load_key(paths.keys, "audit", cfg.audit_key_file)
-            q_key = load_key(paths.keys, "quarantine", cfg.quarantine_key_file)
-            wdb = connect(paths.db)
+            state = open_state(cfg, create)
+            paths = state.paths
             readers: list[sqlite_utils.Database] = []
             try:
-                migrate(wdb)
-                readers = [connect(paths.db, readonly=True) for _ in range(cfg.readers)]
-            except BaseException:
-                wdb.conn.close()
+                for _ in range(cfg.readers):
+                    readers.append(connect(paths.db, readonly=True))
+            except BaseException as exc:
+                state.db.conn.close()
                 for r in readers:
                     r.conn.close()
+                if isinstance(exc, sqlite3.Error):
+                    raise database_error(paths.db, exc) from exc
                 raise
-            writer = Writer(wdb, cfg.group_commit_ms, cfg.group_commit_max, notify)
-            return cls(cfg, paths, writer, readers, audit_key,
+            writer = Writer(state.db, cfg.group_commit_ms, cfg.group_commit_max, notify)
+            return cls(cfg, paths, writer, readers, state.audit_key,
                        BlobStore(paths.blobs, paths.tmp),
-                       Quarantine(paths.quarantine, paths.tmp, q_key))
+                       Quarantine(BlobStore(paths.quarantine, paths.tmp),
+                                  state.quarantine_key))
 
         store = await trio.to_thread.run_sync(setup)
         store._writer.start()
@@ -197,6 +215,11 @@ class Store:
             raise _wrap(op.error)
         return op.result  # type: ignore[no-any-return]
 
+    async def _audited(self, fn: Callable[..., T], args: tuple[Any, ...], audit: AuditFor,
+                       now: float) -> T:
+        """Run ``fn(db, *args)`` and append its audit entry in one SAVEPOINT."""
+        return await self._write(_change_and_audit_txn, self._audit_key, fn, args, audit, now)
+
     async def _read(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(db, *args)`` on a read connection, in one read snapshot."""
         if self._closed:
@@ -216,6 +239,7 @@ class Store:
             with read_snapshot(db):
                 return fn(db, *args)
         except sqlite3.Error as exc:
+            log.error("store read %s failed: %s", getattr(fn, "__name__", fn), exc)
             raise _wrap(exc) from exc
 
     async def _kdf(self, fn: Callable[..., T], *args: Any) -> T:
@@ -227,13 +251,26 @@ class Store:
         """(group commits, operations committed) since open: ops/groups = batching."""
         return self._writer.groups, self._writer.ops
 
+    async def healthy(self) -> bool:
+        """Whether the store can serve: open, its writer thread running, and a read
+        connection answering ``SELECT 1`` within ``HEALTH_TIMEOUT_S``.  Cheap enough
+        for every /healthz; never raises."""
+        if self._closed or not self._writer.alive:
+            return False
+        with trio.move_on_after(HEALTH_TIMEOUT_S):
+            try:
+                return bool(await self._read(_select_one))
+            except StoreError:
+                return False
+        return False
+
     # ---------------------------------------------------------------- accounts
     async def create_account(self, login: str, password: str | None, kind: AccountKind,
-                             display_name: str = "") -> Account:
+                             display_name: str, *, audit: AuditFor, now: float) -> Account:
         """LoginExists if taken.  ``password=None`` creates an account that cannot log in."""
         pw = await self._kdf(hash_password, password, self.cfg.scrypt_n) if password else None
-        return await self._write(accounts.create_account_txn, login, pw, kind, display_name,
-                                 time.time())
+        return await self._audited(accounts.create_account_txn,
+                                   (login, pw, kind, display_name, now), audit, now)
 
     async def check_password(self, login: str, password: str) -> Account | None:
         """The account if login exists, is enabled and the password matches; else None.
@@ -245,18 +282,17 @@ class Store:
             return None
         return found[0]
 
-    async def set_password(self, login: str, password: str, *,
+    async def set_password(self, login: str, password: str, *, audit: AuditFor, now: float,
                            revoke_sessions: bool = True) -> Account:
         """New hash and salt; by default also ends the account's sessions."""
         pw = await self._kdf(hash_password, password, self.cfg.scrypt_n)
-        return await self._write(accounts.set_password_txn, login, pw, revoke_sessions)
+        return await self._audited(accounts.set_password_txn, (login, pw, revoke_sessions),
+                                   audit, now)
 
-    async def disable_account(self, login: str) -> Account:
-        """Also revokes all the account's sessions."""
-        return await self._write(accounts.set_disabled_txn, login, True)
-
-    async def enable_account(self, login: str) -> Account:
-        return await self._write(accounts.set_disabled_txn, login, False)
+    async def set_disabled(self, login: str, disabled: bool, *, audit: AuditFor,
+                           now: float) -> Account:
+        """Disabling also revokes all the account's sessions."""
+        return await self._audited(accounts.set_disabled_txn, (login, disabled), audit, now)
 
     async def get_account(self, account_id: str) -> Account:
         return await self._read(accounts.get_account, account_id)
@@ -267,8 +303,9 @@ class Store:
     async def list_accounts(self) -> list[Account]:
         return await self._read(accounts.list_accounts)
 
-    async def set_totp_secret(self, login: str, secret: bytes | None) -> None:
-        await self._write(accounts.set_totp_secret_txn, login, secret)
+    async def set_totp_secret(self, login: str, secret: bytes | None, *, audit: AuditFor,
+                              now: float) -> None:
+        await self._audited(accounts.set_totp_secret_txn, (login, secret), audit, now)
 
     async def totp_state(self, account_id: str) -> tuple[bytes | None, int]:
         """(secret or None, last accepted time-step counter)."""
@@ -280,35 +317,38 @@ class Store:
 
     # ---------------------------------------------------------------- sessions
     async def create_session(self, account_id: str, zone: Zone, now: float,
-                             ttl_s: float) -> tuple[str, Session]:
+                             ttl_s: float, *, audit: AuditFor) -> tuple[str, Session]:
         """A new random token (>=128 bits, urlsafe); only its SHA-256 is stored."""
         token = secrets.token_urlsafe(TOKEN_BYTES)
-        session = await self._write(accounts.create_session_txn, account_id, token, zone,
-                                    now, ttl_s)
+        session = await self._audited(accounts.create_session_txn,
+                                      (account_id, token, zone, now, ttl_s), audit, now)
         return token, session
 
     async def session_for_token(self, token: str, now: float) -> tuple[Account, Session] | None:
         """None if unknown, revoked, expired, or the account is disabled."""
         return await self._read(accounts.session_for_token, token, now)
 
-    async def revoke_session(self, token: str) -> None:
-        await self._write(accounts.revoke_session_txn, token)
+    async def revoke_session(self, token: str, *, audit: AuditFor, now: float) -> None:
+        await self._audited(accounts.revoke_session_txn, (token,), audit, now)
 
     async def purge_sessions(self, now: float) -> int:
-        """Delete expired and revoked sessions; returns how many."""
+        """Delete expired and revoked sessions (no longer any use, but they hold who
+        logged in from where); returns how many."""
         return await self._write(accounts.purge_sessions_txn, now)
 
     # ---------------------------------------------------------------- rooms
     async def create_room(self, name: str, kind: RoomKind, member_ids: list[str],
-                          created_by: str, now: float) -> Room:
+                          created_by: str, now: float, *, audit: AuditFor) -> Room:
         """AccountNotFound names the first unknown member.  A direct room has exactly two
         members; creating the same direct pair again returns the existing room.
         The creator is always a member (counted in the two of a direct room)."""
-        return await self._write(rooms.create_room_txn, name, kind, member_ids, created_by, now)
+        return await self._audited(rooms.create_room_txn,
+                                   (name, kind, member_ids, created_by, now), audit, now)
 
-    async def add_member(self, room_id: str, account_id: str) -> Room:
+    async def add_member(self, room_id: str, account_id: str, *, audit: AuditFor,
+                         now: float) -> Room:
         """A new member starts with nothing read (the history counts as unread)."""
-        room = await self._write(rooms.add_member_txn, room_id, account_id)
+        room = await self._audited(rooms.add_member_txn, (room_id, account_id), audit, now)
         self._room_writes += 1
         self._remember_room(room)
         return room
@@ -369,7 +409,7 @@ class Store:
     async def readers(self, message_id: str) -> Readers:
         return await self._read(messages.readers, message_id)
 
-    # ---------------------------------------------------------------- files (issue 4)
+    # ---------------------------------------------------------------- files
     async def post_file(self, room_id: str, sender_id: str, origin_zone: Zone,
                         name: str, size: int, sha256: str, kind: str, status: str,
                         client_id: str | None, now: float,
@@ -385,11 +425,16 @@ class Store:
 
     async def finish_attachment(self, attachment_id: str, status: str, report: dict[str, Any],
                                 sanitized_sha256: str | None, sanitized_size: int | None,
-                                sanitized_name: str | None,
-                                kind: str | None = None) -> Attachment:
-        """The disarm outcome; ``kind`` sets the detected kind (None keeps it)."""
-        return await self._write(files.finish_attachment_txn, attachment_id, status, report,
-                                 sanitized_sha256, sanitized_size, sanitized_name, kind)
+                                sanitized_name: str | None, kind: str | None = None, *,
+                                audit: AuditFor | None, now: float) -> Attachment:
+        """The disarm outcome; ``kind`` sets the detected kind (None keeps it).  A file
+        crossing into LGWAN is audited with it (``audit``); a file that stays where it
+        was posted is not."""
+        args = (attachment_id, status, report, sanitized_sha256, sanitized_size,
+                sanitized_name, kind)
+        if audit is None:
+            return await self._write(files.finish_attachment_txn, *args)
+        return await self._audited(files.finish_attachment_txn, args, audit, now)
 
     async def pending_attachments(self) -> list[Attachment]:
         """Attachments still waiting for the disarm engine (to requeue after a restart)."""
@@ -398,8 +443,32 @@ class Store:
     async def open_upload(self, quarantined: bool, cap: int) -> Upload:
         """Start streaming a file in: into the encrypted quarantine (originals from the
         internet zone) or the plain blob store."""
-        target: BlobStore = self.quarantine if quarantined else self.blobs
+        target: BlobStore | Quarantine = self.quarantine if quarantined else self.blobs
         return Upload(await trio.to_thread.run_sync(target.writer, cap))
+
+    def original_chunks(self, sha256: str, quarantined: bool) -> Iterator[bytes]:
+        """Blocking (call it on a worker thread): the stored bytes in chunks, decrypted
+        and every frame checked when ``quarantined``.  FileNotFound at once when the
+        bytes are not stored (or were purged); Corrupt from the iteration when they
+        fail their check.  The file is open only while the iterator is being read."""
+        if quarantined:
+            return self.quarantine.chunks(sha256)
+        return self.blobs.chunks(sha256)
+
+    def store_variant(self, chunks: Iterable[bytes]) -> tuple[str, int]:
+        """Blocking: write ``chunks`` into the plain blob store; (sha256, size).  No
+        cap here: the disarm pool caps what it produces."""
+        with self.blobs.writer(sys.maxsize) as w:
+            for chunk in chunks:
+                w.write(chunk)
+            return w.commit()
+
+    async def open_download(self, sha256: str, quarantined: bool) -> AsyncIterator[bytes]:
+        """The stored bytes as an async iterator, read (and decrypted) on worker
+        threads; its file is closed at the end or when the iterator is closed.
+        FileNotFound here when the bytes are gone (purged)."""
+        chunks = await trio.to_thread.run_sync(self.original_chunks, sha256, quarantined)
+        return _on_threads(chunks)
 
     async def purge_expired(self, now: float, days: int | None = None) -> int:
         """Retention: drop originals and variants of attachments older than ``days``
@@ -408,8 +477,9 @@ class Store:
         days = self.cfg.retention_days if days is None else days
         if days <= 0:
             return 0
-        count, blob_shas, q_shas = await self._write(files.purge_expired_txn,
-                                                     now - days * 86400.0, now)
+        cutoff = now - days * 86400.0
+        count, blob_shas, q_shas = await self._write(_purge_and_audit_txn, self._audit_key,
+                                                     cutoff, days, now)
 
         def unlink() -> None:
             for sha in blob_shas:
@@ -421,9 +491,10 @@ class Store:
 
     # ---------------------------------------------------------------- originals
     async def request_original(self, attachment_id: str, requester: str, reason: str,
-                               now: float) -> OriginalRequest:
+                               now: float, *, audit: AuditFor) -> OriginalRequest:
         """A pending request for the original (FileNotFound if no such attachment)."""
-        return await self._write(originals.request_txn, attachment_id, requester, reason, now)
+        return await self._audited(originals.request_txn,
+                                   (attachment_id, requester, reason, now), audit, now)
 
     async def get_original_request(self, request_id: str) -> OriginalRequest:
         return await self._read(originals.get_request, request_id)
@@ -434,13 +505,12 @@ class Store:
         return await self._read(originals.list_requests, status, limit)
 
     async def decide_original_request(self, request_id: str, admin_id: str, approve: bool,
-                                      note: str, now: float,
+                                      note: str, now: float, *, audit: AuditFor,
                                       ttl_s: float = ORIGINAL_RELEASE_TTL_S) -> OriginalRequest:
         """Approve (released to the requester until ``now + ttl_s``) or deny; once only
-        (AlreadyDecided otherwise).  The decision and its audit entry commit together:
-        no crash can leave a release that the audit log does not show."""
-        return await self._write(_decide_and_audit_txn, self._audit_key, request_id,
-                                 admin_id, approve, note, now, ttl_s)
+        (AlreadyDecided otherwise)."""
+        return await self._audited(originals.decide_txn,
+                                   (request_id, admin_id, approve, note, now, ttl_s), audit, now)
 
     async def original_released_to(self, attachment_id: str, account_id: str,
                                    now: float) -> bool:
@@ -448,11 +518,10 @@ class Store:
         return await self._read(originals.is_released, attachment_id, account_id, now)
 
     # ---------------------------------------------------------------- audit
-    async def audit(self, action: str, actor: str | None, subject: str | None,
-                    data: dict[str, Any], now: float) -> AuditEntry:
-        """Append one hash-chained entry (HMAC of the previous entry's MAC + this one)."""
-        return await self._write(audit_log.append_txn, self._audit_key, action, actor,
-                                 subject, data, now)
+    async def record(self, entry: Audit, now: float) -> AuditEntry:
+        """Append the entry of an action that changes nothing else (a refused login,
+        a download, a refused outbound text): hash-chained like every entry."""
+        return await self._write(_append_txn, self._audit_key, entry, now)
 
     async def audit_entries(self, after: int, limit: int) -> list[AuditEntry]:
         return await self._read(audit_log.entries, after, limit)
@@ -467,14 +536,42 @@ class Store:
         return await self._read(audit_log.verify, self._audit_key)
 
 
-def _decide_and_audit_txn(db: sqlite_utils.Database, key: bytes, request_id: str,
-                          admin_id: str, approve: bool, note: str, now: float,
-                          ttl_s: float) -> OriginalRequest:
-    req = originals.decide_txn(db, request_id, admin_id, approve, note, now, ttl_s)
-    audit_log.append_txn(db, key, f"original.{req.status}", admin_id, req.file_id,
-                         {"request_id": req.id, "requester": req.requester, "note": note,
-                          "expires_at": req.expires_at}, now)
-    return req
+def _append_txn(db: sqlite_utils.Database, key: bytes, entry: Audit, now: float) -> AuditEntry:
+    return audit_log.append_txn(db, key, entry.action, entry.actor, entry.subject,
+                                dict(entry.data), now)
+
+
+def _change_and_audit_txn(db: sqlite_utils.Database, key: bytes, fn: Callable[..., T],
+                          args: tuple[Any, ...], audit: AuditFor, now: float) -> T:
+    """The change, then its entry, in the writer's one SAVEPOINT for this operation:
+    if appending fails, the change is rolled back with it."""
+    result = fn(db, *args)
+    _append_txn(db, key, audit(result) if callable(audit) else audit, now)
+    return result
+
+
+def _purge_and_audit_txn(db: sqlite_utils.Database, key: bytes, cutoff: float, days: int,
+                         now: float) -> tuple[int, list[str], list[str]]:
+    count, blob_shas, q_shas = files.purge_expired_txn(db, cutoff, now)
+    if count:
+        _append_txn(db, key, Audit("files.purged", None, None,
+                                   {"files": count, "retention_days": days}), now)
+    return count, blob_shas, q_shas
+
+
+def _select_one(db: sqlite_utils.Database) -> bool:
+    return db.conn.execute("SELECT 1").fetchone() == (1,)
+
+
+async def _on_threads(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
+    """A blocking iterator read on worker threads, one ``next`` per thread hop."""
+    try:
+        while (chunk := await trio.to_thread.run_sync(next, chunks, None)) is not None:
+            yield chunk
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()
 
 
 __all__ = ["Store", "StoreError", "Upload"]

@@ -8,10 +8,11 @@ Timestamps are RFC 3339 UTC strings ("2026-11-22T03:04:05.123Z").
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Mapping
+
+from policy.zones import Zone
 
 AccountKind = Literal["staff", "external", "admin"]
-Zone = Literal["lgwan", "internet"]
 RoomKind = Literal["group", "direct"]
 FileStatus = Literal["pending", "ready", "blocked"]
 
@@ -108,6 +109,17 @@ class RoomSummary:
 class Readers:
     read: tuple[str, ...]  # account ids that have read the message (既読)
     unread: tuple[str, ...]  # members who have not (未読); the sender counts as read
+
+
+@dataclass(frozen=True, slots=True)
+class Audit:
+    """The audit entry an action asks for; the store appends it in the same
+    transaction as the action's change (``AuditFor``), so neither exists alone."""
+
+    action: str
+    actor: str | None  # account id; None for the operator at the relay host
+    subject: str | None
+    data: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

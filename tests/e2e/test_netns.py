@@ -342,6 +342,7 @@ INTERNET_ADDR = f"{RELAY_INTERNET}:{INTERNET_PORT}"
 def test_each_side_reaches_its_own_listener_and_staff_chat_across(scene: Scene) -> None:
     nets = scene.nets
     # Accounts and the room are made with relayctl before relayd starts.
+    scene.relayctl("init")
     for login, kind in (("tanaka", "staff"), ("suzuki", "staff"), ("kanri", "admin")):
         scene.relayctl("account", "add", login, "--kind", kind, "--password-stdin",
                        stdin=PASSWORDS[login] + "\n")

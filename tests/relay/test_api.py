@@ -1,9 +1,10 @@
-"""relay.api / relay.service / relay.stream without sockets: a real Store on tmp_path,
+"""relay.app / relay.routes / the commands / relay.stream without sockets: a real Store on tmp_path,
 requests handed straight to ``app.handle``, streams over in-memory WebSockets."""
 
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, AsyncIterator
@@ -15,11 +16,13 @@ import trio_websocket
 
 from policy import mynumber
 from policy.config import PolicyConfig
-from relay.api import RelayApp, bootstrap_admin, build_app
+from relay.accounts import bootstrap_admin
+from relay.app import RelayApp, build_app
 from relay.config import AuthConfig, Config, HTTPConfig
 from relay.web import HTTPError, Request, Response
 from store.config import StoreConfig
 from store.facade import Store
+from tests.audits import SETUP
 
 PEER = "192.0.2.10"
 PASSWORD = "correct horse battery"
@@ -112,7 +115,7 @@ async def env(tmp_path: Path) -> AsyncIterator[Env]:
     e = Env(build_app(cfg, store, now=clock), store, clock)
     for login, kind in [("tanaka", "staff"), ("suzuki", "staff"), ("hoikuen", "external"),
                         ("root", "admin"), ("sato", "external")]:
-        e.ids[login] = (await store.create_account(login, PASSWORD, kind, login.title())).id  # type: ignore[arg-type]
+        e.ids[login] = (await store.create_account(login, PASSWORD, kind, login.title(), audit=SETUP, now=time.time())).id  # type: ignore[arg-type]
     try:
         yield e
     finally:
@@ -206,9 +209,10 @@ async def test_cookie_on_tls_listener(env: Env) -> None:
 async def test_bootstrap_admin_once(tmp_path: Path) -> None:
     cfg = make_config(tmp_path)
     async with await Store.open(cfg.store) as store:
-        password = await bootstrap_admin(store)
+        ctx = build_app(cfg, store).ctx
+        password = await bootstrap_admin(ctx)
         assert password and len(password) >= 16
-        assert await bootstrap_admin(store) is None
+        assert await bootstrap_admin(ctx) is None
         admin = await store.check_password("admin", password)
         assert admin is not None and admin.kind == "admin"
 
@@ -304,7 +308,7 @@ async def test_external_room_creation_when_allowed(tmp_path: Path) -> None:
     async with await Store.open(cfg.store) as store:
         e = Env(build_app(cfg, store, now=Clock()), store, Clock())
         for login, kind in [("tanaka", "staff"), ("suzuki", "staff"), ("hoikuen", "external")]:
-            e.ids[login] = (await store.create_account(login, PASSWORD, kind)).id  # type: ignore[arg-type]
+            e.ids[login] = (await store.create_account(login, PASSWORD, kind, "", audit=SETUP, now=time.time())).id  # type: ignore[arg-type]
         await e.room("tanaka", "hoikuen")
         # Only with people it already shares a room with.
         r = await e.call("POST", "/api/v1/rooms", {"name": "x", "members": [e.ids["suzuki"]]},

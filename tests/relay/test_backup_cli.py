@@ -11,6 +11,8 @@ never overwrites a state directory unless asked to move it aside.
 
 from __future__ import annotations
 
+from tests.audits import SETUP
+
 import sqlite3
 import sys
 from pathlib import Path
@@ -63,18 +65,16 @@ async def seed(state_dir: Path) -> dict[str, str]:
     routes are not what is under test here; the files on disk are)."""
     store = await Store.open(StoreConfig(state_dir=str(state_dir), scrypt_n=1024))
     try:
-        tanaka = await store.create_account("tanaka", PASSWORDS["tanaka"], "staff")
-        suzuki = await store.create_account("suzuki", PASSWORDS["suzuki"], "staff")
-        room = await store.create_room("子育て支援課", "group", [tanaka.id, suzuki.id],
-                                       tanaka.id, NOW)
+        tanaka = await store.create_account("tanaka", PASSWORDS["tanaka"], "staff", "", audit=SETUP, now=NOW)
+        suzuki = await store.create_account("suzuki", PASSWORDS["suzuki"], "staff", "", audit=SETUP, now=NOW)
+        room = await store.create_room("子育て支援課", "group", [tanaka.id, suzuki.id], tanaka.id, NOW, audit=SETUP)
         async with await store.open_upload(True, 1 << 20) as up:
             await up.write(ORIGINAL)
             q_sha, q_size = await up.commit()
         fmsg, _ = await store.post_file(room.id, suzuki.id, "internet", "お知らせ.txt", q_size,
                                         q_sha, "text", "pending", "file-1", NOW)
         v_sha = await trio.to_thread.run_sync(store.blobs.put, SANITIZED)
-        await store.finish_attachment(fmsg.attachments[0].id, "ready", {}, v_sha,
-                                      len(SANITIZED), "お知らせ.txt")
+        await store.finish_attachment(fmsg.attachments[0].id, "ready", {}, v_sha, len(SANITIZED), "お知らせ.txt", audit=None, now=NOW)
         return {"room": room.id, "file_msg": fmsg.id, "q_sha": q_sha, "v_sha": v_sha}
     finally:
         await store.aclose()
@@ -200,7 +200,7 @@ async def test_restore_over_existing_state_needs_replace_and_keeps_the_old_state
 
         # Something happens after the backup; restoring brings the earlier state back.
         store = await Store.open(StoreConfig(state_dir=str(state), scrypt_n=1024))
-        await store.create_account("later", "pw", "staff")
+        await store.create_account("later", "pw", "staff", "", audit=SETUP, now=NOW)
         await store.aclose()
 
         rc, out = await relayctl(cfg_path, "restore", str(dest))

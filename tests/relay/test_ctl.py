@@ -59,7 +59,15 @@ def test_init_creates_one_admin_once(ctl: Ctl) -> None:
     assert admin is not None and admin.kind == "admin"
 
 
+def test_commands_other_than_init_refuse_without_state(ctl: Ctl) -> None:
+    r = ctl("audit", "verify")
+    assert r.returncode == 1 and "no_state" in r.stderr and "relayctl init" in r.stderr
+    assert not ctl.state.exists()  # nothing was created
+    assert ctl("init").returncode == 0 and ctl("audit", "verify").returncode == 0
+
+
 def test_account_add_disable_and_clear_errors(ctl: Ctl) -> None:
+    assert ctl("init").returncode == 0
     r = ctl("account", "add", "tanaka", "--kind", "staff", "--display-name", "田中 一郎",
             "--password-stdin", stdin="correct horse battery\n")
     assert r.returncode == 0, r.stderr
@@ -89,6 +97,7 @@ def test_account_add_disable_and_clear_errors(ctl: Ctl) -> None:
 
 
 def test_room_create_resolves_logins(ctl: Ctl) -> None:
+    assert ctl("init").returncode == 0
     for login in ("tanaka", "suzuki"):
         assert ctl("account", "add", login, "--kind", "staff").returncode == 0
     bad = ctl("room", "create", "防災", "--member", "tanaka", "--member", "ghost")

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import time
+
 import hashlib
 import io
 import json
@@ -16,7 +18,7 @@ from PIL import ExifTags, Image
 
 from policy import mynumber
 from policy.config import PolicyConfig
-from relay.api import build_app
+from relay.app import build_app
 from relay.config import AuthConfig, Config, HTTPConfig
 from relay.hub import Subscription
 from relay.web import Response
@@ -27,6 +29,7 @@ from store.facade import Store
 from tests.relay.test_api import PASSWORD, Clock, Env, body, code
 from tests.sanitize import ooxml_fixtures as ox
 from tests.sanitize import pdf_fixtures as px
+from tests.audits import SETUP
 
 TIMEOUT_S = 30
 ELF = b"\x7fELF\x02\x01\x01\x00" + bytes(8) + b"\x02\x00\x3e\x00" + bytes(200)
@@ -53,7 +56,7 @@ async def make_env(cfg: Config, store: Store, clock: Clock) -> Env:
 async def add_accounts(store: Store) -> None:
     for login, kind in [("tanaka", "staff"), ("suzuki", "staff"), ("hoikuen", "external"),
                         ("root", "admin"), ("sato", "external")]:
-        await store.create_account(login, PASSWORD, kind, login.title())  # type: ignore[arg-type]
+        await store.create_account(login, PASSWORD, kind, login.title(), audit=SETUP, now=time.time())  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -425,12 +428,12 @@ async def test_aclose_stops_the_pool_it_started(env: Env) -> None:
     with trio.fail_after(TIMEOUT_S):
         async with trio.open_nursery() as nursery:
             await nursery.start(env.app.run)
-            pool = env.app.files.pool
+            pool = env.app.jobs.pool
             assert pool is not None
             pids = pool.worker_pids()
             assert len(pids) == 1
             await env.app.aclose()
-    assert env.app.files.pool is None
+    assert env.app.jobs.pool is None
     for pid in pids:
         assert not Path(f"/proc/{pid}").exists() or \
             Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
@@ -446,7 +449,7 @@ async def test_a_pool_given_to_the_app_stays_its_owners(tmp_path: Path) -> None:
                 async with trio.open_nursery() as nursery:
                     await nursery.start(app.run)
                     await app.aclose()
-        assert app.files.pool is pool
+        assert app.jobs.pool is pool
         result = await trio.to_thread.run_sync(pool.run, b"still here\n", "a.txt")
         assert result.verdict.value in ("clean", "sanitized")
     finally:

@@ -11,7 +11,7 @@ import trio
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from relay import http
+from relay import errors, http
 from relay.web import HTTPError, Response, json_response
 
 
@@ -182,7 +182,7 @@ def test_no_content_has_no_length_and_close_is_announced() -> None:
 
 def test_error_answer_carries_retry_after_for_429() -> None:
     conn = http.new_connection(16 * 1024)
-    status, headers, body = parse_answer(http.error_bytes(conn, http.too_many_connections()))
+    status, headers, body = parse_answer(http.error_bytes(conn, errors.too_many_connections()))
     assert status == 429 and headers["retry-after"] == "5"
     assert json.loads(body)["error"]["code"] == "too_many_connections"
 

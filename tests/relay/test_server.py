@@ -24,6 +24,7 @@ import trio
 import trio_websocket
 
 from relay import main as relayd_main
+from relay import listeners as lsn
 from relay import server as srv
 from relay import tlsconf
 from relay.config import HTTPConfig, ListenerConfig, TLSConfig
@@ -105,7 +106,7 @@ async def running(tmp_path: Path, min_version: str = "1.3",
     ctx, cafile = contexts(tmp_path, min_version)
     app = TinyApp()
     server = srv.Server(app, cfg)
-    listeners = await srv.open_listeners(
+    listeners = await lsn.open_listeners(
         {"lgwan": ListenerConfig(port=0), "internet": ListenerConfig(port=0, tls=True)},
         {"lgwan": None, "internet": ctx}, activated or {})
     ports = {zl.zone: zl.listener.socket.getsockname()[1] for zl in listeners}
@@ -441,15 +442,15 @@ def test_configured_files_and_systemd_credentials_win_over_self_signed(
 
 def test_activation_variables_are_parsed_like_sd_listen_fds() -> None:
     env = {"LISTEN_PID": "42", "LISTEN_FDS": "2", "LISTEN_FDNAMES": "internet:lgwan"}
-    assert srv.activated_fds(env, 42) == {"internet": 3, "lgwan": 4}
-    assert srv.activated_fds(env, 43) == {}  # meant for another process
-    assert srv.activated_fds({}, 42) == {}
+    assert lsn.activated_fds(env, 42) == {"internet": 3, "lgwan": 4}
+    assert lsn.activated_fds(env, 43) == {}  # meant for another process
+    assert lsn.activated_fds({}, 42) == {}
     for bad in ({"LISTEN_FDS": "2", "LISTEN_FDNAMES": "lgwan"},
                 {"LISTEN_FDS": "1", "LISTEN_FDNAMES": "admin"},
                 {"LISTEN_FDS": "2", "LISTEN_FDNAMES": "lgwan:lgwan"},
                 {"LISTEN_FDS": "x"}):
-        with pytest.raises(srv.ActivationError):
-            srv.activated_fds(bad, 42)
+        with pytest.raises(lsn.ActivationError):
+            lsn.activated_fds(bad, 42)
 
 
 def listening_socket() -> socket.socket:
@@ -469,7 +470,7 @@ async def test_socket_activation_serves_the_passed_sockets_in_their_zones(tmp_pa
     inet.close()
     env = {"LISTEN_PID": str(os.getpid()), "LISTEN_FDS": "2", "LISTEN_FDNAMES": "lgwan:internet",
            "OTHER": "kept"}
-    activated = srv.take_activated(env, os.getpid(), first_fd=first)
+    activated = lsn.take_activated(env, os.getpid(), first_fd=first)
     assert env == {"OTHER": "kept"}  # not inherited by child processes
     with trio.fail_after(GUARD_S):
         async with running(tmp_path, activated=activated) as r:

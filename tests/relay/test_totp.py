@@ -21,13 +21,15 @@ import trio
 from cryptography.hazmat.primitives.hashes import SHA1
 from cryptography.hazmat.primitives.twofactor.totp import TOTP
 
-from relay import service
-from relay.api import build_app
+from relay import accounts
+from relay.commands import OPERATOR
+from relay.app import build_app
 from relay.config import AuthConfig, Config
 from relay.web import Request, Response
 from store.config import StoreConfig
 from store.facade import Store
 from tests.relay.test_api import PASSWORD, PEER, Clock, MemBody
+from tests.audits import SETUP
 
 REPO = Path(__file__).resolve().parents[2]
 STEP = 30
@@ -61,8 +63,8 @@ class TEnv:
         return await self.app.handle(Request("POST", "/api/v1/login", {}, (), zone,  # type: ignore[arg-type]
                                              peer, MemBody(json.dumps(obj).encode()), True))
 
-    async def enrol(self, login: str) -> service.TOTPEnrolment:
-        return await service.do_enrol_totp(self.store, login, None, self.clock())
+    async def enrol(self, login: str) -> accounts.TOTPEnrolment:
+        return await self.app.ctx.run(accounts.enrol_totp(self.app.ctx, OPERATOR, login))
 
     async def audit(self, action: str) -> list[dict[str, Any]]:
         return [e.data for e in await self.store.audit_entries(0, 1000) if e.action == action]
@@ -79,7 +81,7 @@ async def env(tmp_path: Path) -> AsyncIterator[TEnv]:
     async with await Store.open(cfg.store) as store:
         e = TEnv(cfg, store)
         for login, kind in [("tanaka", "staff"), ("suzuki", "staff"), ("hoikuen", "external")]:
-            e.ids[login] = (await store.create_account(login, PASSWORD, kind, login)).id  # type: ignore[arg-type]
+            e.ids[login] = (await store.create_account(login, PASSWORD, kind, login, audit=SETUP, now=time.time())).id  # type: ignore[arg-type]
         yield e
 
 
@@ -168,7 +170,7 @@ async def test_without_the_setting_unenrolled_staff_log_in_with_a_password(tmp_p
     cfg = config(tmp_path)  # totp_required_internet_staff = false (the default)
     async with await Store.open(cfg.store) as store:
         e = TEnv(cfg, store)
-        await store.create_account("tanaka", PASSWORD, "staff", "田中")
+        await store.create_account("tanaka", PASSWORD, "staff", "田中", audit=SETUP, now=time.time())
         assert (await e.login("tanaka")).status == 200
 
 
@@ -242,6 +244,7 @@ def test_relayctl_account_totp_prints_a_working_secret_and_uri(tmp_path: Path) -
         return subprocess.run([sys.executable, "-m", "relay.ctl", "--config", str(conf), *args],
                               capture_output=True, text=True, cwd=REPO, timeout=60)
 
+    assert ctl("init").returncode == 0
     made = subprocess.run([sys.executable, "-m", "relay.ctl", "--config", str(conf), "account",
                            "add", "tanaka", "--kind", "staff", "--password-stdin"],
                           input=PASSWORD + "\n", capture_output=True, text=True, cwd=REPO,

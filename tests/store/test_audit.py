@@ -12,6 +12,7 @@ import trio
 
 from store.facade import Store
 from tests.store.conftest import TEST_TIMEOUT_S, config
+from store.records import Audit
 
 NOW = 1_800_000_000.0
 COLS = "at, actor, action, subject, data, prev_mac, mac"
@@ -19,8 +20,7 @@ COLS = "at, actor, action, subject, data, prev_mac, mac"
 
 async def _five(store: Store) -> None:
     for i in range(1, 6):
-        await store.audit("login.ok" if i % 2 else "file.crossed", str(i), f"s{i}",
-                          {"n": i, "名前": "テスト"}, NOW + i)
+        await store.record(Audit("login.ok" if i % 2 else "file.crossed", str(i), f"s{i}", {"n": i, "名前": "テスト"}), NOW + i)
 
 
 def _edit(db: Path, sql: str, *args: object) -> None:
@@ -58,7 +58,7 @@ async def test_concurrent_appends_share_groups_and_still_chain(state_dir: Path) 
         try:
             async with trio.open_nursery() as nursery:
                 for i in range(50):
-                    nursery.start_soon(store.audit, "admin.action", None, None, {"i": i}, NOW)
+                    nursery.start_soon(store.record, Audit("admin.action", None, None, {"i": i}), NOW)
             assert await store.audit_verify() == (True, 50, None)
         finally:
             await store.aclose()

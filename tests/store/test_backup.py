@@ -9,11 +9,13 @@ import pytest
 import trio
 
 from store import backup as backup_mod
-from store.cli_helpers import run
 from store.db import DB_NAME
+from store.errors import SchemaTooNew
 from store.facade import Store
 from store.migrations import SCHEMA_VERSION
 from tests.store.conftest import TEST_TIMEOUT_S, config
+from tests.audits import SETUP
+from store.records import Audit
 
 NOW = 1_800_000_000.0
 
@@ -27,7 +29,7 @@ def _pragmas(db: Path) -> tuple[int, str]:
 async def test_migrations_apply_once_and_reopen_is_idempotent(state_dir: Path) -> None:
     with trio.fail_after(TEST_TIMEOUT_S):
         store = await Store.open(config(state_dir))
-        a = await store.create_account("a", "pw", "admin")
+        a = await store.create_account("a", "pw", "admin", "", audit=SETUP, now=NOW)
         await store.aclose()
         assert _pragmas(state_dir / DB_NAME) == (SCHEMA_VERSION, "wal")
         for _ in range(2):
@@ -42,7 +44,7 @@ async def test_a_newer_database_is_refused(state_dir: Path) -> None:
         await (await Store.open(config(state_dir))).aclose()
         with sqlite3.connect(state_dir / DB_NAME) as raw:
             raw.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
-        with pytest.raises(RuntimeError, match="newer"):
+        with pytest.raises(SchemaTooNew, match="newer"):
             await Store.open(config(state_dir))
 
 
@@ -50,9 +52,9 @@ async def test_backup_while_writing_then_restore_finds_everything(tmp_path: Path
                                                                    state_dir: Path) -> None:
     with trio.fail_after(TEST_TIMEOUT_S):
         store = await Store.open(config(state_dir))
-        a = await store.create_account("a", "pw", "staff")
-        b = await store.create_account("b", "pw", "external")
-        room = await store.create_room("r", "group", [b.id], a.id, NOW)
+        a = await store.create_account("a", "pw", "staff", "", audit=SETUP, now=NOW)
+        b = await store.create_account("b", "pw", "external", "", audit=SETUP, now=NOW)
+        room = await store.create_room("r", "group", [b.id], a.id, NOW, audit=SETUP)
         for i in range(20):
             await store.post_message(room.id, a.id, f"m{i}", "lgwan", f"c{i}", NOW)
         async with await store.open_upload(True, 1 << 20) as up:
@@ -61,8 +63,8 @@ async def test_backup_while_writing_then_restore_finds_everything(tmp_path: Path
         fmsg, _ = await store.post_file(room.id, b.id, "internet", "a.txt", q_size, q_sha, "txt",
                                         "ready", None, NOW)
         v_sha = await trio.to_thread.run_sync(store.blobs.put, b"sanitized")
-        await store.finish_attachment(fmsg.attachments[0].id, "ready", {}, v_sha, 9, "a.txt")
-        await store.audit("backup.test", a.id, None, {"k": 1}, NOW)
+        await store.finish_attachment(fmsg.attachments[0].id, "ready", {}, v_sha, 9, "a.txt", audit=None, now=NOW)
+        await store.record(Audit("backup.test", a.id, None, {"k": 1}), NOW)
 
         dest = tmp_path / "backup"
         stop_writing = trio.Event()
@@ -96,7 +98,7 @@ async def test_backup_while_writing_then_restore_finds_everything(tmp_path: Path
             assert got_file.attachments[0].sanitized_sha256 == v_sha
             assert restored.quarantine.read_bytes(q_sha) == b"original from the internet"
             assert restored.blobs.path(v_sha).read_bytes() == b"sanitized"
-            assert await restored.audit_verify() == (True, 1, None)
+            assert await restored.audit_verify() == (True, 4, None)  # three set-up entries and ours
             # Idempotency survives the restore too.
             again, created = await restored.post_message(room.id, a.id, "x", "lgwan", "c3", NOW)
             assert not created and again.body == "m3"
@@ -104,17 +106,15 @@ async def test_backup_while_writing_then_restore_finds_everything(tmp_path: Path
             await restored.aclose()
 
 
-def test_cli_helper_runs_one_call_synchronously(state_dir: Path) -> None:
-    account = run(config(state_dir), lambda s: s.create_account("admin", "pw", "admin"))
-    assert account.kind == "admin"
-    assert run(config(state_dir), lambda s: s.list_accounts()) == [account]
-
-
 async def test_an_older_database_is_upgraded_in_place(state_dir: Path) -> None:
     with trio.fail_after(TEST_TIMEOUT_S):
         from store.db import StatePaths, connect
+        from store.keys import load_key
         from store.migrations import MIGRATIONS
-        StatePaths(state_dir).ensure()
+        paths = StatePaths(state_dir)
+        paths.ensure()
+        for name in ("audit", "quarantine"):  # the keys it was made with
+            load_key(paths.keys, name)
         old = connect(state_dir / DB_NAME)
         old.conn.execute("BEGIN")
         MIGRATIONS[0](old)

@@ -11,10 +11,11 @@ import pytest
 import trio
 
 from store.blobs import FRAME_BYTES, BlobStore, Quarantine
-from store.errors import Corrupt, FileNotFound, FileTooLarge, Invalid
+from store.errors import Corrupt, FileNotFound, FileTooLarge, Invalid, KeyUnusable
 from store.facade import Store
 from store.keys import load_key
 from tests.store.conftest import TEST_TIMEOUT_S, config
+from tests.audits import SETUP
 
 NOW = 1_800_000_000.0
 # Plaintext that is easy to search for in ciphertext: a repeated, recognisable phrase.
@@ -26,7 +27,7 @@ def _stores(tmp_path: Path) -> tuple[BlobStore, Quarantine]:
         (tmp_path / d).mkdir()
     key = load_key(tmp_path / "keys", "quarantine")
     return (BlobStore(tmp_path / "blobs", tmp_path / "tmp"),
-            Quarantine(tmp_path / "quarantine", tmp_path / "tmp", key))
+            Quarantine(BlobStore(tmp_path / "quarantine", tmp_path / "tmp"), key))
 
 
 def test_blob_named_by_hash_and_deduplicated(tmp_path: Path) -> None:
@@ -75,7 +76,7 @@ def test_quarantine_round_trip_and_no_plaintext_on_disk(tmp_path: Path, length: 
     assert sha == hashlib.sha256(data).hexdigest() and size == length
     assert quarantine.read_bytes(sha) == data
     assert all(len(c) <= FRAME_BYTES for c in quarantine.chunks(sha))
-    on_disk = quarantine.path(sha).read_bytes()
+    on_disk = quarantine.sealed_path(sha).read_bytes()
     if length >= 64:  # a byte or two can turn up in random ciphertext by chance
         assert SECRET[:32] not in on_disk and data[:64] not in on_disk
     out = quarantine.decrypt_to(sha, tmp_path / "plain")
@@ -88,7 +89,7 @@ def test_quarantine_detects_tampering_and_truncation(tmp_path: Path) -> None:
     with quarantine.writer(len(data)) as w:
         w.write(data)
         sha, _ = w.commit()
-    path = quarantine.path(sha)
+    path = quarantine.sealed_path(sha)
     original = path.read_bytes()
 
     flipped = bytearray(original)
@@ -108,7 +109,7 @@ def test_quarantine_detects_tampering_and_truncation(tmp_path: Path) -> None:
         quarantine.read_bytes(sha)
 
     path.write_bytes(original)
-    other = Quarantine(quarantine.root, tmp_path / "tmp", os.urandom(32))
+    other = Quarantine(BlobStore(quarantine.root, tmp_path / "tmp"), os.urandom(32))
     with pytest.raises(Corrupt):
         other.read_bytes(sha)
     assert quarantine.read_bytes(sha) == data
@@ -126,7 +127,7 @@ def test_keys_come_from_systemd_credentials_when_given(tmp_path: Path,
     made = load_key(tmp_path / "keys", "audit")  # not passed: made in the state dir
     assert len(made) == 32 and load_key(tmp_path / "keys", "audit") == made
     (creds / "bad.key").write_bytes(b"short")
-    with pytest.raises(ValueError):
+    with pytest.raises(KeyUnusable):
         load_key(tmp_path / "keys", "bad")
 
 
@@ -134,9 +135,9 @@ async def test_upload_post_file_finish_and_retention_purge(state_dir: Path) -> N
     with trio.fail_after(TEST_TIMEOUT_S):
         store = await Store.open(config(state_dir))
         try:
-            a = await store.create_account("a", None, "staff")
-            b = await store.create_account("b", None, "external")
-            room = await store.create_room("r", "group", [b.id], a.id, NOW)
+            a = await store.create_account("a", None, "staff", "", audit=SETUP, now=NOW)
+            b = await store.create_account("b", None, "external", "", audit=SETUP, now=NOW)
+            room = await store.create_room("r", "group", [b.id], a.id, NOW, audit=SETUP)
             async with await store.open_upload(True, 1 << 20) as up:
                 await up.write(SECRET)
                 sha, size = await up.commit()
@@ -152,11 +153,10 @@ async def test_upload_post_file_finish_and_retention_purge(state_dir: Path) -> N
 
             variant = await trio.to_thread.run_sync(store.blobs.put, b"%PDF-1.7 rebuilt")
             report = {"removed": [{"code": "pdf.javascript", "detail": "obj 12"}]}
-            done = await store.finish_attachment(att.id, "ready", report, variant, 16, "申請書.pdf")
+            done = await store.finish_attachment(att.id, "ready", report, variant, 16, "申請書.pdf", audit=None, now=NOW)
             assert done.status == "ready" and done.report == report and done.kind == "pdf"
             # The relay learns the detected kind only from the disarm engine.
-            done = await store.finish_attachment(att.id, "ready", report, variant, 16,
-                                                 "申請書.pdf", kind="docm")
+            done = await store.finish_attachment(att.id, "ready", report, variant, 16, "申請書.pdf", kind="docm", audit=None, now=NOW)
             assert done.kind == "docm"
             assert await store.pending_attachments() == []
             assert (await store.get_message(msg.id)).attachments == (done,)

@@ -6,6 +6,8 @@ unsynced writes, see SECURITY.md.  It does catch acknowledging before COMMIT.)
 
 from __future__ import annotations
 
+import time
+
 import os
 import signal
 import subprocess
@@ -21,11 +23,12 @@ _CHILD = r"""
 import sys, time, trio
 from store.config import StoreConfig
 from store.facade import Store
+from tests.audits import SETUP
 
 async def main(state_dir):
     store = await Store.open(StoreConfig(state_dir=state_dir, scrypt_n=1024))
-    a = await store.create_account("a", None, "staff")
-    room = await store.create_room("r", "group", [], a.id, time.time())
+    a = await store.create_account("a", None, "staff", "", audit=SETUP, now=time.time())
+    room = await store.create_room("r", "group", [], a.id, time.time(), audit=SETUP)
     print("room", room.id, flush=True)
 
     async def sender(k):

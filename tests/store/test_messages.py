@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from pathlib import Path
 
 import pytest
@@ -12,14 +14,15 @@ from store.errors import MessageNotFound, NotMember, RoomNotFound
 from store.facade import Store
 from store.records import Account, Room
 from tests.store.conftest import TEST_TIMEOUT_S, config
+from tests.audits import SETUP
 
 NOW = 1_800_000_000.0
 
 
 async def _room(store: Store, n: int = 3) -> tuple[list[Account], Room]:
-    people = [await store.create_account(f"user{i}", "pw", "staff", f"User {i}")
+    people = [await store.create_account(f"user{i}", "pw", "staff", f"User {i}", audit=SETUP, now=NOW)
               for i in range(n)]
-    room = await store.create_room("総務課", "group", [p.id for p in people[1:]], people[0].id, NOW)
+    room = await store.create_room("総務課", "group", [p.id for p in people[1:]], people[0].id, NOW, audit=SETUP)
     return people, room
 
 
@@ -99,7 +102,7 @@ async def test_one_failing_post_does_not_fail_the_rest(state_dir: Path) -> None:
         store = await Store.open(config(state_dir, group_commit_ms=100.0))
         try:
             (a, b, _), room = await _room(store)
-            outsider = await store.create_account("outsider", None, "external")
+            outsider = await store.create_account("outsider", None, "external", "", audit=SETUP, now=NOW)
             outcomes: dict[str, object] = {}
 
             async def post(name: str, who: Account) -> None:
@@ -155,7 +158,7 @@ async def test_read_markers_unread_counts_and_readers(store: Store) -> None:
 
         with pytest.raises(MessageNotFound):
             await store.mark_read(room.id, c.id, "999999")
-        outsider = await store.create_account("x", None, "external")
+        outsider = await store.create_account("x", None, "external", "", audit=SETUP, now=NOW)
         with pytest.raises(NotMember):
             await store.mark_read(room.id, outsider.id, m1.id)
 
@@ -182,10 +185,10 @@ async def test_posting_needs_a_room_and_membership(store: Store) -> None:
         with pytest.raises(RoomNotFound) as info:
             await store.post_message("777", a.id, "x", "lgwan", None, NOW)
         assert info.value.status == 404 and info.value.code == "room_not_found"
-        outsider = await store.create_account("outsider", None, "external")
+        outsider = await store.create_account("outsider", None, "external", "", audit=SETUP, now=NOW)
         with pytest.raises(NotMember):
             await store.post_message(room.id, outsider.id, "x", "internet", None, NOW)
-        await store.add_member(room.id, outsider.id)
+        await store.add_member(room.id, outsider.id, audit=SETUP, now=NOW)
         m, _ = await store.post_message(room.id, outsider.id, "x", "internet", None, NOW)
         assert m.origin_zone == "internet"
 
@@ -224,13 +227,14 @@ async def test_a_room_read_while_a_member_is_added_is_never_remembered_stale(
     # on its way, must be seen by the next look-up (a new member's first send).
     people, room = await _room(store)
     assert (await store.get_room(room.id)).members == room.members  # now remembered
-    late = await store.create_account("late", "pw", "staff", "Late")
-    await store.add_member(room.id, late.id)
+    late = await store.create_account("late", "pw", "staff", "Late", audit=SETUP, now=NOW)
+    await store.add_member(room.id, late.id, audit=SETUP, now=NOW)
     assert late.id in (await store.get_room(room.id)).members
-    newer = await store.create_account("newer", "pw", "staff", "Newer")
+    newer = await store.create_account("newer", "pw", "staff", "Newer", audit=SETUP, now=NOW)
     async with trio.open_nursery() as nursery:
         for _ in range(20):  # reads racing the write
             nursery.start_soon(store.get_room, room.id)
-        nursery.start_soon(store.add_member, room.id, newer.id)
+        nursery.start_soon(functools.partial(store.add_member, room.id, newer.id,
+                                                 audit=SETUP, now=NOW))
     assert newer.id in (await store.get_room(room.id)).members
     await store.post_message(room.id, newer.id, "よろしくお願いします", "lgwan", None, NOW)

@@ -1,0 +1,189 @@
+"""The application: routing, who may call what, and the answer to every request.
+
+``RelayApp.handle`` turns one parsed ``Request`` into a ``Response``; nothing here
+touches a socket, so tests call it directly.  Each route declares once what it needs
+(``public``, ``member`` -- any session --, or ``admin``) and handlers of the last two
+receive a ``Caller`` that is never None; admin routes (and ``/metrics``) exist only on
+the LGWAN listener: elsewhere they are not in the table at all and answer exactly like
+an unknown path (404, before any authentication that could tell them apart).
+Errors are translated once, here (``relay.errors``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable, Mapping
+
+import trio
+
+from policy import access
+from sanitize.pool import WorkerPool
+from store.facade import Store
+
+from relay import errors, stream
+from relay.commands import Caller, Context
+from relay.config import Config
+from relay.disarm_jobs import DisarmJobs
+from relay.hub import Hub
+from relay.metrics import metrics_text
+from relay.sessions import Logins, authenticate
+from relay.shapes import ID_RE, bearer_token
+from relay.web import Accept, Request, Response, json_response
+
+log = logging.getLogger(__name__)
+
+PublicHandler = Callable[[Request, list[str]], Awaitable[Response]]
+MemberHandler = Callable[[Request, Caller, list[str]], Awaitable[Response]]
+
+
+def ok(status: int, obj: Any, headers: tuple[tuple[str, str], ...] = ()) -> Response:
+    # Answers carry personal data: no cache keeps them.
+    return json_response(status, obj, headers=(("cache-control", "no-store"), *headers))
+
+
+def no_content(headers: tuple[tuple[str, str], ...] = ()) -> Response:
+    return Response(204, (("cache-control", "no-store"), *headers))
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    method: str
+    pattern: tuple[str, ...]  # path segments; "{id}" matches an id
+    handler: Callable[..., Awaitable[Response]]
+    access: str  # "public" | "member" | "admin"
+    lgwan_only: bool  # admin and operations paths: absent elsewhere
+
+    @property
+    def path(self) -> str:
+        return "/" + "/".join(self.pattern)
+
+    def match(self, segments: list[str]) -> list[str] | None:
+        if len(segments) != len(self.pattern):
+            return None
+        params: list[str] = []
+        for want, got in zip(self.pattern, segments):
+            if want == "{id}":
+                if not ID_RE.fullmatch(got):
+                    return None
+                params.append(got)
+            elif want != got:
+                return None
+        return params
+
+
+def _segments(path: str) -> list[str]:
+    return path.strip("/").split("/") if path.strip("/") else []
+
+
+def public(method: str, path: str, handler: PublicHandler, lgwan_only: bool = False) -> Route:
+    return Route(method, tuple(_segments(path)), handler, "public", lgwan_only)
+
+
+def member(method: str, path: str, handler: MemberHandler) -> Route:
+    return Route(method, tuple(_segments(path)), handler, "member", False)
+
+
+def admin(method: str, path: str, handler: MemberHandler) -> Route:
+    return Route(method, tuple(_segments(path)), handler, "admin", True)
+
+
+def build_app(cfg: Config, store: Store, now: Callable[[], float] = time.time,
+              pool: WorkerPool | None = None) -> "RelayApp":
+    """The app; ``pool`` is a disarm pool the caller owns (else ``run`` starts one)."""
+    return RelayApp(cfg, store, now, pool)
+
+
+class RelayApp:
+    """``relay.web.App`` for both listeners; the request's zone decides the rest."""
+
+    def __init__(self, cfg: Config, store: Store, now: Callable[[], float],
+                 pool: WorkerPool | None = None) -> None:
+        from relay.routes import admin_routes, member_routes  # they import this module
+
+        self.cfg = cfg
+        self.store = store
+        self.hub = Hub(cfg.http.ws_send_queue)
+        self.ctx = Context(cfg, store, self.hub, now)
+        self.logins = Logins(self.ctx)
+        self.jobs = DisarmJobs(self.ctx, pool)
+        self.routes = [
+            public("GET", "/healthz", self.healthz),
+            public("GET", "/metrics", self.metrics, lgwan_only=True),
+            public("GET", "/api/v1/stream", self.stream_without_upgrade),
+            *member_routes(self), *admin_routes(self)]
+        self.responses: dict[tuple[str, str], int] = {}  # (zone, "2xx") -> count
+        # Open connections per zone, from the server layer (relay.main sets it).
+        self.open_connections: Callable[[], Mapping[str, int]] = dict
+
+    # ------------------------------------------------------------ background work
+    async def run(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Background work until cancelled: the disarm pool and its jobs (pending ones
+        from before a restart first), retention.  Started once the store is open."""
+        await self.jobs.run(task_status=task_status)
+
+    async def aclose(self) -> None:
+        """Cancel the background work and close the disarm pool (if ``run`` made it)."""
+        await self.jobs.aclose()
+
+    # ------------------------------------------------------------ App protocol
+    async def handle(self, req: Request) -> Response:
+        try:
+            response = await self._dispatch(req)
+        except Exception as exc:
+            response = errors.for_exception(exc, f"{req.method} {req.path}").response()
+        key = (req.zone, f"{response.status // 100}xx")
+        self.responses[key] = self.responses.get(key, 0) + 1
+        return response
+
+    async def handle_stream(self, req: Request, accept: Accept) -> Response | None:
+        """Refuse (a Response) or run the stream until it ends (None).  The Origin is
+        checked only when a browser sends one; native clients send none."""
+        try:
+            origin = req.header("origin")
+            if origin is not None and origin not in self.cfg.http.allowed_origins:
+                raise errors.origin_forbidden(origin)
+            # Browsers cannot set headers on a WebSocket: they use ?token= (or the cookie).
+            token = bearer_token(req) or req.query.get("token")
+            caller = await authenticate(self.ctx, token, req.zone)
+        except Exception as exc:
+            return errors.for_exception(exc, "stream authentication").response()
+        await stream.run(self.ctx, caller, accept)
+        return None
+
+    async def _dispatch(self, req: Request) -> Response:
+        segments = _segments(req.path)
+        allowed: list[str] = []
+        for route in self.routes:
+            if route.lgwan_only and not access.admin_paths_exist(req.zone):
+                continue
+            params = route.match(segments)
+            if params is None:
+                continue
+            # HEAD is answered by the server from GET if it wants to; we do not.
+            if route.method != req.method:
+                allowed.append(route.method)
+                continue
+            if route.access == "public":
+                return await route.handler(req, params)
+            caller = await authenticate(self.ctx, bearer_token(req), req.zone)
+            if route.access == "admin":
+                access.check_admin(caller.account.kind, caller.zone)
+            return await route.handler(req, caller, params)
+        if allowed:
+            raise errors.method_not_allowed(allowed)
+        raise errors.not_found()
+
+    # ------------------------------------------------------------ operations
+    async def healthz(self, req: Request, p: list[str]) -> Response:
+        return ok(200, {"status": "ok"})
+
+    async def metrics(self, req: Request, p: list[str]) -> Response:
+        """Prometheus text format (LGWAN listener only, like every operations path)."""
+        body = metrics_text(self)
+        return Response(200, (("content-type", "text/plain; version=0.0.4; charset=utf-8"),
+                              ("cache-control", "no-store")), body.encode())
+
+    async def stream_without_upgrade(self, req: Request, p: list[str]) -> Response:
+        raise errors.upgrade_required()

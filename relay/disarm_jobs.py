@@ -1,0 +1,212 @@
+"""The background work on files: the disarm queue, its jobs, and retention.
+
+A file from the internet zone is run through the worker pool; its verdict decides:
+the sanitized variant is stored and the attachment becomes ``ready``, or it becomes
+``blocked``.  The outcome and its ``file.crossed`` audit entry (both hashes, the kind,
+the verdict, what was removed) commit in one transaction.  A file from LGWAN is kept
+as posted; a worker only detects its kind (no disarm), which decides whether internet
+members may have it.  ``file.ready`` / ``file.blocked`` go to every member after the
+commit, each zone seeing its own form.
+
+Pending work survives a restart: ``run`` queues every attachment still ``pending``.
+A cancelled job leaves its attachment pending, so it is simply done again next time.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from typing import Any, Iterator
+
+import trio
+
+from sanitize.pool import PoolClosed, WorkerPool
+from sanitize.report import REASONS, Result, Verdict
+from store.errors import Corrupt, FileNotFound, StoreError
+from store.records import Attachment, Audit
+
+from relay.commands import Context, Done, Event
+from relay.disarm import detect_kind, disarm_to
+from relay.file_views import crossing_record, file_event
+
+log = logging.getLogger(__name__)
+
+RETENTION_INTERVAL_S = 3600.0  # how often expired files and sessions are purged
+LATENCY_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+
+class DisarmMetrics:
+    """Counters for /metrics: jobs by verdict and a latency histogram (seconds from
+    handing the file to the pool until its verdict)."""
+
+    def __init__(self) -> None:
+        self.jobs: dict[str, int] = {v.value: 0 for v in Verdict}
+        self.buckets = [0] * len(LATENCY_BUCKETS_S)
+        self.count = 0
+        self.total_s = 0.0
+
+    def observe(self, verdict: str, seconds: float) -> None:
+        self.jobs[verdict] = self.jobs.get(verdict, 0) + 1
+        self.count += 1
+        self.total_s += seconds
+        for i, le in enumerate(LATENCY_BUCKETS_S):
+            if seconds <= le:
+                self.buckets[i] += 1
+
+    def lines(self, queued: int, running: int) -> list[str]:
+        return ["# TYPE kakehashi_disarm_jobs_total counter",
+                *(f'kakehashi_disarm_jobs_total{{verdict="{v}"}} {n}'
+                  for v, n in sorted(self.jobs.items())),
+                "# TYPE kakehashi_disarm_seconds histogram",
+                *(f'kakehashi_disarm_seconds_bucket{{le="{le}"}} {n}'
+                  for le, n in zip(LATENCY_BUCKETS_S, self.buckets)),
+                f'kakehashi_disarm_seconds_bucket{{le="+Inf"}} {self.count}',
+                f"kakehashi_disarm_seconds_sum {self.total_s:.6f}",
+                f"kakehashi_disarm_seconds_count {self.count}",
+                "# TYPE kakehashi_disarm_queue_depth gauge",
+                f"kakehashi_disarm_queue_depth {queued}",
+                "# TYPE kakehashi_disarm_running gauge",
+                f"kakehashi_disarm_running {running}"]
+
+
+class DisarmJobs:
+    """``run`` (started by the daemon in its nursery) starts the worker pool unless one
+    was given, resumes pending work and serves the queue until cancelled; ``aclose``
+    cancels it and closes a pool it started."""
+
+    def __init__(self, ctx: Context, pool: WorkerPool | None = None) -> None:
+        self.ctx = ctx
+        self.pool = pool
+        self._owns_pool = pool is None
+        # Unbounded, but every entry is an upload that passed the per-account limit.
+        self._jobs_in, self._jobs_out = trio.open_memory_channel[str](math.inf)
+        self._queued: set[str] = set()
+        self._running: set[str] = set()
+        self._scope: trio.CancelScope | None = None
+        self.metrics = DisarmMetrics()
+
+    async def run(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        with trio.CancelScope() as scope:
+            self._scope = scope
+            if self.pool is None:
+                # Spawning waits for the workers' "ready": a thread, not the event loop.
+                self.pool = await trio.to_thread.run_sync(WorkerPool, self.ctx.cfg.sanitize)
+            async with trio.open_nursery() as nursery:
+                for _ in range(self.pool.size):
+                    nursery.start_soon(self._worker)
+                nursery.start_soon(self._retention)
+                pending = await self.ctx.store.pending_attachments()
+                for att in pending:
+                    self.enqueue(att.id)
+                if pending:
+                    log.warning("resuming %d pending disarm job(s) (無害化を再開します)",
+                                len(pending))
+                task_status.started()
+
+    async def aclose(self) -> None:
+        if self._scope is not None:
+            self._scope.cancel()
+        if self._owns_pool and self.pool is not None:
+            pool, self.pool = self.pool, None
+            with trio.CancelScope(shield=True):
+                await trio.to_thread.run_sync(pool.close)
+
+    def enqueue(self, attachment_id: str) -> None:
+        if attachment_id in self._queued or attachment_id in self._running:
+            return
+        self._queued.add(attachment_id)
+        self._jobs_in.send_nowait(attachment_id)
+
+    def metric_lines(self) -> list[str]:
+        return self.metrics.lines(len(self._queued), len(self._running))
+
+    async def _worker(self) -> None:
+        async for attachment_id in self._jobs_out:
+            self._queued.discard(attachment_id)
+            self._running.add(attachment_id)
+            try:
+                await self.disarm_attachment(attachment_id)
+            except PoolClosed:
+                return
+            except Exception:  # the attachment stays pending: retried at the next start
+                log.exception("disarm job for file %s failed; left pending", attachment_id)
+            finally:
+                self._running.discard(attachment_id)
+
+    async def _retention(self) -> None:
+        store = self.ctx.store
+        while True:
+            try:
+                now = self.ctx.now()
+                purged = await store.purge_expired(now)
+                if purged:
+                    log.warning("retention: purged %d file(s) older than %d days "
+                                "(保存期間を過ぎたファイルを削除しました)", purged,
+                                self.ctx.cfg.store.retention_days)
+                await store.purge_sessions(now)
+            except StoreError as exc:
+                log.error("retention purge failed: %s", exc)
+            await trio.sleep(RETENTION_INTERVAL_S)
+
+    # ------------------------------------------------------------ the job
+    async def disarm_attachment(self, attachment_id: str) -> Attachment | None:
+        """Run one pending attachment through the pool, record and fan out the outcome.
+        None if it was no longer pending."""
+        store = self.ctx.store
+        att = await store.get_attachment(attachment_id)
+        if att.status != "pending":
+            return None
+        assert self.pool is not None, "DisarmJobs.run starts the pool"
+        # The stored original goes to the worker's job file chunk by chunk, read (and
+        # decrypted) on the worker thread: never whole in relayd's memory.
+        chunks: Iterator[bytes] = store.original_chunks(att.sha256, att.origin_zone == "internet")
+        now = self.ctx.now
+        try:
+            if att.origin_zone == "internet":
+                started = time.monotonic()
+                # The rebuilt file goes from the worker's job file to the blob store
+                # in chunks, on the same thread: never whole in relayd's memory.
+                result, variant = await disarm_to(self.pool, chunks, att.name,
+                                                  store.store_variant)
+                self.metrics.observe(result.verdict.value, time.monotonic() - started)
+                done = await self._record_crossing(att, result, variant)
+            else:
+                # From LGWAN the bytes stay as posted: a worker only says what they are
+                # (a full disarm would spend the CPU internet files are waiting for).
+                kind = await detect_kind(self.pool, chunks, att.name)
+                done = await store.finish_attachment(
+                    att.id, "ready", {"removed": [], "kind": kind}, None, None, None,
+                    kind=kind, audit=None, now=now())
+        except (FileNotFound, Corrupt) as exc:
+            # Fail closed: bytes that are gone or fail their check are never delivered.
+            log.error("file %s: stored original unusable: %s", att.id, exc)
+            ja, en = REASONS["internal_error"]
+            report = {"removed": [], "reason": "internal_error", "message_ja": ja,
+                      "message_en": en}
+            audit = None
+            if att.origin_zone == "internet":
+                audit = Audit("file.crossed", None, att.id,
+                              {"file_id": att.id, "room_id": att.room_id,
+                               "sha256": att.sha256, "verdict": "blocked",
+                               "reason": "internal_error"})
+            done = await store.finish_attachment(att.id, "blocked", report, None, None, None,
+                                                 audit=audit, now=now())
+        # The room as it is now: members added while the job ran hear of it too.
+        room = await store.get_room(done.room_id)
+        self.ctx.apply(Done(done, events=(Event(room.members,
+                                                file_event(done, self.ctx.cfg.policy)),)))
+        return done
+
+    async def _record_crossing(self, att: Attachment, result: Result,
+                               variant: tuple[str, int] | None) -> Attachment:
+        """The verdict and its ``file.crossed`` entry, committed together."""
+        variant_sha, variant_size = variant if variant is not None else (None, None)
+        status = "ready" if variant_sha is not None else "blocked"
+        report: dict[str, Any] = {**result.report(), "output_kind": result.output_kind}
+        sender = (await self.ctx.store.get_message(att.message_id)).sender
+        return await self.ctx.store.finish_attachment(
+            att.id, status, report, variant_sha, variant_size, result.output_name,
+            kind=result.kind, now=self.ctx.now(),
+            audit=Audit("file.crossed", sender, att.id,
+                        crossing_record(att, result, variant_sha, variant_size)))

@@ -1,0 +1,110 @@
+"""Messages: sending (over HTTP or the stream alike), read markers (既読), history and
+who has read what, and the check on text that leaves LGWAN (個人番号).
+
+A message and a read marker are their own record (append-only rows): they are not
+audited twice.  The acknowledgement of a send comes after its COMMIT; events are
+published after it too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from policy import access, text
+from policy.errors import Invalid
+from store.errors import MessageNotFound, RoomNotFound
+from store.records import Audit, Message, Readers, Room
+
+from relay import errors
+from relay.commands import Caller, Context, Done, Event
+from relay.rooms import check_room
+
+HISTORY_DEFAULT_LIMIT = 50
+HISTORY_MAX_LIMIT = 200
+MAX_CLIENT_ID_CHARS = 128
+
+
+def check_client_id(client_id: str | None) -> None:
+    """``client_id`` (idempotent sends and uploads) is optional, 1 to N characters."""
+    if client_id is not None and not 0 < len(client_id) <= MAX_CLIENT_ID_CHARS:
+        raise Invalid(f"client_id は 1〜{MAX_CLIENT_ID_CHARS} 文字です / client_id must be "
+                      f"1 to {MAX_CLIENT_ID_CHARS} characters", code="invalid_client_id")
+
+
+async def check_outbound(ctx: Context, caller: Caller, room: Room, value: str,
+                         where: str) -> None:
+    """Text leaving LGWAN (a message body, a file name): a 個人番号 in it is audited
+    and warned about or refused as policy says, when an internet member can read
+    the room."""
+    if caller.zone != "lgwan":
+        return
+    outbound = text.scan_outbound(value, ctx.cfg.policy)
+    if outbound.verdict != "allow" and await _reaches_internet(ctx, room):
+        await ctx.store.record(Audit(f"outbound.{outbound.verdict}", caller.account.id,
+                                     room.id, {"my_number": list(outbound.masked), "in": where}),
+                               ctx.now())
+        outbound.enforce()
+
+
+async def _reaches_internet(ctx: Context, room: Room) -> bool:
+    """Whether any member may read the room from the internet zone.  Only asked
+    when a check found something, so the per-member look-ups are rare."""
+    for member_id in room.members:
+        member = await ctx.store.get_account(member_id)
+        if access.may_use_zone(member.kind, "internet"):
+            return True
+    return False
+
+
+async def send(ctx: Context, caller: Caller, room_id: str, body: str,
+               client_id: str | None) -> Done[Message]:
+    room = await check_room(ctx, caller, room_id)
+    check_client_id(client_id)
+    body = text.message_body(body, ctx.cfg.policy)
+    wait = ctx.limits.sends.take(caller.account.id, ctx.now())
+    if wait:
+        raise errors.rate_limited(wait)
+    await check_outbound(ctx, caller, room, body, "body")
+    message, created = await ctx.store.post_message(
+        room.id, caller.account.id, body, caller.zone, client_id, ctx.now())
+    if not created:
+        return Done(message)
+    ctx.messages_posted += 1
+    return Done(message, events=(Event(room.members, {"type": "message.created",
+                                                      "message": message.public()}),))
+
+
+@dataclass(frozen=True, slots=True)
+class ReadUpTo:
+    room_id: str
+    up_to: str
+
+
+async def mark_read(ctx: Context, caller: Caller, room_id: str,
+                    up_to: str) -> Done[ReadUpTo]:
+    room = await check_room(ctx, caller, room_id)
+    message = await ctx.store.get_message(up_to)
+    if message.room_id != room.id:
+        raise MessageNotFound("message not found", message_id=up_to)
+    me = caller.account.id
+    done = ReadUpTo(room.id, message.id)
+    if not await ctx.store.mark_read(room.id, me, message.id):
+        return Done(done)
+    return Done(done, events=(Event(room.members, {
+        "type": "message.read", "room_id": room.id, "account_id": me,
+        "up_to": message.id}),))
+
+
+async def history(ctx: Context, caller: Caller, room_id: str, before: str | None,
+                  limit: int) -> list[Message]:
+    await check_room(ctx, caller, room_id)
+    return await ctx.store.history(room_id, before, limit)
+
+
+async def readers(ctx: Context, caller: Caller, message_id: str) -> Readers:
+    message = await ctx.store.get_message(message_id)
+    try:
+        await check_room(ctx, caller, message.room_id)
+    except RoomNotFound:
+        raise MessageNotFound("message not found", message_id=message_id) from None
+    return await ctx.store.readers(message_id)

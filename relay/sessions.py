@@ -1,0 +1,198 @@
+"""Sessions and login: who a token belongs to, logging in (password, TOTP, limits),
+logging out.
+
+A session belongs to the listener it logged in through: a token copied from the
+internet side is no key to the LGWAN side.  Every login attempt takes a token from the
+client address's bucket and the login's bucket; an empty bucket answers 429 with
+Retry-After and the start of such a lockout is audited once.  The failed logins of the
+last window are read back from the audit log when relayd starts, so a restart hands a
+guesser no fresh set of tries.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from datetime import datetime, timezone
+
+from cryptography.hazmat.primitives.hashes import SHA1
+from cryptography.hazmat.primitives.twofactor.totp import TOTP
+
+from policy import access
+from policy.errors import Forbidden, PolicyError
+from policy.ratelimit import ip_key
+from policy.zones import Zone
+from store.records import Account, Audit
+
+from relay import errors
+from relay.commands import Caller, Context, Done
+from relay.web import HTTPError
+
+log = logging.getLogger(__name__)
+
+MAX_LOGIN_CHARS = 64
+MAX_PASSWORD_CHARS = 1024
+TOTP_STEP_S = 30
+TOTP_DIGITS = 6
+# Lockouts remembered (so each is audited once, not once per refused attempt).
+MAX_LOCKOUTS_TRACKED = 10_000
+
+
+def totp_for(secret: bytes) -> TOTP:
+    # enforce_key_length=False: secrets enrolled elsewhere may be 80-bit (16 base32
+    # characters), which authenticator apps accept.
+    return TOTP(secret, TOTP_DIGITS, SHA1(), TOTP_STEP_S, enforce_key_length=False)
+
+
+async def authenticate(ctx: Context, token: str | None, zone: Zone) -> Caller:
+    """The caller behind a token, on this listener; 401 / 403 otherwise."""
+    if not token:
+        raise errors.unauthenticated()
+    found = await ctx.store.session_for_token(token, ctx.now())
+    if found is None or found[1].zone != zone:
+        raise errors.unauthenticated()
+    account, session = found
+    access.check_zone(account.kind, zone)
+    return Caller(account, session, token, zone)
+
+
+async def logout(ctx: Context, caller: Caller) -> Done[None]:
+    now = ctx.now()
+    await ctx.store.revoke_session(
+        caller.token, now=now,
+        audit=Audit("session.logout", caller.account.id, caller.account.id,
+                    {"zone": caller.zone, "session_id": caller.session.id}))
+    return Done(None, end_sessions=((caller.session.id, caller.account.id),))
+
+
+class Logins:
+    """Logging in, with the limits and lockouts that outlive a request."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.by_account = ctx.limits.login_by_account
+        self.by_ip = ctx.limits.login_by_ip
+        # ("account"|"ip", key) -> when its current lockout ends; see _locked_out.
+        self._lockouts: dict[tuple[str, str], float] = {}
+        self._limits_restored = False
+
+    async def login(self, login: str, password: str, totp: str | None, zone: Zone,
+                    peer: str) -> tuple[str, Account]:
+        """A new session token after the password (and, where required, a TOTP code)."""
+        ctx = self.ctx
+        if not self._limits_restored:
+            await self._restore_limits()
+        now = ctx.now()
+        ip = ip_key(peer)
+        wait = self.by_ip.take(ip, now)
+        if wait:
+            await self._locked_out("ip", ip, wait, zone, peer, now)
+            raise errors.rate_limited(wait)
+        # Over-long logins cannot exist and must not become limiter keys.
+        key = login[:80]
+        wait = self.by_account.take(key, now)
+        if wait:
+            await self._locked_out("account", key, wait, zone, peer, now)
+            raise errors.rate_limited(wait)
+        account = None
+        if len(login) <= MAX_LOGIN_CHARS and len(password) <= MAX_PASSWORD_CHARS:
+            account = await ctx.store.check_password(login, password)
+        if account is None:
+            await ctx.store.record(Audit("login.failed", None, key,
+                                         {"zone": zone, "peer": peer}), now)
+            raise errors.invalid_credentials()
+        try:
+            # Only after the password: otherwise the answer would tell strangers which
+            # logins exist.
+            access.check_zone(account.kind, zone)
+            await self._check_totp(account, totp, zone, now)
+        except (PolicyError, HTTPError) as exc:
+            code = exc.code
+            await ctx.store.record(Audit("login.refused", account.id, account.id,
+                                         {"zone": zone, "peer": peer, "code": code}), now)
+            if code != "totp_invalid":
+                # The right password and no code yet (the usual first step of a TOTP
+                # login), or a refusal the person must fix elsewhere: not a guess, so
+                # it does not use up the attempts.  A wrong code is a guess.
+                self.by_ip.give_back(ip, now)
+                self.by_account.give_back(key, now)
+            raise
+        token, _session = await ctx.store.create_session(
+            account.id, zone, now, ctx.cfg.auth.session_ttl_hours * 3600,
+            audit=Audit("login.ok", account.id, account.id, {"zone": zone, "peer": peer}))
+        # A successful login is not an attack: it does not use up the user's attempts.
+        self.by_ip.give_back(ip, now)
+        self.by_account.give_back(key, now)
+        return token, account
+
+    async def _restore_limits(self) -> None:
+        """Count again the failed logins of the last refill window, read back from the
+        audit log.  (Successes since are not credited back: after a restart the limits
+        are a little stricter, never looser.)"""
+        self._limits_restored = True
+        now = self.ctx.now()
+        window = max(r.burst * r.refill_s for r in (self.by_account.rate, self.by_ip.rate))
+        for entry in await self.ctx.store.recent_audit(("login.failed",), now - window):
+            at = datetime.strptime(entry.at, "%Y-%m-%dT%H:%M:%S.%fZ").replace(
+                tzinfo=timezone.utc).timestamp()
+            if entry.subject:
+                self.by_account.take(entry.subject, at)
+            peer = entry.data.get("peer")
+            if isinstance(peer, str):
+                self.by_ip.take(ip_key(peer), at)
+
+    async def _locked_out(self, kind: str, key: str, wait: float, zone: Zone, peer: str,
+                          now: float) -> None:
+        """Audit the start of a lockout (``login.locked``), once per lockout: a flood
+        of refused attempts must not become a flood of audit entries."""
+        until = self._lockouts.get((kind, key))
+        if until is not None and until > now:
+            return
+        if len(self._lockouts) >= MAX_LOCKOUTS_TRACKED:
+            self._lockouts = {k: t for k, t in self._lockouts.items() if t > now}
+            if len(self._lockouts) >= MAX_LOCKOUTS_TRACKED:
+                return  # a flood of distinct keys: the log already shows it began
+        # The lockout lasts while attempts keep coming; remember it for a full refill
+        # of the bucket so a steady trickle of guesses is one entry, not one per token.
+        rate = self.by_account.rate if kind == "account" else self.by_ip.rate
+        self._lockouts[(kind, key)] = now + max(wait, rate.burst * rate.refill_s)
+        target = key if kind == "account" else None
+        log.warning("login attempts for %s %s over the limit; refused for %.0f s "
+                    "(ログイン試行回数の上限)", kind, key, wait)
+        await self.ctx.store.record(
+            Audit("login.locked", None, target, {"by": kind, "key": key, "zone": zone,
+                                                 "peer": peer, "retry_after_s": round(wait, 1)}),
+            now)
+
+    async def _check_totp(self, account: Account, code: str | None, zone: Zone,
+                          now: float) -> None:
+        """On the internet listener, an account with a TOTP secret gives a code at
+        every login, and with ``auth.totp_required_internet_staff`` staff must have
+        one.  The LGWAN listener is reached only from the closed network (and the
+        office PC has no phone beside it): a password is enough there."""
+        if zone != "internet":
+            return
+        secret, _last = await self.ctx.store.totp_state(account.id)
+        required = secret is not None or (
+            self.ctx.cfg.auth.totp_required_internet_staff and account.kind == "staff")
+        if not required:
+            return
+        if secret is None:
+            raise Forbidden("ワンタイムパスワードが未登録です。管理者に登録を依頼してください / "
+                            "a one-time code (TOTP) is required but none is enrolled for "
+                            "this account; ask an administrator", code="totp_not_enrolled")
+        if not code:
+            raise errors.totp_required()
+        code = code.replace(" ", "")
+        if len(code) != TOTP_DIGITS or not code.isascii() or not code.isdigit():
+            raise errors.totp_invalid()
+        totp = totp_for(secret)
+        step = int(now // TOTP_STEP_S)
+        # One step either side for clock skew; each step is accepted once, and never
+        # one older than the last accepted (no replay).
+        for s in (step, step - 1, step + 1):
+            if hmac.compare_digest(totp.generate(s * TOTP_STEP_S), code.encode()):
+                if await self.ctx.store.accept_totp_step(account.id, s):
+                    return
+                break
+        raise errors.totp_invalid()
