@@ -17,8 +17,15 @@ rewriting it is blocked instead:
   rewriting, which we do not do.  So a workbook whose only active part is a VBA
   project is *blocked* (OBPROJ remains); a VBA storage without OBPROJ (Excel never
   loads it) is simply dropped;
-* Word: DDE, DDEAUTO, INCLUDEPICTURE, INCLUDETEXT, LINK and IMPORT field
-  instructions in the text: ``macro_needs_rewrite`` (same reason);
+* Word: acting field instructions in the text (``ooxml_rules.ACTING_FIELDS``: DDE,
+  INCLUDETEXT, MACROBUTTON, a HYPERLINK to a file, …, and fields whose name a nested
+  field builds): ``macro_needs_rewrite`` (same reason: dropping an instruction means
+  rewriting the piece table and field tables);
+* Excel: formulas that reach out (``ooxml_rules.ACTING_FUNCTIONS``): in defined names,
+  as "_xlfn."/add-in names of the newer functions (WEBSERVICE, IMAGE, …), and in cell,
+  shared and array formulas calling RTD, CALL, REGISTER.ID or a HYPERLINK whose target
+  is not a literal http(s)/mailto URL: ``macro_needs_rewrite`` (replacing a FORMULA
+  record by its cached value changes record sizes, hence BIFF rewriting);
 * PowerPoint: embedded OLE storages (ExOleObjStg), VBA (VBAInfo), ActiveX (ExControl),
   linked OLE and "run program / macro / OLE verb" actions inside the PowerPoint
   Document stream: ``active_content``.
@@ -43,6 +50,7 @@ import olefile
 
 from sanitize import cfb
 from sanitize.formats import Context
+from sanitize.formats import ooxml_rules as rules
 from sanitize.report import Blocked, Rebuilt, Removed, VerifyFailed
 
 KINDS = frozenset({"doc", "xls", "ppt"})
@@ -298,20 +306,29 @@ def drop_properties(data: bytes, pids: Iterable[int]) -> tuple[bytes, list[int]]
 
 # -- per-kind judges of the main stream -------------------------------------------------
 
+def _spelled(word: str) -> bytes:
+    """``word`` as it appears in 8-bit or UTF-16LE text (a NUL after each letter)."""
+    return b"\x00?".join(re.escape(c.encode()) for c in word)
+
+
+_WS = rb"[\x00 \t\r\n]*"
+# A field begin (0x13) followed by an acting field's name, or by a nested field begin
+# inside the first word (a name built at run time).  HYPERLINK is a candidate that
+# _acting_word_field judges by its target.
 _WORD_LINK_FIELD = re.compile(
-    rb"\x13[\x00 \t\r\n]*(?:"
-    + b"|".join(b"\x00?".join(bytes([c]) for c in w)
-                for w in (b"DDEAUTO", b"DDE", b"INCLUDEPICTURE", b"INCLUDETEXT",
-                          b"LINK", b"IMPORT"))
-    + rb")", re.IGNORECASE)
+    rb"\x13" + _WS + rb'(?:"\x00?)?(?:(?:'
+    + b"|".join(_spelled(w) for w in sorted(rules.ACTING_FIELDS, key=len, reverse=True))
+    + rb")(?!\x00?[A-Za-z])|(?:[A-Za-z]\x00?){0,16}\x13" + _WS + rb"[A-Za-z]\x00?[A-Za-z])",
+    re.IGNORECASE)
+_INSTRUCTION_BYTES = 2048  # enough of an instruction to judge a HYPERLINK target
 
 
-def _link_field(main: bytes) -> re.Match[bytes] | None:
-    """``_WORD_LINK_FIELD.search(main)``, faster: re looks for the field-begin byte
-    far more slowly than memchr (bench/NOTES-sanitize.md), so find each
+def _link_field(main: bytes, pos: int = 0) -> re.Match[bytes] | None:
+    """``_WORD_LINK_FIELD.search(main, pos)``, faster: re looks for the field-begin byte
+    some thirty times slower than memchr (30 us in 100 KB of text), so find each
     \\x13 with bytes.find and match there (the leftmost match starts at one of them).
     Past a few dozen \\x13 bytes (text where it is common) re's own search goes on."""
-    pos = main.find(b"\x13")
+    pos = main.find(b"\x13", pos)
     for _ in range(32):
         if pos < 0:
             return None
@@ -320,6 +337,24 @@ def _link_field(main: bytes) -> re.Match[bytes] | None:
             return m
         pos = main.find(b"\x13", pos + 1)
     return None if pos < 0 else _WORD_LINK_FIELD.search(main, pos)
+
+
+def _acting_word_field(main: bytes) -> str | None:
+    """The instruction of the first acting field in Word text, or None."""
+    pos = 0
+    while (m := _link_field(main, pos)) is not None:
+        start = m.start()
+        wide = main[start + 1:start + 2] == b"\x00"
+        raw = main[start + (2 if wide else 1):start + _INSTRUCTION_BYTES]
+        text = raw.decode("utf-16-le" if wide else "cp1252", "replace")
+        stop = min((i for i in (text.find("\x14"), text.find("\x15")) if i >= 0),
+                   default=len(text))
+        instr = text[:stop]
+        computed = m.group().count(b"\x13") > 1
+        if rules.acting_field(instr, computed, nested="\x13" in instr):
+            return instr.replace("\x13", "{").strip()[:80]
+        pos = m.end()
+    return None
 
 
 def _judge_doc(root: cfb.Node, main: bytes) -> None:
@@ -334,10 +369,9 @@ def _judge_doc(root: cfb.Node, main: bytes) -> None:
         raise Blocked("unsupported_kind", f"Word 6/95 or older document (nFib {nfib:#x})")
     if flags & 0x0100 or flags & 0x8000:  # fEncrypted, fObfuscated (XOR)
         raise Blocked("encrypted", "Word FIB fEncrypted")
-    m = _link_field(main)
-    if m:
-        word = m.group().replace(b"\x00", b"").strip(b"\x13 \t\r\n").decode("ascii")
-        raise Blocked("macro_needs_rewrite", f"Word field {word.upper()} in the text")
+    instr = _acting_word_field(main)
+    if instr is not None:
+        raise Blocked("macro_needs_rewrite", f"Word field {instr!r} in the text")
 
 
 BIFF_BOF, BIFF_EOF, BIFF_FILEPASS, BIFF_OBPROJ = 0x0809, 0x000A, 0x002F, 0x00D3
@@ -386,6 +420,10 @@ def _judge_xls(root: cfb.Node, main: bytes) -> None:
             if why:
                 raise Blocked("macro_needs_rewrite", f"Excel {why} (record at {pos})")
         pos += 4 + size
+    if biff8 and _may_call_acting(main, pos):
+        why = _acting_cell_formula(main, pos)
+        if why:
+            raise Blocked("macro_needs_rewrite", f"Excel {why}")
 
 
 def _biff_active(rtype: int, body: bytes, biff8: bool) -> str | None:
@@ -404,12 +442,159 @@ def _biff_active(rtype: int, body: bytes, biff8: bool) -> str | None:
             return "Auto_Open/Auto_Close name"
         if text.lower().startswith(_AUTO_NAMES):
             return f"name {text!r}"
+        if _acting_function_name(text):
+            return f"name {text!r} (a function that reaches out)"
+        if biff8:
+            cce = struct.unpack_from("<H", body, 4)[0]
+            start = 15 + len(raw)
+            called = _formula_acting(body[start:start + cce], rules.ACTING_FUNCTION_NUMBERS)
+            if called:
+                return f"name {text!r} calls {called}"
     if rtype == BIFF_EXTERNNAME and (len(body) < 2 or struct.unpack_from("<H", body, 0)[0] & 0x001E):
         return "DDE/OLE link"
+    if rtype == BIFF_EXTERNNAME and biff8 and len(body) >= 8:
+        cch, high = body[6], body[7] & 1
+        text = body[8:8 + cch * (1 + high)].decode("utf-16-le" if high else "latin-1", "replace")
+        if _acting_function_name(text):
+            return f"add-in name {text!r} (a function that reaches out)"
     if rtype == BIFF_SUPBOOK and len(body) >= 4:
         cch = struct.unpack_from("<H", body, 2)[0]
         if cch not in (0x0401, 0x3A01):  # not the self-reference, not add-in functions
             return "external workbook or DDE link"
+    return None
+
+
+# -- Excel formulas that reach out ----------------------------------------------------
+
+# Size of each BIFF8 formula token (MS-XLS 2.5.198.25) by its byte with the class bits
+# folded (0x40, 0x60 -> 0x20); ptgStr and ptgAttr are sized by their bodies.  A byte
+# not listed (ptgExtended and reserved values) makes the formula unreadable.
+_PTG_SIZES = {0x01: 5, 0x02: 5, **{t: 1 for t in range(0x03, 0x17)}, 0x1C: 2, 0x1D: 2,
+              0x1E: 3, 0x1F: 9, 0x20: 8, 0x21: 3, 0x22: 4, 0x23: 5, 0x24: 5, 0x25: 9,
+              0x26: 7, 0x27: 7, 0x28: 7, 0x29: 3, 0x2A: 5, 0x2B: 9, 0x2C: 5, 0x2D: 9,
+              0x39: 7, 0x3A: 7, 0x3B: 11, 0x3C: 7, 0x3D: 11}
+PTG_CONCAT, PTG_STR, PTG_ATTR, PTG_FUNC, PTG_FUNCVAR = 0x08, 0x17, 0x19, 0x21, 0x22
+_ATTR_SPACE, _ATTR_CHOOSE = 0x40, 0x04
+_FUNC_PREFIX = re.compile(r"(?i)^(?:_xl[a-z]*\.)+")
+# Cell, shared and array formulas are judged for the functions that run in a worksheet
+# cell; the macro-sheet-only ones (EXEC, REGISTER, FOPEN, INITIATE, …) act only from
+# macro sheets (blocked) and defined names (judged with the whole list, above).
+_CELL_FUNCTIONS = {n: name for n, name in rules.ACTING_FUNCTION_NUMBERS.items()
+                   if name in ("RTD", "CALL", "REGISTER.ID", "HYPERLINK")}
+# The function number as it follows ptgFunc (byte -1) or ptgFuncVar and its argument
+# count (byte -2): one literal search each, far cheaper than walking every record.
+_CELL_CALL_BYTES = tuple(re.compile(re.escape(struct.pack("<H", n))) for n in _CELL_FUNCTIONS)
+_FUNC_BYTES = frozenset({0x21, 0x41, 0x61})
+_FUNCVAR_BYTES = frozenset({0x22, 0x42, 0x62})
+# Sheet records holding a formula -> offset of its cce (the token bytes follow it).
+_FORMULA_RECORDS = {0x0006: 20, 0x04BC: 8, 0x0221: 12}  # FORMULA, SHRFMLA, ARRAY
+
+
+def _acting_function_name(name: str) -> bool:
+    """A defined or add-in name that is a function reaching out ("_xlfn.WEBSERVICE")."""
+    bare = _FUNC_PREFIX.sub("", name).upper()
+    return bare != "HYPERLINK" and bare in rules.ACTING_FUNCTIONS
+
+
+def _tokens(rgce: bytes) -> list[tuple[int, int]] | None:
+    """(token, offset) of each token of a BIFF8 formula, class bits folded; None when
+    a token is unknown or runs past the formula."""
+    out: list[tuple[int, int]] = []
+    pos, end = 0, len(rgce)
+    while pos < end:
+        ptg = rgce[pos]
+        base = ptg if ptg < 0x20 else (ptg & 0x1F) | 0x20
+        if base == PTG_STR:
+            if pos + 3 > end:
+                return None
+            size = 3 + rgce[pos + 1] * (2 if rgce[pos + 2] & 1 else 1)
+        elif base == PTG_ATTR:
+            if pos + 4 > end:
+                return None
+            size = 4
+            if rgce[pos + 1] & _ATTR_CHOOSE:
+                size += 2 * (struct.unpack_from("<H", rgce, pos + 2)[0] + 1)
+        else:
+            size = _PTG_SIZES.get(base, 0)
+            if not size:
+                return None
+        if pos + size > end:
+            return None
+        out.append((base, pos))
+        pos += size
+    return out
+
+
+def _ptg_str(rgce: bytes, pos: int) -> str:
+    cch, wide = rgce[pos + 1], rgce[pos + 2] & 1
+    raw = rgce[pos + 3:pos + 3 + cch * (2 if wide else 1)]
+    return raw.decode("utf-16-le" if wide else "latin-1", "replace")
+
+
+def _formula_acting(rgce: bytes, functions: dict[int, str]) -> str | None:
+    """The acting function a BIFF8 formula calls (of ``functions``), or None; an
+    unreadable formula is named as such (fail closed)."""
+    toks = _tokens(rgce)
+    if toks is None:
+        return "a formula the disarm cannot read"
+    plain = [(t, p) for t, p in toks if not (t == PTG_ATTR and rgce[p + 1] & _ATTR_SPACE)]
+    for i, (ptg, pos) in enumerate(plain):
+        if ptg == PTG_FUNC:
+            number = struct.unpack_from("<H", rgce, pos + 1)[0]
+        elif ptg == PTG_FUNCVAR:
+            number = struct.unpack_from("<H", rgce, pos + 2)[0]
+            if number & 0x8000:
+                continue  # a command equivalent: runs on macro sheets only
+        else:
+            continue
+        name = functions.get(number)
+        if name == "HYPERLINK" and _ordinary_hyperlink(rgce, plain, i):
+            continue
+        if name:
+            return name
+    return None
+
+
+def _ordinary_hyperlink(rgce: bytes, plain: list[tuple[int, int]], call: int) -> bool:
+    """The whole formula is HYPERLINK("http(s)://…" or "mailto:…" [&…], …), or
+    HYPERLINK("#place", …): its first token a literal target, the call its last."""
+    if call != len(plain) - 1 or plain[0][0] != PTG_STR:
+        return False
+    target = _ptg_str(rgce, plain[0][1])
+    if target.startswith("#"):
+        return plain[1][0] != PTG_CONCAT and not re.search(r"[\[\]\\/]", target)
+    return rules.safe_link_target(target)
+
+
+def _may_call_acting(main: bytes, start: int) -> bool:
+    """Whether the sheets (from ``start``) may hold a call of a cell-acting function:
+    its function number right after a ptgFunc, or a ptgFuncVar and argument count."""
+    for number in _CELL_CALL_BYTES:
+        for m in number.finditer(main, start):
+            i = m.start()
+            if main[i - 1] in _FUNC_BYTES or (main[i - 2] in _FUNCVAR_BYTES and main[i - 1] <= 30):
+                return True
+    return False
+
+
+def _acting_cell_formula(main: bytes, pos: int) -> str | None:
+    """Why a cell, shared or array formula of the sheets (from ``pos``) reaches out."""
+    head, end = _BIFF_HEAD.unpack_from, len(main)
+    while pos + 4 <= end:
+        rtype, size = head(main, pos)
+        if pos + 4 + size > end:
+            raise Blocked("corrupt", f"BIFF record {rtype:#06x} at {pos} runs past the stream")
+        at = _FORMULA_RECORDS.get(rtype)
+        if at is not None and size >= at + 2:
+            cce = struct.unpack_from("<H", main, pos + 4 + at)[0]
+            body_end = pos + 4 + size
+            start = pos + 4 + at + 2
+            if start + cce > body_end:
+                return f"formula record at {pos} runs past its record"
+            called = _formula_acting(main[start:start + cce], _CELL_FUNCTIONS)
+            if called:
+                return f"formula at {pos} calls {called}"
+        pos += 4 + size
     return None
 
 

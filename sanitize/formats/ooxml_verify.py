@@ -27,7 +27,6 @@ from sanitize.config import SanitizeConfig
 from sanitize.formats import ooxml_rules as rules
 from sanitize.report import VerifyFailed
 
-_FIELD_WORD = re.compile(r'\s*"?([A-Za-z]+)')
 _CFB = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 
 
@@ -94,14 +93,15 @@ def _member(data: bytes, info: zipfile.ZipInfo) -> bytes:
 # Content-type keyword -> names whose presence makes verify parse the part.  The
 # parts Office takes these constructs from; every other XML part is only checked for a
 # DTD.  Written apart from the rebuild's table on purpose.
-_SCAN: tuple[tuple[tuple[str, ...], tuple[bytes, ...]], ...] = (
+_SCAN: tuple[tuple[tuple[str, ...], tuple[bytes | re.Pattern[bytes], ...]], ...] = (
     (("document.main", "template.main", "macroenabled.main", "macroenabledtemplate.main",
       "wordprocessingml.header", "wordprocessingml.footer", "footnotes", "endnotes",
       "wordprocessingml.comments", "glossary"),
      (b"instrText", b"fldSimple", b"bject", b"ontrol", b"ltChunk", b"subDoc", b"Macro")),
     (("wordprocessingml.settings",), (b"ttachedTemplate", b"ailMerge")),
     (("spreadsheetml.sheet.main", "spreadsheetml.template.main"), (b"<",)),
-    (("worksheet", "dialogsheet"), (b"|", b"[", b"oleObj", b"ontrol", b"acro")),
+    (("worksheet", "dialogsheet"), (b"|", b"[", b"oleObj", b"ontrol", b"acro",
+                                     rules.FUNCTION_CALL_BYTES)),
     (("drawing+xml", "controlproperties", "vmldrawing", "presentationml.slide",
       "presentationml.notes", "presentationml.handout"),
      (b"bject", b"ontrol", b"acro", b"action", b"oleObj")),
@@ -114,9 +114,6 @@ _X_TAGS = [f"{{{ns}}}{local}" for ns in rules.NS_X for local in ("f", "definedNa
 _ACTIVE = etree.XPath("//*[@macro!='' or @fmlaMacro!='' or @action]")
 
 
-# Character references spelling "|" or "[" (a formula can hide DDE behind them);
-# rarer than "&#" alone, which openpyxl writes for every non-ASCII character.
-_CHAR_REF = re.compile(rb"&#(?:[xX]0*(?:7[cC]|5[bB])|0*(?:124|91));")
 _DECL = re.compile(rb"\s*<\?xml[^>]*>")
 _UTF8_DECL = re.compile(rb"encoding\s*=\s*[\"']utf-?8[\"']", re.I)
 
@@ -136,7 +133,11 @@ def _utf8(body: bytes) -> bool:
 _Literal = tuple[bytes, Callable[[bytes], "re.Match[bytes] | None"]]
 
 
-def _compiled(lit: bytes) -> _Literal:
+def _compiled(lit: bytes | re.Pattern[bytes]) -> _Literal:
+    if isinstance(lit, re.Pattern):  # a pattern starting with a literal byte, maybe escaped
+        first = lit.pattern[1:2] if lit.pattern[:1] == b"\\" else lit.pattern[:1]
+        return first, lit.search
+
     def rank(byte: int) -> int:
         at = rules.BYTE_RARITY.find(bytes([byte]))
         return at if at >= 0 else len(rules.BYTE_RARITY)
@@ -152,7 +153,10 @@ def _mentions(body: bytes, literals: tuple[_Literal, ...]) -> bool:
     for rare, search in literals:
         if rare in body and search(body) is not None:
             return True
-    return b"&" in body and _CHAR_REF.search(body) is not None
+    # A character reference spelling an ASCII character ("|", "[", "(", letters of a
+    # name) hides it from the byte search; rarer than "&#" alone, which openpyxl
+    # writes for every non-ASCII character.
+    return b"&" in body and rules.ASCII_CHAR_REF.search(body) is not None
 
 
 def _literals(content_type: str) -> tuple[_Literal, ...] | None:
@@ -237,8 +241,7 @@ def _check_rels(name: str, root: etree._Element) -> None:
 
 
 def _formula_bad(text: str) -> bool:
-    bare = rules.STRING_LITERAL.sub("", text)
-    return bool(rules.DDE_IN_FORMULA.search(bare) or rules.EXTERNAL_BOOK.search(bare))
+    return rules.acting_formula(text) is not None
 
 
 def _check_xml(name: str, root: etree._Element) -> None:
@@ -256,24 +259,31 @@ def _check_xml(name: str, root: etree._Element) -> None:
         if local == "definedName" and (rules.AUTO_NAME.match(el.get("name") or "")
                                        or _formula_bad(el.text or "")):
             raise VerifyFailed(f"{name}: defined name {el.get('name')}")
-    fields: list[str] = []  # instruction text of each complex field, by its begin
-    last_was_begin = False
+    # Complex fields on a stack (begin pushes, end pops; instruction text goes to the
+    # innermost open field), fldSimple alone; every instruction is judged at the end.
+    done: list[tuple[str, bool, bool]] = []  # (instruction, computed name, has nested)
+    stack: list[list] = []  # [text, computed, nested, separated]
     for el in root.iter(*_FIELD_TAGS):
         q = etree.QName(el)
         ns, local = q.namespace or "", q.localname
-        if local == "fldChar":
-            begin = el.get(f"{{{ns}}}fldCharType") == "begin"
-            if begin and last_was_begin:
-                raise VerifyFailed(f"{name}: field whose name is a nested field")
-            if begin:
-                fields.append("")
-            last_was_begin = begin
-        elif local == "fldSimple":
-            fields.append(el.get(f"{{{ns}}}instr") or "")
-        elif fields:
-            fields[-1] += el.text or ""
-            last_was_begin = last_was_begin and not (el.text or "").strip()
-    for instr in fields:
-        m = _FIELD_WORD.match(instr)
-        if m and m.group(1).upper() in rules.DANGEROUS_FIELDS:
+        if local == "fldSimple":
+            done.append((el.get(f"{{{ns}}}instr") or "", False, False))
+        elif local == "fldChar":
+            kind = el.get(f"{{{ns}}}fldCharType")
+            if kind == "begin":
+                if stack and not stack[-1][3]:
+                    stack[-1][2] = True
+                    if rules.OPEN_FIELD_NAME.fullmatch(stack[-1][0]):
+                        stack[-1][1] = True
+                stack.append(["", False, False, False])
+            elif kind == "separate" and stack:
+                stack[-1][3] = True
+            elif kind == "end" and stack:
+                text, computed, nested, _ = stack.pop()
+                done.append((text, computed, nested))
+        elif stack and not stack[-1][3]:
+            stack[-1][0] += el.text or ""
+    done.extend((text, computed, nested) for text, computed, nested, _ in stack)
+    for instr, computed, nested in done:
+        if rules.acting_field(instr, computed, nested):
             raise VerifyFailed(f"{name}: field {instr.strip()[:60]}")

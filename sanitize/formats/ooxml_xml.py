@@ -169,7 +169,9 @@ def _needle(lit: bytes | re.Pattern[bytes]) -> _Needle:
             return at if at >= 0 else len(rules.BYTE_RARITY)
 
         return bytes([min(lit, key=rank)]), re.compile(re.escape(lit)).search
-    return lit.pattern[:1], lit.search  # a pattern starting with a literal byte (see _Step)
+    # a pattern starting with a literal byte, escaped or not (see _Step)
+    first = lit.pattern[1:2] if lit.pattern[:1] == b"\\" else lit.pattern[:1]
+    return first, lit.search
 
 
 def _hit(data: bytes, needles: tuple[_Needle, ...]) -> bool:
@@ -260,17 +262,23 @@ def _macro_attributes_and_actions(root: etree._Element, part: str, _ids: frozens
 class _Field:
     begin: int  # index into the run-content sequence
     own: list[str] = field(default_factory=list)  # instruction text at this level
-    starts_nested: bool = False  # a nested field before any own text: computed name
+    computed: bool = False  # a nested field inside the first word: its name is computed
+    nested: bool = False  # a nested field anywhere in the instruction
     sep: int | None = None
     end: int | None = None
 
 
-def _field_code(instr: str, starts_nested: bool) -> str | None:
+# Kind of acting field (ooxml_rules.acting_field) -> Removed code; the rest (include,
+# link, import, database) is "ooxml.field_link".
+_FIELD_CODES = {"dde": "ooxml.field_dde", "macro": "ooxml.field_macro",
+                "print": "ooxml.field_print", "hyperlink": "ooxml.field_hyperlink",
+                "computed": "ooxml.field_computed"}
+
+
+def _field_code(instr: str, computed: bool = False, nested: bool = False) -> str | None:
     """Removed code if the instruction must go, else None."""
-    if starts_nested:
-        return "ooxml.field_dde"  # the field name is built by an inner field
-    m = re.match(r"\s*\"?([A-Za-z]+)", instr)
-    return rules.DANGEROUS_FIELDS.get(m.group(1).upper()) if m else None
+    kind = rules.acting_field(instr, computed, nested)
+    return None if kind is None else _FIELD_CODES.get(kind, "ooxml.field_link")
 
 
 _FIELD_TAGS = tags(rules.NS_W, "fldChar", "instrText", "delInstrText", "fldSimple")
@@ -289,7 +297,7 @@ def _scan_fields(elements: Iterable[etree._Element]) -> tuple[
         if ns not in rules.NS_W:
             continue
         if local == "fldSimple":
-            code = _field_code(el.get(f"{{{ns}}}instr") or "", False)
+            code = _field_code(el.get(f"{{{ns}}}instr") or "")
             if code:
                 simple.append((el, code))
             continue
@@ -300,8 +308,11 @@ def _scan_fields(elements: Iterable[etree._Element]) -> tuple[
         if local == "fldChar":
             kind = el.get(f"{{{ns}}}fldCharType")
             if kind == "begin":
-                if stack and stack[-1].sep is None and not "".join(stack[-1].own).strip():
-                    stack[-1].starts_nested = True
+                outer = stack[-1] if stack else None
+                if outer is not None and outer.sep is None:
+                    outer.nested = True
+                    if rules.OPEN_FIELD_NAME.fullmatch("".join(outer.own)):
+                        outer.computed = True
                 stack.append(_Field(len(seq) - 1))
             elif kind == "separate" and stack:
                 stack[-1].sep = len(seq) - 1
@@ -319,14 +330,14 @@ def _fields(root: etree._Element, part: str, _ids: frozenset[str], found: Findin
     """Complex fields (fldChar begin/separate/end + instrText across runs) and
     w:fldSimple: dangerous ones keep only their cached result."""
     seq, done, simple = _scan_fields(root.iter(*_FIELD_TAGS))  # C-filtered: fast
-    if any(_field_code("".join(f.own), f.starts_nested) for f in done):
+    if any(_field_code("".join(f.own), f.computed, f.nested) for f in done):
         # Removing an instruction also removes what sits between begin and separate
         # (nested results, tabs): walk every element to see it, same state machine.
         seq, done, simple = _scan_fields(root.iter(etree.Element))
     changed = False
     for f in done:
         instr = "".join(f.own)
-        code = _field_code(instr, f.starts_nested)
+        code = _field_code(instr, f.computed, f.nested)
         if not code:
             continue
         changed = True
@@ -356,13 +367,14 @@ def _fields(root: etree._Element, part: str, _ids: frozenset[str], found: Findin
 # -- Excel -------------------------------------------------------------------------
 
 
+# Kind of acting formula (ooxml_rules.acting_formula) -> Removed code.
+_FORMULA_CODES = {"dde": "ooxml.dde_formula", "external": "ooxml.external_ref",
+                  "function": "ooxml.acting_formula"}
+
+
 def _formula_code(text: str) -> str | None:
-    bare = rules.STRING_LITERAL.sub('""', text)
-    if rules.DDE_IN_FORMULA.search(bare):
-        return "ooxml.dde_formula"
-    if rules.EXTERNAL_BOOK.search(bare):
-        return "ooxml.external_ref"
-    return None
+    found = rules.acting_formula(text)
+    return None if found is None else _FORMULA_CODES[found[0]]
 
 
 def _x(el: etree._Element, local: str) -> bool:
@@ -418,8 +430,9 @@ def _workbook(root: etree._Element, part: str, ids: frozenset[str], found: Findi
 
 
 def _formulas(root: etree._Element, part: str, _ids: frozenset[str], found: Findings) -> bool:
-    """Cell formulas with DDE or external-book refs: keep the cached
-    value (<v>), drop the formula, and the cells sharing a dropped shared formula."""
+    """Cell formulas that reach outside the workbook (DDE, other workbooks, acting
+    functions): keep the cached value (<v>), drop the formula, and drop it from every
+    cell sharing a dropped shared formula (their formula is the master's)."""
     doomed: list[etree._Element] = []
     shared: set[str] = set()
     cells = list(root.iter(*tags(rules.NS_X, "f")))
@@ -468,8 +481,6 @@ _FORBIDDEN = _Step(_forbidden_elements, (b"bject", b"ontrol", b"ltChunk", b"subD
                                          b"ttachedTemplate", b"ailMerge", b"oleObj",
                                          b"xternalReferences"))
 _ACTIVE = _Step(_macro_attributes_and_actions, (b"macro", b"Macro", b"action"))
-# A character reference spelling "|" or "[" inside a formula.
-_PIPE_OR_BRACKET_REF = re.compile(rb"&#(?:[xX]0*(?:7[cC]|5[bB])|0*(?:124|91));")
 # Only the parts Office reads these constructs from are scanned (the brief's "stories",
 # settings, workbook, sheets, drawings, slides); any other part is parsed only to drop
 # references to removed relationships.
@@ -487,7 +498,7 @@ _CLASSES = (
             "ms-excel.sheet.macroenabled.main", "ms-excel.template.macroenabled.main"),
            (_Step(_workbook), _FORBIDDEN, _DANGLING), always=True),
     _Class(("spreadsheetml.worksheet", "spreadsheetml.dialogsheet"),
-           (_Step(_formulas, (b"|", b"[", _PIPE_OR_BRACKET_REF)),
+           (_Step(_formulas, (b"|", b"[", rules.FUNCTION_CALL_BYTES, rules.ASCII_CHAR_REF)),
             _Step(_forbidden_elements, (b"oleObj", b"ontrol")), _ACTIVE, _DANGLING)),
     _Class(("drawing+xml", "controlproperties", "vmldrawing", "presentationml.slide",
             "presentationml.notesslide", "presentationml.handoutmaster",

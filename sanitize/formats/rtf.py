@@ -8,9 +8,10 @@ that starts with ``{\\rt`` (``{\\rtf1`` is written back).
 A destination control word (``\\object``, ``\\objdata``, ``\\datastore``, …) turns the
 rest of its group into that destination, wherever in the group it stands, so the
 group is cut from that word to its end (the whole group when the word opens it).
-Of an ``\\object`` only its ``\\result`` (the picture Word shows) is kept.  Fields whose
-instruction is DDE, DDEAUTO, INCLUDEPICTURE, INCLUDETEXT, LINK or IMPORT, or is built
-from nested fields, are replaced by their ``\\fldrslt``.  ``\\bin`` data is rewritten as
+Of an ``\\object`` only its ``\\result`` (the picture Word shows) is kept.  Fields that
+act (``ooxml_rules.ACTING_FIELDS``: DDE, INCLUDETEXT, MACROBUTTON, a HYPERLINK to a
+file, …), and fields whose instruction holds a nested field, are replaced by their
+``\\fldrslt``.  ``\\bin`` data is rewritten as
 hex inside pictures and dropped elsewhere, so the output never contains raw binary.
 Bytes after the closing brace of the document are dropped; a document whose braces
 do not close is refused.
@@ -23,6 +24,7 @@ import re
 from typing import NamedTuple, Union
 
 from sanitize.formats import Context
+from sanitize.formats import ooxml_rules as rules
 from sanitize.report import Blocked, Rebuilt, Removed, VerifyFailed
 
 KINDS = frozenset({"rtf"})
@@ -38,10 +40,6 @@ DROP_DESTINATIONS = {
     b"datastore": "rtf.datastore", b"template": "rtf.template",
     b"mailmerge": "rtf.mailmerge",
 }
-# Field instructions that reach out (DDE runs programs, the others fetch files).
-LINK_FIELDS = {"DDE": "rtf.field_dde", "DDEAUTO": "rtf.field_dde",
-               "INCLUDEPICTURE": "rtf.field_include", "INCLUDETEXT": "rtf.field_include",
-               "LINK": "rtf.field_link", "IMPORT": "rtf.field_import"}
 
 
 class Word(NamedTuple):
@@ -238,8 +236,8 @@ def _link_code(instr_items: list[Item]) -> str | None:
     text, nested = instruction_text(instr_items)
     if nested:
         return "rtf.field_nested"
-    m = re.match(r'[\s"]*([A-Za-z]+)', text)
-    return LINK_FIELDS.get(m.group(1).upper()) if m else None
+    kind = rules.acting_field(text)
+    return None if kind is None else f"rtf.field_{kind}"
 
 
 def instruction_text(items: list[Item]) -> tuple[str, bool]:
@@ -352,13 +350,14 @@ def rebuild(data: bytes, kind: str, ctx: Context) -> Rebuilt:
 
 _FORBIDDEN_WORDS = re.compile(
     rb"\\(object|objdata|objclass|objname|oleclsid|datastore|template|mailmerge|bin)(?![a-zA-Z])")
-_VERIFY_LINK = re.compile(r"\s*\"?(DDE|DDEAUTO|INCLUDEPICTURE|INCLUDETEXT|LINK|IMPORT)\b", re.I)
 
 
 def verify(data: bytes, kind: str, ctx: Context) -> None:
     if not data.startswith(b"{\\rtf1"):
         raise VerifyFailed("output does not start with {\\rtf1")
-    plain = data.replace(b"\\\\", b"").replace(b"\\{", b"").replace(b"\\}", b"")
+    # Escaped backslashes and braces become same-length placeholders: they are text,
+    # and a field instruction still reads them (\\l, "\\\\host").
+    plain = data.replace(b"\\\\", b"\x01\x01").replace(b"\\{", b"\x01(").replace(b"\\}", b"\x01)")
     depth = 0
     for m in re.finditer(rb"[{}]", plain):
         depth += 1 if m.group() == b"{" else -1
@@ -371,8 +370,8 @@ def verify(data: bytes, kind: str, ctx: Context) -> None:
         raise VerifyFailed(f"\\{found.group(1).decode()} in output")
     for m in re.finditer(rb"\\fldinst", plain):
         instr = _verify_group_text(plain, m.end())
-        if _VERIFY_LINK.match(instr):
-            raise VerifyFailed(f"link field instruction {instr[:40]!r}")
+        if rules.acting_field(instr):
+            raise VerifyFailed(f"acting field instruction {instr[:40]!r}")
 
 
 def _verify_group_text(plain: bytes, start: int) -> str:
@@ -381,6 +380,9 @@ def _verify_group_text(plain: bytes, start: int) -> str:
     while i < len(plain) and depth:
         depth += {0x7B: 1, 0x7D: -1}.get(plain[i], 0)
         i += 1
-    chunk = re.sub(rb"\\'([0-9a-fA-F]{2})", lambda h: bytes([int(h.group(1), 16)]), plain[start:i])
-    chunk = re.sub(rb"\\[a-zA-Z]+-?[0-9]* ?|[{}\r\n]", b"", chunk)
+    # Control words and symbols go first, then hex escapes are decoded (a decoded
+    # backslash is text, not the start of a control symbol).
+    chunk = re.sub(rb"\\[a-zA-Z]+-?[0-9]* ?|\\[^a-zA-Z']|[{}\r\n]", b"", plain[start:i])
+    chunk = re.sub(rb"\\'([0-9a-fA-F]{2})", lambda h: bytes([int(h.group(1), 16)]), chunk)
+    chunk = chunk.replace(b"\x01\x01", b"\\").replace(b"\x01(", b"{").replace(b"\x01)", b"}")
     return chunk.decode("latin-1")

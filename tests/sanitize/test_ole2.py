@@ -283,9 +283,9 @@ def test_link_field_finds_what_re_search_finds(parts: list[bytes]) -> None:
 
 
 def test_link_field_past_many_field_begins() -> None:
-    text = b"\x13 x" * 100 + b"\x13 DDEAUTO c:\\\\x"
-    assert ole2._link_field(text).start() == 300
-    assert ole2._link_field(b"\x13 x" * 100) is None
+    text = b"\x13 x\x14" * 100 + b"\x13 DDEAUTO c:\\\\x"
+    assert ole2._link_field(text).start() == 400
+    assert ole2._link_field(b"\x13 x\x14" * 100) is None
 
 
 def test_doc_over_6_8_mb_with_macros_rebuilt_through_olefile() -> None:
