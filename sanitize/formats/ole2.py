@@ -325,7 +325,7 @@ _INSTRUCTION_BYTES = 2048  # enough of an instruction to judge a HYPERLINK targe
 
 def _link_field(main: bytes, pos: int = 0) -> re.Match[bytes] | None:
     """``_WORD_LINK_FIELD.search(main, pos)``, faster: re looks for the field-begin byte
-    some thirty times slower than memchr (30 us in 100 KB of text), so find each
+    far more slowly than memchr (bench/NOTES-sanitize.md), so find each
     \\x13 with bytes.find and match there (the leftmost match starts at one of them).
     Past a few dozen \\x13 bytes (text where it is common) re's own search goes on."""
     pos = main.find(b"\x13", pos)
