@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import json
 import os
 import shutil
 import sqlite3
@@ -38,9 +37,11 @@ import time
 from pathlib import Path
 from typing import Protocol
 
-from store.db import DB_NAME, BUSY_TIMEOUT_MS, StatePaths, fsync_dir
+from store.db import BUSY_TIMEOUT_MS, StatePaths, fsync_dir
 
-_COPIED_DIRS = ("blobs", "quarantine", "keys")
+
+def _copied_dirs(paths: StatePaths) -> tuple[Path, ...]:
+    return (paths.blobs, paths.quarantine, paths.keys)
 
 
 class _HasPaths(Protocol):
@@ -57,16 +58,16 @@ def _state_root(source: str | os.PathLike[str] | _HasPaths) -> Path:
 def backup(source: str | os.PathLike[str] | _HasPaths, dest: str | os.PathLike[str]) -> Path:
     """Back up a state directory (or an open Store's) into ``dest``, a new or empty
     directory.  Blocking: from trio, run it with ``trio.to_thread.run_sync``."""
-    root = _state_root(source)
-    out = Path(dest)
-    db_path = root / DB_NAME
+    paths = StatePaths(_state_root(source))
+    out = StatePaths(Path(dest))
+    db_path = paths.db
     if not db_path.exists():
         raise FileNotFoundError(f"{db_path}: no database to back up")
-    out.mkdir(mode=0o700, parents=True, exist_ok=True)
-    if any(out.iterdir()):
-        raise FileExistsError(f"{out}: backup destination must be empty")
+    out.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if any(out.root.iterdir()):
+        raise FileExistsError(f"{out.root}: backup destination must be empty")
     src = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
-    dst = sqlite3.connect(out / DB_NAME)
+    dst = sqlite3.connect(out.db)
     try:
         src.backup(dst)
         dst.execute("PRAGMA journal_mode=DELETE")  # one self-contained file
@@ -76,13 +77,13 @@ def backup(source: str | os.PathLike[str] | _HasPaths, dest: str | os.PathLike[s
     finally:
         dst.close()
         src.close()
-    with open(out / DB_NAME, "rb") as f:
+    with open(out.db, "rb") as f:
         os.fsync(f.fileno())
-    for name in _COPIED_DIRS:
-        if (root / name).is_dir():
-            shutil.copytree(root / name, out / name, dirs_exist_ok=True)
-    fsync_dir(out)
-    return out
+    for src_dir, out_dir in zip(_copied_dirs(paths), _copied_dirs(out)):
+        if src_dir.is_dir():
+            shutil.copytree(src_dir, out_dir, dirs_exist_ok=True)
+    fsync_dir(out.root)
+    return out.root
 
 
 def integrity_check(db_path: str | os.PathLike[str]) -> str:
@@ -110,8 +111,8 @@ def in_use(state_dir: str | os.PathLike[str]) -> str | None:
 
     Call it before opening the database yourself: POSIX locks belong to the process,
     and closing any descriptor of the file would drop the process's own locks."""
-    root = Path(state_dir)
-    shm = root / (DB_NAME + "-shm")
+    paths = StatePaths(Path(state_dir))
+    shm = paths.db_shm
     try:
         fd = os.open(shm, os.O_RDWR)
     except FileNotFoundError:
@@ -121,7 +122,7 @@ def in_use(state_dir: str | os.PathLike[str]) -> str | None:
             fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, _SHM_DMS_BYTE)
         except OSError as exc:
             if exc.errno in (errno.EACCES, errno.EAGAIN):
-                return f"{root / DB_NAME} is open in another process (relayd or relayctl)"
+                return f"{paths.db} is open in another process (relayd or relayctl)"
             raise
         else:
             fcntl.lockf(fd, fcntl.LOCK_UN, 1, _SHM_DMS_BYTE)
@@ -130,15 +131,15 @@ def in_use(state_dir: str | os.PathLike[str]) -> str | None:
     # A relayd that has not opened the database yet (or on another kernel's view of
     # the file system) still left its pid behind.
     try:
-        pid = int(json.loads((root / "run" / "ports.json").read_text(encoding="utf-8"))["pid"])
-    except (OSError, ValueError, KeyError, TypeError):
+        pid = int((paths.read_ports() or {})["pid"])
+    except (ValueError, KeyError, TypeError):
         return None
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return None
     if b"relay" in cmdline:
-        return f"relayd (pid {pid}) is running on {root}"
+        return f"relayd (pid {pid}) is running on {paths.root}"
     return None
 
 
@@ -166,9 +167,9 @@ def set_aside(state_dir: str | os.PathLike[str]) -> Path | None:
 def check_backup(backup_dir: str | os.PathLike[str]) -> None:
     """Raise unless ``backup_dir`` holds a database that passes its integrity check
     (before anything is moved aside for it)."""
-    db = Path(backup_dir) / DB_NAME
+    db = StatePaths(Path(backup_dir)).db
     if not db.is_file():
-        raise FileNotFoundError(f"{backup_dir}: not a backup (no {DB_NAME})")
+        raise FileNotFoundError(f"{backup_dir}: not a backup (no {db.name})")
     check = integrity_check(db)
     if check != "ok":
         raise RuntimeError(f"{db}: the backup failed its integrity check: {check}")
@@ -177,22 +178,22 @@ def check_backup(backup_dir: str | os.PathLike[str]) -> None:
 def restore(backup_dir: str | os.PathLike[str], state_dir: str | os.PathLike[str]) -> Path:
     """Copy a backup into ``state_dir``, which must not hold a database and must not be
     in use.  The backup's database is checked before and after the copy."""
-    src, dst = Path(backup_dir), Path(state_dir)
+    src, dst = Path(backup_dir), StatePaths(Path(state_dir))
     check_backup(src)
-    if (dst / DB_NAME).exists():
-        raise FileExistsError(f"{dst}: already holds a database; move it aside first")
-    busy = in_use(dst)
+    if dst.db.exists():
+        raise FileExistsError(f"{dst.root}: already holds a database; move it aside first")
+    busy = in_use(dst.root)
     if busy:
         raise RuntimeError(f"{busy}; stop it first")
     # A stale WAL next to the database would be replayed into the restored copy.
-    for suffix in ("-wal", "-shm", "-journal"):
-        (dst / (DB_NAME + suffix)).unlink(missing_ok=True)
-    shutil.copytree(src, dst, dirs_exist_ok=True)
-    StatePaths(dst).ensure()
-    with open(dst / DB_NAME, "rb") as f:
+    for sidecar in dst.db_sidecars:
+        sidecar.unlink(missing_ok=True)
+    shutil.copytree(src, dst.root, dirs_exist_ok=True)
+    dst.ensure()
+    with open(dst.db, "rb") as f:
         os.fsync(f.fileno())
-    fsync_dir(dst)
-    check = integrity_check(dst / DB_NAME)
+    fsync_dir(dst.root)
+    check = integrity_check(dst.db)
     if check != "ok":
-        raise RuntimeError(f"{dst / DB_NAME}: the restored copy failed its integrity check: {check}")
-    return dst
+        raise RuntimeError(f"{dst.db}: the restored copy failed its integrity check: {check}")
+    return dst.root

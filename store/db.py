@@ -1,5 +1,19 @@
 """Connections and the layout of the state directory.
 
+``StatePaths`` is the one owner of every path under a state directory; nothing else
+joins names onto it::
+
+    kakehashi.db (+ -wal, -shm)   the database
+    blobs/ab/abcdef…              plain content-addressed files (store.blobs)
+    quarantine/ab/abcdef…         encrypted originals from the internet zone
+    tmp/                          uploads in progress
+    keys/<name>.key               keys made for the embedded default (store.keys)
+    tls/cert.pem, tls/key.pem     the self-signed pair for trying relayd out
+    run/ports.json                relayd's pid and bound addresses, for tests and tools
+    run/control.sock              relayd's control socket (relayctl talks to it)
+
+Every directory is private to the service user (0700).
+
 Every SQLite connection the store makes comes from ``connect`` so the pragmas that
 durability depends on (WAL, ``synchronous=FULL``, foreign keys, a busy timeout) are
 set in one place.  Connections run in driver autocommit (``isolation_level=None``):
@@ -12,16 +26,21 @@ serves as the prepared-statement cache.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator, Mapping
 
 import sqlite_utils
 
+from store.errors import StateUnusable
+
 DB_NAME = "kakehashi.db"
+TLS_CERT_NAME = "cert.pem"
+TLS_KEY_NAME = "key.pem"
 # How long a connection waits for another process's lock (relayctl next to relayd)
 # before SQLITE_BUSY.
 BUSY_TIMEOUT_MS = 10_000
@@ -40,6 +59,16 @@ class StatePaths:
         return self.root / DB_NAME
 
     @property
+    def db_shm(self) -> Path:
+        """The WAL index every open connection holds a lock on (store.backup.in_use)."""
+        return self.root / (DB_NAME + "-shm")
+
+    @property
+    def db_sidecars(self) -> tuple[Path, ...]:
+        """Files SQLite keeps next to the database (WAL, its index, a rollback journal)."""
+        return tuple(self.root / (DB_NAME + s) for s in ("-wal", "-shm", "-journal"))
+
+    @property
     def blobs(self) -> Path:
         return self.root / "blobs"
 
@@ -55,10 +84,57 @@ class StatePaths:
     def tmp(self) -> Path:
         return self.root / "tmp"
 
+    @property
+    def tls(self) -> Path:
+        return self.root / "tls"
+
+    @property
+    def tls_cert(self) -> Path:
+        return self.tls / TLS_CERT_NAME
+
+    @property
+    def tls_key(self) -> Path:
+        return self.tls / TLS_KEY_NAME
+
+    @property
+    def run(self) -> Path:
+        return self.root / "run"
+
+    @property
+    def ports(self) -> Path:
+        return self.run / "ports.json"
+
+    @property
+    def control_socket(self) -> Path:
+        return self.run / "control.sock"
+
     def ensure(self) -> None:
         """Create the directories, private to the service user (0700)."""
-        for d in (self.root, self.blobs, self.quarantine, self.keys, self.tmp):
-            d.mkdir(mode=0o700, parents=True, exist_ok=True)
+        for d in (self.root, self.blobs, self.quarantine, self.keys, self.tmp, self.run):
+            private_dir(d)
+
+    def write_ports(self, pid: int, addresses: Mapping[str, list[str]]) -> Path:
+        """``run/ports.json``: relayd's pid and each zone's bound addresses, replaced
+        whole so a reader never sees half of it."""
+        private_dir(self.run)
+        tmp = self.ports.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"pid": pid, **addresses}), encoding="utf-8")
+        os.replace(tmp, self.ports)
+        return self.ports
+
+    def read_ports(self) -> dict[str, Any] | None:
+        """What ``write_ports`` wrote, or None when there is no readable file."""
+        try:
+            data = json.loads(self.ports.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
+
+
+def private_dir(path: Path) -> Path:
+    """``path`` made if missing, private to the service user (0700)."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return path
 
 
 def connect(path: Path, *, readonly: bool = False) -> sqlite_utils.Database:
@@ -70,7 +146,8 @@ def connect(path: Path, *, readonly: bool = False) -> sqlite_utils.Database:
         mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
         if str(mode).lower() != "wal":
             conn.close()
-            raise RuntimeError(f"{path}: cannot switch to WAL (journal_mode={mode})")
+            raise StateUnusable(f"WAL モードにできません / {path}: cannot switch to WAL "
+                                f"(journal_mode={mode})", path=str(path))
     # FULL: a COMMIT that returned survives power loss (SECURITY.md, Durability).
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA foreign_keys=ON")

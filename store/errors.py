@@ -81,3 +81,45 @@ class AlreadyDecided(Conflict):
     """An original request that was already approved or denied."""
 
     code = "original_request_decided"
+
+
+class StateUnusable(StoreError):
+    """The state directory cannot be opened as it is.  relayd and relayctl refuse to
+    start and print the message: one line that says what is wrong and where."""
+
+    code, status = "state_unusable", 503
+
+
+class NoState(StateUnusable):
+    """There is no database, and this command may not create one."""
+
+    code = "no_state"
+
+
+class KeyMissing(StateUnusable):
+    """A key the existing database was written with is not where it was looked for;
+    making a new one would break the audit chain and lose the quarantine."""
+
+    code = "key_missing"
+
+
+class KeyUnusable(StateUnusable):
+    """A key file is there but does not hold a key."""
+
+    code = "key_unusable"
+
+
+class NotADatabase(StateUnusable):
+    code = "not_a_database"
+
+
+class SchemaTooNew(StateUnusable):
+    """The database was written by a newer version; this one must not touch it."""
+
+    code = "schema_too_new"
+
+
+class DatabaseCorrupt(StateUnusable):
+    """The database failed its check when it was opened."""
+
+    code = "database_corrupt"
