@@ -10,7 +10,9 @@ hashes as it goes, refuses to grow past its byte cap (and discards what it had),
 SHA-256 of the *plaintext* and encrypted at rest with AES-256-GCM in 1 MiB frames, so
 a 100 MiB file never needs 100 MiB of memory.  Frame ``i`` uses nonce
 ``prefix(8) || i(4)`` and authenticates the header, its index and a last-frame flag,
-so reordered, cut or extended files fail to decrypt.
+so reordered, cut or extended files fail to decrypt.  A ``Quarantine`` keeps these
+sealed files in a blob store of its own and seals and opens around it: nothing it
+hands out is ciphertext.
 
 Everything here is blocking file I/O; the facade runs it in worker threads.
 """
@@ -18,6 +20,7 @@ Everything here is blocking file I/O; the facade runs it in worker threads.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
 import secrets
@@ -31,8 +34,12 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from store.db import fsync_dir
 from store.errors import Corrupt, FileNotFound, FileTooLarge, Invalid, StoreError
 
+log = logging.getLogger(__name__)
+
 # Plaintext bytes per quarantine frame.
 FRAME_BYTES = 1024 * 1024
+# Bytes per chunk when a plain file is read out.
+READ_CHUNK_BYTES = 1024 * 1024
 _MAGIC = b"KKQ1"
 _PREFIX_BYTES = 8
 _TAG_BYTES = 16
@@ -50,26 +57,57 @@ def _path_in(root: Path, sha256: str) -> Path:
     return root / sha256[:2] / sha256
 
 
-class BlobWriter:
-    """Streams one file into ``root`` under its hash.  Use as a context manager: leaving
-    the block without ``commit()`` discards the partial file."""
+class _Sealer:
+    """Turns plaintext into the quarantine's frames as it is fed (see the module
+    docstring); what it returns goes to disk."""
 
-    def __init__(self, root: Path, tmp_dir: Path, cap: int) -> None:
+    def __init__(self, aead: AESGCM) -> None:
+        self._aead = aead
+        self._prefix = secrets.token_bytes(_PREFIX_BYTES)
+        self._index = 0
+        self._buf = bytearray()
+        self._header: bytes | None = _MAGIC + self._prefix
+
+    def _frame(self, plain: bytes, last: bool) -> bytes:
+        nonce = self._prefix + struct.pack(">I", self._index)
+        sealed = self._aead.encrypt(nonce, plain, _aad(self._prefix, self._index, last))
+        self._index += 1
+        return struct.pack(">I", len(sealed)) + sealed
+
+    def _take_header(self) -> bytes:
+        header, self._header = self._header or b"", None
+        return header
+
+    def feed(self, data: bytes) -> bytes:
+        out = bytearray(self._take_header())
+        self._buf += data
+        while len(self._buf) > FRAME_BYTES:  # keep >= 1 byte back for the last frame
+            out += self._frame(bytes(self._buf[:FRAME_BYTES]), last=False)
+            del self._buf[:FRAME_BYTES]
+        return bytes(out)
+
+    def finish(self) -> bytes:
+        out = self._take_header() + self._frame(bytes(self._buf), last=True)
+        self._buf.clear()
+        return out
+
+
+class BlobWriter:
+    """Streams one file into ``root`` under the hash of what is fed in.  Use as a
+    context manager: leaving the block without ``commit()`` discards the partial file.
+    With a sealer the bytes on disk are its output (the quarantine's frames); the name
+    and the cap are always those of the plaintext."""
+
+    def __init__(self, root: Path, tmp_dir: Path, cap: int,
+                 sealer: _Sealer | None = None) -> None:
         self._root = root
         self._cap = cap
+        self._sealer = sealer
         self._hash = hashlib.sha256()
         self.size = 0
         self._tmp = tmp_dir / f"upload-{secrets.token_hex(12)}"
         fd = os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         self._file: BinaryIO | None = os.fdopen(fd, "wb")
-
-    # Hooks for the encrypted variant: what goes to disk for the plaintext fed in.
-    def _emit(self, data: bytes) -> None:
-        assert self._file is not None
-        self._file.write(data)
-
-    def _finish(self) -> None:
-        pass
 
     def write(self, chunk: bytes) -> None:
         if self._file is None:
@@ -80,14 +118,15 @@ class BlobWriter:
                                limit=self._cap)
         self.size += len(chunk)
         self._hash.update(chunk)
-        self._emit(chunk)
+        self._file.write(self._sealer.feed(chunk) if self._sealer else chunk)
 
     def commit(self) -> tuple[str, int]:
         """Make the file durable under its name; returns (sha256 hex, size)."""
         if self._file is None:
             raise StoreError("blob writer already finished")
         try:
-            self._finish()
+            if self._sealer is not None:
+                self._file.write(self._sealer.finish())
             self._file.flush()
             os.fsync(self._file.fileno())
         finally:
@@ -117,14 +156,15 @@ class BlobWriter:
 
 
 class BlobStore:
-    """Plain content-addressed files (LGWAN originals, sanitized variants)."""
+    """Content-addressed files in ``root``: plain ones (LGWAN originals, sanitized
+    variants), or, inside a Quarantine, the sealed bytes it hands to this store."""
 
     def __init__(self, root: Path, tmp_dir: Path) -> None:
         self.root = root
         self._tmp = tmp_dir
 
-    def writer(self, cap: int) -> BlobWriter:
-        return BlobWriter(self.root, self._tmp, cap)
+    def writer(self, cap: int, sealer: _Sealer | None = None) -> BlobWriter:
+        return BlobWriter(self.root, self._tmp, cap, sealer)
 
     def put(self, data: bytes) -> str:
         with self.writer(len(data)) as w:
@@ -140,7 +180,24 @@ class BlobStore:
         return p
 
     def open(self, sha256: str) -> BinaryIO:
-        return open(self.path(sha256), "rb")
+        """The stored bytes; FileNotFound if they are not stored (or were purged)."""
+        try:
+            return open(_path_in(self.root, sha256), "rb")
+        except FileNotFoundError:
+            raise FileNotFound(f"ファイルの内容がありません / no stored content {sha256}",
+                               sha256=sha256) from None
+
+    def chunks(self, sha256: str, size: int = READ_CHUNK_BYTES) -> Iterator[bytes]:
+        """The stored bytes in chunks of ``size``.  FileNotFound now if they are not
+        stored; the file is opened on the first ``next`` and closed at the end (or on
+        ``close()``), so an iterator never started holds nothing open."""
+        self.path(sha256)
+        return self._chunks(sha256, size)
+
+    def _chunks(self, sha256: str, size: int) -> Iterator[bytes]:
+        with self.open(sha256) as f:
+            while chunk := f.read(size):
+                yield chunk
 
     def exists(self, sha256: str) -> bool:
         return _path_in(self.root, sha256).exists()
@@ -157,66 +214,72 @@ def _aad(prefix: bytes, index: int, last: bool) -> bytes:
     return _MAGIC + prefix + struct.pack(">I?", index, last)
 
 
-class _QuarantineWriter(BlobWriter):
-    def __init__(self, root: Path, tmp_dir: Path, cap: int, aead: AESGCM) -> None:
-        super().__init__(root, tmp_dir, cap)
-        self._aead = aead
-        self._prefix = secrets.token_bytes(_PREFIX_BYTES)
-        self._index = 0
-        self._buf = bytearray()
-        super()._emit(_MAGIC + self._prefix)
-
-    def _frame(self, plain: bytes, last: bool) -> None:
-        nonce = self._prefix + struct.pack(">I", self._index)
-        sealed = self._aead.encrypt(nonce, plain, _aad(self._prefix, self._index, last))
-        super()._emit(struct.pack(">I", len(sealed)) + sealed)
-        self._index += 1
-
-    def _emit(self, data: bytes) -> None:
-        self._buf += data
-        while len(self._buf) > FRAME_BYTES:  # keep >= 1 byte back for the last frame
-            self._frame(bytes(self._buf[:FRAME_BYTES]), last=False)
-            del self._buf[:FRAME_BYTES]
-
-    def _finish(self) -> None:
-        self._frame(bytes(self._buf), last=True)
-        self._buf.clear()
+def _corrupt(sha256: str, what: str) -> Corrupt:
+    # Logged where it is found: the caller only sees the file refused.
+    log.error("quarantine file %s: %s", sha256, what)
+    return Corrupt(f"隔離ファイルが破損しています / quarantine file {sha256}: {what}",
+                   sha256=sha256)
 
 
-class Quarantine(BlobStore):
+class Quarantine:
     """Originals from the internet zone, encrypted at rest (see the module docstring).
-    ``path``/``open`` give the ciphertext; ``chunks``/``decrypt_to`` the plaintext."""
 
-    def __init__(self, root: Path, tmp_dir: Path, key: bytes) -> None:
-        super().__init__(root, tmp_dir)
+    It keeps the sealed bytes in a BlobStore of its own and only ever hands out the
+    plaintext (``chunks``, ``read_bytes``, ``decrypt_to``), each frame checked.
+    ``sealed_path`` says where the encrypted file is, for tools and tests that need
+    the file itself."""
+
+    def __init__(self, sealed: BlobStore, key: bytes) -> None:
+        self._sealed = sealed
         self._aead = AESGCM(key)
 
+    @property
+    def root(self) -> Path:
+        return self._sealed.root
+
     def writer(self, cap: int) -> BlobWriter:
-        return _QuarantineWriter(self.root, self._tmp, cap, self._aead)
+        """Stream plaintext in; it is named by its own hash and stored sealed."""
+        return self._sealed.writer(cap, _Sealer(self._aead))
+
+    def exists(self, sha256: str) -> bool:
+        return self._sealed.exists(sha256)
+
+    def delete(self, sha256: str) -> bool:
+        return self._sealed.delete(sha256)
+
+    def sealed_path(self, sha256: str) -> Path:
+        """The encrypted file (FileNotFound if it is not stored)."""
+        return self._sealed.path(sha256)
 
     def chunks(self, sha256: str) -> Iterator[bytes]:
-        """The plaintext, frame by frame; Corrupt if any frame fails authentication."""
-        with self.open(sha256) as f:
+        """The plaintext, frame by frame; Corrupt if any frame fails authentication.
+        FileNotFound now if the file is not stored; the file is opened on the first
+        ``next`` and closed at the end (or on ``close()``)."""
+        self._sealed.path(sha256)
+        return self._frames(sha256)
+
+    def _frames(self, sha256: str) -> Iterator[bytes]:
+        with self._sealed.open(sha256) as f:
             header = f.read(len(_MAGIC) + _PREFIX_BYTES)
             if len(header) != len(_MAGIC) + _PREFIX_BYTES or not header.startswith(_MAGIC):
-                raise Corrupt(f"quarantine file {sha256}: bad header")
+                raise _corrupt(sha256, "bad header")
             prefix = header[len(_MAGIC):]
             index = 0
             while True:
                 head = f.read(4)
                 if len(head) != 4:
-                    raise Corrupt(f"quarantine file {sha256}: truncated")
+                    raise _corrupt(sha256, "truncated")
                 (length,) = struct.unpack(">I", head)
                 if length < _TAG_BYTES or length > FRAME_BYTES + _TAG_BYTES:
-                    raise Corrupt(f"quarantine file {sha256}: bad frame length")
+                    raise _corrupt(sha256, "bad frame length")
                 sealed = f.read(length)
                 nonce = prefix + struct.pack(">I", index)
-                last = f.peek(1)[:1] == b"" if hasattr(f, "peek") else False
+                last = f.peek(1)[:1] == b""
                 try:
                     plain = self._aead.decrypt(nonce, sealed, _aad(prefix, index, last))
-                except InvalidTag as exc:
-                    raise Corrupt(f"quarantine file {sha256}: frame {index} fails "
-                                  "authentication / 改ざんまたは破損") from exc
+                except InvalidTag:
+                    raise _corrupt(sha256, f"frame {index} fails authentication "
+                                           "(改ざんまたは破損)") from None
                 yield plain
                 if last:
                     return
@@ -236,5 +299,5 @@ class Quarantine(BlobStore):
                 out.write(plain)
         if h.hexdigest() != sha256:
             dest.unlink(missing_ok=True)
-            raise Corrupt(f"quarantine file {sha256}: content hash mismatch")
+            raise _corrupt(sha256, "content hash mismatch")
         return dest
