@@ -14,6 +14,8 @@ from typing import Callable
 
 import sqlite_utils
 
+from store.errors import SchemaTooNew
+
 _V1 = """
 CREATE TABLE accounts (
     id INTEGER PRIMARY KEY,
@@ -165,6 +167,13 @@ def user_version(db: sqlite_utils.Database) -> int:
     return int(db.conn.execute("PRAGMA user_version").fetchone()[0])
 
 
+def schema_too_new(version: int, where: str) -> SchemaTooNew:
+    return SchemaTooNew(
+        f"データベースがこのバージョンより新しい形式です / {where}: schema version {version} "
+        f"is newer than this version of Kakehashi knows ({SCHEMA_VERSION}); run the newer "
+        "version or restore a backup made with this one", version=version, path=where)
+
+
 def migrate(db: sqlite_utils.Database) -> int:
     """Bring the database to ``SCHEMA_VERSION``; returns the number of steps applied.
     Refuses a database newer than this code (a downgrade would corrupt it)."""
@@ -174,9 +183,8 @@ def migrate(db: sqlite_utils.Database) -> int:
         try:
             version = user_version(db)
             if version > SCHEMA_VERSION:
-                raise RuntimeError(
-                    f"database schema version {version} is newer than this relayd "
-                    f"({SCHEMA_VERSION}) / データベースがこのバージョンより新しい")
+                raise schema_too_new(version, db.conn.execute("PRAGMA database_list")
+                                     .fetchone()[2])
             if version == SCHEMA_VERSION:
                 db.conn.execute("ROLLBACK")
                 return applied

@@ -7,6 +7,12 @@ IMMEDIATE`` transaction, COMMITs once (one fsync for the whole group), and only 
 hands the batch to ``notify`` so the waiting callers resume.  A failing operation is
 rolled back to its savepoint and carries its exception; the others still commit.
 
+Failures are logged at ERROR here, once each, where they happen: an operation that
+failed with an SQLite error (or a bug), or a group lost whole (BEGIN or COMMIT
+failed, or the thread ended with work queued).  An operation's own refusal (a
+StoreError such as LoginExists) is an answer, not a failure, and is not logged.
+The callers get the error and do not log it again.
+
 This module knows nothing of trio: the facade passes a ``notify`` that wakes trio
 tasks from this thread (``TrioToken.run_sync_soon``).
 """
@@ -22,7 +28,7 @@ from typing import Any, Callable
 
 import sqlite_utils
 
-from store.errors import StoreUnavailable
+from store.errors import StoreError, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +65,11 @@ class Writer:
 
     def start(self) -> None:
         self._thread.start()
+
+    @property
+    def alive(self) -> bool:
+        """The thread is running and takes new work."""
+        return self._thread.is_alive() and not self._closed
 
     def submit(self, op: Op) -> None:
         if self._closed:
@@ -144,6 +155,10 @@ class Writer:
                 op.result = op.fn(self._db, *op.args)
             except Exception as exc:  # this op fails, the group goes on
                 op.error = exc
+                if not isinstance(exc, StoreError):
+                    log.error("store write %s failed: %s",
+                              getattr(op.fn, "__name__", op.fn), exc,
+                              exc_info=not isinstance(exc, sqlite3.Error))
                 if c.in_transaction:
                     c.execute("ROLLBACK TO op")
                 else:
@@ -167,8 +182,10 @@ class Writer:
 
     @staticmethod
     def _fail(ops: list[Op], exc: BaseException) -> None:
-        for op in ops:
-            if op.error is None:
-                err = StoreUnavailable(f"書き込みに失敗しました / write failed: {exc}")
-                err.__cause__ = exc
-                op.error, op.result = err, None
+        lost = [op for op in ops if op.error is None]
+        if lost:
+            log.error("store writer: %d write(s) not committed: %s", len(lost), exc)
+        for op in lost:
+            err = StoreUnavailable(f"書き込みに失敗しました / write failed: {exc}")
+            err.__cause__ = exc
+            op.error, op.result = err, None
