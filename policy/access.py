@@ -1,7 +1,7 @@
 """Who may do what from where: account kinds, zones and scopes.  Pure decisions.
 
 * staff log in from both zones, admins only from LGWAN, external accounts only from
-  the internet (ARCHITECTURE.md "Zones");
+  the internet (docs/SECURITY.md "Zones");
 * admin operations exist only on the LGWAN listener and only for admins;
 * external accounts see only the rooms they are in, cannot browse the account
   directory, and create rooms only when ``external_can_create_rooms`` is set (and

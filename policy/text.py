@@ -44,14 +44,17 @@ def normalise(text: str) -> str:
     return unicodedata.normalize("NFC", _REMOVE.sub("", unicodedata.normalize("NFC", text))).strip()
 
 
-def _limited(text: str, limit: int, what_ja: str, what_en: str, code_prefix: str) -> str:
+def _limited(text: str, limit: int, what_ja: str, what_en: str,
+             codes: tuple[str, str]) -> str:
+    """``text`` normalised, refused with ``codes`` (empty, too long) as it fails."""
+    empty, too_long = codes
     out = normalise(text)
     if not out:
-        raise InvalidText(f"{what_ja}が空です / empty {what_en}", code=f"empty_{code_prefix}")
+        raise InvalidText(f"{what_ja}が空です / empty {what_en}", code=empty)
     if len(out) > limit:
         raise InvalidText(
             f"{what_ja}が長すぎます（最大 {limit} 文字） / {what_en} too long (max {limit} characters)",
-            code=f"{code_prefix}_too_long", limit=limit, length=len(out),
+            code=too_long, limit=limit, length=len(out),
         )
     return out
 
@@ -59,12 +62,13 @@ def _limited(text: str, limit: int, what_ja: str, what_en: str, code_prefix: str
 def message_body(text: str, cfg: PolicyConfig) -> str:
     """The stored form of a message body; InvalidText ``empty_message`` or
     ``message_too_long`` (details: limit, length)."""
-    return _limited(text, cfg.max_message_chars, "メッセージ", "message", "message")
+    return _limited(text, cfg.max_message_chars, "メッセージ", "message",
+                    ("empty_message", "message_too_long"))
 
 
 def room_name(text: str) -> str:
     """The stored form of a room name; InvalidText ``empty_name`` or ``name_too_long``."""
-    return _limited(text, MAX_NAME_CHARS, "ルーム名", "room name", "name")
+    return _limited(text, MAX_NAME_CHARS, "ルーム名", "room name", ("empty_name", "name_too_long"))
 
 
 @dataclass(frozen=True, slots=True)

@@ -79,8 +79,10 @@ CODES: dict[str, tuple[int, str]] = {
                                 "only add people they already share a room with"),
     "invalid_client_id": (400, "client_id は 1〜128 文字です / client_id must be 1 to 128 "
                                "characters"),
-    "empty_text": (400, "本文が空です / the text is empty"),
-    "text_too_long": (400, "本文が長すぎます / the text is too long"),
+    "empty_message": (400, "メッセージが空です / empty message"),
+    "message_too_long": (400, "メッセージが長すぎます / message too long"),
+    "empty_name": (400, "ルーム名が空です / empty room name"),
+    "name_too_long": (400, "ルーム名が長すぎます / room name too long"),
     "my_number_blocked": (403, "個人番号（マイナンバー）と思われる番号は庁外へ送れません / a "
                                "number that looks like a My Number may not leave LGWAN"),
     # ---- files and originals

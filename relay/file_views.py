@@ -44,14 +44,16 @@ def file_name(raw: str) -> str:
     return name
 
 
-def reason_text(raw: str, what_ja: str, what_en: str, required: bool) -> str:
+def reason_text(raw: str, what_ja: str, what_en: str, too_long: str,
+                empty: str | None = None) -> str:
+    """A request's reason or a decision's note: normalised, at most MAX_REASON_CHARS;
+    refused with ``empty`` when it is required and there is none."""
     out = text.normalise(raw)
-    if required and not out:
-        raise Invalid(f"{what_ja}を入力してください / a {what_en} is required",
-                      code=f"empty_{what_en}")
+    if empty is not None and not out:
+        raise Invalid(f"{what_ja}を入力してください / a {what_en} is required", code=empty)
     if len(out) > MAX_REASON_CHARS:
         raise Invalid(f"{what_ja}が長すぎます（最大 {MAX_REASON_CHARS} 文字） / {what_en} too "
-                      f"long (max {MAX_REASON_CHARS} characters)", code=f"{what_en}_too_long")
+                      f"long (max {MAX_REASON_CHARS} characters)", code=too_long)
     return out
 
 

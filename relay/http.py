@@ -1,7 +1,7 @@
 """HTTP/1.1 on top of h11, without sockets: request heads in, response bytes out.
 
 ``relay.server`` owns the sockets and the clock; this module owns the protocol
-decisions, so they can be tested as byte transcripts (STYLE.md rule 1):
+decisions, so they can be tested as byte transcripts:
 
 * turning h11's events and errors into ``Request`` objects or API.md error answers
   (malformed -> 400, header block over the limit -> 431);
@@ -33,7 +33,7 @@ from relay.web import HTTPError, Request, Response
 
 # --------------------------------------------------------------------------- limits
 
-# Seconds a body may take before the minimum rate applies (SECURITY.md: "after the
+# Seconds a body may take before the minimum rate applies (docs/SECURITY.md: "after the
 # first second").
 BODY_GRACE_S = 1.0
 # Bytes asked of the socket per receive.

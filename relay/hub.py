@@ -4,11 +4,11 @@ Each stream session subscribes with a bounded queue (``HTTPConfig.ws_send_queue`
 events).  ``publish`` never waits: it drops each event into the queues with
 ``send_nowait``; a session whose queue is full is a client that does not drain, and
 is disconnected (its cancel scope cancelled) instead of slowing the publisher or any
-other session (SECURITY.md "Network edges").
+other session (docs/SECURITY.md "Network edges").
 
 An event is encoded to JSON once per zone, not once per session: with rooms of a few
 hundred members the encoding would otherwise dominate.  The zone decides the *form*
-of an event (ARCHITECTURE.md step 5): ``publish`` takes either one event for all or a
+of an event (each zone sees its own form of a file event): ``publish`` takes either one event for all or a
 function ``zone -> event``.
 """
 

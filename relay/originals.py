@@ -39,7 +39,7 @@ async def request(ctx: Context, caller: Caller, file_id: str,
         raise Invalid("このファイルは無害化の対象ではありません（原本をそのまま受け取れます） / "
                       "this file was not disarmed; its original is what you receive",
                       code="not_quarantined")
-    reason = reason_text(reason, "申請理由", "reason", required=True)
+    reason = reason_text(reason, "申請理由", "reason", "reason_too_long", empty="empty_reason")
     req = await ctx.store.request_original(
         att.id, caller.account.id, reason, ctx.now(),
         audit=lambda r: Audit("original.requested", caller.account.id, att.id,
@@ -51,7 +51,7 @@ async def request(ctx: Context, caller: Caller, file_id: str,
 async def decide(ctx: Context, actor: Actor, request_id: str, approve: bool,
                  note: str) -> Done[OriginalRequest]:
     """Approve or deny a request (once); the requester hears of it on the stream."""
-    note = reason_text(note, "メモ", "note", required=False)
+    note = reason_text(note, "メモ", "note", "note_too_long")
     pending = await ctx.store.get_original_request(request_id)
     if pending.requester == actor.account_id:
         raise Forbidden("自分の申請は承認・却下できません。別の管理者に依頼してください / "

@@ -1,6 +1,6 @@
 """TLS for the listeners: server contexts, and the self-signed pair for trying it out.
 
-Policy (SECURITY.md "Network edges"):
+Policy (docs/SECURITY.md "Network edges"):
 
 * ``min_version = "1.3"`` (default): TLS 1.3 only, Mozilla "modern".
 * ``min_version = "1.2"``: TLS 1.2 as well, limited to Mozilla's "intermediate"
