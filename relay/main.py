@@ -1,9 +1,11 @@
 """``relayd [--config PATH]``: the daemon's entry point and its life under systemd.
 
 Order of a start: read the config (a refused key -> message on stderr, exit 2,
-nothing touched), open the store, make the TLS contexts, build the app, print a
-first admin's one-time password if one was just made, take the listeners (socket
-activation or bind), then report ``READY=1`` once both zones accept.  The chosen
+nothing touched), open the store (a state directory it cannot use -> one line
+``relayd: cannot start: …``, exit 1; see store.state), make the TLS contexts, build
+the app, print a first admin's one-time password if one was just made, take the
+listeners (socket activation or bind), then report ``READY=1`` once both zones
+accept.  The chosen
 addresses go to stderr as one line and to ``<state_dir>/run/ports.json``, so tests
 and operators using port 0 can find them::
 

@@ -58,6 +58,8 @@ class OpenState:
 
 
 def open_state(cfg: StoreConfig, create: bool) -> OpenState:
+    """The checks of the module docstring, in that order; nothing is made in a state
+    directory that is refused.  The caller owns (and closes) the write connection."""
     paths = StatePaths(Path(cfg.state_dir))
     existed = has_database(paths)
     if not existed:
