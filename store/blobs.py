@@ -14,11 +14,15 @@ so reordered, cut or extended files fail to decrypt.  A ``Quarantine`` keeps the
 sealed files in a blob store of its own and seals and opens around it: nothing it
 hands out is ciphertext.
 
-Everything here is blocking file I/O; the facade runs it in worker threads.
+Everything here is blocking file I/O; the facade runs it in worker threads.  File
+bytes that cannot be read or written (disk full, an I/O error, a damaged state
+directory) are logged at ERROR here, where it happens, and raised as
+StoreUnavailable; bytes that are simply not there are FileNotFound.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -32,7 +36,9 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from store.db import fsync_dir
-from store.errors import Corrupt, FileNotFound, FileTooLarge, Invalid, StoreError
+from store.errors import (
+    Corrupt, FileNotFound, FileTooLarge, Invalid, StoreError, StoreUnavailable,
+)
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +56,19 @@ def _check_sha(sha256: str) -> str:
     if not _SHA_RE.fullmatch(sha256):
         raise Invalid(f"not a SHA-256 name: {sha256!r}", sha256=sha256)
     return sha256
+
+
+def _io_failed(what: str, exc: OSError) -> StoreUnavailable:
+    log.error("file bytes: %s: %s", what, exc)
+    return StoreUnavailable(f"ファイルを読み書きできません / {what}: {exc.strerror or exc}")
+
+
+@contextlib.contextmanager
+def _io(what: str) -> Iterator[None]:
+    try:
+        yield
+    except OSError as exc:
+        raise _io_failed(what, exc) from exc
 
 
 def _path_in(root: Path, sha256: str) -> Path:
@@ -106,7 +125,8 @@ class BlobWriter:
         self._hash = hashlib.sha256()
         self.size = 0
         self._tmp = tmp_dir / f"upload-{secrets.token_hex(12)}"
-        fd = os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with _io(f"cannot create {self._tmp}"):
+            fd = os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         self._file: BinaryIO | None = os.fdopen(fd, "wb")
 
     def write(self, chunk: bytes) -> None:
@@ -118,34 +138,41 @@ class BlobWriter:
                                limit=self._cap)
         self.size += len(chunk)
         self._hash.update(chunk)
-        self._file.write(self._sealer.feed(chunk) if self._sealer else chunk)
+        with _io(f"cannot write {self._tmp}"):
+            self._file.write(self._sealer.feed(chunk) if self._sealer else chunk)
 
     def commit(self) -> tuple[str, int]:
         """Make the file durable under its name; returns (sha256 hex, size)."""
         if self._file is None:
             raise StoreError("blob writer already finished")
-        try:
-            if self._sealer is not None:
-                self._file.write(self._sealer.finish())
-            self._file.flush()
-            os.fsync(self._file.fileno())
-        finally:
-            self._file.close()
-            self._file = None
         sha = self._hash.hexdigest()
         final = _path_in(self._root, sha)
-        final.parent.mkdir(mode=0o700, exist_ok=True)
-        if final.exists():  # same content already stored
-            self._tmp.unlink()
-        else:
-            os.replace(self._tmp, final)
-            fsync_dir(final.parent)
+        with _io(f"cannot store {final}"):
+            try:
+                if self._sealer is not None:
+                    self._file.write(self._sealer.finish())
+                self._file.flush()
+                os.fsync(self._file.fileno())
+            except BaseException:
+                self.discard()
+                raise
+            f, self._file = self._file, None
+            f.close()
+            final.parent.mkdir(mode=0o700, exist_ok=True)
+            if final.exists():  # same content already stored
+                self._tmp.unlink()
+            else:
+                os.replace(self._tmp, final)
+                fsync_dir(final.parent)
         return sha, self.size
 
     def discard(self) -> None:
         if self._file is not None:
-            self._file.close()
-            self._file = None
+            f, self._file = self._file, None
+            try:
+                f.close()
+            except OSError:
+                pass  # what it could not write is being thrown away anyway
             self._tmp.unlink(missing_ok=True)
 
     def __enter__(self) -> "BlobWriter":
@@ -181,11 +208,14 @@ class BlobStore:
 
     def open(self, sha256: str) -> BinaryIO:
         """The stored bytes; FileNotFound if they are not stored (or were purged)."""
+        path = _path_in(self.root, sha256)
         try:
-            return open(_path_in(self.root, sha256), "rb")
+            return open(path, "rb")
         except FileNotFoundError:
             raise FileNotFound(f"ファイルの内容がありません / no stored content {sha256}",
                                sha256=sha256) from None
+        except OSError as exc:
+            raise _io_failed(f"cannot open {path}", exc) from exc
 
     def chunks(self, sha256: str, size: int = READ_CHUNK_BYTES) -> Iterator[bytes]:
         """The stored bytes in chunks of ``size``.  FileNotFound now if they are not
@@ -196,7 +226,11 @@ class BlobStore:
 
     def _chunks(self, sha256: str, size: int) -> Iterator[bytes]:
         with self.open(sha256) as f:
-            while chunk := f.read(size):
+            while True:
+                with _io(f"cannot read {f.name}"):
+                    chunk = f.read(size)
+                if not chunk:
+                    return
                 yield chunk
 
     def exists(self, sha256: str) -> bool:
@@ -259,7 +293,7 @@ class Quarantine:
         return self._frames(sha256)
 
     def _frames(self, sha256: str) -> Iterator[bytes]:
-        with self._sealed.open(sha256) as f:
+        with self._sealed.open(sha256) as f, _io(f"cannot read {f.name}"):
             header = f.read(len(_MAGIC) + _PREFIX_BYTES)
             if len(header) != len(_MAGIC) + _PREFIX_BYTES or not header.startswith(_MAGIC):
                 raise _corrupt(sha256, "bad header")
@@ -292,11 +326,12 @@ class Quarantine:
         """Write the plaintext to ``dest`` (0600), e.g. for a disarm worker; the caller
         deletes it when done.  The hash is checked as well as every frame's tag."""
         h = hashlib.sha256()
-        fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as out:
-            for plain in self.chunks(sha256):
-                h.update(plain)
-                out.write(plain)
+        with _io(f"cannot write {dest}"):
+            fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as out:
+                for plain in self.chunks(sha256):
+                    h.update(plain)
+                    out.write(plain)
         if h.hexdigest() != sha256:
             dest.unlink(missing_ok=True)
             raise _corrupt(sha256, "content hash mismatch")

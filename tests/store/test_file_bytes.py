@@ -1,18 +1,21 @@
 """File bytes through the facade: nothing outside the store opens a blob or the
-quarantine, and nothing the quarantine hands out is ciphertext."""
+quarantine, nothing the quarantine hands out is ciphertext, and bytes that cannot be
+read or written are one logged StoreUnavailable."""
 
 from __future__ import annotations
 
 import hashlib
 import logging
 import os
+import resource
+import signal
 from pathlib import Path
 
 import pytest
 import trio
 
 from store.blobs import FRAME_BYTES, BlobStore, Quarantine
-from store.errors import Corrupt, FileNotFound
+from store.errors import Corrupt, FileNotFound, StoreUnavailable
 from store.facade import Store
 from tests.store.conftest import TEST_TIMEOUT_S
 
@@ -134,3 +137,56 @@ def test_the_quarantine_is_not_a_blob_store_and_hands_out_no_ciphertext(
         sha, _ = w.commit()
     assert quarantine.read_bytes(sha) == ORIGINAL
     assert quarantine.sealed_path(sha).read_bytes() != ORIGINAL
+
+
+# ------------------------------------------------------------------------ I/O failures
+
+
+def _errors(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_an_upload_the_state_directory_cannot_take_is_unavailable_and_logged(
+        store: Store, caplog: pytest.LogCaptureFixture) -> None:
+    tmp = store.paths.tmp
+    tmp.rmdir()
+    tmp.write_bytes(b"")  # a damaged state directory: tmp/ is a file
+    with trio.fail_after(TEST_TIMEOUT_S), caplog.at_level(logging.ERROR):
+        with pytest.raises(StoreUnavailable) as info:
+            await store.open_upload(True, 1 << 20)
+    assert info.value.status == 503 and str(tmp) in str(info.value)
+    assert [r.name for r in _errors(caplog)] == ["store.blobs"]
+
+
+async def test_a_write_the_disk_refuses_is_unavailable_logged_and_leaves_nothing(
+        store: Store, caplog: pytest.LogCaptureFixture) -> None:
+    # The kernel refuses to grow any file of this process past 1 MiB (EFBIG), as a
+    # full disk would refuse with ENOSPC.
+    old_limit = resource.getrlimit(resource.RLIMIT_FSIZE)
+    old_handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, old_limit[1]))
+    try:
+        with trio.fail_after(TEST_TIMEOUT_S), caplog.at_level(logging.ERROR):
+            with pytest.raises(StoreUnavailable):
+                async with await store.open_upload(False, 4 << 20) as up:
+                    for _ in range(4):
+                        await up.write(os.urandom(1 << 20))
+                    await up.commit()
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, old_limit)
+        signal.signal(signal.SIGXFSZ, old_handler)
+    assert [r.name for r in _errors(caplog)] == ["store.blobs"]
+    assert list(store.paths.tmp.iterdir()) == []
+
+
+async def test_stored_bytes_that_cannot_be_read_are_unavailable_and_logged(
+        store: Store, caplog: pytest.LogCaptureFixture) -> None:
+    with trio.fail_after(TEST_TIMEOUT_S):
+        sha = await _upload(store, VARIANT, quarantined=False)
+        where = store.blobs.path(sha)
+        where.unlink()
+        where.mkdir()  # the name is there, the bytes cannot be read
+        with caplog.at_level(logging.ERROR), pytest.raises(StoreUnavailable):
+            async for _ in await store.open_download(sha, False):
+                pass
+    assert [r.name for r in _errors(caplog)] == ["store.blobs"]
