@@ -134,10 +134,6 @@ class Pipe:
         while not self._poller.poll(0) and time.monotonic() < end:
             os.sched_yield()
 
-    def wait(self, seconds: float) -> None:
-        """Sleep until a request comes or the pool closes its end, at most ``seconds``."""
-        self._poller.poll(seconds * 1000)
-
     def read_exact(self, n: int) -> bytes | None:
         buf = bytearray(n)
         view = memoryview(buf)

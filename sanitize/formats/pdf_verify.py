@@ -87,9 +87,9 @@ def apply_limits(cfg: SanitizeConfig) -> None:
 
 
 # memfds not in use, kept for the next memfile(): reusing one writes over pages the
-# kernel already holds instead of allocating (and later freeing) them again.  A pool
-# of blank paper, not state about a file: nothing is looked up in it by what a file
-# holds, and a file taken from it is written and cut to length before anything reads it.
+# kernel already holds instead of allocating (and later freeing) them again.  Scratch
+# space, not state about a file: nothing in it is looked up by what a file holds, and
+# a file taken from it is written and cut to length before anything reads it.
 _SPARE: list[BinaryIO] = []
 MAX_SPARE = 4  # a rebuild holds two at once (input, output), a verify one
 # A spare file keeps at most this much memory; a bigger one is emptied when handed back

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import select
 import sys
 
 from sanitize.config import SanitizeConfig
@@ -90,7 +91,9 @@ def _hang(pipe: Pipe) -> None:
     """Never answer, like a worker stuck in a parser, but go when the pool does: its
     end of the pipe closing wakes the poll (a test that abandons its wait, then
     exits, must not leave a worker behind for an hour)."""
-    pipe.wait(3600.0)  # the pool sends nothing while it waits for a reply
+    poller = select.poll()
+    poller.register(pipe.rfd, select.POLLIN)
+    poller.poll(3600 * 1000)  # the pool sends nothing while it waits for a reply
     os._exit(0)
 
 
