@@ -447,13 +447,16 @@ class Store:
         return Upload(await trio.to_thread.run_sync(target.writer, cap))
 
     def original_chunks(self, sha256: str, quarantined: bool) -> Iterator[bytes]:
-        """Blocking (call it on a worker thread): the stored bytes in chunks, decrypted
-        and every frame checked when ``quarantined``.  FileNotFound at once when the
-        bytes are not stored (or were purged); Corrupt from the iteration when they
-        fail their check.  The file is open only while the iterator is being read."""
-        if quarantined:
-            return self.quarantine.chunks(sha256)
-        return self.blobs.chunks(sha256)
+        """The stored bytes in chunks, decrypted and every frame checked when
+        ``quarantined``; iterate it on a worker thread.  Nothing is touched before the
+        first ``next``, so FileNotFound (not stored, or purged) and Corrupt (a frame
+        fails its check) come from the iteration, and the file is open only while the
+        iterator is being read."""
+        yield from self._chunks(sha256, quarantined)
+
+    def _chunks(self, sha256: str, quarantined: bool) -> Iterator[bytes]:
+        """Like ``original_chunks``, but FileNotFound at the call (blocking: a stat)."""
+        return (self.quarantine if quarantined else self.blobs).chunks(sha256)
 
     def store_variant(self, chunks: Iterable[bytes]) -> tuple[str, int]:
         """Blocking: write ``chunks`` into the plain blob store; (sha256, size).  No
@@ -467,7 +470,7 @@ class Store:
         """The stored bytes as an async iterator, read (and decrypted) on worker
         threads; its file is closed at the end or when the iterator is closed.
         FileNotFound here when the bytes are gone (purged)."""
-        chunks = await trio.to_thread.run_sync(self.original_chunks, sha256, quarantined)
+        chunks = await trio.to_thread.run_sync(self._chunks, sha256, quarantined)
         return _on_threads(chunks)
 
     async def purge_expired(self, now: float, days: int | None = None) -> int:
