@@ -250,7 +250,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"relayd: cannot start: {exc}", file=sys.stderr)
         return EXIT_STARTUP
     except StoreError as exc:  # the state directory refused (store.state): one line
-        print(f"relayd: cannot start: {exc.message}", file=sys.stderr)
+        print(f"relayd: cannot start: {exc.message} [{exc.code}]", file=sys.stderr)
         return EXIT_STARTUP
     except OSError as exc:
         print(f"relayd: cannot start: {exc}", file=sys.stderr)

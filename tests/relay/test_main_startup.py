@@ -95,11 +95,11 @@ def _config(tmp_path: Path, state_dir: Path) -> Path:
 def _damage(db: Path, how: str) -> None:
     if how == "not_a_database":
         db.write_bytes(b"this is not a database\n" * 200)
-    elif how == "newer_schema":
+    elif how == "schema_too_new":
         with sqlite3.connect(db) as raw:
             raw.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
         raw.close()
-    elif how == "damaged_page":
+    elif how == "database_corrupt":  # one page overwritten
         with sqlite3.connect(db) as raw:
             raw.execute("CREATE TABLE filler (id INTEGER PRIMARY KEY, v BLOB)")
             raw.execute("WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n "
@@ -111,7 +111,7 @@ def _damage(db: Path, how: str) -> None:
             f.write(os.urandom(4096))
 
 
-@pytest.mark.parametrize("how", ["not_a_database", "newer_schema", "damaged_page"])
+@pytest.mark.parametrize("how", ["not_a_database", "schema_too_new", "database_corrupt"])
 def test_relayd_refuses_an_unusable_database_with_one_line(tmp_path: Path, how: str) -> None:
     state_dir = tmp_path / "state"
 
@@ -128,3 +128,4 @@ def test_relayd_refuses_an_unusable_database_with_one_line(tmp_path: Path, how: 
     assert proc.returncode == 1, lines
     assert len(lines) == 1 and lines[0].startswith("relayd: cannot start: "), lines
     assert str(StatePaths(state_dir).db) in lines[0]
+    assert lines[0].endswith(f"[{how}]")  # the code, as relayctl and the docs give it
