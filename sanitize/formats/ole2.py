@@ -23,8 +23,8 @@ rewriting it is blocked instead:
   rewriting the piece table and field tables);
 * Excel: formulas that reach out (``ooxml_rules.ACTING_FUNCTIONS``): in defined names,
   as "_xlfn."/add-in names of the newer functions (WEBSERVICE, IMAGE, …), and in cell,
-  shared and array formulas calling RTD, CALL, REGISTER.ID or a HYPERLINK whose target
-  is not a literal http(s)/mailto URL: ``macro_needs_rewrite`` (replacing a FORMULA
+  shared and array formulas calling RTD or a HYPERLINK whose target is not a
+  literal http(s)/mailto URL: ``macro_needs_rewrite`` (replacing a FORMULA
   record by its cached value changes record sizes, hence BIFF rewriting);
 * PowerPoint: embedded OLE storages (ExOleObjStg), VBA (VBAInfo), ActiveX (ExControl),
   linked OLE and "run program / macro / OLE verb" actions inside the PowerPoint
@@ -476,15 +476,19 @@ _PTG_SIZES = {0x01: 5, 0x02: 5, **{t: 1 for t in range(0x03, 0x17)}, 0x1C: 2, 0x
 PTG_CONCAT, PTG_STR, PTG_ATTR, PTG_FUNC, PTG_FUNCVAR = 0x08, 0x17, 0x19, 0x21, 0x22
 _ATTR_SPACE, _ATTR_CHOOSE = 0x40, 0x04
 _FUNC_PREFIX = re.compile(r"(?i)^(?:_xl[a-z]*\.)+")
-# Cell, shared and array formulas are judged for the functions that run in a worksheet
-# cell; the macro-sheet-only ones (EXEC, REGISTER, FOPEN, INITIATE, …) act only from
-# macro sheets (blocked) and defined names (judged with the whole list, above).
-_CELL_FUNCTIONS = {n: name for n, name in rules.ACTING_FUNCTION_NUMBERS.items()
-                   if name in ("RTD", "CALL", "REGISTER.ID", "HYPERLINK")}
-# The function number as it follows ptgFunc (byte -1) or ptgFuncVar and its argument
-# count (byte -2): one literal search each, far cheaper than walking every record.
-_CELL_CALL_BYTES = tuple(re.compile(re.escape(struct.pack("<H", n))) for n in _CELL_FUNCTIONS)
-_FUNC_BYTES = frozenset({0x21, 0x41, 0x61})
+# Cell, shared and array formulas are judged for RTD and HYPERLINK, the functions that
+# reach out from a worksheet cell in current Excel; the macro-sheet-only ones (EXEC,
+# REGISTER, FOPEN, INITIATE, …) and CALL / REGISTER.ID (kept from worksheets since
+# Excel 2003) act from macro sheets (blocked) and defined names (judged with the
+# whole list, above).  Both take a variable number of arguments (the ranges Excel
+# accepts), so BIFF8 writes their call as ptgFuncVar (any class), argument count,
+# function number.
+_CELL_ARGS = {"RTD": range(2, 31), "HYPERLINK": range(1, 3)}
+_CELL_FUNCTIONS = {int(rules.ACTING_FUNCTIONS[name][0] or 0): name for name in _CELL_ARGS}
+# Each number's low byte, found with bytes.find (memchr: far cheaper than walking
+# every record, and than a two-byte search), then a look at the bytes around it.
+_CELL_CALL_BYTES = tuple((bytes([n & 0xFF]), n >> 8, _CELL_ARGS[name])
+                         for n, name in _CELL_FUNCTIONS.items())
 _FUNCVAR_BYTES = frozenset({0x22, 0x42, 0x62})
 # Sheet records holding a formula -> offset of its cce (the token bytes follow it).
 _FORMULA_RECORDS = {0x0006: 20, 0x04BC: 8, 0x0221: 12}  # FORMULA, SHRFMLA, ARRAY
@@ -568,12 +572,14 @@ def _ordinary_hyperlink(rgce: bytes, plain: list[tuple[int, int]], call: int) ->
 
 def _may_call_acting(main: bytes, start: int) -> bool:
     """Whether the sheets (from ``start``) may hold a call of a cell-acting function:
-    its function number right after a ptgFunc, or a ptgFuncVar and argument count."""
-    for number in _CELL_CALL_BYTES:
-        for m in number.finditer(main, start):
-            i = m.start()
-            if main[i - 1] in _FUNC_BYTES or (main[i - 2] in _FUNCVAR_BYTES and main[i - 1] <= 30):
+    its number right after a ptgFuncVar and an argument count it accepts."""
+    end = len(main) - 1
+    for low, high, args in _CELL_CALL_BYTES:
+        i = main.find(low, max(start, 2), end)
+        while i >= 0:
+            if main[i + 1] == high and main[i - 2] in _FUNCVAR_BYTES and main[i - 1] in args:
                 return True
+            i = main.find(low, i + 1, end)
     return False
 
 

@@ -1,9 +1,11 @@
 """What OOXML disarm removes (CDR.md "OOXML"), as data shared by rebuild and verify.
 
-Only tables live here: the rebuild (``ooxml``, ``ooxml_xml``) and the verify step
+Mostly tables: the rebuild (``ooxml``, ``ooxml_xml``) and the verify step
 (``ooxml_verify``) each walk the package with their own code and consult these.
 Content types and relationship types are compared in lower case (both are
-case-insensitive in OPC).
+case-insensitive in OPC).  The Word fields and spreadsheet functions that act live
+here with the small functions that judge an instruction or a formula by them, so
+that the RTF and legacy (.doc, .xls) paths judge by the same lists.
 """
 
 from __future__ import annotations
@@ -265,8 +267,8 @@ def acting_formula(formula: str) -> tuple[str, str] | None:
     bare = blank_strings(formula)
     if DDE_IN_FORMULA.search(bare):
         return "dde", "|"
-    if EXTERNAL_BOOK.search(bare):
-        return "external", EXTERNAL_BOOK.search(bare).group()  # type: ignore[union-attr]
+    if (book := EXTERNAL_BOOK.search(bare)) is not None:
+        return "external", book.group()
     for m in QUALIFIER.finditer(bare):
         q = m.group(1) if m.group(1) is not None else m.group(2)
         if _PATH_MARK.search(q) and not _THIS_BOOK.fullmatch(q):

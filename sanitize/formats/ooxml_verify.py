@@ -20,6 +20,7 @@ import threading
 import zipfile
 import zlib
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from lxml import etree
 
@@ -261,29 +262,34 @@ def _check_xml(name: str, root: etree._Element) -> None:
             raise VerifyFailed(f"{name}: defined name {el.get('name')}")
     # Complex fields on a stack (begin pushes, end pops; instruction text goes to the
     # innermost open field), fldSimple alone; every instruction is judged at the end.
-    done: list[tuple[str, bool, bool]] = []  # (instruction, computed name, has nested)
-    stack: list[list] = []  # [text, computed, nested, separated]
+    done: list[_OpenField] = []
+    stack: list[_OpenField] = []
     for el in root.iter(*_FIELD_TAGS):
         q = etree.QName(el)
         ns, local = q.namespace or "", q.localname
         if local == "fldSimple":
-            done.append((el.get(f"{{{ns}}}instr") or "", False, False))
+            done.append(_OpenField(el.get(f"{{{ns}}}instr") or ""))
         elif local == "fldChar":
             kind = el.get(f"{{{ns}}}fldCharType")
             if kind == "begin":
-                if stack and not stack[-1][3]:
-                    stack[-1][2] = True
-                    if rules.OPEN_FIELD_NAME.fullmatch(stack[-1][0]):
-                        stack[-1][1] = True
-                stack.append(["", False, False, False])
+                if stack and not stack[-1].separated:
+                    stack[-1].nested = True
+                    stack[-1].computed |= bool(rules.OPEN_FIELD_NAME.fullmatch(stack[-1].text))
+                stack.append(_OpenField())
             elif kind == "separate" and stack:
-                stack[-1][3] = True
+                stack[-1].separated = True
             elif kind == "end" and stack:
-                text, computed, nested, _ = stack.pop()
-                done.append((text, computed, nested))
-        elif stack and not stack[-1][3]:
-            stack[-1][0] += el.text or ""
-    done.extend((text, computed, nested) for text, computed, nested, _ in stack)
-    for instr, computed, nested in done:
-        if rules.acting_field(instr, computed, nested):
-            raise VerifyFailed(f"{name}: field {instr.strip()[:60]}")
+                done.append(stack.pop())
+        elif stack and not stack[-1].separated:
+            stack[-1].text += el.text or ""
+    for f in done + stack:
+        if rules.acting_field(f.text, f.computed, f.nested):
+            raise VerifyFailed(f"{name}: field {f.text.strip()[:60]}")
+
+
+@dataclass(slots=True)
+class _OpenField:
+    text: str = ""
+    computed: bool = False  # a nested field began inside the first word
+    nested: bool = False
+    separated: bool = False

