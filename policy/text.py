@@ -76,7 +76,7 @@ class Outbound:
     """What the outbound checks found in a text on its way from LGWAN to the internet."""
 
     verdict: Literal["allow", "warn", "block"]
-    masked: tuple[str, ...] = ()  # My Numbers found, masked (never the whole number)
+    masked: tuple[str, ...] = ()  # My Numbers found, masked (never the whole number), each once
 
     def enforce(self) -> None:
         """Forbidden ``my_number_blocked`` if the verdict is block."""
@@ -87,10 +87,14 @@ class Outbound:
 
 
 def scan_outbound(body: str, cfg: PolicyConfig) -> Outbound:
-    """Outbound checks for text that internet-zone readers may receive."""
+    """Outbound checks for text that internet-zone readers may receive.
+
+    ``body`` is read however its digits are spelled (see policy.mynumber) and is not
+    changed; what is found is reported masked, each number once.
+    """
     if cfg.my_number_outbound == "allow":
         return Outbound("allow")
-    hits = mynumber.find(body)
-    if not hits:
+    masked = mynumber.find_my_numbers(body)
+    if not masked:
         return Outbound("allow")
-    return Outbound(cfg.my_number_outbound, tuple(mynumber.mask(h) for h in hits))
+    return Outbound(cfg.my_number_outbound, tuple(masked))

@@ -9,6 +9,9 @@ the reading rule, not luck, that lets them through.
 
 from __future__ import annotations
 
+import sys
+import unicodedata
+
 import pytest
 from hypothesis import given, strategies as st
 
@@ -124,6 +127,7 @@ FOUND = {
     "after a time": "12:00 1234 5678 9018",
     "csv row then the next row's number": f"1,山田太郎,{N}\n2,佐藤花子,",
     "tsv cell": f"山田\t{joined('-')}\t2026/04/01",
+    "quoted csv cell over lines": f'"{joined(chr(10))}",山田',
     "after another number on the same line": "03-1234-5678 1234-5678-9018",
 }
 
@@ -137,6 +141,10 @@ LOOK_ALIKES = {
     "two phone numbers": "03-1234-5678／03-1234-5679",
     "address then phone": "千代田区1-2-3\n03-1234-5678",
     "postal code": "〒100-0001 東京都千代田区",
+    # A line break in a table ends a row: the last cell must not join the next row's
+    # first (031234000210 and 090123450042 are valid).
+    "csv row ending in a phone": "1,山田,03-1234-0002\n10,佐藤,03-1234-0003",
+    "tsv row ending in a mobile": "山田\t090-1234-5004\n2\t佐藤",
     # Dates and times.
     "iso date": "2026-12-03",
     "era date": "令和8年12月3日",
@@ -199,12 +207,39 @@ def test_what_ends_a_number(body: str) -> None:
 
 
 def test_look_alikes_are_not_passed_by_luck() -> None:
-    # The twelve digits of these look-alikes carry a valid check digit: they pass
-    # because of how the text is read.
-    for name, upto in (("international", None), ("phone then opening hours", ":"),
-                       ("ip address", None), ("twelve-digit amount with a valid check digit", None)):
-        body = LOOK_ALIKES[name].split(upto)[0] if upto else LOOK_ALIKES[name]
-        assert mynumber.is_valid("".join(ch for ch in body if ch.isdigit())), name
+    # These look-alikes hold twelve digits in a row with a valid check digit: they pass
+    # because of how the text is read, not because the check digit failed.
+    joins = {"international": valid("81901234567"), "phone then opening hours": "031234567813",
+             "ip address": valid("19216810020"), "twelve-digit amount with a valid check digit": N,
+             "csv row ending in a phone": "031234000210", "tsv row ending in a mobile": "090123450042",
+             "card number containing N": N}
+    for name, digits in joins.items():
+        assert mynumber.is_valid(digits), name
+        assert digits in "".join(ch for ch in LOOK_ALIKES[name] if ch.isdigit()), name
+
+
+def _category(*cats: str) -> list[str]:
+    return [chr(c) for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c)) in cats]
+
+
+def test_every_dash_space_and_line_separator_joins_digits() -> None:
+    # The separator lists are written out; this keeps them complete for the Unicode
+    # version in use (dash punctuation, spaces, line and paragraph separators).
+    missed = [f"U+{ord(ch):04X}" for ch in _category("Pd", "Zs", "Zl", "Zp")
+              if mynumber.find(joined(ch)) != [N]]
+    assert missed == []
+
+
+def test_every_format_character_is_invisible() -> None:
+    missed = [f"U+{ord(ch):04X}" for ch in _category("Cf")
+              if mynumber.find(joined(ch, PER_DIGIT)) != [N]]
+    assert missed == []
+
+
+def test_every_decimal_digit_script_is_read() -> None:
+    zeros = [ch for ch in _category("Nd") if unicodedata.decimal(ch) == 0]
+    missed = [f"U+{ord(z):04X}" for z in zeros if mynumber.find(digits_in(z)) != [N]]
+    assert len(zeros) > 60 and missed == []
 
 
 def test_several_numbers_in_order_each_once() -> None:
