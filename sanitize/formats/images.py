@@ -238,12 +238,13 @@ def _png_chunks(data: bytes) -> list[Removed]:
 def _gif_extensions(data: bytes) -> list[Removed]:
     """Extension blocks other than frame control and looping: comments, XMP, ICC,
     IPTC, plain text.  A listing that stops at the first oddity; Pillow decides."""
-    found: list[Removed] = []
-    other: list[str] = []
+    found: dict[Removed, None] = {}  # each kind once, however many blocks
+    other: dict[str, None] = {}
     pos = 13 + ((3 << ((data[10] & 7) + 1)) if len(data) > 10 and data[10] & 0x80 else 0)
     steps = 0
     try:
         while steps < _LIST_MAX_STEPS:
+            steps += 1
             block = data[pos]
             if block == 0x2C:  # image: descriptor, local table, LZW size, sub-blocks
                 flags = data[pos + 9]
@@ -251,15 +252,15 @@ def _gif_extensions(data: bytes) -> list[Removed]:
             elif block == 0x21:
                 label, app = data[pos + 1], data[pos + 3:pos + 14]
                 if label == 0xFE:
-                    found.append(Removed("image.comment"))
+                    found[Removed("image.comment")] = None
                 elif label == 0xFF and app == b"XMP DataXMP":
-                    found.append(Removed("image.xmp"))
+                    found[Removed("image.xmp")] = None
                 elif label == 0xFF and app != b"NETSCAPE2.0":
-                    other.append("application " + app[:8].decode("latin-1"))
+                    other["application " + app[:8].decode("latin-1")] = None
                 elif label == 0x01:
-                    other.append("plain text")
+                    other["plain text"] = None
                 elif label not in (0xF9, 0xFF):
-                    other.append(f"0x{label:02X}")
+                    other[f"0x{label:02X}"] = None
                 pos += 2
             else:
                 break
@@ -270,8 +271,8 @@ def _gif_extensions(data: bytes) -> list[Removed]:
     except IndexError:
         pass
     if other:
-        found.append(Removed("image.metadata", _names("GIF extensions: ", other)))
-    return found
+        found[Removed("image.metadata", _names("GIF extensions: ", list(other)))] = None
+    return list(found)
 
 
 # Chunks of what the rebuild writes, or reported under their own code.
