@@ -117,7 +117,8 @@ async def reset_password(ctx: Context, actor: Actor, login: str,
 
 async def enrol_totp(ctx: Context, actor: Actor, login: str) -> Done[TOTPEnrolment]:
     """Give ``login`` a new TOTP secret (replacing any old one: codes from the old
-    authenticator entry stop working) and return it to be shown once."""
+    authenticator entry stop working, and every session ends with its open streams)
+    and return it to be shown once."""
     account = await ctx.store.get_account_by_login(login)
     secret = secrets.token_bytes(TOTP_SECRET_BYTES)
     await ctx.store.set_totp_secret(
@@ -126,7 +127,7 @@ async def enrol_totp(ctx: Context, actor: Actor, login: str) -> Done[TOTPEnrolme
                     {"login": account.login}))
     b32 = base64.b32encode(secret).decode("ascii").rstrip("=")
     uri = totp_for(secret).get_provisioning_uri(account.login, TOTP_ISSUER)
-    return Done(TOTPEnrolment(b32, uri))
+    return Done(TOTPEnrolment(b32, uri), end_accounts=(account.id,))
 
 
 async def bootstrap_admin(ctx: Context) -> str | None:

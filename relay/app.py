@@ -29,7 +29,7 @@ from relay.disarm_jobs import DisarmJobs
 from relay.hub import Hub
 from relay.metrics import metrics_text
 from relay.sessions import Logins, authenticate
-from relay.shapes import ID_RE, bearer_token
+from relay.shapes import ID_RE, bearer_token, credentials, same_origin
 from relay.web import Accept, Request, Response, json_response
 
 log = logging.getLogger(__name__)
@@ -167,7 +167,12 @@ class RelayApp:
                 continue
             if route.access == "public":
                 return await route.handler(req, params)
-            caller = await authenticate(self.ctx, bearer_token(req), req.zone)
+            token, via_cookie = credentials(req)
+            if via_cookie and req.method not in ("GET", "HEAD") and not same_origin(
+                    req, self.cfg.http.allowed_origins):
+                # A change asked for by a page of another site, riding on the cookie.
+                raise errors.origin_forbidden(req.header("origin") or "")
+            caller = await authenticate(self.ctx, token, req.zone)
             if route.access == "admin":
                 access.check_admin(caller.account.kind, caller.zone)
             return await route.handler(req, caller, params)
@@ -177,6 +182,17 @@ class RelayApp:
 
     # ------------------------------------------------------------ operations
     async def healthz(self, req: Request, p: list[str]) -> Response:
+        """200 when the store answers and the disarm workers run; 503 otherwise, so a
+        load balancer or monitor sees a relayd that accepts connections but cannot
+        serve them."""
+        problems = []
+        if not await self.store.healthy():
+            problems.append("store")
+        if not self.jobs.serving():
+            problems.append("disarm_workers")
+        if problems:
+            return ok(503, {"status": "unavailable", "failing": problems},
+                      (("retry-after", "5"),))
         return ok(200, {"status": "ok"})
 
     async def metrics(self, req: Request, p: list[str]) -> Response:

@@ -94,6 +94,10 @@ class HTTPConfig:
     ws_ping_interval_s: float = field(default=30.0, metadata=bounds(1, 3600))
     ws_ping_timeout_s: float = field(default=10.0, metadata=bounds(1, 3600))
     ws_send_queue: int = field(default=256, metadata=bounds(1, 100_000))
+    # Open streams allowed at once per login session and per account (a browser tab
+    # holds one); more are closed at once with 1008 "too many streams".
+    ws_max_streams_per_session: int = field(default=8, metadata=bounds(1, 10_000))
+    ws_max_streams_per_account: int = field(default=32, metadata=bounds(1, 100_000))
     # WebSocket messages buffered from one client before its reader waits for the app.
     ws_receive_queue: int = field(default=8, metadata=bounds(1, 10_000))
     # A response write (HTTP) that makes no progress this long: the client stopped

@@ -241,7 +241,6 @@ def _backup(args: argparse.Namespace, cfg: config.Config) -> int:
 
 def _restore(args: argparse.Namespace, cfg: config.Config) -> int:
     from store import backup
-    from store.db import DB_NAME
 
     state = Path(cfg.store.state_dir)
     try:
@@ -251,7 +250,7 @@ def _restore(args: argparse.Namespace, cfg: config.Config) -> int:
                   "stop it first (systemctl stop relayd)", file=sys.stderr)
             return EXIT_FAILED
         backup.check_backup(args.backup)
-        if (state / DB_NAME).exists():
+        if StatePaths(state).db.exists():
             if not args.replace:
                 print(f"relayctl: 復元できません: {state} にデータがあります / cannot restore: "
                       f"{state} already holds a database; use --replace to move it aside",

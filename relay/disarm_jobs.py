@@ -112,6 +112,10 @@ class DisarmJobs:
             with trio.CancelScope(shield=True):
                 await trio.to_thread.run_sync(pool.close)
 
+    def serving(self) -> bool:
+        """Whether files can be disarmed now: the pool is up and not closed."""
+        return self.pool is not None and not self.pool.closed
+
     def enqueue(self, attachment_id: str) -> None:
         if attachment_id in self._queued or attachment_id in self._running:
             return

@@ -36,6 +36,8 @@ CODES: dict[str, tuple[int, str]] = {
     "too_many_connections": (429, "同じアドレスからの接続が多すぎます / too many connections "
                                   "from this address"),
     "rate_limited": (429, "しばらく待ってから再試行してください / too many requests, retry later"),
+    "unsupported_media_type": (415, "JSON は Content-Type: application/json で送ってください / "
+                                    "send JSON bodies with Content-Type: application/json"),
     "headers_too_large": (431, "ヘッダーが大きすぎます / request headers too large"),
     "internal_error": (500, "内部エラーが発生しました / internal error"),
     # ---- sessions

@@ -72,7 +72,7 @@ async def upload(ctx: Context, jobs: DisarmJobs, up: NewUpload, body: Body) -> D
         sha, size = await blob.commit()
     message, created = await ctx.store.post_file(
         up.room_id, up.caller.account.id, zone, up.name, size, sha, "", "pending",
-        up.client_id, ctx.now())
+        up.client_id, ctx.now(), session_id=up.caller.session.id)
     if not created:
         return Done(message)
     ctx.messages_posted += 1

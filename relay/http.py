@@ -120,6 +120,11 @@ def parse_head(event: h11.Request) -> Head:
     # A request without Content-Length or Transfer-Encoding has no body (RFC 9112
     # 6.3); chunked bodies have no length known in advance.
     length: int | None = 0
+    names = {k for k, _ in headers}
+    if {"content-length", "transfer-encoding"} <= names:
+        # The classic request-smuggling shape (RFC 9112 6.1): refused, and the error
+        # answer closes the connection, so nothing after it on the wire is served.
+        raise bad_request("both Content-Length and Transfer-Encoding")
     for k, v in headers:
         if k == "content-length":
             length = int(v)  # h11 has validated it

@@ -88,8 +88,8 @@ class Hub:
             return len(self._by_account.get(account_id, ()))
         return sum(len(s) for s in self._by_account.values())
 
-    def connected_accounts(self) -> frozenset[str]:
-        return frozenset(self._by_account)
+    def streams_of_session(self, account_id: str, session_id: str) -> int:
+        return sum(1 for s in self._by_account.get(account_id, ()) if s.session_id == session_id)
 
     # ------------------------------------------------------------ publishing
     def publish(self, account_ids: Iterable[str], event: EventForm) -> int:

@@ -13,6 +13,7 @@ from typing import Mapping, MutableMapping
 
 import trio
 
+from policy.ratelimit import ip_key
 from policy.zones import ZONES, Zone
 from relay.config import ListenerConfig
 
@@ -119,3 +120,29 @@ def bind_to_device(sock: trio.socket.SocketType, device: str) -> None:
             f"インターフェース {device!r} に待ち受けを限定できません / cannot bind the "
             f"listener to device {device!r}: {exc.strerror} (needs root or CAP_NET_RAW; "
             "under systemd use BindToDevice= in the .socket unit)") from None
+
+
+class AddressCap:
+    """Open connections per client address, at most ``limit`` each.  Keyed like the
+    login limits: an IPv6 client holds a whole /64, so a cap per exact address would
+    be no cap at all."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._open: dict[str, int] = {}
+
+    def admit(self, peer: str) -> bool:
+        key = ip_key(peer)
+        n = self._open.get(key, 0)
+        if n >= self.limit:
+            return False
+        self._open[key] = n + 1
+        return True
+
+    def release(self, peer: str) -> None:
+        key = ip_key(peer)
+        n = self._open.get(key, 0) - 1
+        if n > 0:
+            self._open[key] = n
+        else:
+            self._open.pop(key, None)

@@ -66,7 +66,8 @@ async def send(ctx: Context, caller: Caller, room_id: str, body: str,
         raise errors.rate_limited(wait)
     await check_outbound(ctx, caller, room, body, "body")
     message, created = await ctx.store.post_message(
-        room.id, caller.account.id, body, caller.zone, client_id, ctx.now())
+        room.id, caller.account.id, body, caller.zone, client_id, ctx.now(),
+        session_id=caller.session.id)
     if not created:
         return Done(message)
     ctx.messages_posted += 1

@@ -15,7 +15,7 @@ from policy.zones import Zone
 from relay import accounts, errors, files, messages, originals, rooms, sessions
 from relay.app import Route, admin, member, no_content, ok, public
 from relay.commands import Caller
-from relay.shapes import COOKIE_PREFIX, Fields, query_id, query_int
+from relay.shapes import COOKIE_PREFIX, Fields, query_id, query_int, read_json
 from relay.web import Request, Response
 
 if TYPE_CHECKING:
@@ -166,7 +166,7 @@ def admin_routes(app: "RelayApp") -> list[Route]:
 
     async def reset(req: Request, caller: Caller, p: list[str]) -> Response:
         # The body is optional here: empty means "generate a one-time password".
-        obj = await req.json(cfg.http.max_json_bytes)
+        obj = await read_json(req, cfg.http.max_json_bytes)
         password = None if obj is None else Fields(obj).opt_str("password")
         target = await ctx.store.get_account(p[0])
         account, password = await ctx.run(

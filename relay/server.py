@@ -23,7 +23,7 @@ import trio
 from policy.zones import ZONES, Zone
 from relay import errors, http
 from relay.config import HTTPConfig
-from relay.listeners import ZoneListener
+from relay.listeners import AddressCap, ZoneListener
 from relay.web import CLOSE_TIMEOUT_S, App, HTTPError, Request, Response
 from relay.wsupgrade import _StreamUpgrade
 
@@ -52,7 +52,7 @@ class Server:
         self.cfg = cfg
         self.clock = clock
         self.draining = False
-        self._per_ip: dict[str, int] = {}
+        self._per_address = AddressCap(cfg.max_connections_per_ip)
         self._conns: set[_Connection] = set()
         self._accept_scope = trio.CancelScope()
         self._empty = trio.Event()
@@ -127,18 +127,10 @@ class Server:
             self._empty.set()
 
     def _admit(self, peer: str) -> bool:
-        n = self._per_ip.get(peer, 0)
-        if n >= self.cfg.max_connections_per_ip:
-            return False
-        self._per_ip[peer] = n + 1
-        return True
+        return self._per_address.admit(peer)
 
     def _release(self, peer: str) -> None:
-        n = self._per_ip.get(peer, 0) - 1
-        if n > 0:
-            self._per_ip[peer] = n
-        else:
-            self._per_ip.pop(peer, None)
+        self._per_address.release(peer)
 
 
 def _peer_of(stream: trio.SocketStream) -> str:

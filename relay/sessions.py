@@ -3,8 +3,11 @@ logging out.
 
 A session belongs to the listener it logged in through: a token copied from the
 internet side is no key to the LGWAN side.  Every login attempt takes a token from the
-client address's bucket and the login's bucket; an empty bucket answers 429 with
-Retry-After and the start of such a lockout is audited once.  The failed logins of the
+client address's bucket and from the login's bucket *in that zone*; an empty bucket
+answers 429 with Retry-After and the start of such a lockout is audited once.  Keeping
+the zones' buckets apart means guesses sent to the internet listener can never lock
+staff (or an LGWAN-only admin) out of their LGWAN PCs.  An account that may not use a
+zone is answered there exactly like a wrong password, so it cannot be probed.  The failed logins of the
 last window are read back from the audit log when relayd starts, so a restart hands a
 guesser no fresh set of tries.
 """
@@ -36,6 +39,11 @@ TOTP_STEP_S = 30
 TOTP_DIGITS = 6
 # Lockouts remembered (so each is audited once, not once per refused attempt).
 MAX_LOCKOUTS_TRACKED = 10_000
+
+
+def _zone_key(zone: Zone, login: str) -> str:
+    """The login's bucket in one zone: guesses on one listener never drain the other's."""
+    return f"{zone}\x00{login}"
 
 
 def totp_for(secret: bytes) -> TOTP:
@@ -90,21 +98,22 @@ class Logins:
             raise errors.rate_limited(wait)
         # Over-long logins cannot exist and must not become limiter keys.
         key = login[:80]
-        wait = self.by_account.take(key, now)
+        wait = self.by_account.take(_zone_key(zone, key), now)
         if wait:
             await self._locked_out("account", key, wait, zone, peer, now)
             raise errors.rate_limited(wait)
         account = None
         if len(login) <= MAX_LOGIN_CHARS and len(password) <= MAX_PASSWORD_CHARS:
             account = await ctx.store.check_password(login, password)
-        if account is None:
-            await ctx.store.record(Audit("login.failed", None, key,
-                                         {"zone": zone, "peer": peer}), now)
+        if account is None or not access.may_use_zone(account.kind, zone):
+            # A zone the account may not use answers like a wrong password (after the
+            # same scrypt), and counts like one.
+            data = {"zone": zone, "peer": peer}
+            if account is not None:
+                data["reason"] = "zone_forbidden"
+            await ctx.store.record(Audit("login.failed", None, key, data), now)
             raise errors.invalid_credentials()
         try:
-            # Only after the password: otherwise the answer would tell strangers which
-            # logins exist.
-            access.check_zone(account.kind, zone)
             await self._check_totp(account, totp, zone, now)
         except (PolicyError, HTTPError) as exc:
             code = exc.code
@@ -115,14 +124,14 @@ class Logins:
                 # login), or a refusal the person must fix elsewhere: not a guess, so
                 # it does not use up the attempts.  A wrong code is a guess.
                 self.by_ip.give_back(ip, now)
-                self.by_account.give_back(key, now)
+                self.by_account.give_back(_zone_key(zone, key), now)
             raise
         token, _session = await ctx.store.create_session(
             account.id, zone, now, ctx.cfg.auth.session_ttl_hours * 3600,
             audit=Audit("login.ok", account.id, account.id, {"zone": zone, "peer": peer}))
         # A successful login is not an attack: it does not use up the user's attempts.
         self.by_ip.give_back(ip, now)
-        self.by_account.give_back(key, now)
+        self.by_account.give_back(_zone_key(zone, key), now)
         return token, account
 
     async def _restore_limits(self) -> None:
@@ -135,8 +144,9 @@ class Logins:
         for entry in await self.ctx.store.recent_audit(("login.failed",), now - window):
             at = datetime.strptime(entry.at, "%Y-%m-%dT%H:%M:%S.%fZ").replace(
                 tzinfo=timezone.utc).timestamp()
-            if entry.subject:
-                self.by_account.take(entry.subject, at)
+            zone = entry.data.get("zone")
+            if entry.subject and isinstance(zone, str):
+                self.by_account.take(_zone_key(zone, entry.subject), at)
             peer = entry.data.get("peer")
             if isinstance(peer, str):
                 self.by_ip.take(ip_key(peer), at)
@@ -145,7 +155,11 @@ class Logins:
                           now: float) -> None:
         """Audit the start of a lockout (``login.locked``), once per lockout: a flood
         of refused attempts must not become a flood of audit entries."""
-        until = self._lockouts.get((kind, key))
+        if kind == "account":
+            key_in_zone = _zone_key(zone, key)
+        else:
+            key_in_zone = key
+        until = self._lockouts.get((kind, key_in_zone))
         if until is not None and until > now:
             return
         if len(self._lockouts) >= MAX_LOCKOUTS_TRACKED:
@@ -155,7 +169,7 @@ class Logins:
         # The lockout lasts while attempts keep coming; remember it for a full refill
         # of the bucket so a steady trickle of guesses is one entry, not one per token.
         rate = self.by_account.rate if kind == "account" else self.by_ip.rate
-        self._lockouts[(kind, key)] = now + max(wait, rate.burst * rate.refill_s)
+        self._lockouts[(kind, key_in_zone)] = now + max(wait, rate.burst * rate.refill_s)
         target = key if kind == "account" else None
         log.warning("login attempts for %s %s over the limit; refused for %.0f s "
                     "(ログイン試行回数の上限)", kind, key, wait)

@@ -7,6 +7,7 @@ message has one shape whichever way it comes.
 
 from __future__ import annotations
 
+import json
 import re
 from http.cookies import CookieError, SimpleCookie
 from typing import Any
@@ -16,6 +17,32 @@ from relay.web import Request
 
 ID_RE = re.compile(r"[0-9]{1,18}")
 COOKIE_PREFIX = "kakehashi_"  # + zone: browsers share cookies across ports of a host
+
+
+async def read_json(req: Request, limit: int) -> Any:
+    """The JSON body (None when empty).  A body must say it is JSON: a browser form
+    posted from another site cannot (its types are form and text types)."""
+    raw = await req.body.read_all(limit)
+    if not raw:
+        return None
+    ctype = (req.header("content-type") or "").split(";", 1)[0].strip().lower()
+    if ctype != "application/json":
+        raise errors.error("unsupported_media_type", {"content_type": ctype[:100]})
+    return parse_json(raw)
+
+
+def parse_json(raw: bytes | str) -> Any:
+    """JSON from a client, or a 400: malformed text, nesting too deep for the parser,
+    integers too long to convert, and strings with lone surrogates (which no UTF-8
+    store or answer can hold) are the client's error, never ours."""
+    try:
+        obj = json.loads(raw)
+        # Re-encoding is the C-speed way to find a lone surrogate anywhere inside.
+        json.dumps(obj, ensure_ascii=False).encode("utf-8")
+    except (UnicodeError, ValueError, RecursionError) as exc:  # JSONDecodeError too
+        raise errors.error("malformed_json", {"position": getattr(exc, "pos", None),
+                                              "reason": type(exc).__name__}) from None
+    return obj
 
 
 class Fields:
@@ -29,7 +56,7 @@ class Fields:
 
     @classmethod
     async def of(cls, req: Request, limit: int) -> "Fields":
-        return cls(await req.json(limit))
+        return cls(await read_json(req, limit))
 
     def _p(self, name: str) -> str:
         return f"{self.path}.{name}" if self.path else name
@@ -95,16 +122,33 @@ def query_id(req: Request, name: str) -> str | None:
 def bearer_token(req: Request) -> str | None:
     """The token from ``Authorization: Bearer``, else the zone's session cookie
     (cookies are only ever set on TLS listeners)."""
+    return credentials(req)[0]
+
+
+def credentials(req: Request) -> tuple[str | None, bool]:
+    """(token, whether it came from the cookie).  A browser sends the cookie with any
+    request, also one a foreign page makes it send; a bearer header it never adds by
+    itself."""
     auth = req.header("authorization")
     if auth:
         scheme, _, token = auth.partition(" ")
-        return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+        return (token.strip() if scheme.lower() == "bearer" and token.strip() else None), False
     if req.tls and (raw := req.header("cookie")):
         jar: SimpleCookie = SimpleCookie()
         try:
             jar.load(raw)
         except CookieError:
-            return None
+            return None, False
         morsel = jar.get(COOKIE_PREFIX + req.zone)
-        return morsel.value if morsel else None
-    return None
+        return (morsel.value, True) if morsel else (None, False)
+    return None, False
+
+
+def same_origin(req: Request, allowed: tuple[str, ...]) -> bool:
+    """Whether a cookie-authenticated request comes from our own pages (or a configured
+    origin): the page's Origin names this listener's own https://host[:port]."""
+    origin = req.header("origin")
+    if origin is None:
+        return False
+    host = req.header("host")
+    return origin in allowed or (host is not None and origin == f"https://{host}")

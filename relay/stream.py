@@ -22,7 +22,6 @@ connection (``relay.server``); the session only ends itself.
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import datetime, timezone
 from typing import Any, Awaitable, Callable
@@ -34,7 +33,7 @@ from wsproto.events import TextMessage
 from relay import errors, messages
 from relay.commands import Caller, Context
 from relay.hub import OVERFLOW, REVOKED, Subscription, encode
-from relay.shapes import Fields
+from relay.shapes import Fields, parse_json
 from relay.web import CLOSE_TIMEOUT_S, Accept, HTTPError
 
 log = logging.getLogger(__name__)
@@ -43,12 +42,14 @@ log = logging.getLogger(__name__)
 SEND_BATCH = 64
 
 EXPIRED = "expired"
+TOO_MANY = "too many streams"
 # RFC 6455 close codes per way of ending.
 _CLOSE: dict[str | None, tuple[int, str]] = {
     None: (1000, "bye"),
     OVERFLOW: (1008, "send queue overflow"),
     REVOKED: (1008, "session revoked"),
     EXPIRED: (1008, "session expired"),
+    TOO_MANY: (1008, "too many streams"),
 }
 
 
@@ -63,6 +64,14 @@ async def run(ctx: Context, caller: Caller, accept: Accept) -> None:
     try:
         ws: WebSocketConnection = await accept()
     except ConnectionClosed:
+        return
+    http = ctx.cfg.http
+    if (ctx.hub.sessions(caller.account.id) >= http.ws_max_streams_per_account
+            or ctx.hub.streams_of_session(caller.account.id, caller.session.id)
+            >= http.ws_max_streams_per_session):
+        log.info("account %s: over the open-stream limit; closing the new one",
+                 caller.account.id)
+        await _close(ws, TOO_MANY)
         return
     conn = _Conn(ws)
     sub = ctx.hub.subscribe(caller.account.id, caller.zone, caller.session.id)
@@ -172,11 +181,7 @@ async def answer(ctx: Context, caller: Caller, frame: str | bytes) -> dict[str, 
         if isinstance(frame, bytes):
             raise HTTPError(400, "text_frames_only",
                             "テキストフレームで送ってください / send JSON in text frames")
-        try:
-            obj = json.loads(frame)
-        except json.JSONDecodeError as exc:
-            raise HTTPError(400, "malformed_json", "JSON が不正です / malformed JSON",
-                            {"position": exc.pos}) from None
+        obj = parse_json(frame)
         f = Fields(obj)
         client_id = obj.get("client_id") if isinstance(obj.get("client_id"), str) else None
         kind = f.req_str("type")

@@ -73,15 +73,6 @@ class Request:
                 return v
         return None
 
-    async def json(self, limit: int) -> Any:
-        raw = await self.body.read_all(limit)
-        try:
-            return json.loads(raw.decode("utf-8")) if raw else None
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise HTTPError(400, "malformed_json",
-                            "リクエストの JSON が不正です / malformed JSON body",
-                            {"position": getattr(exc, "pos", None)}) from None
-
 
 @dataclass(frozen=True, slots=True)
 class Response:

@@ -259,6 +259,10 @@ class WorkerPool:
         with self._cond:
             return [w.proc.pid for w in (*self._idle, *self._busy)]
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     def close(self) -> None:
         """Stop every worker; jobs still running finish with a stopped worker."""
         with self._cond:

@@ -133,6 +133,9 @@ def set_totp_secret_txn(db: sqlite_utils.Database, login: str, secret: bytes | N
     # A new secret starts a new sequence of steps.
     db.conn.execute("UPDATE accounts SET totp_secret = ?, totp_last_step = 0 WHERE id = ?",
                     (secret, int(account.id)))
+    # Re-enrolment is what an operator does when a phone is lost: every session the
+    # old second factor opened ends with it.
+    _revoke_all(db.conn, account.id)
 
 
 def accept_totp_step_txn(db: sqlite_utils.Database, account_id: str, step: int) -> bool:

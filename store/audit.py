@@ -1,4 +1,4 @@
-"""The audit log: append-only, hash-chained, verifiable (SECURITY.md, Audit).
+"""The audit log: append-only, hash-chained, verifiable (docs/SECURITY.md, Audit).
 
 Entry ``n`` carries ``mac_n = HMAC-SHA256(key, mac_{n-1} || canonical JSON of entry n)``
 where the JSON holds the entry's id, time, actor, action, subject and data, and

@@ -148,7 +148,7 @@ def connect(path: Path, *, readonly: bool = False) -> sqlite_utils.Database:
             conn.close()
             raise StateUnusable(f"WAL モードにできません / {path}: cannot switch to WAL "
                                 f"(journal_mode={mode})", path=str(path))
-    # FULL: a COMMIT that returned survives power loss (SECURITY.md, Durability).
+    # FULL: a COMMIT that returned survives power loss (docs/SECURITY.md, Durability).
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA foreign_keys=ON")
     if readonly:

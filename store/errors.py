@@ -49,6 +49,13 @@ class NotMember(StoreError):
     code, status = "not_member", 403
 
 
+class SessionEnded(StoreError):
+    """The session a write was made through has ended (logged out, revoked with its
+    account, expired) by the time the write reached the database."""
+
+    code, status = "unauthenticated", 401
+
+
 class Invalid(StoreError):
     """A request the store cannot carry out as asked (our caller's misuse or bad input)."""
 

@@ -386,13 +386,14 @@ class Store:
     # ---------------------------------------------------------------- messages
     async def post_message(self, room_id: str, sender_id: str, body: str,
                            origin_zone: Zone, client_id: str | None,
-                           now: float) -> tuple[Message, bool]:
+                           now: float, session_id: str | None = None) -> tuple[Message, bool]:
         """Commit a message; (message, created).  With a ``client_id`` already used by
         this sender, returns the earlier message and created=False (idempotent).
         The sender's own read state moves to the new message.
-        RoomNotFound / NotMember if the sender cannot post there."""
+        RoomNotFound / NotMember if the sender cannot post there; SessionEnded if
+        ``session_id`` is given and that session is no longer live."""
         return await self._write(messages.post_message_txn, room_id, sender_id, body,
-                                 origin_zone, client_id, now)
+                                 origin_zone, client_id, now, session_id)
 
     async def get_message(self, message_id: str) -> Message:
         return await self._read(messages.get_message, message_id)
@@ -413,12 +414,14 @@ class Store:
     async def post_file(self, room_id: str, sender_id: str, origin_zone: Zone,
                         name: str, size: int, sha256: str, kind: str, status: str,
                         client_id: str | None, now: float,
-                        report: dict[str, Any] | None = None) -> tuple[Message, bool]:
+                        report: dict[str, Any] | None = None,
+                        session_id: str | None = None) -> tuple[Message, bool]:
         """A message (empty body) with one attachment, committed together; the bytes
         must already be stored (``open_upload`` … ``commit``).  Idempotent on
         ``client_id`` like ``post_message``."""
         return await self._write(files.post_file_txn, room_id, sender_id, origin_zone, name,
-                                 size, sha256, kind, status, client_id, now, report)
+                                 size, sha256, kind, status, client_id, now, report,
+                                 session_id)
 
     async def get_attachment(self, attachment_id: str) -> Attachment:
         return await self._read(files.get_attachment, attachment_id)

@@ -1,4 +1,4 @@
-"""Attachments (issue 4): the rows that link a message to stored bytes.
+"""Attachments: the rows that link a message to stored bytes.
 
 Bytes live outside SQLite (store.blobs), named by their SHA-256.  Where the original
 of an attachment is kept follows from its ``origin_zone``: originals from the internet
@@ -45,10 +45,12 @@ def pending_attachments(db: sqlite_utils.Database) -> list[Attachment]:
 def post_file_txn(db: sqlite_utils.Database, room_id: str, sender_id: str, origin_zone: Zone,
                   name: str, size: int, sha256: str, kind: str, status: str,
                   client_id: str | None, now: float,
-                  report: dict[str, Any] | None) -> tuple[Message, bool]:
+                  report: dict[str, Any] | None,
+                  session_id: str | None = None) -> tuple[Message, bool]:
     """One message (empty body) carrying one attachment, committed together."""
     _check_status(status)
-    message, created = post_message_txn(db, room_id, sender_id, "", origin_zone, client_id, now)
+    message, created = post_message_txn(db, room_id, sender_id, "", origin_zone, client_id, now,
+                                        session_id)
     if not created:
         return message, False
     cur = db.conn.execute(

@@ -16,7 +16,7 @@ from typing import Any, Iterable, Sequence
 import sqlite_utils
 
 from store.db import int_id, iso
-from store.errors import Invalid, MessageNotFound, NotMember, RoomNotFound
+from store.errors import Invalid, MessageNotFound, NotMember, RoomNotFound, SessionEnded
 from store.records import Attachment, Message, Readers, RoomSummary, Zone
 from store.rooms import _ROOM_COLS, room_from_row
 
@@ -161,12 +161,25 @@ def rooms_for(db: sqlite_utils.Database, account_id: str) -> list[RoomSummary]:
 # ------------------------------------------------------------------------- writes
 
 
+def require_session_txn(c: sqlite3.Connection, session_id: str, now: float) -> None:
+    """SessionEnded unless the session is still live: checked in the write's own
+    transaction, so nothing is stored through a session that ended while the request
+    or stream frame was on its way."""
+    live = c.execute("SELECT 1 FROM sessions s JOIN accounts a ON a.id = s.account_id "
+                     "WHERE s.id = ? AND s.revoked = 0 AND s.expires_ts > ? AND a.disabled = 0",
+                     (int_id(session_id), now)).fetchone()
+    if live is None:
+        raise SessionEnded("session ended", session_id=session_id)
+
+
 def post_message_txn(db: sqlite_utils.Database, room_id: str, sender_id: str, body: str,
                      origin_zone: Zone, client_id: str | None,
-                     now: float) -> tuple[Message, bool]:
+                     now: float, session_id: str | None = None) -> tuple[Message, bool]:
     """The hot path: a handful of indexed statements, nothing else."""
     c = db.conn
     rid, sid = int_id(room_id), int_id(sender_id)
+    if session_id is not None:
+        require_session_txn(c, session_id, now)
     if client_id is not None:
         row = c.execute(f"SELECT {MSG_COLS} FROM messages WHERE sender = ? AND client_id = ?",
                         (sid, client_id)).fetchone()

@@ -64,6 +64,9 @@ class Env:
         if as_ is not None:
             token = await self.token(as_, zone)
         hdrs = list(headers)
+        if (json_body is not None or raw is not None) and not any(
+                k == "content-type" for k, _ in headers):
+            hdrs.append(("content-type", "application/json"))
         if token:
             hdrs.append(("authorization", f"Bearer {token}"))
         data = raw if raw is not None else (
@@ -151,16 +154,32 @@ async def test_wrong_password_and_unknown_login_answer_alike(env: Env) -> None:
     assert ("login.failed", "tanaka") in actions and ("login.failed", "nobody") in actions
 
 
-async def test_zone_forbidden_only_after_the_right_password(env: Env) -> None:
-    r = await env.login("hoikuen", zone="lgwan")
-    assert r.status == 403 and code(r) == "zone_forbidden"
-    r = await env.login("root", zone="internet")
-    assert r.status == 403 and code(r) == "zone_forbidden"
-    # A wrong password never reveals the zone rule (nor that the login exists).
-    r = await env.login("hoikuen", zone="lgwan", password="wrong password!", peer="192.0.2.50")
-    assert r.status == 401
+async def test_an_account_not_allowed_in_a_zone_cannot_be_probed_there(env: Env) -> None:
+    # The right password of an account that may not use this listener answers exactly
+    # like a wrong one: nothing tells a stranger the login exists.
+    wrong = await env.login("root", zone="internet", password="wrong password!",
+                            peer="192.0.2.50")
+    for login, zone in (("hoikuen", "lgwan"), ("root", "internet")):
+        r = await env.login(login, zone=zone)
+        assert (r.status, body(r)) == (wrong.status, body(wrong))
+        assert dict(r.headers) == dict(wrong.headers)
     assert (await env.login("hoikuen", zone="internet")).status == 200
     assert (await env.login("tanaka", zone="internet")).status == 200
+    failed = [e for e in await env.store.audit_entries(0, 100) if e.action == "login.failed"]
+    assert [e.data.get("reason") for e in failed] == [None, "zone_forbidden", "zone_forbidden"]
+
+
+async def test_guesses_on_the_internet_never_lock_a_login_out_of_lgwan(env: Env) -> None:
+    # An attacker on the internet drains the internet bucket of an LGWAN-only admin and
+    # of a staff member...
+    for i in range(10):
+        for login in ("root", "tanaka"):
+            await env.login(login, zone="internet", password=f"guess {i} guess",
+                            peer=f"203.0.113.{i}")
+    assert (await env.login("tanaka", zone="internet", peer="203.0.113.99")).status == 429
+    # ...and both still log in from their LGWAN PCs at once.
+    assert (await env.login("root", zone="lgwan")).status == 200
+    assert (await env.login("tanaka", zone="lgwan")).status == 200
 
 
 async def test_login_rate_limited_per_account_with_retry_after(env: Env) -> None:
@@ -201,8 +220,10 @@ async def test_cookie_on_tls_listener(env: Env) -> None:
     me = await env.call("GET", "/api/v1/me", zone="internet", tls=True,
                         headers=(("cookie", f"other=1; {name_value}"),))
     assert me.status == 200 and body(me)["login"] == "tanaka"
+    # A change with the cookie comes from our own page (its Origin is this host).
     out = await env.call("POST", "/api/v1/logout", zone="internet", tls=True,
-                         headers=(("cookie", name_value),))
+                         headers=(("cookie", name_value), ("host", "chat.example.lg.jp"),
+                                  ("origin", "https://chat.example.lg.jp")))
     assert out.status == 204 and "Max-Age=0" in dict(out.headers)["set-cookie"]
 
 
@@ -410,9 +431,18 @@ async def test_unknown_route_wrong_method_and_health(env: Env) -> None:
     assert dict(r.headers)["allow"] == "GET, POST"
     assert (await env.call("GET", "/api/v1/rooms")).status == 401
     for zone in ("lgwan", "internet"):
+        # This app was never started (no disarm workers): it must not claim health.
         h = await env.call("GET", "/healthz", zone=zone)
-        assert h.status == 200 and body(h) == {"status": "ok"}
+        assert h.status == 503 and body(h) == {"status": "unavailable",
+                                               "failing": ["disarm_workers"]}
     assert (await env.call("GET", "/api/v1/stream", zone="lgwan")).status == 426
+
+
+async def test_healthz_says_unavailable_when_the_store_is_gone(env: Env) -> None:
+    await env.store.aclose()
+    h = await env.call("GET", "/healthz")
+    assert h.status == 503 and "store" in body(h)["failing"]
+    assert dict(h.headers)["retry-after"] == "5"
 
 
 async def test_metrics_on_lgwan_only(env: Env) -> None:

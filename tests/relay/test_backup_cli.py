@@ -152,9 +152,17 @@ async def test_backup_while_sending_then_restore_into_a_fresh_state_dir(tmp_path
             assert r2.admin_password is None  # the admin came back with the backup
             tanaka = await login(r2, "lgwan", "tanaka", PASSWORDS["tanaka"])
             partner = await login(r2, "internet", "hoikuen", PASSWORDS["hoikuen"])
-            history = ok(await tanaka.request("GET", f"/api/v1/rooms/{room}/messages?limit=200"))
-            messages = history["messages"]
-            assert len(messages) < 200
+            # Every page of the history, oldest first (how many there are depends on how
+            # fast the sender was while the backup ran).
+            messages: list[dict[str, Any]] = []
+            query = "limit=200"
+            while True:
+                page = ok(await tanaka.request(
+                    "GET", f"/api/v1/rooms/{room}/messages?{query}"))["messages"]
+                messages = page + messages
+                if len(page) < 200:
+                    break
+                query = f"limit=200&before={page[0]['id']}"
             assert messages[0]["id"] == seeded["file_msg"]
             attachment = messages[0]["attachments"][0]
             assert attachment["status"] == "ready" and attachment["name"] == "お知らせ.txt"

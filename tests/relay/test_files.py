@@ -465,7 +465,7 @@ async def test_tampered_original_is_blocked_and_the_next_file_goes_through(env: 
     with trio.fail_after(TIMEOUT_S):
         r = await upload(env, room, pdf, "議事録.pdf", "hoikuen", "internet")
         [att] = body(r)["attachments"]
-        sealed = env.store.quarantine.path(hashlib.sha256(pdf).hexdigest())
+        sealed = env.store.quarantine.sealed_path(hashlib.sha256(pdf).hexdigest())
         raw = bytearray(sealed.read_bytes())
         raw[-5] ^= 0x01  # one bit of the last frame's tag
         sealed.write_bytes(bytes(raw))

@@ -115,7 +115,8 @@ async def test_disconnect_account_and_session() -> None:
     assert hub.disconnect_account("1") == 1
     assert s1.ended == REVOKED
     assert hub.publish(["1", "2"], {"type": "x"}) == 1
-    assert hub.connected_accounts() == frozenset({"2"})
+    assert hub.sessions("1") == 0 and hub.sessions("2") == 1
+    assert hub.streams_of_session("2", "sess-c") == 1
     hub.unsubscribe(s3)
     hub.unsubscribe(s3)  # idempotent
     assert hub.sessions() == 0

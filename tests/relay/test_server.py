@@ -45,7 +45,7 @@ class TinyApp:
         if req.path == "/who":
             return json_response(200, {"zone": req.zone, "tls": req.tls, "peer": req.peer})
         if req.path == "/json":
-            data = await req.json(1000)
+            data = json.loads(await req.body.read_all(1000) or b"null")
             return json_response(200, {"got": data})
         if req.path == "/upload":
             h = hashlib.sha256()
@@ -277,6 +277,32 @@ async def test_connections_per_ip_are_capped_with_429(tmp_path: Path) -> None:
                     await trio.sleep(0.05)
             await c.aclose()
             await held[1].aclose()
+
+
+def test_the_connection_cap_counts_an_ipv6_client_by_its_64(tmp_path: Path) -> None:
+    server = srv.Server(TinyApp(), HTTPConfig(max_connections_per_ip=2))
+    assert server._admit("2001:db8:1:2::10") and server._admit("2001:db8:1:2::beef")
+    # A third address of the same /64 is the same client: refused.
+    assert not server._admit("2001:db8:1:2:ffff::1")
+    assert server._admit("2001:db8:1:3::1")  # another /64 is another client
+    server._release("2001:db8:1:2::10")
+    assert server._admit("2001:db8:1:2::77")
+
+
+async def test_content_length_with_transfer_encoding_is_refused_and_the_connection_closed(
+        tmp_path: Path) -> None:
+    smuggled = (b"POST /json HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b"Content-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n"
+                b"2\r\n{}\r\n0\r\n\r\n"
+                b"GET /who HTTP/1.1\r\nHost: x\r\n\r\n")
+    with trio.fail_after(GUARD_S):
+        async with running(tmp_path) as r:
+            raw = await raw_exchange(r.lgwan, smuggled)
+    # One answer (400), then the server closed: the request behind it was never served.
+    assert raw.count(b"HTTP/1.1 ") == 1
+    status, headers, body = status_and_json(raw)
+    assert status == 400 and body["error"]["code"] == "bad_request"
+    assert headers.get("connection") == "close"
 
 
 async def test_a_client_that_stops_reading_a_response_is_cut_off(tmp_path: Path) -> None:

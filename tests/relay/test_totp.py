@@ -60,7 +60,7 @@ class TEnv:
         obj: dict[str, Any] = {"login": login, "password": password}
         if totp is not None:
             obj["totp"] = totp
-        return await self.app.handle(Request("POST", "/api/v1/login", {}, (), zone,  # type: ignore[arg-type]
+        return await self.app.handle(Request("POST", "/api/v1/login", {}, (("content-type", "application/json"),), zone,  # type: ignore[arg-type]
                                              peer, MemBody(json.dumps(obj).encode()), True))
 
     async def enrol(self, login: str) -> accounts.TOTPEnrolment:
