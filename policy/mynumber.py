@@ -32,8 +32,10 @@ How text is read, so that a number cannot be slipped out by spelling it differen
   inside them ("1234-5678-9018 2026", a CSV cell followed by a line break): a longer
   number grouped the same way throughout (a card number, 1234-5678-9018-1) is one
   longer number, and a twelve-digit part of it is not a hit.
+* In a table a line break ends a row: a run that touches a comma or tab is read line
+  by line, so a row ending in a phone number does not join the next row's number.
 * What is known to be something else is not read: a run after "+" (an international
-  phone number), a group touching a colon at the end of a run (the hour of
+  phone number), a group touching a colon at either end of a run (the hour of
   "03-1234-5678 13:00"), four dotted groups of one to three digits (an IPv4 address).
 
 Reading is linear in the length of the text.  Pure: no I/O.
@@ -92,14 +94,20 @@ _K = f"[{_chars(_KANJI_DIGITS)}]"
 
 
 def _run(digit: str, separator: str) -> str:
-    """Twelve or more ``digit`` joined by gaps of at most MAX_SEPARATORS ``separator``."""
-    gap = f"{_I}*(?:{separator}{_I}*){{0,{MAX_SEPARATORS}}}"
-    return f"{digit}(?:{gap}{digit}){{11,}}"
+    """Twelve or more ``digit`` joined by gaps of at most MAX_SEPARATORS ``separator``.
+
+    Only from the first digit of a run: the lookbehinds refuse a digit that a digit
+    before it reaches through a plain gap, so the digits of short numbers (most of
+    them) do not each start a search of their own.  The quantifiers are possessive:
+    digits, separators and invisible characters are disjoint classes, so giving back
+    never helps a match.
+    """
+    gap = f"{_I}*+(?:{separator}{_I}*+){{0,{MAX_SEPARATORS}}}+"
+    not_inside = "".join(f"(?<!{digit}{separator * k}{digit})" for k in range(MAX_SEPARATORS + 1))
+    return f"{digit}{not_inside}(?:{gap}{digit}){{11,}}+"
 
 
-# Runs of decimal digits (where 一 is a dash) or of kanji numerals.  The character
-# classes are disjoint, so the gaps cannot backtrack into each other: a search costs a
-# bounded amount per character.
+# Runs of decimal digits (where 一 is a dash) or of kanji numerals.
 _SEP_DECIMAL = f"[{_chars(_SEPARATORS)}一]"
 _SEP_KANJI = f"[{_chars(_SEPARATORS)}]"
 _RUNS = re.compile(f"(?P<decimal>{_run(_D, _SEP_DECIMAL)})|(?P<kanji>{_run(_K, _SEP_KANJI)})")
@@ -111,13 +119,14 @@ _LINE_BREAK = re.compile(f"[{_chars(_LINE_BREAKS)}]")
 _FIELD_ENDS = (",", "\t")
 
 
+# The weight Qn of the n-th digit from the right is n + 1 for n <= 6 and n - 5 above;
+# written here left to right, as the digits are read.
+_WEIGHTS = (6, 5, 4, 3, 2, 7, 6, 5, 4, 3, 2)
+
+
 def check_digit(first11: str) -> int:
     """The check digit for the first eleven digits of a My Number."""
-    total = 0
-    for n, ch in enumerate(reversed(first11), start=1):
-        q = n + 1 if n <= 6 else n - 5
-        total += int(ch) * q
-    r = total % 11
+    r = sum(int(ch) * q for ch, q in zip(first11, _WEIGHTS, strict=True)) % 11
     return 0 if r <= 1 else 11 - r
 
 
@@ -157,9 +166,13 @@ def mask(number: str) -> str:
 
 def _read_run(folded: str, m: re.Match[str]) -> Iterator[str]:
     """The twelve-digit numbers (ASCII) that a run reads as."""
-    split = _SPLIT_KANJI if m.lastgroup == "kanji" else _SPLIT_DECIMAL
-    parts = split.split(_STRIP_INVISIBLE.sub("", m.group()))
-    groups, gaps = parts[0::2], parts[1::2]
+    run = m.group()
+    if len(run) == 12 and run.isascii():  # twelve plain digits, as in most CSV cells
+        groups, gaps = [run], []
+    else:
+        split = _SPLIT_KANJI if m.lastgroup == "kanji" else _SPLIT_DECIMAL
+        parts = split.split(_STRIP_INVISIBLE.sub("", run))
+        groups, gaps = parts[0::2], parts[1::2]
     start, stop = m.span()
     before, after = folded[max(start - 2, 0):start], folded[stop:stop + 2]
     first, end = 0, len(groups)
@@ -171,7 +184,7 @@ def _read_run(folded: str, m: re.Match[str]) -> Iterator[str]:
     cells = [(first, end)]
     # Next to a comma or tab the text is a table, and a line break ends a row: a row
     # ending in a phone number must not join the next row's row number.
-    if (before[-1:] in _FIELD_ENDS or after[:1] in _FIELD_ENDS) and \
+    if gaps and (before[-1:] in _FIELD_ENDS or after[:1] in _FIELD_ENDS) and \
             any(_LINE_BREAK.search(g) for g in gaps[first:end - 1]):
         cells = list(_cut_at_line_breaks(gaps, first, end))
     for cell_first, cell_end in cells:
