@@ -24,7 +24,7 @@ CREATE TABLE accounts (
     kind TEXT NOT NULL CHECK (kind IN ('staff', 'external', 'admin')),
     disabled INTEGER NOT NULL DEFAULT 0,
     created_at TEXT NOT NULL,
-    -- scrypt: derived key, per-account salt, and the parameters used ({"n","r","p"}).
+    -- the password hash, per-account salt, and the parameters used (JSON with "alg").
     pw_hash BLOB,
     pw_salt BLOB,
     pw_params TEXT,
@@ -155,9 +155,40 @@ def _script(sql: str) -> Callable[[sqlite_utils.Database], None]:
     return apply
 
 
+# A password an admin set (a reset, the first admin's one-time password) must be
+# changed at the first login: until then the session can do nothing else.
+_V3_PASSWORD_CHANGE = """
+ALTER TABLE accounts ADD COLUMN must_change_password INTEGER NOT NULL DEFAULT 0;
+"""
+
+
+# The directory: departments (部 > 課 > 係, each row naming its parent), the one an
+# account belongs to, what the personnel system says of a person (kana, email), and
+# accounts deleted while their messages stay; rooms made for a department, and rooms
+# archived (read-only).
+_V4_DIRECTORY = """
+CREATE TABLE departments (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    parent_id INTEGER REFERENCES departments(id),
+    created_at TEXT NOT NULL
+);
+CREATE UNIQUE INDEX departments_name ON departments(COALESCE(parent_id, 0), name);
+ALTER TABLE accounts ADD COLUMN department_id INTEGER REFERENCES departments(id);
+ALTER TABLE accounts ADD COLUMN kana TEXT NOT NULL DEFAULT '';
+ALTER TABLE accounts ADD COLUMN email TEXT NOT NULL DEFAULT '';
+ALTER TABLE accounts ADD COLUMN deleted_at TEXT;
+CREATE INDEX accounts_department ON accounts(department_id);
+ALTER TABLE rooms ADD COLUMN department_id INTEGER REFERENCES departments(id);
+ALTER TABLE rooms ADD COLUMN archived_at TEXT;
+"""
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _script(_V1),
     _script(_V2),
+    _script(_V3_PASSWORD_CHANGE),
+    _script(_V4_DIRECTORY),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
