@@ -53,7 +53,7 @@ PASSWORD = "crash-loop-password-1"
 CONFIG: dict[str, Any] = {
     "listeners": {"lgwan": {"host": "127.0.0.1", "port": 0},
                   "internet": {"host": "127.0.0.1", "port": 0}},
-    "store": {"scrypt_n": 1024},
+    "store": {"password_memory_kib": 64},
     "sanitize": {"workers": 1},
     # Neither limit is under test; both would only slow the senders down.
     "auth": {"message_burst": 100_000, "message_refill_s": 0.0001,
@@ -105,7 +105,7 @@ BENCH_SETUP = Audit("bench.setup", None, None, {})
 
 
 async def setup(state_dir: Path, senders: list[Sender]) -> str:
-    store = await Store.open(StoreConfig(state_dir=str(state_dir), scrypt_n=1024))
+    store = await Store.open(StoreConfig(state_dir=str(state_dir), password_memory_kib=64))
     try:
         ids = [(await store.create_account(s.login, PASSWORD, "staff", "", audit=BENCH_SETUP, now=time.time())).id for s in senders]
         room = await store.create_room("crash loop", "group", ids, ids[0], time.time(), audit=BENCH_SETUP)

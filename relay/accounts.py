@@ -19,8 +19,9 @@ from policy.errors import Forbidden, Invalid
 from store.errors import Conflict
 from store.records import Account, AccountKind, Audit
 
+from relay import errors
 from relay.commands import Actor, Caller, Context, Done
-from relay.sessions import MAX_PASSWORD_CHARS, totp_for
+from relay.sessions import MAX_PASSWORD_CHARS, login_key, totp_for
 
 # Limits on what callers name; each is a named default in one place.
 LOGIN_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
@@ -78,9 +79,13 @@ def one_time_password() -> str:
 # --------------------------------------------------------------------------- commands
 
 
-async def create_account(ctx: Context, actor: Actor, new: NewAccount) -> Done[Account]:
+async def create_account(ctx: Context, actor: Actor, new: NewAccount,
+                         one_time: bool = False) -> Done[Account]:
+    """``one_time``: the password was generated for the person, who must change it at
+    the first login."""
     account = await ctx.store.create_account(
         new.login, new.password, new.kind, new.display_name, now=ctx.now(),
+        must_change=one_time,
         audit=lambda a: Audit("account.created", actor.account_id, a.id,
                               {"login": a.login, "kind": a.kind}))
     return Done(account)
@@ -102,17 +107,44 @@ async def set_disabled(ctx: Context, actor: Actor, login: str,
 
 async def reset_password(ctx: Context, actor: Actor, login: str,
                          password: str | None) -> Done[tuple[Account, str]]:
-    """A new password (a one-time one when none is given); every session of the
-    account ends, and so do its open streams."""
+    """A new password (a one-time one when none is given), which the person must change
+    at the next login; every session of the account ends, and so do its streams."""
     if password is None:
         password = one_time_password()
     check_password_strength(password)
     target = await ctx.store.get_account_by_login(login)
-    account = await ctx.store.set_password(
-        login, password, now=ctx.now(),
+    account, _ended = await ctx.store.set_password(
+        login, password, now=ctx.now(), must_change=True,
         audit=Audit("account.password_reset", actor.account_id, target.id,
                     {"login": target.login}))
     return Done((account, password), end_accounts=(account.id,))
+
+
+async def change_own_password(ctx: Context, caller: Caller, old: str, new: str,
+                              peer: str) -> Done[Account]:
+    """A person changes their own password: the old one proves it is them (and is
+    limited like a login), every other session of theirs ends."""
+    login, now = caller.account.login, ctx.now()
+    bucket, key = ctx.limits.login_by_account, login_key(caller.zone, login)
+    wait = bucket.take(key, now)
+    if wait:
+        raise errors.rate_limited(wait)
+    if len(old) > MAX_PASSWORD_CHARS or await ctx.store.check_password(login, old, now) is None:
+        await ctx.store.record(Audit("login.failed", None, login,
+                                     {"zone": caller.zone, "peer": peer,
+                                      "reason": "password_change"}), now)
+        raise errors.invalid_credentials()
+    bucket.give_back(key, now)  # the right old password is no guess
+    check_password_strength(new)
+    if new == old:
+        raise Invalid("新しいパスワードは今のパスワードと違うものにしてください / the new "
+                      "password must differ from the old one", code="same_password")
+    account, ended = await ctx.store.set_password(
+        login, new, now=now, keep_session=caller.session.id,
+        audit=lambda changed: Audit("account.password_changed", caller.account.id,
+                                    caller.account.id, {"zone": caller.zone,
+                                                        "sessions_ended": len(changed[1])}))
+    return Done(account, end_sessions=tuple((sid, account.id) for sid in ended))
 
 
 async def enrol_totp(ctx: Context, actor: Actor, login: str) -> Done[TOTPEnrolment]:
@@ -138,7 +170,7 @@ async def bootstrap_admin(ctx: Context) -> str | None:
     password = one_time_password()
     new = NewAccount(FIRST_ADMIN_LOGIN, password, "admin", "管理者")
     try:
-        await ctx.run(create_account(ctx, Actor(None, None), new))
+        await ctx.run(create_account(ctx, Actor(None, None), new, one_time=True))
     except Conflict:
         # "admin" is taken by a non-admin account: an operator decision, not ours.
         log.warning(

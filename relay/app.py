@@ -31,8 +31,13 @@ from relay.metrics import metrics_text
 from relay.sessions import Logins, authenticate
 from relay.shapes import ID_RE, bearer_token, credentials, same_origin
 from relay.web import Accept, Request, Response, json_response
+from relay.webclient import ASSET_RE
 
 log = logging.getLogger(__name__)
+
+# All a session may do while its password, set by someone else, is still to be changed.
+PASSWORD_CHANGE_ROUTES = frozenset({("GET", "/api/v1/me"), ("POST", "/api/v1/me/password"),
+                                    ("POST", "/api/v1/logout")})
 
 PublicHandler = Callable[[Request, list[str]], Awaitable[Response]]
 MemberHandler = Callable[[Request, Caller, list[str]], Awaitable[Response]]
@@ -68,6 +73,10 @@ class Route:
                 if not ID_RE.fullmatch(got):
                     return None
                 params.append(got)
+            elif want == "{asset}":  # a web client file name: no path, no traversal
+                if not ASSET_RE.fullmatch(got):
+                    return None
+                params.append(got)
             elif want != got:
                 return None
         return params
@@ -101,6 +110,7 @@ class RelayApp:
     def __init__(self, cfg: Config, store: Store, now: Callable[[], float],
                  pool: WorkerPool | None = None) -> None:
         from relay.routes import admin_routes, member_routes  # they import this module
+        from relay.webclient import web_routes
 
         self.cfg = cfg
         self.store = store
@@ -112,7 +122,7 @@ class RelayApp:
             public("GET", "/healthz", self.healthz),
             public("GET", "/metrics", self.metrics, lgwan_only=True),
             public("GET", "/api/v1/stream", self.stream_without_upgrade),
-            *member_routes(self), *admin_routes(self)]
+            *member_routes(self), *admin_routes(self), *web_routes(self)]
         self.responses: dict[tuple[str, str], int] = {}  # (zone, "2xx") -> count
         # Open connections per zone, from the server layer (relay.main sets it).
         self.open_connections: Callable[[], Mapping[str, int]] = dict
@@ -139,14 +149,18 @@ class RelayApp:
 
     async def handle_stream(self, req: Request, accept: Accept) -> Response | None:
         """Refuse (a Response) or run the stream until it ends (None).  The Origin is
-        checked only when a browser sends one; native clients send none."""
+        checked only when a browser sends one (our own page's, or a configured one);
+        native clients send none."""
         try:
             origin = req.header("origin")
-            if origin is not None and origin not in self.cfg.http.allowed_origins:
+            if origin is not None and not same_origin(req, self.cfg.http.allowed_origins):
                 raise errors.origin_forbidden(origin)
-            # Browsers cannot set headers on a WebSocket: they use ?token= (or the cookie).
-            token = bearer_token(req) or req.query.get("token")
+            # Browsers cannot set headers on a WebSocket: they use the cookie (or ?token=).
+            token = (bearer_token(req, self.cfg.auth.lgwan_http_cookie)
+                     or req.query.get("token"))
             caller = await authenticate(self.ctx, token, req.zone)
+            if caller.account.must_change_password:
+                raise errors.error("password_change_required")
         except Exception as exc:
             return errors.for_exception(exc, "stream authentication").response()
         await stream.run(self.ctx, caller, accept)
@@ -167,12 +181,15 @@ class RelayApp:
                 continue
             if route.access == "public":
                 return await route.handler(req, params)
-            token, via_cookie = credentials(req)
+            token, via_cookie = credentials(req, self.cfg.auth.lgwan_http_cookie)
             if via_cookie and req.method not in ("GET", "HEAD") and not same_origin(
                     req, self.cfg.http.allowed_origins):
                 # A change asked for by a page of another site, riding on the cookie.
                 raise errors.origin_forbidden(req.header("origin") or "")
             caller = await authenticate(self.ctx, token, req.zone)
+            if (caller.account.must_change_password
+                    and (route.method, route.path) not in PASSWORD_CHANGE_ROUTES):
+                raise errors.error("password_change_required")
             if route.access == "admin":
                 access.check_admin(caller.account.kind, caller.zone)
             return await route.handler(req, caller, params)

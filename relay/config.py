@@ -124,6 +124,10 @@ class AuthConfig:
     # File uploads per account: a burst, then one per refill interval.
     upload_burst: int = field(default=20, metadata=bounds(1, 100_000))
     upload_refill_s: float = field(default=3.0, metadata=bounds(0.0001, 3600))
+    # Set and read the browser's session cookie on the LGWAN listener also when it is
+    # plain HTTP (a closed network without TLS).  Off: the web client works there only
+    # over TLS (listeners.lgwan.tls); see docs/SECURITY.md before turning it on.
+    lgwan_http_cookie: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -55,7 +55,7 @@ async def _account_add(ctx: Context, a: dict[str, Any]) -> dict[str, Any]:
     if generated:
         password = accounts.one_time_password()
     new = accounts.check_new_account(a["login"], password, a["kind"], a.get("display_name", ""))
-    account = await ctx.run(accounts.create_account(ctx, OPERATOR, new))
+    account = await ctx.run(accounts.create_account(ctx, OPERATOR, new, one_time=generated))
     return {"account": account.public(), "password": password if generated else None}
 
 

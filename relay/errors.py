@@ -61,6 +61,10 @@ CODES: dict[str, tuple[int, str]] = {
     "invalid_kind": (400, "種別は staff / external / admin のいずれかです / kind must be staff, "
                           "external or admin"),
     "weak_password": (400, "パスワードが短すぎます / password too short"),
+    "password_change_required": (403, "パスワードを変更してください（管理者が設定したパスワードのままです） / "
+                                      "change your password first: it was set by an administrator"),
+    "same_password": (400, "新しいパスワードは今のパスワードと違うものにしてください / the new password "
+                           "must differ from the old one"),
     "cannot_disable_self": (400, "自分自身は無効化できません / you cannot disable yourself"),
     "login_exists": (409, "そのログイン名は既に使われています / login already exists"),
     "account_not_found": (404, "アカウントが見つかりません / account not found"),

@@ -15,7 +15,7 @@ from policy.zones import Zone
 from relay import accounts, errors, files, messages, originals, rooms, sessions
 from relay.app import Route, admin, member, no_content, ok, public
 from relay.commands import Caller
-from relay.shapes import COOKIE_PREFIX, Fields, query_id, query_int, read_json
+from relay.shapes import COOKIE_PREFIX, Fields, cookie_allowed, query_id, query_int, read_json
 from relay.web import Request, Response
 
 if TYPE_CHECKING:
@@ -25,9 +25,11 @@ AUDIT_DEFAULT_LIMIT = 100
 AUDIT_MAX_LIMIT = 1000
 
 
-def _cookie(zone: Zone, token: str, max_age: int) -> str:
+def _cookie(zone: Zone, token: str, max_age: int, secure: bool = True) -> str:
+    # Not Secure only on a plain-HTTP LGWAN listener that auth.lgwan_http_cookie allows
+    # (a browser drops a Secure cookie that came over plain HTTP).
     return (f"{COOKIE_PREFIX}{zone}={token}; Path=/; Max-Age={max_age}; "
-            "HttpOnly; Secure; SameSite=Strict")
+            f"HttpOnly; {'Secure; ' if secure else ''}SameSite=Strict")
 
 
 def member_routes(app: "RelayApp") -> list[Route]:
@@ -42,18 +44,25 @@ def member_routes(app: "RelayApp") -> list[Route]:
         token, account = await app.logins.login(f.req_str("login"), f.req_str("password"),
                                                  f.opt_str("totp"), req.zone, req.peer)
         headers: tuple[tuple[str, str], ...] = ()
-        if req.tls:
+        if cookie_allowed(req, cfg.auth.lgwan_http_cookie):
             ttl = int(cfg.auth.session_ttl_hours * 3600)
-            headers = (("set-cookie", _cookie(req.zone, token, ttl)),)
+            headers = (("set-cookie", _cookie(req.zone, token, ttl, req.tls)),)
         return ok(200, {"token": token, "account": account.public()}, headers)
 
     async def logout(req: Request, caller: Caller, p: list[str]) -> Response:
         await ctx.run(sessions.logout(ctx, caller))
-        headers = (("set-cookie", _cookie(req.zone, "", 0)),) if req.tls else ()
+        headers = ((("set-cookie", _cookie(req.zone, "", 0, req.tls)),)
+                   if cookie_allowed(req, cfg.auth.lgwan_http_cookie) else ())
         return no_content(headers)
 
     async def me(req: Request, caller: Caller, p: list[str]) -> Response:
         return ok(200, caller.account.public())
+
+    async def change_password(req: Request, caller: Caller, p: list[str]) -> Response:
+        f = await fields(req)
+        account = await ctx.run(accounts.change_own_password(
+            ctx, caller, f.req_str("old_password"), f.req_str("new_password"), req.peer))
+        return ok(200, account.public())
 
     async def directory(req: Request, caller: Caller, p: list[str]) -> Response:
         found = await accounts.directory(ctx, caller)
@@ -121,6 +130,7 @@ def member_routes(app: "RelayApp") -> list[Route]:
         public("POST", "/api/v1/login", login),
         member("POST", "/api/v1/logout", logout),
         member("GET", "/api/v1/me", me),
+        member("POST", "/api/v1/me/password", change_password),
         member("GET", "/api/v1/accounts", directory),
         member("GET", "/api/v1/rooms", room_list),
         member("POST", "/api/v1/rooms", create_room),
@@ -153,7 +163,8 @@ def admin_routes(app: "RelayApp") -> list[Route]:
         new = accounts.check_new_account(
             f.req_str("login"), password, f.choice("kind", accounts.ACCOUNT_KINDS) or "",
             f.opt_str("display_name") or "")
-        account = await ctx.run(accounts.create_account(ctx, caller.actor, new))
+        account = await ctx.run(accounts.create_account(ctx, caller.actor, new,
+                                                        one_time=generated))
         body: dict[str, Any] = account.public()
         if generated:
             body["initial_password"] = password

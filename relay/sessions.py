@@ -41,7 +41,7 @@ TOTP_DIGITS = 6
 MAX_LOCKOUTS_TRACKED = 10_000
 
 
-def _zone_key(zone: Zone, login: str) -> str:
+def login_key(zone: Zone, login: str) -> str:
     """The login's bucket in one zone: guesses on one listener never drain the other's."""
     return f"{zone}\x00{login}"
 
@@ -98,16 +98,16 @@ class Logins:
             raise errors.rate_limited(wait)
         # Over-long logins cannot exist and must not become limiter keys.
         key = login[:80]
-        wait = self.by_account.take(_zone_key(zone, key), now)
+        wait = self.by_account.take(login_key(zone, key), now)
         if wait:
             await self._locked_out("account", key, wait, zone, peer, now)
             raise errors.rate_limited(wait)
         account = None
         if len(login) <= MAX_LOGIN_CHARS and len(password) <= MAX_PASSWORD_CHARS:
-            account = await ctx.store.check_password(login, password)
+            account = await ctx.store.check_password(login, password, now)
         if account is None or not access.may_use_zone(account.kind, zone):
             # A zone the account may not use answers like a wrong password (after the
-            # same scrypt), and counts like one.
+            # same password hash), and counts like one.
             data = {"zone": zone, "peer": peer}
             if account is not None:
                 data["reason"] = "zone_forbidden"
@@ -124,14 +124,14 @@ class Logins:
                 # login), or a refusal the person must fix elsewhere: not a guess, so
                 # it does not use up the attempts.  A wrong code is a guess.
                 self.by_ip.give_back(ip, now)
-                self.by_account.give_back(_zone_key(zone, key), now)
+                self.by_account.give_back(login_key(zone, key), now)
             raise
         token, _session = await ctx.store.create_session(
             account.id, zone, now, ctx.cfg.auth.session_ttl_hours * 3600,
             audit=Audit("login.ok", account.id, account.id, {"zone": zone, "peer": peer}))
         # A successful login is not an attack: it does not use up the user's attempts.
         self.by_ip.give_back(ip, now)
-        self.by_account.give_back(_zone_key(zone, key), now)
+        self.by_account.give_back(login_key(zone, key), now)
         return token, account
 
     async def _restore_limits(self) -> None:
@@ -146,7 +146,7 @@ class Logins:
                 tzinfo=timezone.utc).timestamp()
             zone = entry.data.get("zone")
             if entry.subject and isinstance(zone, str):
-                self.by_account.take(_zone_key(zone, entry.subject), at)
+                self.by_account.take(login_key(zone, entry.subject), at)
             peer = entry.data.get("peer")
             if isinstance(peer, str):
                 self.by_ip.take(ip_key(peer), at)
@@ -156,7 +156,7 @@ class Logins:
         """Audit the start of a lockout (``login.locked``), once per lockout: a flood
         of refused attempts must not become a flood of audit entries."""
         if kind == "account":
-            key_in_zone = _zone_key(zone, key)
+            key_in_zone = login_key(zone, key)
         else:
             key_in_zone = key
         until = self._lockouts.get((kind, key_in_zone))

@@ -119,13 +119,18 @@ def query_id(req: Request, name: str) -> str | None:
     return raw
 
 
-def bearer_token(req: Request) -> str | None:
-    """The token from ``Authorization: Bearer``, else the zone's session cookie
-    (cookies are only ever set on TLS listeners)."""
-    return credentials(req)[0]
+def bearer_token(req: Request, lgwan_http_cookie: bool = False) -> str | None:
+    """The token from ``Authorization: Bearer``, else the zone's session cookie."""
+    return credentials(req, lgwan_http_cookie)[0]
 
 
-def credentials(req: Request) -> tuple[str | None, bool]:
+def cookie_allowed(req: Request, lgwan_http_cookie: bool) -> bool:
+    """Whether this listener sets and reads the session cookie: TLS listeners always;
+    the plain-HTTP LGWAN listener only with ``auth.lgwan_http_cookie``."""
+    return req.tls or (lgwan_http_cookie and req.zone == "lgwan")
+
+
+def credentials(req: Request, lgwan_http_cookie: bool = False) -> tuple[str | None, bool]:
     """(token, whether it came from the cookie).  A browser sends the cookie with any
     request, also one a foreign page makes it send; a bearer header it never adds by
     itself."""
@@ -133,7 +138,7 @@ def credentials(req: Request) -> tuple[str | None, bool]:
     if auth:
         scheme, _, token = auth.partition(" ")
         return (token.strip() if scheme.lower() == "bearer" and token.strip() else None), False
-    if req.tls and (raw := req.header("cookie")):
+    if cookie_allowed(req, lgwan_http_cookie) and (raw := req.header("cookie")):
         jar: SimpleCookie = SimpleCookie()
         try:
             jar.load(raw)
@@ -145,10 +150,13 @@ def credentials(req: Request) -> tuple[str | None, bool]:
 
 
 def same_origin(req: Request, allowed: tuple[str, ...]) -> bool:
-    """Whether a cookie-authenticated request comes from our own pages (or a configured
-    origin): the page's Origin names this listener's own https://host[:port]."""
+    """Whether a request comes from our own pages (or a configured origin): the page's
+    Origin names this listener's own scheme://host[:port].  (A page of another site
+    that a rebound DNS name points here shows its own name in both Origin and Host,
+    but the browser sends it no cookie of ours.)"""
     origin = req.header("origin")
     if origin is None:
         return False
     host = req.header("host")
-    return origin in allowed or (host is not None and origin == f"https://{host}")
+    scheme = "https" if req.tls else "http"
+    return origin in allowed or (host is not None and origin == f"{scheme}://{host}")

@@ -18,12 +18,13 @@ from store.errors import AccountNotFound, LoginExists
 from store.passwords import PasswordHash
 from store.records import Account, AccountKind, Session, Zone
 
-_ACCOUNT_COLS = "id, login, display_name, kind, disabled, created_at"
+_ACCOUNT_COLS = "id, login, display_name, kind, disabled, created_at, must_change_password"
+_N_ACCOUNT_COLS = len(_ACCOUNT_COLS.split(", "))
 
 
 def account_from_row(row: sqlite3.Row | tuple[Any, ...]) -> Account:
     return Account(id=str(row[0]), login=row[1], display_name=row[2], kind=row[3],
-                   disabled=bool(row[4]), created_at=row[5])
+                   disabled=bool(row[4]), created_at=row[5], must_change_password=bool(row[6]))
 
 
 def _one(c: sqlite3.Connection, where: str, arg: object, label: str) -> Account:
@@ -56,7 +57,8 @@ def password_of(db: sqlite_utils.Database, login: str) -> tuple[Account, Passwor
         (login,)).fetchone()
     if row is None:
         return None
-    stored = PasswordHash(row[6], row[7], row[8]) if row[6] is not None else None
+    n = _N_ACCOUNT_COLS
+    stored = PasswordHash(row[n], row[n + 1], row[n + 2]) if row[n] is not None else None
     return account_from_row(row), stored
 
 
@@ -91,32 +93,46 @@ def session_for_token(db: sqlite_utils.Database, token: str,
 
 
 def create_account_txn(db: sqlite_utils.Database, login: str, pw: PasswordHash | None,
-                       kind: AccountKind, display_name: str, now: float) -> Account:
+                       kind: AccountKind, display_name: str, now: float,
+                       must_change: bool = False) -> Account:
     c = db.conn
     if c.execute("SELECT 1 FROM accounts WHERE login = ?", (login,)).fetchone():
         raise LoginExists(f"ログイン名は使用済みです / login already taken: {login}", login=login)
     cur = c.execute(
         "INSERT INTO accounts (login, display_name, kind, created_at, pw_hash, pw_salt, "
-        "pw_params) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "pw_params, must_change_password) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         (login, display_name, kind, iso(now),
-         pw.hash if pw else None, pw.salt if pw else None, pw.params if pw else None))
-    return Account(id=str(cur.lastrowid), login=login, display_name=display_name, kind=kind,
-                   disabled=False, created_at=iso(now))
+         pw.hash if pw else None, pw.salt if pw else None, pw.params if pw else None,
+         int(must_change)))
+    return get_account(db, str(cur.lastrowid))
 
 
 def set_password_txn(db: sqlite_utils.Database, login: str, pw: PasswordHash,
-                     revoke_sessions: bool) -> Account:
+                     must_change: bool, keep_session: str | None) -> tuple[Account, list[str]]:
+    """A new hash; every session of the account ends but ``keep_session`` (the one a
+    person changes their own password through).  Returns the ended sessions' ids."""
     account = get_account_by_login(db, login)
+    db.conn.execute("UPDATE accounts SET pw_hash = ?, pw_salt = ?, pw_params = ?, "
+                    "must_change_password = ? WHERE id = ?",
+                    (pw.hash, pw.salt, pw.params, int(must_change), int(account.id)))
+    ended = _revoke_all(db.conn, account.id, keep=keep_session)
+    return get_account(db, account.id), ended
+
+
+def rehash_txn(db: sqlite_utils.Database, account_id: str, pw: PasswordHash) -> None:
+    """The same password under the current cost (after a login proved it)."""
     db.conn.execute("UPDATE accounts SET pw_hash = ?, pw_salt = ?, pw_params = ? WHERE id = ?",
-                    (pw.hash, pw.salt, pw.params, int(account.id)))
-    if revoke_sessions:
-        _revoke_all(db.conn, account.id)
-    return account
+                    (pw.hash, pw.salt, pw.params, int_id(account_id)))
 
 
-def _revoke_all(c: sqlite3.Connection, account_id: str) -> None:
-    c.execute("UPDATE sessions SET revoked = 1 WHERE account_id = ? AND revoked = 0",
-              (int(account_id),))
+def _revoke_all(c: sqlite3.Connection, account_id: str, keep: str | None = None) -> list[str]:
+    keep_id = int_id(keep) if keep is not None else -1
+    ids = [str(r[0]) for r in c.execute(
+        "SELECT id FROM sessions WHERE account_id = ? AND revoked = 0 AND id != ?",
+        (int(account_id), keep_id))]
+    c.execute("UPDATE sessions SET revoked = 1 WHERE account_id = ? AND revoked = 0 AND id != ?",
+              (int(account_id), keep_id))
+    return ids
 
 
 def set_disabled_txn(db: sqlite_utils.Database, login: str, disabled: bool) -> Account:

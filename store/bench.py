@@ -26,7 +26,7 @@ BENCH_SETUP = Audit("bench.setup", None, None, {})
 
 
 async def bench(state_dir: str, senders: int, total: int, group_ms: float) -> None:
-    store = await Store.open(StoreConfig(state_dir=state_dir, scrypt_n=1024,
+    store = await Store.open(StoreConfig(state_dir=state_dir, password_memory_kib=64,
                                          group_commit_ms=group_ms))
     people = [await store.create_account(f"u{i}", None, "staff", "", audit=BENCH_SETUP, now=time.time()) for i in range(10)]
     room = await store.create_room("bench", "group", [p.id for p in people[1:]], people[0].id, time.time(), audit=BENCH_SETUP)

@@ -9,7 +9,7 @@ Semantics:
   (use a SAVEPOINT per operation).
 * Reads run on a small pool of read connections in worker threads
   (``trio.to_thread.run_sync``), never on the event loop.
-* scrypt (password hashing) runs in a worker thread, not the writer thread.
+* Password hashing (argon2id) runs in a worker thread, not the writer thread.
 * Errors are ``store.errors`` classes (code + HTTP status hint).
 * ``now`` is passed in where time matters, so tests control it.
 * Every write that is an action takes ``audit``: the entry (or a function of the
@@ -43,6 +43,7 @@ ERROR once, where they happen; the callers only get the error.
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import secrets
 import sqlite3
@@ -58,7 +59,7 @@ from store.blobs import BlobStore, BlobWriter, Quarantine
 from store.config import StoreConfig
 from store.db import StatePaths, connect, read_snapshot
 from store.errors import StoreError, StoreUnavailable
-from store.passwords import hash_password, verify_password
+from store.passwords import Cost, hash_password, needs_rehash, verify_password
 from store.records import (
     Account, AccountKind, Attachment, Audit, AuditEntry, Message, OriginalRequest, Readers,
     Room, RoomKind, RoomSummary, Session, Zone,
@@ -71,7 +72,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 # The audit entry of an action: given, or built from the change's result (its id).
 AuditFor = Audit | Callable[[Any], Audit]
-# At most this many scrypt computations at once (32 MiB each at the default cost).
+# At most this many password hashes at once (64 MiB each at the default cost).
 KDF_CONCURRENCY = 2
 # Rooms whose members are kept in memory (least recently used are dropped).
 ROOM_CACHE = 4096
@@ -265,29 +266,45 @@ class Store:
         return False
 
     # ---------------------------------------------------------------- accounts
-    async def create_account(self, login: str, password: str | None, kind: AccountKind,
-                             display_name: str, *, audit: AuditFor, now: float) -> Account:
-        """LoginExists if taken.  ``password=None`` creates an account that cannot log in."""
-        pw = await self._kdf(hash_password, password, self.cfg.scrypt_n) if password else None
-        return await self._audited(accounts.create_account_txn,
-                                   (login, pw, kind, display_name, now), audit, now)
+    @property
+    def _cost(self) -> Cost:
+        return Cost(self.cfg.password_memory_kib, self.cfg.password_time_cost)
 
-    async def check_password(self, login: str, password: str) -> Account | None:
+    async def create_account(self, login: str, password: str | None, kind: AccountKind,
+                             display_name: str, *, audit: AuditFor, now: float,
+                             must_change: bool = False) -> Account:
+        """LoginExists if taken.  ``password=None`` creates an account that cannot log in;
+        ``must_change``: a password someone else chose, to be changed at first login."""
+        pw = await self._kdf(hash_password, password, self._cost) if password else None
+        return await self._audited(accounts.create_account_txn,
+                                   (login, pw, kind, display_name, now, must_change), audit, now)
+
+    async def check_password(self, login: str, password: str, now: float) -> Account | None:
         """The account if login exists, is enabled and the password matches; else None.
-        Costs one scrypt either way (no timing oracle on unknown logins)."""
+        Costs one hash either way (no timing oracle on unknown logins).  A hash made with
+        less than today's cost is replaced while the password is at hand (audited)."""
         found = await self._read(accounts.password_of, login)
         stored = found[1] if found else None
-        ok = await self._kdf(verify_password, password, stored, self.cfg.scrypt_n)
+        ok = await self._kdf(verify_password, password, stored, self._cost)
         if found is None or not ok or found[0].disabled:
             return None
-        return found[0]
+        account = found[0]
+        if stored is not None and needs_rehash(stored, self._cost):
+            pw = await self._kdf(hash_password, password, self._cost)
+            old = json.loads(stored.params)
+            await self._audited(accounts.rehash_txn, (account.id, pw), Audit(
+                "account.password_rehashed", account.id, account.id,
+                {"from": {k: old.get(k) for k in ("alg", "n", "m", "t")}}), now)
+        return account
 
     async def set_password(self, login: str, password: str, *, audit: AuditFor, now: float,
-                           revoke_sessions: bool = True) -> Account:
-        """New hash and salt; by default also ends the account's sessions."""
-        pw = await self._kdf(hash_password, password, self.cfg.scrypt_n)
-        return await self._audited(accounts.set_password_txn, (login, pw, revoke_sessions),
-                                   audit, now)
+                           must_change: bool = False,
+                           keep_session: str | None = None) -> tuple[Account, list[str]]:
+        """New hash and salt; every session of the account ends but ``keep_session``.
+        Returns the account and the ids of the sessions that ended."""
+        pw = await self._kdf(hash_password, password, self._cost)
+        return await self._audited(accounts.set_password_txn,
+                                   (login, pw, must_change, keep_session), audit, now)
 
     async def set_disabled(self, login: str, disabled: bool, *, audit: AuditFor,
                            now: float) -> Account:

@@ -25,10 +25,13 @@ class Account:
     kind: AccountKind
     disabled: bool
     created_at: str
+    # A password an admin set: until it is changed the session may do nothing else.
+    must_change_password: bool = False
 
     def public(self) -> dict[str, Any]:
         return {"id": self.id, "login": self.login, "display_name": self.display_name,
-                "kind": self.kind, "disabled": self.disabled}
+                "kind": self.kind, "disabled": self.disabled,
+                "password_change_required": self.must_change_password}
 
 
 @dataclass(frozen=True, slots=True)

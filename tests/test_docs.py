@@ -53,7 +53,7 @@ def raised_codes() -> set[str]:
 
 async def test_every_route_is_documented_and_every_documented_route_exists(
         tmp_path: Path) -> None:
-    cfg = Config(store=StoreConfig(state_dir=str(tmp_path / "state"), scrypt_n=2**10))
+    cfg = Config(store=StoreConfig(state_dir=str(tmp_path / "state"), password_memory_kib=64))
     async with await Store.open(cfg.store) as store:
         app = build_app(cfg, store)
         routes = {(r.method, r.path) for r in app.routes}

@@ -342,11 +342,30 @@ class Relayd:
         return self.proc.wait(10)
 
 
+def first_admin_ready(r: "Relayd", one_time: str) -> str:
+    """Log in as the first admin with the one-time password and change it, as the
+    admin is made to; the new password."""
+    new = f"admin-{os.getpid()}-chosen-password"
+    login = request_sync(r.endpoint("lgwan"), "POST", "/api/v1/login",
+                         json={"login": "admin", "password": one_time})
+    assert login.status == 200, login.body
+    changed = request_sync(r.endpoint("lgwan"), "POST", "/api/v1/me/password",
+                           json={"old_password": one_time, "new_password": new},
+                           token=login.json()["token"])
+    assert changed.status == 200, changed.body
+    return new
+
+
 def start_relayd(tmp_path: Path, config: Mapping[str, Any] | None = None, *,
                  state_dir: Path | None = None, env: Mapping[str, str] | None = None,
                  timeout: float = START_TIMEOUT_S, pass_fds: tuple[int, ...] = (),
-                 launcher: tuple[str, ...] = (sys.executable,)) -> Relayd:
+                 launcher: tuple[str, ...] = (sys.executable,),
+                 change_admin_password: bool = True) -> Relayd:
     """Start relayd and wait until it reports its listeners.
+
+    On a first start the admin's one-time password must be changed before the admin can
+    do anything; the harness does that (as the admin would, through the API) and hands
+    the new password on as ``admin_password``, unless ``change_admin_password=False``.
 
     ``launcher`` runs ``-m relay.main --config PATH`` (a wrapper may set up socket
     activation first); ``env`` adds variables (NOTIFY_SOCKET, WATCHDOG_USEC, ...).
@@ -373,8 +392,11 @@ def start_relayd(tmp_path: Path, config: Mapping[str, Any] | None = None, *,
             pw = PASSWORD_RE.search(text)
             lgwan_tls = bool(cfg.get("listeners", {}).get("lgwan", {}).get("tls")
                              or cfg.get("tls", {}).get("lgwan"))
-            return Relayd(proc, state_dir, config_path, log_path, m.group(1), m.group(2),
-                          lgwan_tls, pw.group(1) if pw else None)
+            r = Relayd(proc, state_dir, config_path, log_path, m.group(1), m.group(2),
+                       lgwan_tls, pw.group(1) if pw else None)
+            if r.admin_password and change_admin_password:
+                r.admin_password = first_admin_ready(r, r.admin_password)
+            return r
         if proc.poll() is not None:
             raise RelaydFailed(f"relayd exited with {proc.returncode}\n{text}")
         if time.monotonic() > deadline:

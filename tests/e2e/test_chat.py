@@ -17,7 +17,7 @@ from tests.e2e.harness import (
 
 pytestmark = pytest.mark.e2e
 
-FAST_KDF = {"store": {"scrypt_n": 1024}}
+FAST_KDF = {"store": {"password_memory_kib": 64}}
 PASSWORDS = {"tanaka": "tanaka-password-1", "suzuki": "suzuki-password-1",
              "hoikuen": "hoikuen-password-1"}
 KINDS = {"tanaka": "staff", "suzuki": "staff", "hoikuen": "external"}

@@ -20,7 +20,7 @@ from tests.e2e.harness import REPO, Relayd, relayd
 
 pytestmark = pytest.mark.e2e
 
-FAST_KDF = {"store": {"scrypt_n": 1024}}
+FAST_KDF = {"store": {"password_memory_kib": 64}}
 PASSWORD = "tanaka-password-1"
 
 

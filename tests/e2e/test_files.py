@@ -36,7 +36,7 @@ from tests.sanitize import pdf_fixtures as px
 pytestmark = pytest.mark.e2e
 
 MAX_UPLOAD = 2 * 1024 * 1024
-CONFIG = {"store": {"scrypt_n": 1024}, "sanitize": {"workers": 1},
+CONFIG = {"store": {"password_memory_kib": 64}, "sanitize": {"workers": 1},
           "http": {"max_upload_bytes": MAX_UPLOAD}}
 ELF = b"\x7fELF\x02\x01\x01\x00" + bytes(8) + b"\x02\x00\x3e\x00" + bytes(500)
 PDF_ACTIVE = ("/JS", "/JavaScript", "/OpenAction", "/AA", "/Launch", "/EmbeddedFile")

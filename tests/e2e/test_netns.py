@@ -53,7 +53,7 @@ PASSWORDS = {"tanaka": "tanaka-password-1", "suzuki": "suzuki-password-1",
 CONFIG = {
     "listeners": {"lgwan": {"host": RELAY_LGWAN, "port": LGWAN_PORT},
                   "internet": {"host": RELAY_INTERNET, "port": INTERNET_PORT}},
-    "store": {"scrypt_n": 1024},
+    "store": {"password_memory_kib": 64},
     "sanitize": {"workers": 1},
 }
 
@@ -312,7 +312,7 @@ class Scene:
     def relayctl(self, *args: str, stdin: str = "") -> str:
         cfg = self.tmp / "relayctl.toml"
         if not cfg.exists():
-            cfg.write_text(f'[store]\nstate_dir = "{self.tmp / "state"}"\nscrypt_n = 1024\n',
+            cfg.write_text(f'[store]\nstate_dir = "{self.tmp / "state"}"\npassword_memory_kib = 64\n',
                            encoding="utf-8")
         proc = subprocess.run([sys.executable, "-m", "relay.ctl", "--config", str(cfg), *args],
                               input=stdin, capture_output=True, text=True, timeout=60, cwd=REPO)

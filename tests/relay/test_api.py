@@ -104,7 +104,7 @@ def code(r: Response) -> str:
 
 
 def make_config(tmp_path: Path, **policy: Any) -> Config:
-    return Config(store=StoreConfig(state_dir=str(tmp_path / "state"), scrypt_n=2**10),
+    return Config(store=StoreConfig(state_dir=str(tmp_path / "state"), password_memory_kib=64),
                   http=HTTPConfig(ws_send_queue=16, allowed_origins=("https://chat.example.lg.jp",)),
                   auth=AuthConfig(message_burst=1000),
                   policy=PolicyConfig(**policy))
@@ -133,7 +133,8 @@ async def test_login_me_logout(env: Env) -> None:
     assert r.status == 200
     token = body(r)["token"]
     assert body(r)["account"] == {"id": env.ids["tanaka"], "login": "tanaka",
-                                  "display_name": "Tanaka", "kind": "staff", "disabled": False}
+                                  "display_name": "Tanaka", "kind": "staff", "disabled": False,
+                                  "password_change_required": False}
     assert dict(r.headers).get("set-cookie") is None  # plain listener: no cookie
     me = await env.call("GET", "/api/v1/me", token=token)
     assert me.status == 200 and body(me)["login"] == "tanaka"
@@ -234,7 +235,7 @@ async def test_bootstrap_admin_once(tmp_path: Path) -> None:
         password = await bootstrap_admin(ctx)
         assert password and len(password) >= 16
         assert await bootstrap_admin(ctx) is None
-        admin = await store.check_password("admin", password)
+        admin = await store.check_password("admin", password, 0.0)
         assert admin is not None and admin.kind == "admin"
 
 

@@ -35,7 +35,7 @@ NOW = 1_800_000_000.0
 PASSWORDS = {"tanaka": "tanaka-password-1", "suzuki": "suzuki-password-1",
              "hoikuen": "hoikuen-password-1"}
 # Fast logins, one disarm worker, and no message rate limit in the way of the sender.
-FAST = {"store": {"scrypt_n": 1024}, "sanitize": {"workers": 1},
+FAST = {"store": {"password_memory_kib": 64}, "sanitize": {"workers": 1},
         "auth": {"message_burst": 100_000, "message_refill_s": 0.0001}}
 ORIGINAL = "保育園からのお知らせ（原本）\n".encode("utf-8")
 SANITIZED = "保育園からのお知らせ（無害化済み）\n".encode("utf-8")
@@ -63,7 +63,7 @@ async def seed(state_dir: Path) -> dict[str, str]:
     """Accounts, a room and a file message with its quarantined original and its
     sanitized variant, written through the store before relayd starts (relayd's file
     routes are not what is under test here; the files on disk are)."""
-    store = await Store.open(StoreConfig(state_dir=str(state_dir), scrypt_n=1024))
+    store = await Store.open(StoreConfig(state_dir=str(state_dir), password_memory_kib=64))
     try:
         tanaka = await store.create_account("tanaka", PASSWORDS["tanaka"], "staff", "", audit=SETUP, now=NOW)
         suzuki = await store.create_account("suzuki", PASSWORDS["suzuki"], "staff", "", audit=SETUP, now=NOW)
@@ -184,7 +184,7 @@ async def test_backup_while_sending_then_restore_into_a_fresh_state_dir(tmp_path
             r2.stop()
 
         # The files and the keys that read them came back too.
-        store = await Store.open(StoreConfig(state_dir=str(restored), scrypt_n=1024))
+        store = await Store.open(StoreConfig(state_dir=str(restored), password_memory_kib=64))
         try:
             assert store.quarantine.read_bytes(seeded["q_sha"]) == ORIGINAL
             assert store.blobs.path(seeded["v_sha"]).read_bytes() == SANITIZED
@@ -207,7 +207,7 @@ async def test_restore_over_existing_state_needs_replace_and_keeps_the_old_state
         assert rc == 1 and "must be empty" in out, out  # never over an earlier backup
 
         # Something happens after the backup; restoring brings the earlier state back.
-        store = await Store.open(StoreConfig(state_dir=str(state), scrypt_n=1024))
+        store = await Store.open(StoreConfig(state_dir=str(state), password_memory_kib=64))
         await store.create_account("later", "pw", "staff", "", audit=SETUP, now=NOW)
         await store.aclose()
 
@@ -218,14 +218,14 @@ async def test_restore_over_existing_state_needs_replace_and_keeps_the_old_state
         aside = [p for p in tmp_path.iterdir() if p.name.startswith("state.before-restore-")]
         assert len(aside) == 1 and (aside[0] / DB_NAME).exists()
         assert backup_mod.integrity_check(state / DB_NAME) == "ok"
-        store = await Store.open(StoreConfig(state_dir=str(state), scrypt_n=1024))
+        store = await Store.open(StoreConfig(state_dir=str(state), password_memory_kib=64))
         try:
             logins = {a.login for a in await store.list_accounts()}
             assert logins == {"tanaka", "suzuki"}
         finally:
             await store.aclose()
         # The moved-aside state still has what happened after the backup.
-        old = await Store.open(StoreConfig(state_dir=str(aside[0]), scrypt_n=1024))
+        old = await Store.open(StoreConfig(state_dir=str(aside[0]), password_memory_kib=64))
         try:
             assert "later" in {a.login for a in await old.list_accounts()}
         finally:

@@ -30,14 +30,14 @@ class Ctl:
             input=stdin, capture_output=True, text=True, cwd=REPO, timeout=60)
 
     def store(self) -> StoreConfig:
-        return StoreConfig(state_dir=str(self.state), scrypt_n=2**10)
+        return StoreConfig(state_dir=str(self.state), password_memory_kib=64)
 
 
 @pytest.fixture
 def ctl(tmp_path: Path) -> Ctl:
     state = tmp_path / "state"
     config = tmp_path / "relayd.toml"
-    config.write_text(f'[store]\nstate_dir = "{state}"\nscrypt_n = 1024\n', encoding="utf-8")
+    config.write_text(f'[store]\nstate_dir = "{state}"\npassword_memory_kib = 64\n', encoding="utf-8")
     return Ctl(config, state)
 
 
@@ -55,7 +55,7 @@ def test_init_creates_one_admin_once(ctl: Ctl) -> None:
     assert len(password) >= 16
     again = ctl("init")
     assert again.returncode == 0 and password not in again.stdout
-    admin = in_store(ctl.store(), lambda s: s.check_password("admin", password))
+    admin = in_store(ctl.store(), lambda s: s.check_password("admin", password, 0.0))
     assert admin is not None and admin.kind == "admin"
 
 
@@ -72,7 +72,7 @@ def test_account_add_disable_and_clear_errors(ctl: Ctl) -> None:
             "--password-stdin", stdin="correct horse battery\n")
     assert r.returncode == 0, r.stderr
     assert "tanaka" in r.stdout
-    acct = in_store(ctl.store(), lambda s: s.check_password("tanaka", "correct horse battery"))
+    acct = in_store(ctl.store(), lambda s: s.check_password("tanaka", "correct horse battery", 0.0))
     assert acct is not None and acct.display_name == "田中 一郎" and acct.kind == "staff"
 
     dup = ctl("account", "add", "tanaka", "--kind", "staff", "--password-stdin",
@@ -87,11 +87,11 @@ def test_account_add_disable_and_clear_errors(ctl: Ctl) -> None:
     gen = ctl("account", "add", "hoikuen", "--kind", "external")
     assert gen.returncode == 0, gen.stderr
     generated = gen.stdout.strip().splitlines()[-1]
-    assert in_store(ctl.store(), lambda s: s.check_password("hoikuen", generated)) is not None
+    assert in_store(ctl.store(), lambda s: s.check_password("hoikuen", generated, 0.0)) is not None
 
     off = ctl("account", "disable", "tanaka")
     assert off.returncode == 0, off.stderr
-    assert in_store(ctl.store(), lambda s: s.check_password("tanaka", "correct horse battery")) is None
+    assert in_store(ctl.store(), lambda s: s.check_password("tanaka", "correct horse battery", 0.0)) is None
     missing = ctl("account", "disable", "ghost")
     assert missing.returncode == 1 and "account_not_found" in missing.stderr
 

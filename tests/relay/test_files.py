@@ -38,7 +38,7 @@ DOCX_MIME = "application/vnd.openxmlformats-officedocument.wordprocessingml.docu
 
 def config(tmp_path: Path, *, max_upload: int = 1 << 20, upload_burst: int = 100,
            **policy: Any) -> Config:
-    return Config(store=StoreConfig(state_dir=str(tmp_path / "state"), scrypt_n=2**10),
+    return Config(store=StoreConfig(state_dir=str(tmp_path / "state"), password_memory_kib=64),
                   http=HTTPConfig(ws_send_queue=64, max_upload_bytes=max_upload),
                   auth=AuthConfig(message_burst=1000, upload_burst=upload_burst,
                                   upload_refill_s=60.0),

@@ -88,7 +88,7 @@ def _config(tmp_path: Path, state_dir: Path) -> Path:
     path.write_text(
         "[listeners.lgwan]\nhost = \"127.0.0.1\"\nport = 0\n"
         "[listeners.internet]\nhost = \"127.0.0.1\"\nport = 0\n"
-        f"[store]\nstate_dir = \"{state_dir}\"\nscrypt_n = 1024\n", encoding="utf-8")
+        f"[store]\nstate_dir = \"{state_dir}\"\npassword_memory_kib = 64\n", encoding="utf-8")
     return path
 
 
@@ -116,7 +116,7 @@ def test_relayd_refuses_an_unusable_database_with_one_line(tmp_path: Path, how: 
     state_dir = tmp_path / "state"
 
     async def make() -> None:
-        await (await Store.open(StoreConfig(state_dir=str(state_dir), scrypt_n=1024))).aclose()
+        await (await Store.open(StoreConfig(state_dir=str(state_dir), password_memory_kib=64))).aclose()
     trio.run(make)
     _damage(StatePaths(state_dir).db, how)
 

@@ -71,7 +71,7 @@ class TEnv:
 
 
 def config(tmp_path: Path, **auth: Any) -> Config:
-    return Config(store=StoreConfig(state_dir=str(tmp_path / "state"), scrypt_n=2**10),
+    return Config(store=StoreConfig(state_dir=str(tmp_path / "state"), password_memory_kib=64),
                   auth=AuthConfig(**auth))
 
 
@@ -238,7 +238,7 @@ async def test_a_lockout_is_audited_once_per_lockout(env: TEnv) -> None:
 def test_relayctl_account_totp_prints_a_working_secret_and_uri(tmp_path: Path) -> None:
     state = tmp_path / "state"
     conf = tmp_path / "relayd.toml"
-    conf.write_text(f'[store]\nstate_dir = "{state}"\nscrypt_n = 1024\n', encoding="utf-8")
+    conf.write_text(f'[store]\nstate_dir = "{state}"\npassword_memory_kib = 64\n', encoding="utf-8")
 
     def ctl(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-m", "relay.ctl", "--config", str(conf), *args],

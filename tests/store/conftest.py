@@ -15,8 +15,8 @@ TEST_TIMEOUT_S = 30
 
 
 def config(state_dir: Path, **overrides: object) -> StoreConfig:
-    # The smallest scrypt cost the config accepts keeps account creation cheap.
-    return StoreConfig(state_dir=str(state_dir), scrypt_n=1024,
+    # The smallest password cost the config accepts keeps account creation cheap.
+    return StoreConfig(state_dir=str(state_dir), password_memory_kib=64,
                        **overrides)  # type: ignore[arg-type]
 
 

@@ -19,30 +19,30 @@ NOW = 1_800_000_000.0
 async def test_passwords_and_login_uniqueness(store: Store) -> None:
     with trio.fail_after(TEST_TIMEOUT_S):
         alice = await store.create_account("alice", "correct horse", "staff", "山田 花子", audit=SETUP, now=NOW)
-        assert (await store.check_password("alice", "correct horse")) == alice
-        assert await store.check_password("ALICE", "correct horse") == alice  # logins ignore case
-        assert await store.check_password("alice", "wrong") is None
-        assert await store.check_password("nobody", "correct horse") is None
+        assert (await store.check_password("alice", "correct horse", 0.0)) == alice
+        assert await store.check_password("ALICE", "correct horse", 0.0) == alice  # logins ignore case
+        assert await store.check_password("alice", "wrong", 0.0) is None
+        assert await store.check_password("nobody", "correct horse", 0.0) is None
         with pytest.raises(LoginExists) as info:
             await store.create_account("Alice", "x", "staff", "", audit=SETUP, now=NOW)
         assert info.value.status == 409
         nopw = await store.create_account("service", None, "external", "", audit=SETUP, now=NOW)
-        assert await store.check_password("service", "") is None
+        assert await store.check_password("service", "", 0.0) is None
         assert (await store.get_account_by_login("service")).id == nopw.id
         await store.set_password("alice", "new one", audit=SETUP, now=NOW)
-        assert await store.check_password("alice", "correct horse") is None
-        assert await store.check_password("alice", "new one") == alice
+        assert await store.check_password("alice", "correct horse", 0.0) is None
+        assert await store.check_password("alice", "new one", 0.0) == alice
         assert [a.login for a in await store.list_accounts()] == ["alice", "service"]
 
 
-async def test_password_hashes_are_salted_scrypt(store: Store) -> None:
+async def test_password_hashes_are_salted_argon2id(store: Store) -> None:
     with trio.fail_after(TEST_TIMEOUT_S):
         await store.create_account("a", "same", "staff", "", audit=SETUP, now=NOW)
         await store.create_account("b", "same", "staff", "", audit=SETUP, now=NOW)
         with sqlite3.connect(store.paths.db) as raw:
             rows = raw.execute("SELECT pw_hash, pw_salt, pw_params FROM accounts").fetchall()
         assert rows[0][0] != rows[1][0] and rows[0][1] != rows[1][1]
-        assert all(len(r[1]) == 16 and '"scrypt"' in r[2] for r in rows)
+        assert all(len(r[1]) == 16 and '"argon2id"' in r[2] for r in rows)
 
 
 async def test_sessions_expire_revoke_and_die_with_disabled_accounts(store: Store) -> None:
@@ -67,13 +67,13 @@ async def test_sessions_expire_revoke_and_die_with_disabled_accounts(store: Stor
         t2, _ = await store.create_session(alice.id, "internet", NOW, 3600, audit=SETUP)
         disabled = await store.set_disabled("alice", True, audit=SETUP, now=NOW)
         assert disabled.disabled
-        assert await store.check_password("alice", "pw") is None
+        assert await store.check_password("alice", "pw", 0.0) is None
         assert await store.session_for_token(t1, NOW) is None
         assert await store.session_for_token(t2, NOW) is None
         # Re-enabling does not bring the old sessions back.
         await store.set_disabled("alice", False, audit=SETUP, now=NOW)
         assert await store.session_for_token(t1, NOW) is None
-        assert await store.check_password("alice", "pw") is not None
+        assert await store.check_password("alice", "pw", 0.0) is not None
         assert await store.purge_sessions(NOW) == 3
 
 

@@ -90,7 +90,7 @@ async def test_backup_while_writing_then_restore_finds_everything(tmp_path: Path
 
         restored = await Store.open(config(restored_dir))
         try:
-            assert await restored.check_password("a", "pw") is not None
+            assert await restored.check_password("a", "pw", 0.0) is not None
             history = await restored.history(room.id, None, 200)
             bodies = [m.body for m in history]
             assert [f"m{i}" for i in range(20)] == bodies[:20]

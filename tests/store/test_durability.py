@@ -26,7 +26,7 @@ from store.facade import Store
 from tests.audits import SETUP
 
 async def main(state_dir):
-    store = await Store.open(StoreConfig(state_dir=state_dir, scrypt_n=1024))
+    store = await Store.open(StoreConfig(state_dir=state_dir, password_memory_kib=64))
     a = await store.create_account("a", None, "staff", "", audit=SETUP, now=time.time())
     room = await store.create_room("r", "group", [], a.id, time.time(), audit=SETUP)
     print("room", room.id, flush=True)
