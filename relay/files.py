@@ -22,7 +22,8 @@ from relay import errors
 from relay.commands import Caller, Context, Done, Event
 from relay.disarm_jobs import DisarmJobs
 from relay.file_views import Download, attachment_view, content_type, file_name
-from relay.messages import check_client_id, check_outbound
+from relay.messages import check_client_id
+from relay.outbound import check_outbound
 from relay.rooms import check_room
 from relay.web import Body
 

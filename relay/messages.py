@@ -1,5 +1,5 @@
 """Messages: sending (over HTTP or the stream alike), read markers (既読), history and
-who has read what, and the check on text that leaves LGWAN (個人番号).
+who has read what.  Text leaving LGWAN is checked by ``relay.outbound``.
 
 A message and a read marker are their own record (append-only rows): they are not
 audited twice.  The acknowledgement of a send comes after its COMMIT; events are
@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from policy import access, text
+from policy import text
 from policy.errors import Invalid
 from store.errors import MessageNotFound, RoomNotFound
-from store.records import Audit, Message, Readers, Room
+from store.records import Message, Readers
 
 from relay import errors
 from relay.commands import Caller, Context, Done, Event
+from relay.outbound import check_outbound
 from relay.rooms import check_room
 
 HISTORY_DEFAULT_LIMIT = 50
@@ -29,31 +30,6 @@ def check_client_id(client_id: str | None) -> None:
     if client_id is not None and not 0 < len(client_id) <= MAX_CLIENT_ID_CHARS:
         raise Invalid(f"client_id は 1〜{MAX_CLIENT_ID_CHARS} 文字です / client_id must be "
                       f"1 to {MAX_CLIENT_ID_CHARS} characters", code="invalid_client_id")
-
-
-async def check_outbound(ctx: Context, caller: Caller, room: Room, value: str,
-                         where: str) -> None:
-    """Text leaving LGWAN (a message body, a file name): a 個人番号 in it is audited
-    and warned about or refused as policy says, when an internet member can read
-    the room."""
-    if caller.zone != "lgwan":
-        return
-    outbound = text.scan_outbound(value, ctx.cfg.policy)
-    if outbound.verdict != "allow" and await _reaches_internet(ctx, room):
-        await ctx.store.record(Audit(f"outbound.{outbound.verdict}", caller.account.id,
-                                     room.id, {"my_number": list(outbound.masked), "in": where}),
-                               ctx.now())
-        outbound.enforce()
-
-
-async def _reaches_internet(ctx: Context, room: Room) -> bool:
-    """Whether any member may read the room from the internet zone.  Only asked
-    when a check found something, so the per-member look-ups are rare."""
-    for member_id in room.members:
-        member = await ctx.store.get_account(member_id)
-        if access.may_use_zone(member.kind, "internet"):
-            return True
-    return False
 
 
 async def send(ctx: Context, caller: Caller, room_id: str, body: str,

@@ -80,6 +80,20 @@ class StoreUnavailable(StoreError):
     code, status = "store_unavailable", 503
 
 
+class RoomArchived(StoreError):
+    """The room was archived: it keeps its history and takes nothing new."""
+
+    code, status = "room_archived", 403
+
+
+class DepartmentNotFound(NotFound):
+    code = "department_not_found"
+
+
+class DepartmentExists(Conflict):
+    code = "department_exists"
+
+
 class RequestNotFound(NotFound):
     code = "original_request_not_found"
 

@@ -415,6 +415,10 @@ class Store:
     async def get_message(self, message_id: str) -> Message:
         return await self._read(messages.get_message, message_id)
 
+    async def room_bodies(self, room_id: str) -> list[str]:
+        """Every message text of a room, oldest first (for a check over its history)."""
+        return await self._read(messages.room_bodies, room_id)
+
     async def history(self, room_id: str, before: str | None, limit: int) -> list[Message]:
         """Up to ``limit`` messages older than ``before`` (or the newest), oldest first."""
         return await self._read(messages.history, room_id, before, limit)

@@ -16,7 +16,9 @@ from typing import Any, Iterable, Sequence
 import sqlite_utils
 
 from store.db import int_id, iso
-from store.errors import Invalid, MessageNotFound, NotMember, RoomNotFound, SessionEnded
+from store.errors import (
+    Invalid, MessageNotFound, NotMember, RoomArchived, RoomNotFound, SessionEnded,
+)
 from store.records import Attachment, Message, Readers, RoomSummary, Zone
 from store.rooms import _ROOM_COLS, room_from_row
 
@@ -120,6 +122,12 @@ def history(db: sqlite_utils.Database, room_id: str, before: str | None,
     return load_messages(c, rows)
 
 
+def room_bodies(db: sqlite_utils.Database, room_id: str) -> list[str]:
+    return [r[0] for r in db.conn.execute(
+        "SELECT body FROM messages WHERE room_id = ? AND body != '' ORDER BY id",
+        (int_id(room_id),))]
+
+
 def readers(db: sqlite_utils.Database, message_id: str) -> Readers:
     c = db.conn
     row = _message_row(c, message_id)
@@ -186,6 +194,9 @@ def post_message_txn(db: sqlite_utils.Database, room_id: str, sender_id: str, bo
         if row is not None:
             return load_messages(c, [row])[0], False
     _require_member(c, rid, sid, room_id)
+    if c.execute("SELECT archived_at FROM rooms WHERE id = ?", (rid,)).fetchone()[0]:
+        raise RoomArchived(f"ルームはアーカイブ済みです / room {room_id} is archived",
+                           room_id=room_id)
     created_at = iso(now)
     cur = c.execute("INSERT INTO messages (room_id, sender, body, created_at, origin_zone, "
                     "client_id) VALUES (?, ?, ?, ?, ?, ?)",
