@@ -26,14 +26,15 @@ from typing import Any, Awaitable, Callable
 import trio
 
 from policy.errors import Forbidden
-from store.errors import AccountNotFound
 
-from relay import accounts, errors, originals, rooms
+from relay import accounts, directory_ops, errors, originals
 from relay.commands import OPERATOR, Actor, Context
 
 log = logging.getLogger(__name__)
 
-MAX_REQUEST_BYTES = 64 * 1024
+# A personnel file (account import) travels in one request: room for tens of
+# thousands of rows.
+MAX_REQUEST_BYTES = 16 * 1024 * 1024
 # A client that connects and says nothing is dropped after this long; an operation
 # that waits on the store has this long to finish.
 CONTROL_TIMEOUT_S = 60.0
@@ -80,12 +81,6 @@ async def _account_totp(ctx: Context, a: dict[str, Any]) -> dict[str, Any]:
     return {"login": a["login"], "secret": enrol.secret_b32, "uri": enrol.uri}
 
 
-async def _room_create(ctx: Context, a: dict[str, Any]) -> dict[str, Any]:
-    ids = [await _account_id(ctx, login) for login in dict.fromkeys(a["members"])]
-    room = await ctx.run(rooms.create_room(ctx, OPERATOR, a["name"], "group", ids))
-    return {"room": rooms.room_public(room)}
-
-
 async def _audit_verify(ctx: Context, a: dict[str, Any]) -> dict[str, Any]:
     good, n, first_bad = await ctx.store.audit_verify()
     return {"ok": good, "entries": n, "first_bad": first_bad}
@@ -108,13 +103,6 @@ async def _original_decide(ctx: Context, a: dict[str, Any]) -> dict[str, Any]:
     return {"request": req.public()}
 
 
-async def _account_id(ctx: Context, login: str) -> str:
-    try:
-        return (await ctx.store.get_account_by_login(login)).id
-    except AccountNotFound:
-        raise AccountNotFound(f"unknown member: {login}", login=login) from None
-
-
 OPERATIONS: dict[str, Operation] = {
     "init": _init,
     "account.add": _account_add,
@@ -122,10 +110,11 @@ OPERATIONS: dict[str, Operation] = {
     "account.enable": _account_enable,
     "account.reset": _account_reset,
     "account.totp": _account_totp,
-    "room.create": _room_create,
     "audit.verify": _audit_verify,
     "original.list": _original_list,
     "original.decide": _original_decide,
+    # accounts listed, shown, renamed, moved, deleted, imported; departments; rooms
+    **directory_ops.OPERATIONS,
 }
 
 

@@ -72,6 +72,12 @@ CODES: dict[str, tuple[int, str]] = {
                                  "not list the directory"),
     # ---- rooms and messages
     "room_not_found": (404, "ルームが見つかりません / room not found"),
+    "room_archived": (403, "このルームはアーカイブされています（閲覧のみ） / the room is archived "
+                           "(read-only)"),
+    "department_not_found": (404, "部署が見つかりません / department not found"),
+    "department_exists": (409, "同じ名前の部署が既にあります / a department of that name exists "
+                               "there"),
+    "invalid_csv": (400, "CSV ファイルが不正です / the CSV file is malformed"),
     "message_not_found": (404, "メッセージが見つかりません / message not found"),
     "not_member": (403, "ルームのメンバーではありません / not a member of the room"),
     "too_many_members": (400, "メンバーが多すぎます / too many members"),
