@@ -2,7 +2,8 @@
 
 Policy (docs/SECURITY.md "Network edges"):
 
-* ``min_version = "1.3"`` (default): TLS 1.3 only, Mozilla "modern".
+* ``min_version = "1.3"`` (default): TLS 1.3 only, Mozilla "modern", with exactly its
+  key-exchange groups (X25519, prime256v1, secp384r1).
 * ``min_version = "1.2"``: TLS 1.2 as well, limited to Mozilla's "intermediate"
   cipher list (forward-secret AEAD suites only), for old smartphones.
 * Certificate and key come from ``[tls] cert_file`` / ``key_file``; when both are
@@ -14,6 +15,8 @@ Policy (docs/SECURITY.md "Network edges"):
 
 from __future__ import annotations
 
+import _ssl
+import ctypes
 import datetime
 import ipaddress
 import logging
@@ -54,6 +57,12 @@ class TLSSetupError(Exception):
     """The certificate or key could not be used (message names the file)."""
 
 
+# Mozilla's "modern" key-exchange groups (X25519, prime256v1, secp384r1): not the
+# secp521r1 and X448 that OpenSSL offers besides.
+MODERN_GROUPS = "X25519:P-256:P-384"
+_SSL_CTRL_SET_GROUPS_LIST = 92  # OpenSSL's ssl.h
+
+
 def server_context(cfg: TLSConfig, state: StatePaths | Path,
                    hosts: tuple[str, ...] = ()) -> ssl.SSLContext:
     """A server context per ``cfg``; ``hosts`` go into a self-signed certificate.
@@ -70,11 +79,37 @@ def server_context(cfg: TLSConfig, state: StatePaths | Path,
     # it has AES hardware).
     ctx.options &= ~ssl.OP_CIPHER_SERVER_PREFERENCE
     ctx.set_alpn_protocols(["http/1.1"])
+    if not set_groups(ctx, MODERN_GROUPS):
+        log.warning("TLS: could not restrict the key-exchange groups to %s; OpenSSL's "
+                    "defaults stay offered (鍵交換グループを制限できません)", MODERN_GROUPS)
     try:
         ctx.load_cert_chain(cert, key)
     except (OSError, ssl.SSLError) as exc:
         raise TLSSetupError(f"TLS certificate/key not usable ({cert}, {key}): {exc}") from None
     return ctx
+
+
+def set_groups(ctx: ssl.SSLContext, groups: str) -> bool:
+    """Offer exactly ``groups`` for the key exchange; False when it cannot be done.
+
+    Python's ssl module has no call for it before 3.13 (``set_ecdh_curve`` sets one
+    curve, for TLS 1.2 only), so this calls OpenSSL's ``SSL_CTX_set1_groups_list``
+    (a ``SSL_CTX_ctrl`` macro) on the context's ``SSL_CTX``.  The pointer is the first
+    field after the object header of CPython's ``PySSLContext``; it is used only after
+    OpenSSL confirms it (the options it reports must be the context's own)."""
+    try:
+        lib = ctypes.CDLL(_ssl.__file__)
+        get_options = lib.SSL_CTX_get_options
+        get_options.restype, get_options.argtypes = ctypes.c_uint64, [ctypes.c_void_p]
+        ctrl = lib.SSL_CTX_ctrl
+        ctrl.restype = ctypes.c_long
+        ctrl.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_long, ctypes.c_char_p]
+        ptr = ctypes.c_void_p.from_address(id(ctx) + object.__basicsize__).value
+        if not ptr or get_options(ptr) != int(ctx.options):
+            return False
+        return bool(ctrl(ptr, _SSL_CTRL_SET_GROUPS_LIST, 0, groups.encode("ascii")))
+    except (OSError, AttributeError, ValueError):
+        return False
 
 
 def check_pair(cert: Path, key: Path) -> None:

@@ -417,6 +417,25 @@ async def test_internet_listener_speaks_tls13_and_refuses_tls12_by_default(tmp_p
                 await handshake(r.internet.port, tls_client(r.cafile, ssl.TLSVersion.TLSv1_2))
 
 
+@pytest.mark.parametrize("groups, accepted", [
+    ("X25519", True), ("P-256", True), ("P-384", True),
+    ("P-521", False), ("X448", False), ("ffdhe2048", False),
+])
+async def test_the_internet_listener_offers_exactly_the_modern_groups(
+        tmp_path: Path, groups: str, accepted: bool) -> None:
+    with trio.fail_after(GUARD_S):
+        async with running(tmp_path) as r:
+            client = tlsconf.client_context(r.cafile)
+            assert tlsconf.set_groups(client, groups)  # the client offers only this one
+            if accepted:
+                s = await handshake(r.internet.port, client)
+                assert s.version() == "TLSv1.3"
+                await s.aclose()
+            else:
+                with pytest.raises(trio.BrokenResourceError):
+                    await handshake(r.internet.port, client)
+
+
 async def test_min_version_12_allows_only_intermediate_ciphers(tmp_path: Path) -> None:
     with trio.fail_after(GUARD_S):
         async with running(tmp_path, min_version="1.2") as r:
