@@ -226,6 +226,8 @@ def _rebuild_csv(data: bytes, log: _Log) -> bytes:
     return (BOM + out.getvalue()).encode("utf-8")
 
 
+# A memo of a pure function of the delimiter (one of a few separators), not state
+# about a file: the pattern is the same whichever file chose that delimiter.
 @functools.lru_cache(maxsize=4)
 def _formula_starts(delimiter: str) -> re.Pattern[str]:
     """Where a spreadsheet could start a cell inside one of ours: its start, and after
