@@ -14,6 +14,10 @@ The package is rebuilt from the parts judged safe (CDR.md "OOXML"):
 4. only parts reachable from the package relationships are written (smuggled,
    orphaned parts and the customUI of a removed ribbon go);
 5. XML parts are rewritten by ``ooxml_xml`` (fields, objects, macro names, DDE);
+   pictures (parts of an ``image/*`` type, and any part whose bytes are a picture)
+   are rebuilt by the image engine (``embedded_images``): a format change (BMP to
+   PNG, a metafile to its placeholder) renames the part and retargets the
+   relationships to it;
 6. ``[Content_Types].xml`` loses overrides of removed parts and forbidden defaults,
    macro-enabled main types become plain (docm -> docx), and is written first.
 
@@ -33,6 +37,7 @@ from lxml import etree
 
 from sanitize import kinds, safezip
 from sanitize.formats import Context
+from sanitize.formats import embedded_images as pictures
 from sanitize.formats import ooxml_rules as rules
 from sanitize.formats.ooxml_xml import Findings, clean_part, is_xml_type, parse, serialize
 from sanitize.report import Blocked, Rebuilt
@@ -194,6 +199,7 @@ class _Rebuild:
     """One rebuild: holds the parts while steps 2-6 of the module docstring run."""
 
     def __init__(self, data: bytes, ctx: Context, found: Findings) -> None:
+        self.ctx = ctx
         self.found = found
         self.parts: dict[str, bytes] = {}
         self.raw: dict[str, safezip.Compressed | None] = {}
@@ -231,6 +237,8 @@ class _Rebuild:
             raise Blocked("corrupt", "no _rels/.rels")
         self.deleted: dict[str, str] = {}  # part -> Removed code
         self.removed_ids: dict[str, set[str]] = {}
+        self.retargeted: set[str] = set()  # sources whose .rels point at a renamed part
+        self.new_types: dict[str, str] = {}  # rebuilt picture part -> its content type
 
     def run(self) -> bytes:
         self._delete_parts()
@@ -240,14 +248,19 @@ class _Rebuild:
             if name not in keep and name not in self.deleted and name != CONTENT_TYPES \
                     and self.source_of[name] not in self.deleted:
                 self.found.add("ooxml.orphan_part", name)
+        rebuilt = self._pictures(keep)
         out: dict[str, safezip.Member] = {}
         for name, data in self.parts.items():
             if name not in keep:
                 continue
+            if name in rebuilt:
+                new_name, new_data = rebuilt[name]
+                out[new_name] = safezip.Member(new_name, new_data)
+                continue
             new: bytes | None = None
             source = self.source_of[name]
             if source is not None:
-                if self.removed_ids.get(source):
+                if self.removed_ids.get(source) or source in self.retargeted:
                     new = self._pruned_rels(source)
             else:
                 ct = self.ct.of(name)
@@ -272,15 +285,85 @@ class _Rebuild:
             return part
 
     def _pruned_rels(self, source: str) -> bytes:
-        """The .rels of ``source`` without the relationships pruned from its list."""
+        """The .rels of ``source`` without the relationships pruned from its list, and
+        with the targets of renamed pictures changed."""
         name = self.rels_part[source]
         tree = parse(self.parts[name], name)
         children = list(tree.getroot())
-        kept = {rel.index for rel in self.rel_list[source]}
+        kept = {rel.index: rel for rel in self.rel_list[source]}
         for i, el in enumerate(children):
-            if i not in kept:
+            rel = kept.get(i)
+            if rel is None:
                 tree.getroot().remove(el)
+            elif rel.is_rel and el.get("Target") != rel.target:
+                el.set("Target", rel.target)
         return serialize(tree)
+
+    def _pictures(self, keep: set[str]) -> dict[str, tuple[str, bytes]]:
+        """Every picture part kept, rebuilt: part -> (its new name, the new bytes).
+
+        A picture is a part of an ``image/*`` type or a part whose bytes are one,
+        whatever it is called.  All are sized up (headers only) before the first is
+        decoded, so a package of many huge pictures is refused at once.
+        """
+        todo: dict[str, tuple[str | None, str]] = {}
+        for name in sorted(keep):
+            if self.source_of[name] is not None or name == CONTENT_TYPES:
+                continue
+            ct = self.ct.of(name).lower()
+            kind = pictures.sniff(self.parts[name])
+            if kind is None and ct == "image/svg+xml":
+                kind = "svg"
+            if kind is not None or ct.startswith("image/"):
+                todo[name] = (kind, ct)
+        if not todo:
+            return {}
+        budget = pictures.PixelBudget(self.ctx)
+        budget.precheck((self.parts[name], kind or "") for name, (kind, _) in todo.items())
+        done: dict[bytes, pictures.Picture] = {}  # identical parts are rebuilt once
+        out: dict[str, tuple[str, bytes]] = {}
+        renamed: dict[str, str] = {}
+        for name, (kind, ct) in todo.items():
+            data = self.parts[name]
+            pic = done.get(data)
+            if pic is None:
+                pic = done[data] = pictures.rebuild_picture(data, kind, budget)
+            new_name = name
+            new_ct = pictures.CONTENT_TYPE[pic.kind]
+            if new_ct != ct:
+                if not name.lower().endswith(pictures.EXTENSIONS[pic.kind]):
+                    new_name = renamed[name] = self._free_name(name, pic.kind)
+                self.new_types[new_name] = new_ct
+            out[name] = (new_name, pic.data)
+            where = name if new_name == name else f"{name} -> {new_name}"
+            if pic.replaced:
+                self.found.add("ooxml.image_removed",
+                               f"{where}: {pic.replaced}, replaced by a blank placeholder")
+            elif pic.removed:
+                self.found.add("ooxml.image_rebuilt", f"{where}: {pictures.summary(pic.removed)}")
+        if renamed:
+            self._retarget(renamed)
+        return out
+
+    def _free_name(self, name: str, kind: str) -> str:
+        """``name`` with the extension of ``kind``, numbered if that name is taken."""
+        stem = posixpath.splitext(name)[0]
+        ext = pictures.EXTENSIONS[kind][0]
+        candidate, n = stem + ext, 1
+        while candidate.lower() in self.index:
+            candidate, n = f"{stem}_{n}{ext}", n + 1
+        self.index[candidate.lower()] = candidate
+        return candidate
+
+    def _retarget(self, renamed: dict[str, str]) -> None:
+        """Point the relationships to renamed parts at their new names."""
+        for source, rels in self.rel_list.items():
+            for rel in rels:
+                if rel.external or rel.part not in renamed:
+                    continue
+                folder = posixpath.dirname(source) or "."
+                rel.target = posixpath.relpath(renamed[rel.part], folder)
+                self.retargeted.add(source)
 
     def _delete_parts(self) -> None:
         for name, data in self.parts.items():
@@ -371,6 +454,13 @@ class _Rebuild:
                     "macroenabled" in ct and ct not in rules.MACRO_MAIN_CONTENT_TYPES):
                 root.remove(el)  # e.g. Default bin=vbaProject, xlsm=embedded workbook
                 changed = True
+        for part, ct in self.new_types.items():
+            el = self.ct.overrides.get(part.lower())
+            if el is None or el.getparent() is None:
+                el = etree.SubElement(root, f"{{{rules.NS_CT}}}Override",
+                                      PartName="/" + part)
+            el.set("ContentType", ct)
+            changed = True
         for el in list(root):
             if not isinstance(el.tag, str):
                 continue

@@ -7,6 +7,13 @@ relationship, parses every XML part that could hold a removed construct and look
 for anything the rebuild should have removed.  A hit means a bug in the rebuild, and
 the file is blocked (``VerifyFailed``).
 
+Pictures are named by their own bytes here (a signature check of its own, not the
+rebuild's sniffing): every part of an ``image/*`` type or whose bytes start like a
+picture must be a JPEG, PNG, GIF, WebP or TIFF of the type its content type says,
+or an SVG, and must pass the image engine's verify (its byte walkers accept no
+EXIF/APP segment, text chunk, comment or trailing byte); a metafile or a BMP left in
+the package is a failure.
+
 Members are inflated here rather than through ``ZipFile.open``: its per-member
 objects cost more than inflating a small part, and verify reads every member.
 """
@@ -25,8 +32,9 @@ from dataclasses import dataclass
 from lxml import etree
 
 from sanitize.config import SanitizeConfig
+from sanitize.formats import Context, images, text
 from sanitize.formats import ooxml_rules as rules
-from sanitize.report import VerifyFailed
+from sanitize.report import Blocked, VerifyFailed
 
 _CFB = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 
@@ -195,7 +203,9 @@ def verify_package(data: bytes, cfg: SanitizeConfig) -> None:
             if body.startswith(_CFB) or "/embeddings/" in lower or "vbaproject" in lower:
                 raise VerifyFailed(f"{name}: binary object part still present")
             ct = overrides.get(name.lower()) or defaults.get(name.rsplit(".", 1)[-1].lower(), "")
-            if name.endswith(".rels"):
+            if ct.startswith("image/") or _picture_signature(body):
+                _check_picture(name, body, ct, cfg)
+            elif name.endswith(".rels"):
                 if body not in rels_passed:
                     _check_rels(name, _parse(body, name))
                     rels_passed.add(body)
@@ -207,6 +217,39 @@ def verify_package(data: bytes, cfg: SanitizeConfig) -> None:
     except (zipfile.BadZipFile, ValueError, OSError, RuntimeError, NotImplementedError,
             EOFError, struct.error, zlib.error, UnicodeError) as exc:
         raise VerifyFailed(f"output is not a readable zip: {exc}") from exc
+
+
+# Content type -> the signature its part must start with, and the kind the image
+# engine verifies it as.  What the rebuild writes and nothing else.
+_PICTURE_TYPES: dict[str, tuple[tuple[bytes, ...], str]] = {
+    "image/jpeg": ((b"\xff\xd8\xff",), "jpeg"),
+    "image/png": ((b"\x89PNG\r\n\x1a\n",), "png"),
+    "image/gif": ((b"GIF87a", b"GIF89a"), "gif"),
+    "image/webp": ((b"RIFF",), "webp"),
+    "image/tiff": ((b"II*\0", b"MM\0*"), "tiff"),
+}
+# Starts of the picture formats Office holds, metafiles and BMP included: a part that
+# starts like one is checked as a picture whatever its declared type.
+_PICTURE_STARTS = (b"\xff\xd8\xff", b"\x89PNG", b"GIF8", b"II*\0", b"MM\0*", b"BM",
+                   b"\xd7\xcd\xc6\x9a", b"\x01\0\x09\0", b"\x02\0\x09\0")
+
+
+def _picture_signature(body: bytes) -> bool:
+    return body.startswith(_PICTURE_STARTS) or body[8:12] == b"WEBP" or body[40:44] == b" EMF"
+
+
+def _check_picture(name: str, body: bytes, ct: str, cfg: SanitizeConfig) -> None:
+    ctx = Context(cfg)
+    try:
+        if ct == "image/svg+xml" and not _picture_signature(body):
+            text.verify(body, "svg", ctx)
+            return
+        expected = _PICTURE_TYPES.get(ct)
+        if expected is None or not body.startswith(expected[0]):
+            raise VerifyFailed(f"picture of type {ct!r} that the rebuild does not write")
+        images.verify(body, expected[1], ctx)
+    except Blocked as exc:
+        raise VerifyFailed(f"{name}: {exc.detail}") from exc
 
 
 def _check_content_types(root: etree._Element) -> tuple[dict[str, str], dict[str, str]]:

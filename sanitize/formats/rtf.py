@@ -15,6 +15,16 @@ file, …), and fields whose instruction holds a nested field, are replaced by t
 hex inside pictures and dropped elsewhere, so the output never contains raw binary.
 Bytes after the closing brace of the document are dropped; a document whose braces
 do not close is refused.
+
+Pictures (``\\pict``, from the word to the end of its group) are rebuilt by the image
+engine (``embedded_images``) and written back as hex with their other properties
+(``\\picw``, ``\\pich``, ``\\picwgoal``, ``\\pichgoal``, scaling, ``\\picprop``): JPEG
+and PNG data (hex or ``\\bin``, whatever its blip word claims) becomes new JPEG or
+PNG; metafiles (``\\emfblip``, ``\\wmetafile``, ``\\pmmetafile``, ``\\macpict``),
+device bitmaps (``\\dibitmap``, ``\\wbitmap``) and data that is no picture become a
+transparent PNG placeholder at the same displayed size.  ``\\bliptag`` and
+``\\blipuid`` (checksums of the old data) go.  All pictures are sized up before the
+first is decoded, against one pixel budget for the document.
 """
 
 from __future__ import annotations
@@ -23,7 +33,8 @@ import binascii
 import re
 from typing import NamedTuple, Union
 
-from sanitize.formats import Context
+from sanitize.formats import Context, images
+from sanitize.formats import embedded_images as pictures
 from sanitize.formats import ooxml_rules as rules
 from sanitize.report import Blocked, Rebuilt, Removed, VerifyFailed
 
@@ -152,9 +163,95 @@ def _first_word(group: Group) -> bytes | None:
     return None
 
 
+# Picture type words -> the format they claim (for the report and the placeholder
+# size: metafiles give \picw/\pich in 0.01 mm, bitmaps in pixels).
+BLIP_WORDS = {b"jpegblip": "jpeg", b"pngblip": "png", b"emfblip": "emf",
+              b"wmetafile": "wmf", b"pmmetafile": "metafile", b"macpict": "metafile",
+              b"dibitmap": "bitmap", b"wbitmap": "bitmap"}
+_METAFILES = frozenset({"emf", "wmf", "metafile"})
+# The picture properties kept (size, goal size, scaling, cropping): other words in a
+# picture go, among them \bliptag and the \wbm… bitmap words, which describe the old
+# data, not the rebuilt one.
+_PICTURE_WORDS = frozenset({b"picw", b"pich", b"picwgoal", b"pichgoal", b"picscalex",
+                            b"picscaley", b"picscaled", b"piccropt", b"piccropb",
+                            b"piccropl", b"piccropr", b"defshp"})
+_RTF_PICTURES = frozenset({"jpeg", "png"})  # what \jpegblip and \pngblip can hold
+_HEX_SPACE = b" \t\r\n"
+_NOT_HEX = re.compile(rb"[^0-9a-fA-F]")
+
+
+class _Picture:
+    """One ``\\pict`` destination between the walk and the rebuild: its properties
+    (everything but the data, cleaned) and its data, or None if it is not hex."""
+
+    __slots__ = ("group", "words", "data", "claimed")
+
+    def __init__(self, group: Group, items: list[Item], cleaner: _Cleaner) -> None:
+        self.group = group  # the group the picture ends; its data is added later
+        self.words: list[Item] = []
+        self.claimed = ""
+        hex_text: list[bytes] = []
+        raw: list[bytes] = []
+        for item in items:
+            if isinstance(item, Word):
+                if item.name in BLIP_WORDS:
+                    self.claimed = self.claimed or item.name.decode() + (
+                        "" if item.param is None else str(item.param))
+                elif item.name in _PICTURE_WORDS:
+                    self.words.append(item)
+                elif item.name in DROP_DESTINATIONS:  # the rest of the group is that
+                    cleaner.removed.append(Removed(DROP_DESTINATIONS[item.name],
+                                                   item.name.decode()))
+                    break
+            elif isinstance(item, Group):
+                if _first_word(item) != b"blipuid":
+                    self.words.extend(cleaner.group(item, in_pict=True))
+            elif isinstance(item, Text):
+                hex_text.append(item.data)
+            elif isinstance(item, Bin):
+                raw.append(item.data)
+        digits = b"".join(hex_text).translate(None, _HEX_SPACE)
+        if _NOT_HEX.search(digits):
+            self.data: bytes | None = None
+        else:
+            self.data = binascii.unhexlify(digits[:len(digits) & ~1]) + b"".join(raw)
+
+    def size(self) -> tuple[int, int] | None:
+        """Displayed size in pixels: the goal size (twips), else \\picw/\\pich."""
+        p = {w.name: w.param for w in self.words if isinstance(w, Word) and w.param}
+        if p.get(b"picwgoal", 0) > 0 and p.get(b"pichgoal", 0) > 0:
+            return round(p[b"picwgoal"] / 15), round(p[b"pichgoal"] / 15)
+        if p.get(b"picw", 0) > 0 and p.get(b"pich", 0) > 0:
+            per_pixel = 2540 / 96 if BLIP_WORDS.get(self.claimed.rstrip("0123456789").encode()) \
+                in _METAFILES else 1
+            return round(p[b"picw"] / per_pixel), round(p[b"pich"] / per_pixel)
+        return None
+
+    def write(self, pic: pictures.Picture) -> None:
+        """The picture's items: its properties, the new blip word, the data as hex."""
+        words = self.words
+        if pic.replaced:
+            # \picw/\pich become the placeholder's pixels; the goals keep the size shown.
+            size = self.size()
+            w, h = _png_size(pic.data)
+            words = [x for x in words if not (isinstance(x, Word) and x.name in (
+                b"picw", b"pich", b"picwgoal", b"pichgoal"))]
+            goal = (size[0] * 15, size[1] * 15) if size else (w * 15, h * 15)
+            words = [Word(b"picw", w, False), Word(b"pich", h, False),
+                     Word(b"picwgoal", goal[0], False), Word(b"pichgoal", goal[1], False)] + words
+        blip = Word(b"jpegblip" if pic.kind == "jpeg" else b"pngblip", None, False)
+        self.group.items.extend([Word(b"pict", None, False), *words, blip,
+                                 Text(b"\r\n" + _hex_lines(pic.data) + b"\r\n")])
+
+
+def _png_size(data: bytes) -> tuple[int, int]:
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
 class _Cleaner:
     def __init__(self) -> None:
         self.removed: list[Removed] = []
+        self.pictures: list[_Picture] = []
 
     def group(self, g: Group, in_pict: bool = False, root: bool = False) -> list[Item]:
         """What replaces ``g`` in its parent: usually one cleaned group."""
@@ -174,6 +271,11 @@ class _Cleaner:
         for i, item in enumerate(items):
             if isinstance(item, Group):
                 out.extend(self.group(item, in_pict))
+            elif isinstance(item, Word) and item.name == b"pict":
+                # The rest of the group is the picture; its data is rebuilt after the walk.
+                group = Group(out)
+                self.pictures.append(_Picture(group, items[i + 1:], self))
+                return [group]
             elif isinstance(item, Word) and (item.name in DROP_DESTINATIONS or item.name == b"fldinst"):
                 if item.name == b"fldinst":
                     # An instruction outside a \field group: judged alone, dropped if it reaches out.
@@ -340,16 +442,44 @@ def rebuild(data: bytes, kind: str, ctx: Context) -> Rebuilt:
     if len(cleaned) != 1:
         raise Blocked("active_content", "the whole document is an object destination")
     removed = cleaner.removed
+    removed += _rebuild_pictures(cleaner.pictures, ctx)
     if trailing.strip(b" \t\r\n\0"):
         removed.append(Removed("rtf.trailing_data", f"{len(trailing)} bytes after the last brace"))
     assert isinstance(cleaned[0], Group)
     return Rebuilt(serialize(cleaned[0]), "rtf", tuple(removed))
 
 
+def _rebuild_pictures(found: list[_Picture], ctx: Context) -> list[Removed]:
+    budget = pictures.PixelBudget(ctx)
+    kinds = [pictures.sniff(p.data) if p.data is not None else None for p in found]
+    budget.precheck((p.data, k) for p, k in zip(found, kinds) if p.data is not None and k)
+    removed: list[Removed] = []
+    done: dict[bytes, pictures.Picture] = {}  # the same picture twice is rebuilt once
+    for n, (p, kind) in enumerate(zip(found, kinds), 1):
+        if p.data is None or not p.data:
+            pic = pictures.rebuild_picture(b"", None, budget, _RTF_PICTURES, p.size())
+        else:
+            pic = done.get(p.data)
+            if pic is None or pic.replaced:
+                pic = done[p.data] = pictures.rebuild_picture(p.data, kind, budget,
+                                                              _RTF_PICTURES, p.size())
+        where = f"picture {n}" + (f" (\\{p.claimed})" if p.claimed else "")
+        if pic.replaced:
+            removed.append(Removed("rtf.image_removed",
+                                   f"{where}: {pic.replaced}, replaced by a blank placeholder"))
+        elif pic.removed:
+            removed.append(Removed("rtf.image_rebuilt", f"{where}: {pictures.summary(pic.removed)}"))
+        p.write(pic)
+    return removed
+
+
 # -- verify: a separate byte scan of the output ----------------------------------------
 
 _FORBIDDEN_WORDS = re.compile(
-    rb"\\(object|objdata|objclass|objname|oleclsid|datastore|template|mailmerge|bin)(?![a-zA-Z])")
+    rb"\\(object|objdata|objclass|objname|oleclsid|datastore|template|mailmerge|bin"
+    rb"|emfblip|wmetafile|pmmetafile|macpict|dibitmap|wbitmap)(?![a-zA-Z])")
+_PICT = re.compile(rb"\\pict(?![a-zA-Z])")
+_VERIFY_BLIPS = {b"jpegblip": (b"\xff\xd8\xff", "jpeg"), b"pngblip": (b"\x89PNG\r\n\x1a\n", "png")}
 
 
 def verify(data: bytes, kind: str, ctx: Context) -> None:
@@ -368,10 +498,40 @@ def verify(data: bytes, kind: str, ctx: Context) -> None:
     found = _FORBIDDEN_WORDS.search(plain)
     if found:
         raise VerifyFailed(f"\\{found.group(1).decode()} in output")
+    for m in _PICT.finditer(plain):
+        _verify_picture(plain, m.end(), ctx)
     for m in re.finditer(rb"\\fldinst", plain):
         instr = _verify_group_text(plain, m.end())
         if rules.acting_field(instr):
             raise VerifyFailed(f"acting field instruction {instr[:40]!r}")
+
+
+def _verify_picture(plain: bytes, start: int, ctx: Context) -> None:
+    """The picture from ``start`` to the end of its group: one JPEG or PNG blip word,
+    and data the image engine's verify accepts (no metadata, no trailing bytes)."""
+    depth, i, own = 1, start, bytearray()
+    while i < len(plain) and depth:  # the picture's own bytes, nested groups left out
+        c = plain[i]
+        depth += {0x7B: 1, 0x7D: -1}.get(c, 0)
+        if depth == 1 and c != 0x7D:
+            own.append(c)
+        i += 1
+    words = re.findall(rb"\\([a-zA-Z]+)-?[0-9]*", bytes(own))
+    blips = [w for w in words if w in _VERIFY_BLIPS]
+    if len(blips) != 1:
+        raise VerifyFailed(f"picture with blip words {blips!r}")
+    digits = re.sub(rb"\\[a-zA-Z]+-?[0-9]* ?|\\.|\s", b"", bytes(own))
+    try:
+        data = binascii.unhexlify(digits)
+    except (binascii.Error, ValueError) as exc:
+        raise VerifyFailed(f"picture data is not hex: {exc}") from exc
+    signature, kind = _VERIFY_BLIPS[blips[0]]
+    if not data.startswith(signature):
+        raise VerifyFailed(f"\\{blips[0].decode()} picture holds other data")
+    try:
+        images.verify(data, kind, ctx)
+    except Blocked as exc:
+        raise VerifyFailed(f"picture: {exc.detail}") from exc
 
 
 def _verify_group_text(plain: bytes, start: int) -> str:

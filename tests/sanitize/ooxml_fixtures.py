@@ -19,6 +19,7 @@ from collections.abc import Callable
 import docx
 import openpyxl
 import pptx
+from PIL import Image
 
 from sanitize.cfb import ROOT_NAME, storage, stream, write_cfb
 from tests.sanitize.ole_fixtures import ole10native, vba_storage
@@ -147,6 +148,26 @@ def activex_bin() -> bytes:
 
 # -- clean baselines ------------------------------------------------------------------
 
+def plain_jpeg(size: tuple[int, int] = (32, 24)) -> bytes:
+    """A JPEG with nothing but pixels: the image engine finds nothing to remove."""
+    buf = io.BytesIO()
+    Image.linear_gradient("L").resize(size).convert("RGB").save(buf, "JPEG", quality=80)
+    return buf.getvalue()
+
+
+def plain_png(size: tuple[int, int] = (8, 8)) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", size, (200, 30, 30)).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def _plain_thumbnail(data: bytes) -> bytes:
+    """python-docx's and python-pptx's templates hold a thumbnail with EXIF, an ICC
+    profile and bytes after its end, which the rebuild reports: the baselines are
+    meant to have nothing to remove, so theirs is a pixels-only JPEG."""
+    return repack(data, {"docProps/thumbnail.jpeg": plain_jpeg()})
+
+
 def docx_bytes() -> bytes:
     d = docx.Document()
     d.add_heading("お知らせ", 1)
@@ -157,7 +178,7 @@ def docx_bytes() -> bytes:
     d.sections[0].footer.paragraphs[0].text = "footer text"
     buf = io.BytesIO()
     d.save(buf)
-    return buf.getvalue()
+    return _plain_thumbnail(buf.getvalue())
 
 
 def xlsx_bytes() -> bytes:
@@ -179,7 +200,7 @@ def pptx_bytes() -> bytes:
     s.placeholders[1].text = TEXT
     buf = io.BytesIO()
     p.save(buf)
-    return buf.getvalue()
+    return _plain_thumbnail(buf.getvalue())
 
 
 # -- Word ---------------------------------------------------------------------------

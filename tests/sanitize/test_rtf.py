@@ -66,13 +66,15 @@ EQUATION_RTF = (rb"{\rtf1\ansi\deff0{\fonttbl{\f0 Times;}}Before "
                 rb" After\par}")
 
 
-def test_object_with_objdata_removed_result_picture_kept() -> None:
+def test_object_with_objdata_removed_result_picture_kept_as_a_placeholder() -> None:
     assert rtf_objects(EQUATION_RTF) == 1  # rtfobj sees the embedded Equation object
     out, codes = clean(EQUATION_RTF)
-    assert codes == ["rtf.object"]
+    assert codes == ["rtf.object", "rtf.image_removed"]  # the preview is a WMF
     assert rtf_objects(out) == 0
     assert b"Equation" not in out and b"objupdate" not in out
-    assert b"Before" in out and b"After" in out and b"\\pict\\wmetafile8" in out
+    assert b"Before" in out and b"After" in out
+    assert b"\\pict\\picw4\\pich4\\picwgoal60\\pichgoal60\\pngblip" in out
+    assert b"wmetafile" not in out and b"0100090000035000000000" not in out
 
 
 def test_objdata_anywhere_cuts_its_destination() -> None:
@@ -171,8 +173,10 @@ def test_bin_data_with_braces_is_data_not_structure() -> None:
     data = (rb"{\rtf1 {\pict\pngblip\bin" + str(len(payload)).encode() + b" " + payload
             + rb"}Hello{\b \bin4 }}}}world}}")
     out, codes = clean(data)
-    assert codes == ["rtf.bin_data"]  # outside a picture raw data is dropped
-    assert binascii.hexlify(payload) in out.replace(b"\r\n", b"")  # inside, it becomes hex
+    # Outside a picture raw data is dropped; inside, it is the picture's data (here no
+    # picture at all, so a placeholder stands in for it).
+    assert codes == ["rtf.bin_data", "rtf.image_removed"]
+    assert binascii.hexlify(payload) not in out.replace(b"\r\n", b"")
     assert b"Hello" in out and b"world" in out and b"\\bin" not in out
 
 
