@@ -124,6 +124,10 @@ class AuthConfig:
     # File uploads per account: a burst, then one per refill interval.
     upload_burst: int = field(default=20, metadata=bounds(1, 100_000))
     upload_refill_s: float = field(default=3.0, metadata=bounds(0.0001, 3600))
+    # Files waiting for (or in) the disarm engine: per uploader, and in all.  A full
+    # queue refuses the upload before its body is read (429 upload_queue_full).
+    upload_queue_per_account: int = field(default=8, metadata=bounds(1, 10_000))
+    upload_queue_max: int = field(default=1000, metadata=bounds(1, 1_000_000))
     # Set and read the browser's session cookie on the LGWAN listener also when it is
     # plain HTTP (a closed network without TLS).  Off: the web client works there only
     # over TLS (listeners.lgwan.tls); see docs/SECURITY.md before turning it on.

@@ -15,24 +15,27 @@ A cancelled job leaves its attachment pending, so it is simply done again next t
 from __future__ import annotations
 
 import logging
-import math
 import time
 from typing import Any, Iterator
 
 import trio
 
+from policy.zones import Zone
 from sanitize.pool import PoolClosed, WorkerPool
 from sanitize.report import REASONS, Result, Verdict
 from store.errors import Corrupt, FileNotFound, StoreError
 from store.records import Attachment, Audit
 
+from relay import errors
 from relay.commands import Context, Done, Event
 from relay.disarm import detect_kind, disarm_to
+from relay.fairqueue import FairQueue
 from relay.file_views import crossing_record, file_event
 
 log = logging.getLogger(__name__)
 
 RETENTION_INTERVAL_S = 3600.0  # how often expired files and sessions are purged
+QUEUE_RETRY_S = 5  # Retry-After of a full disarm queue
 LATENCY_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
 
@@ -79,8 +82,12 @@ class DisarmJobs:
         self.ctx = ctx
         self.pool = pool
         self._owns_pool = pool is None
-        # Unbounded, but every entry is an upload that passed the per-account limit.
-        self._jobs_in, self._jobs_out = trio.open_memory_channel[str](math.inf)
+        # Fair between zones and uploaders, bounded at upload time (relay.fairqueue).
+        a = ctx.cfg.auth
+        self._queue: FairQueue[str] = FairQueue(
+            pool.size if pool is not None else ctx.cfg.sanitize.workers,
+            a.upload_queue_per_account, a.upload_queue_max)
+        self._wake = trio.Event()
         self._queued: set[str] = set()
         self._running: set[str] = set()
         self._scope: trio.CancelScope | None = None
@@ -92,13 +99,15 @@ class DisarmJobs:
             if self.pool is None:
                 # Spawning waits for the workers' "ready": a thread, not the event loop.
                 self.pool = await trio.to_thread.run_sync(WorkerPool, self.ctx.cfg.sanitize)
+            self._queue.workers = self.pool.size
             async with trio.open_nursery() as nursery:
                 for _ in range(self.pool.size):
                     nursery.start_soon(self._worker)
                 nursery.start_soon(self._retention)
                 pending = await self.ctx.store.pending_attachments()
                 for att in pending:
-                    self.enqueue(att.id)
+                    sender = (await self.ctx.store.get_message(att.message_id)).sender
+                    self.enqueue(att.id, sender, att.origin_zone)
                 if pending:
                     log.warning("resuming %d pending disarm job(s) (無害化を再開します)",
                                 len(pending))
@@ -116,17 +125,32 @@ class DisarmJobs:
         """Whether files can be disarmed now: the pool is up and not closed."""
         return self.pool is not None and not self.pool.closed
 
-    def enqueue(self, attachment_id: str) -> None:
+    def check_room_for(self, owner: str) -> None:
+        """429 ``upload_queue_full`` when this uploader (or everyone) has as many files
+        waiting as the queue takes: refused before the body is read, nothing lost."""
+        if not self._queue.admits(owner):
+            raise errors.error("upload_queue_full", {"retry_after": QUEUE_RETRY_S},
+                               (("retry-after", str(QUEUE_RETRY_S)),))
+
+    def enqueue(self, attachment_id: str, owner: str, zone: Zone) -> None:
         if attachment_id in self._queued or attachment_id in self._running:
             return
         self._queued.add(attachment_id)
-        self._jobs_in.send_nowait(attachment_id)
+        self._queue.push(owner, zone, attachment_id)
+        self._wake.set()
+
+    async def _next(self) -> tuple[str, str]:
+        while (job := self._queue.pop()) is None:
+            self._wake = trio.Event() if self._wake.is_set() else self._wake
+            await self._wake.wait()
+        return job
 
     def metric_lines(self) -> list[str]:
         return self.metrics.lines(len(self._queued), len(self._running))
 
     async def _worker(self) -> None:
-        async for attachment_id in self._jobs_out:
+        while True:
+            owner, attachment_id = await self._next()
             self._queued.discard(attachment_id)
             self._running.add(attachment_id)
             try:
@@ -137,6 +161,8 @@ class DisarmJobs:
                 log.exception("disarm job for file %s failed; left pending", attachment_id)
             finally:
                 self._running.discard(attachment_id)
+                self._queue.done(owner)
+                self._wake.set()  # a worker slot this owner held may be another's now
 
     async def _retention(self) -> None:
         store = self.ctx.store

@@ -108,6 +108,8 @@ CODES: dict[str, tuple[int, str]] = {
                           "is not delivered"),
     "policy_blocked": (403, "この種類のファイルは設定によりこの方向へは送れません / policy does "
                             "not allow this file type to cross in this direction"),
+    "upload_queue_full": (429, "無害化待ちのファイルが多すぎます。しばらくしてから送ってください / "
+                               "too many files are waiting to be disarmed; send it later"),
     "file_purged": (410, "保存期間を過ぎたため、ファイルの内容は削除されました / the file's "
                          "content was removed after its retention period"),
     "lgwan_only": (403, "原本の申請は庁内（LGWAN）からのみできます / originals are requested "

@@ -56,6 +56,7 @@ async def check_upload(ctx: Context, caller: Caller, room_id: str, raw_name: str
 async def upload(ctx: Context, jobs: DisarmJobs, up: NewUpload, body: Body) -> Done[Message]:
     """Stream the body in (capped), commit the message with its pending attachment,
     publish it and queue the disarm job.  Over the cap: 413 and nothing is kept."""
+    jobs.check_room_for(up.caller.account.id)  # before a byte of the body is read
     cap = ctx.cfg.http.max_upload_bytes
     zone = up.caller.zone
     quarantined = file_policy.upload_action(zone) == "sanitize"
@@ -77,7 +78,7 @@ async def upload(ctx: Context, jobs: DisarmJobs, up: NewUpload, body: Body) -> D
     if not created:
         return Done(message)
     ctx.messages_posted += 1
-    jobs.enqueue(message.attachments[0].id)
+    jobs.enqueue(message.attachments[0].id, up.caller.account.id, zone)
     return Done(message, events=(Event(up.members, {"type": "message.created",
                                                     "message": message.public()}),))
 
