@@ -1,0 +1,196 @@
+"""Browser tests: Debian's chromium, driven by Playwright, against a real relayd.
+
+relayd runs on 127.0.0.1 (tests/e2e/harness.py) with its LGWAN listener on plain HTTP
+(``auth.lgwan_http_cookie`` on, as a closed network without TLS would run it) and its
+internet listener on TLS with the self-signed certificate.  Every page is watched:
+console errors, uncaught exceptions and CSP violations are collected and each test
+ends by asserting there were none, and every request the page makes is checked to
+go to 127.0.0.1 only.  Screenshots go to tests/web/artifacts/ (not committed).
+
+Skipped, with the reason, only when no chromium executable can be found
+(.ci/bootstrap installs it in test mode).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+from urllib.parse import urlsplit
+
+import pytest
+
+from tests.e2e.harness import Relayd, relayd
+
+ARTIFACTS = Path(os.environ.get("KAKEHASHI_WEB_ARTIFACTS",
+                                Path(__file__).resolve().parent / "artifacts"))
+PASSWORD = "correct-horse-battery"
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1366, "height": 768}
+# Login limits loose enough for many logins from 127.0.0.1 in one module.
+WEB_CONFIG: dict[str, Any] = {
+    "auth": {"lgwan_http_cookie": True, "login_burst_ip": 200, "login_burst_account": 50},
+}
+
+
+def find_chromium() -> str | None:
+    for name in (os.environ.get("KAKEHASHI_CHROMIUM"), "chromium", "chromium-browser"):
+        if name and (path := shutil.which(name)):
+            return path
+    return None
+
+
+CHROMIUM = find_chromium()
+try:
+    import playwright.sync_api  # noqa: F401
+    HAVE_PLAYWRIGHT = True
+except ImportError:
+    HAVE_PLAYWRIGHT = False
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    reason = None
+    if CHROMIUM is None:
+        reason = "no chromium executable (apt-get install chromium; .ci/bootstrap test does)"
+    elif not HAVE_PLAYWRIGHT:
+        reason = "playwright is not installed (pip install -e '.[test]')"
+    if reason:
+        here = Path(__file__).resolve().parent
+        for item in items:
+            if Path(str(item.fspath)).resolve().parent == here:
+                item.add_marker(pytest.mark.skip(reason=reason))
+
+
+@dataclass
+class Accounts:
+    admin: dict[str, Any]
+    staff: dict[str, Any]
+    staff2: dict[str, Any]
+    partner: dict[str, Any]
+    admin_password: str = PASSWORD
+
+
+def api(r: Relayd, zone: str, method: str, path: str, token: str | None = None,
+        json: Any = None) -> Any:
+    reply = r.request_sync(zone, method, path, json=json, token=token)
+    assert reply.status < 300, (method, path, reply.status, reply.body[:300])
+    return reply.json() if reply.body else None
+
+
+def login_token(r: Relayd, zone: str, login: str, password: str) -> str:
+    return str(api(r, zone, "POST", "/api/v1/login",
+                   json={"login": login, "password": password})["token"])
+
+
+def prepare(r: Relayd) -> tuple[Accounts, str]:
+    """The first admin gets a password of its own; three people are added."""
+    assert r.admin_password
+    reply = api(r, "lgwan", "POST", "/api/v1/login",
+                json={"login": "admin", "password": r.admin_password})
+    token = reply["token"]
+    if (reply["account"].get("password_change_required")
+            or reply["account"].get("must_change_password")):
+        api(r, "lgwan", "POST", "/api/v1/me/password", token,
+            {"old_password": r.admin_password, "new_password": PASSWORD})
+        token = login_token(r, "lgwan", "admin", PASSWORD)
+    made = {}
+    for login, kind, name in (("suzuki", "staff", "鈴木 花子"), ("tanaka", "staff", "田中 一郎"),
+                              ("partner", "external", "佐藤（ひまわり保育園）")):
+        made[login] = api(r, "lgwan", "POST", "/api/v1/admin/accounts", token,
+                          {"login": login, "kind": kind, "display_name": name,
+                           "password": PASSWORD})
+    admin = api(r, "lgwan", "GET", "/api/v1/me", token)
+    return Accounts(admin, made["suzuki"], made["tanaka"], made["partner"]), token
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Relayd, Accounts, str]]:
+    tmp = tmp_path_factory.mktemp("relayd")
+    with relayd(tmp, WEB_CONFIG) as r:
+        accounts, admin_token = prepare(r)
+        yield r, accounts, admin_token
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True,
+                              args=["--disable-gpu", "--disable-dev-shm-usage"])
+        yield b
+        b.close()
+
+
+@dataclass
+class Watched:
+    """A page and everything it complained about."""
+
+    page: Any
+    context: Any
+    base: str
+    errors: list[str] = field(default_factory=list)
+    outside: list[str] = field(default_factory=list)
+    allowed: tuple[str, ...] = ()
+
+    def problems(self) -> list[str]:
+        found = [e for e in self.errors if not any(a in e for a in self.allowed)]
+        return found + [f"request left 127.0.0.1: {u}" for u in self.outside]
+
+    def shot(self, name: str) -> Path:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        path = ARTIFACTS / f"{name}.png"
+        self.page.screenshot(path=str(path))
+        return path
+
+
+CSP_LISTENER = """
+window.__csp = [];
+document.addEventListener('securitypolicyviolation', (e) => {
+  window.__csp.push(e.violatedDirective + ' ' + e.blockedURI);
+});
+"""
+
+
+def open_page(browser: Any, r: Relayd, zone: str, viewport: dict[str, int] = DESKTOP,
+              **context_args: Any) -> Watched:
+    base = ("https://" if zone == "internet" else "http://") + (
+        r.internet if zone == "internet" else r.lgwan)
+    context = browser.new_context(viewport=viewport, locale="ja-JP", timezone_id="Asia/Tokyo",
+                                  ignore_https_errors=zone == "internet", **context_args)
+    context.add_init_script(CSP_LISTENER)
+    page = context.new_page()
+    page.set_default_timeout(15000)
+    w = Watched(page, context, base)
+
+    def check_host(route: Any) -> None:
+        host = urlsplit(route.request.url).hostname
+        if host != "127.0.0.1":
+            w.outside.append(route.request.url)
+            route.abort()
+        else:
+            route.continue_()
+
+    context.route("**/*", check_host)
+    page.on("console", lambda m: w.errors.append(f"console {m.type}: {m.text}")
+            if m.type in ("error", "warning") else None)
+    page.on("pageerror", lambda exc: w.errors.append(f"page error: {exc}"))
+    page.goto(base + "/")
+    return w
+
+
+def log_in(w: Watched, login: str, password: str = PASSWORD) -> None:
+    page = w.page
+    page.get_by_label("ログイン名", exact=True).fill(login)
+    page.get_by_label("パスワード", exact=True).fill(password)
+    page.get_by_role("button", name="ログイン").click()
+    page.get_by_role("button", name="ログアウト").wait_for()
+
+
+def finish(w: Watched) -> None:
+    """No console errors, page errors, CSP violations or requests elsewhere."""
+    csp = w.page.evaluate("window.__csp || []")
+    problems = w.problems() + [f"CSP violation: {v}" for v in csp]
+    w.context.close()
+    assert problems == []

@@ -1,0 +1,117 @@
+// Writing: Enter sends and Shift+Enter breaks the line -- except while a Japanese
+// IME is composing, when Enter confirms the conversion and must never send.  Drafts
+// are kept per room in memory only (nothing at rest on a shared PC).  Files come from
+// the 添付 button, the camera on phones, paste or drop, with a progress bar each.
+
+import { h, clear, announce } from "./dom.js";
+import { upload } from "./api.js";
+
+export class Composer {
+  constructor(ctx) {
+    this.ctx = ctx;
+    this.roomId = null;
+    this.composing = false;
+    this.input = h("textarea", { id: "composer-text", class: "composer-text", rows: 1,
+      placeholder: "メッセージを入力", "aria-label": "メッセージ",
+      "aria-describedby": "composer-hint", enterkeyhint: "send" });
+    this.error = h("p", { class: "error composer-error", role: "alert" });
+    this.uploads = h("div", { class: "uploads", "aria-live": "polite" });
+    this.file = h("input", { type: "file", multiple: true, class: "visually-hidden",
+      tabindex: "-1", "aria-hidden": "true" });
+    this.camera = h("input", { type: "file", accept: "image/*", capture: "environment",
+      class: "visually-hidden", tabindex: "-1", "aria-hidden": "true" });
+    const coarse = window.matchMedia("(pointer: coarse)").matches;
+    this.sendBtn = h("button", { type: "submit", class: "btn send" }, "送信");
+    this.el = h("form", { class: "composer", "aria-label": "メッセージの作成" },
+      this.uploads, this.error,
+      h("div", { class: "composer-row" },
+        h("button", { type: "button", class: "btn secondary attach", onclick: () => this.file.click() }, "添付"),
+        coarse ? h("button", { type: "button", class: "btn secondary", onclick: () => this.camera.click() }, "写真") : null,
+        this.input, this.sendBtn),
+      h("p", { id: "composer-hint", class: "hint" }, "Enter で送信、Shift + Enter で改行"),
+      this.file, this.camera);
+
+    this.el.addEventListener("submit", (e) => { e.preventDefault(); this.send(); });
+    this.input.addEventListener("compositionstart", () => { this.composing = true; });
+    this.input.addEventListener("compositionend", () => { this.composing = false; });
+    this.input.addEventListener("keydown", (e) => this.keydown(e));
+    this.input.addEventListener("input", () => {
+      this.ctx.drafts.set(this.roomId, this.input.value);
+      this.error.textContent = "";
+      this.grow();
+    });
+    this.input.addEventListener("paste", (e) => {
+      const files = Array.from(e.clipboardData ? e.clipboardData.files : []);
+      if (files.length) { e.preventDefault(); this.sendFiles(files); }
+    });
+    for (const input of [this.file, this.camera]) {
+      input.addEventListener("change", () => { this.sendFiles(Array.from(input.files)); input.value = ""; });
+    }
+  }
+
+  keydown(e) {
+    if (e.key !== "Enter") return;
+    // isComposing: the standard; keyCode 229: browsers that end the composition
+    // before they report the Enter that confirmed it (Safari).
+    if (e.isComposing || this.composing || e.keyCode === 229) return;
+    if (e.shiftKey || e.altKey) return;
+    e.preventDefault();
+    this.send();
+  }
+
+  grow() {
+    this.input.style.height = "auto";
+    this.input.style.height = `${Math.min(this.input.scrollHeight, 200)}px`;
+  }
+
+  setRoom(roomId) {
+    this.roomId = roomId;
+    this.input.value = this.ctx.drafts.get(roomId) || "";
+    this.error.textContent = "";
+    clear(this.uploads);
+    this.grow();
+  }
+
+  async send() {
+    const text = this.input.value;
+    if (!text.trim()) return;
+    const roomId = this.roomId;
+    this.input.value = "";
+    this.ctx.drafts.delete(roomId);
+    this.grow();
+    try {
+      await this.ctx.sendMessage(roomId, text);
+    } catch (err) {
+      // Refused (for example a 個人番号 that may not leave LGWAN): say why, keep the draft.
+      if (this.roomId === roomId && !this.input.value) {
+        this.input.value = text;
+        this.grow();
+      }
+      this.ctx.drafts.set(roomId, text);
+      this.error.textContent = err.code === "my_number_blocked"
+        ? "個人番号（マイナンバー）が含まれているため送信できません。庁外の参加者がいるトークには送れません。番号を消してから送ってください。"
+        : err.message;
+    }
+    this.input.focus();
+  }
+
+  sendFiles(files) {
+    for (const f of files) this.sendFile(f);
+  }
+
+  async sendFile(file) {
+    const roomId = this.roomId;
+    const bar = h("progress", { max: 1, value: 0, "aria-label": `${file.name} の送信状況` });
+    const row = h("div", { class: "upload" }, h("span", { class: "upload-name" }, file.name), bar);
+    this.uploads.append(row);
+    try {
+      const message = await upload(roomId, file, (p) => { bar.value = p; });
+      row.remove();
+      announce(`${file.name} を送信しました`);
+      this.ctx.messageArrived(message);
+    } catch (err) {
+      clear(row, h("span", { class: "error" }, `${file.name}: ${err.message}`),
+        h("button", { type: "button", class: "icon-btn", "aria-label": "閉じる", onclick: () => row.remove() }, "×"));
+    }
+  }
+}

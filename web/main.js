@@ -1,0 +1,276 @@
+// The page: who is logged in, the shell (header, room list, talk, admin), the live
+// stream and what each event changes.  Everything lives in memory only: logging out
+// (or the session ending) drops it all and shows the login screen.
+
+import { h, clear, announce } from "./dom.js";
+import { get, post, onSessionEnded, newClientId } from "./api.js";
+import { Stream } from "./stream.js";
+import { loginView, passwordChangeView } from "./login.js";
+import { RoomList } from "./rooms.js";
+import { Talk } from "./talk.js";
+import { Admin } from "./admin.js";
+
+const root = document.getElementById("app");
+let ctx = null;
+
+function byActivity(a, b) {
+  const ta = a.last_message ? a.last_message.created_at : "";
+  const tb = b.last_message ? b.last_message.created_at : "";
+  if (ta !== tb) return ta < tb ? 1 : -1;
+  return Number(b.id) - Number(a.id);
+}
+
+class App {
+  constructor(me, zone) {
+    this.me = me;
+    this.zone = zone;
+    this.people = new Map([[me.id, me]]);
+    this.rooms = [];
+    this.current = null;
+    this.drafts = new Map();
+    this.originals = new Map(); // file id -> this session's OriginalRequest
+    this.readUpTo = new Map(); // room id -> last id we marked read
+    this.roomsView = new RoomList(this);
+    this.talk = new Talk(this);
+    this.admin = me.kind === "admin" ? new Admin(this) : null;
+    this.banner = h("div", { class: "banner", role: "status", hidden: true }, "接続が切れました。再接続しています…");
+    this.toastEl = h("div", { class: "toast", role: "alert", hidden: true });
+    const nav = [h("button", { type: "button", class: "nav-btn", onclick: () => this.showList() }, "トーク")];
+    if (this.admin) nav.push(h("button", { type: "button", class: "nav-btn", onclick: () => this.showAdmin() }, "管理"));
+    this.main = h("main", { class: "layout", dataset: { view: "list" } }, this.roomsView.el, this.talk.el);
+    if (this.admin) this.main.append(this.admin.el);
+    clear(root,
+      h("header", { class: "topbar" },
+        h("span", { class: "brand" }, "架け橋"),
+        h("span", { class: `zone zone-${zone}` }, zone === "lgwan" ? "庁内" : "庁外"),
+        h("nav", { class: "nav", "aria-label": "メニュー" }, nav),
+        h("span", { class: "me", title: me.login }, me.display_name),
+        h("button", { type: "button", class: "btn secondary logout", onclick: () => this.logout() }, "ログアウト")),
+      this.banner, this.main, this.toastEl);
+    this.stream = new Stream({
+      onEvent: (ev) => this.event(ev),
+      onOpen: (reconnected) => { this.banner.hidden = true; if (reconnected) this.resync(); },
+      onDown: () => { this.banner.hidden = false; },
+      stillLoggedIn: () => this.stillLoggedIn(),
+    });
+    document.addEventListener("visibilitychange", this.visible);
+  }
+
+  visible = () => { if (document.visibilityState === "visible") this.talk.markRead(); };
+
+  async start() {
+    await Promise.all([this.loadPeople(), this.loadRooms()]);
+    this.roomsView.render();
+    this.stream.start();
+  }
+
+  async loadPeople() {
+    if (this.me.kind === "external") return;
+    try {
+      for (const p of (await get("/api/v1/accounts")).accounts) this.people.set(p.id, p);
+    } catch { /* the names fall back to ids */ }
+  }
+
+  async loadRooms() {
+    this.rooms = (await get("/api/v1/rooms")).rooms.sort(byActivity);
+    if (this.current) this.current = this.rooms.find((r) => r.id === this.current.id) || this.current;
+  }
+
+  async resync() {
+    try {
+      await this.loadRooms();
+      this.roomsView.render();
+      await this.talk.catchUp();
+    } catch { /* the next reconnect tries again */ }
+  }
+
+  async stillLoggedIn() {
+    try {
+      const { account } = await get("/api/v1/session");
+      if (account) return true;
+    } catch {
+      return true; // relayd unreachable: keep trying
+    }
+    this.sessionEnded();
+    return false;
+  }
+
+  // ---------------------------------------------------------------- helpers for views
+  personName(id) {
+    const p = this.people.get(id);
+    return p ? p.display_name : `メンバー ${id}`;
+  }
+
+  roomName(room) {
+    if (room.kind === "direct") {
+      const other = room.members.find((id) => id !== this.me.id);
+      if (other && this.people.has(other)) return this.people.get(other).display_name;
+    }
+    return room.name;
+  }
+
+  hasExternal(room) {
+    return this.me.kind !== "external" && room.members.some((id) => {
+      const p = this.people.get(id);
+      return p && p.kind === "external";
+    });
+  }
+
+  toast(text) {
+    this.toastEl.textContent = text;
+    this.toastEl.hidden = false;
+    clearTimeout(this.toastTimer);
+    this.toastTimer = setTimeout(() => { this.toastEl.hidden = true; }, 6000);
+  }
+
+  // ---------------------------------------------------------------- navigation
+  showList() {
+    this.main.dataset.view = this.current ? "talk" : "list";
+    if (window.matchMedia("(max-width: 799px)").matches) {
+      this.main.dataset.view = "list";
+      this.current = null;
+      this.talk.close();
+    }
+    this.roomsView.render();
+  }
+
+  showAdmin() {
+    this.main.dataset.view = "admin";
+    this.admin.show();
+  }
+
+  async openRoom(id) {
+    const room = this.rooms.find((r) => r.id === id);
+    if (!room) return;
+    this.current = room;
+    this.main.dataset.view = "talk";
+    this.roomsView.render();
+    try {
+      await this.talk.open(room);
+    } catch (err) {
+      this.toast(err.message);
+    }
+  }
+
+  roomCreated(room) {
+    if (!this.rooms.some((r) => r.id === room.id)) this.rooms.unshift({ ...room, unread: 0, last_message: null });
+    this.roomsView.render();
+  }
+
+  // ---------------------------------------------------------------- messages
+  async sendMessage(roomId, text) {
+    const key = newClientId();
+    if (this.current && this.current.id === roomId) this.talk.showPending(key, text);
+    try {
+      const message = await post(`/api/v1/rooms/${roomId}/messages`, { body: text, client_id: key });
+      this.messageArrived(message);
+    } finally {
+      this.talk.dropPending(key);
+    }
+  }
+
+  messageArrived(m) {
+    const room = this.rooms.find((r) => r.id === m.room_id);
+    if (room) {
+      const isNew = !room.last_message || BigInt(room.last_message.id) < BigInt(m.id);
+      if (isNew) room.last_message = m;
+      const open = this.current && this.current.id === m.room_id;
+      if (isNew && m.sender !== this.me.id && !(open && document.visibilityState === "visible")) room.unread += 1;
+      this.rooms.sort(byActivity);
+      this.roomsView.render();
+    } else {
+      this.loadRooms().then(() => this.roomsView.render());
+    }
+    if (this.current && this.current.id === m.room_id) this.talk.arrived(m);
+  }
+
+  markRead(roomId, upTo) {
+    const done = this.readUpTo.get(roomId);
+    if (done && BigInt(done) >= BigInt(upTo)) return;
+    this.readUpTo.set(roomId, upTo);
+    const room = this.rooms.find((r) => r.id === roomId);
+    if (room && room.unread) { room.unread = 0; this.roomsView.render(); }
+    if (!this.stream.send({ type: "read", room_id: roomId, up_to: upTo })) {
+      post(`/api/v1/rooms/${roomId}/read`, { up_to: upTo }).catch(() => {});
+    }
+  }
+
+  refreshFile(fileId) { this.talk.refreshFile(fileId); }
+
+  event(ev) {
+    switch (ev.type) {
+      case "message.created": this.messageArrived(ev.message); break;
+      case "message.read":
+        if (this.current && this.current.id === ev.room_id && ev.account_id !== this.me.id) this.talk.readMoved();
+        break;
+      case "file.ready":
+      case "file.blocked":
+        this.talk.updateAttachment(ev.file);
+        break;
+      case "room.created":
+      case "room.member_added":
+        this.loadRooms().then(() => this.roomsView.render());
+        if (ev.type === "room.created") announce(`新しいトーク「${this.roomName(ev.room)}」に参加しました`);
+        break;
+      case "original.decided":
+        this.originals.set(ev.request.file_id, ev.request);
+        this.talk.refreshFile(ev.request.file_id);
+        this.toast(ev.request.status === "approved" ? "原本の申請が承認されました。ダウンロードできます。" : "原本の申請は却下されました。");
+        break;
+      default: break;
+    }
+  }
+
+  // ---------------------------------------------------------------- session
+  async logout() {
+    try { await post("/api/v1/logout"); } catch { /* the session ends either way */ }
+    this.teardown();
+    showLogin("ログアウトしました。");
+  }
+
+  sessionEnded() {
+    if (ctx !== this) return;
+    this.teardown();
+    showLogin("ログインの有効期限が切れたか、ログアウトされました。もう一度ログインしてください。");
+  }
+
+  teardown() {
+    this.stream.stop();
+    document.removeEventListener("visibilitychange", this.visible);
+    this.drafts.clear();
+    ctx = null;
+  }
+}
+
+function showLogin(notice) {
+  for (const d of document.querySelectorAll("dialog")) d.remove();
+  loginView(root, { notice, onLoggedIn: () => boot() });
+}
+
+async function enter(account, zone) {
+  if (account.password_change_required || account.must_change_password) {
+    passwordChangeView(root, { onDone: () => boot() });
+    return;
+  }
+  ctx = new App(account, zone);
+  await ctx.start();
+}
+
+async function boot() {
+  let session;
+  try {
+    session = await get("/api/v1/session");
+  } catch (err) {
+    clear(root, h("main", { class: "login" }, h("p", { class: "error" }, err.message)));
+    return;
+  }
+  if (!session.account) {
+    showLogin(session.cookie === false
+      ? "この接続（暗号化されていない HTTP）ではブラウザーのログインが無効です。管理者にお問い合わせください。" : null);
+    return;
+  }
+  await enter(session.account, session.zone);
+}
+
+onSessionEnded(() => { if (ctx) ctx.sessionEnded(); });
+boot();

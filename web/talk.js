@@ -1,0 +1,261 @@
+// One talk: messages oldest to newest with day separators, sender and time, 既読 N
+// (tap: who has and has not read), files as cards; older history loaded as you scroll
+// up, with the number of messages kept in the page bounded.
+
+import { h, clear, dialog, richText, initials, announce } from "./dom.js";
+import { get } from "./api.js";
+import { dayKey, dayLabel, time, dateTime } from "./format.js";
+import { fileCard } from "./files.js";
+import { Composer } from "./composer.js";
+
+const PAGE = 50;
+const MAX_KEPT = 300; // messages in the page at once
+
+export class Talk {
+  constructor(ctx) {
+    this.ctx = ctx;
+    this.room = null;
+    this.messages = []; // sorted by id
+    this.nodes = new Map(); // id -> element
+    this.pending = new Map(); // client-side id -> element (sending)
+    this.hasOlder = false;
+    this.hasNewer = false; // newest messages were dropped to keep the page small
+    this.loadingOlder = false;
+    this.title = h("h2", { class: "talk-title", id: "talk-title" });
+    this.notice = h("p", { class: "external-notice", hidden: true },
+      "庁外の参加者がいます。ここに書いた内容は庁外にも届きます。");
+    this.back = h("button", { type: "button", class: "btn secondary back", onclick: () => ctx.showList() },
+      h("span", { "aria-hidden": "true" }, "‹ "), "トーク一覧");
+    this.list = h("div", { class: "messages", role: "log", "aria-labelledby": "talk-title", tabindex: "0" });
+    this.newer = h("button", { type: "button", class: "btn jump", hidden: true, onclick: () => this.reload() },
+      "最新のメッセージへ");
+    this.composer = new Composer(ctx);
+    this.empty = h("div", { class: "talk-empty" }, h("p", {}, "左の一覧からトークを選んでください。"));
+    this.body = h("div", { class: "talk-body", hidden: true },
+      h("header", { class: "talk-head" }, this.back, h("div", { class: "talk-head-text" }, this.title, this.notice)),
+      this.list, this.newer, this.composer.el);
+    this.el = h("section", { class: "pane talk", "aria-label": "トーク" }, this.empty, this.body);
+    this.list.addEventListener("scroll", () => {
+      if (this.list.scrollTop < 200 && this.hasOlder && !this.loadingOlder) this.loadOlder();
+    });
+    this.readersTimer = null;
+  }
+
+  async open(room) {
+    this.room = room;
+    this.empty.hidden = true;
+    this.body.hidden = false;
+    this.title.textContent = this.ctx.roomName(room);
+    this.notice.hidden = !this.ctx.hasExternal(room);
+    this.composer.setRoom(room.id);
+    await this.reload();
+    this.composer.input.focus();
+  }
+
+  close() {
+    this.room = null;
+    this.body.hidden = true;
+    this.empty.hidden = false;
+  }
+
+  async reload() {
+    const room = this.room;
+    const { messages } = await get(`/api/v1/rooms/${room.id}/messages?limit=${PAGE}`);
+    if (this.room !== room) return;
+    this.messages = messages;
+    this.nodes.clear();
+    this.hasOlder = messages.length === PAGE;
+    this.hasNewer = false;
+    this.newer.hidden = true;
+    this.render();
+    this.toBottom();
+    this.markRead();
+  }
+
+  // After the stream came back: fetch the newest and add what was missed.
+  async catchUp() {
+    if (!this.room || this.hasNewer) return;
+    const room = this.room;
+    const { messages } = await get(`/api/v1/rooms/${room.id}/messages?limit=${PAGE}`);
+    if (this.room !== room) return;
+    const last = this.messages.length ? this.messages[this.messages.length - 1].id : "0";
+    if (messages.length === PAGE && BigInt(messages[0].id) > BigInt(last)) return this.reload();
+    for (const m of messages) this.upsert(m, false);
+    this.render();
+    this.toBottom();
+    this.markRead();
+  }
+
+  async loadOlder() {
+    if (!this.messages.length) return;
+    this.loadingOlder = true;
+    const room = this.room;
+    try {
+      const { messages } = await get(`/api/v1/rooms/${room.id}/messages?limit=${PAGE}&before=${this.messages[0].id}`);
+      if (this.room !== room) return;
+      this.hasOlder = messages.length === PAGE;
+      const height = this.list.scrollHeight;
+      const top = this.list.scrollTop;
+      this.messages = [...messages, ...this.messages];
+      if (this.messages.length > MAX_KEPT) {
+        for (const m of this.messages.slice(MAX_KEPT)) this.nodes.delete(m.id);
+        this.messages = this.messages.slice(0, MAX_KEPT);
+        this.hasNewer = true;
+        this.newer.hidden = false;
+      }
+      this.render();
+      this.list.scrollTop = top + (this.list.scrollHeight - height);
+    } finally {
+      this.loadingOlder = false;
+    }
+  }
+
+  nearBottom() {
+    return this.list.scrollHeight - this.list.scrollTop - this.list.clientHeight < 120;
+  }
+
+  toBottom() {
+    this.list.scrollTop = this.list.scrollHeight;
+  }
+
+  upsert(m, rerender = true) {
+    const i = this.messages.findIndex((x) => x.id === m.id);
+    if (i >= 0) {
+      this.messages[i] = m;
+      this.nodes.delete(m.id);
+    } else {
+      let j = this.messages.length;
+      while (j > 0 && BigInt(this.messages[j - 1].id) > BigInt(m.id)) j--;
+      this.messages.splice(j, 0, m);
+    }
+    if (rerender) this.render();
+  }
+
+  // A message of this room arrived (stream or our own send).
+  arrived(m) {
+    if (this.hasNewer) { this.newer.hidden = false; return; }
+    const stick = this.nearBottom() || m.sender === this.ctx.me.id;
+    this.upsert(m);
+    if (stick) this.toBottom();
+    if (m.sender !== this.ctx.me.id) {
+      announce(`${this.ctx.personName(m.sender)}: ${m.body || "ファイル"}`);
+      this.markRead();
+    }
+  }
+
+  updateAttachment(file) {
+    const m = this.messages.find((x) => x.id === file.message_id);
+    if (!m) return;
+    m.attachments = m.attachments.map((a) => (a.id === file.id ? { ...a, ...file } : a));
+    this.upsert(m);
+  }
+
+  refreshFile(fileId) {
+    const m = this.messages.find((x) => x.attachments.some((a) => a.id === fileId));
+    if (m) this.upsert(m);
+  }
+
+  // Someone's read marker moved: refresh the 既読 counts shown.
+  readMoved() {
+    clearTimeout(this.readersTimer);
+    this.readersTimer = setTimeout(async () => {
+      if (!this.room || !this.messages.length) return;
+      const room = this.room;
+      const { messages } = await get(`/api/v1/rooms/${room.id}/messages?limit=${PAGE}`);
+      if (this.room !== room) return;
+      let changed = false;
+      for (const fresh of messages) {
+        const old = this.messages.find((x) => x.id === fresh.id);
+        if (old && old.read_count !== fresh.read_count) {
+          old.read_count = fresh.read_count;
+          this.nodes.delete(old.id);
+          changed = true;
+        }
+      }
+      if (changed) this.render();
+    }, 250);
+  }
+
+  markRead() {
+    if (!this.room || document.visibilityState !== "visible" || !this.messages.length) return;
+    const last = this.messages[this.messages.length - 1];
+    this.ctx.markRead(this.room.id, last.id);
+  }
+
+  showPending(key, text) {
+    const el = h("article", { class: "msg own sending" },
+      h("div", { class: "bubble" }, h("p", { class: "text" }, text)),
+      h("div", { class: "meta" }, "送信中…"));
+    this.pending.set(key, el);
+    this.list.append(el);
+    this.toBottom();
+  }
+
+  dropPending(key) {
+    const el = this.pending.get(key);
+    if (el) el.remove();
+    this.pending.delete(key);
+  }
+
+  render() {
+    const out = [];
+    let prevDay = null;
+    let prevSender = null;
+    for (const m of this.messages) {
+      const d = new Date(m.created_at);
+      const day = dayKey(d);
+      if (day !== prevDay) {
+        out.push(h("div", { class: "day", role: "separator" }, h("span", {}, dayLabel(d))));
+        prevDay = day;
+        prevSender = null;
+      }
+      let node = this.nodes.get(m.id);
+      if (!node) {
+        node = this.messageNode(m);
+        this.nodes.set(m.id, node);
+      }
+      node.classList.toggle("continued", prevSender === m.sender);
+      prevSender = m.sender;
+      out.push(node);
+    }
+    if (this.hasOlder) out.unshift(h("p", { class: "older muted" }, "上にスクロールすると過去のメッセージを読み込みます"));
+    else if (!this.messages.length) out.push(h("p", { class: "muted center" }, "まだメッセージはありません。最初のメッセージを送りましょう。"));
+    clear(this.list, out, [...this.pending.values()]);
+  }
+
+  messageNode(m) {
+    const own = m.sender === this.ctx.me.id;
+    const d = new Date(m.created_at);
+    const name = this.ctx.personName(m.sender);
+    const content = [];
+    if (m.body) content.push(h("p", { class: "text" }, richText(m.body)));
+    for (const att of m.attachments || []) content.push(fileCard(att, this.ctx));
+    const meta = h("div", { class: "meta" });
+    if (own) {
+      const others = Math.max(0, (this.room.members || []).length - 1);
+      meta.append(h("button", { type: "button", class: "read-count",
+        "aria-label": `既読 ${m.read_count} 人（${others} 人中）。既読・未読の人を表示`,
+        onclick: () => this.showReaders(m) }, `既読 ${m.read_count}`));
+    }
+    meta.append(h("time", { datetime: m.created_at, title: dateTime(d) }, time(d)));
+    return h("article", { class: own ? "msg own" : "msg", dataset: { id: m.id }, "aria-label": `${name} ${dateTime(d)}` },
+      own ? null : h("div", { class: "avatar", "aria-hidden": "true" }, initials(name)),
+      h("div", { class: "msg-main" },
+        own ? null : h("div", { class: "sender" }, name),
+        h("div", { class: "bubble" }, content), meta));
+  }
+
+  async showReaders(m) {
+    try {
+      const r = await get(`/api/v1/messages/${m.id}/readers`);
+      const names = (ids) => ids.filter((id) => id !== m.sender).map((id) => h("li", {}, this.ctx.personName(id)));
+      const read = names(r.read);
+      const unread = names(r.unread);
+      dialog("既読・未読", h("div", { class: "readers" },
+        h("h3", {}, `既読 ${read.length} 人`), read.length ? h("ul", {}, read) : h("p", { class: "muted" }, "まだいません"),
+        h("h3", {}, `未読 ${unread.length} 人`), unread.length ? h("ul", {}, unread) : h("p", { class: "muted" }, "全員が読みました")));
+    } catch (err) {
+      this.ctx.toast(err.message);
+    }
+  }
+}
