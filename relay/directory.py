@@ -20,6 +20,8 @@ from store.errors import AccountNotFound, RoomArchived, RoomNotFound
 from store.records import Account, Audit
 
 from relay.commands import Actor, Caller, Context, Done, Event
+from relay.outbound import check_text_out, enforce_outbound, reaches_internet
+from relay.rooms import room_public
 
 ACCOUNT_STATES = ("enabled", "disabled", "deleted")
 
@@ -32,6 +34,29 @@ def _name(raw: str, what: str) -> str:
         raise Invalid(f"名前に {sd.PATH_SEP} は使えません / a name cannot contain "
                       f"{sd.PATH_SEP}", code="invalid_request")
     return name
+
+
+async def _display_name_out(ctx: Context, actor: Actor, name: str) -> None:
+    """A display name is seen on both sides: it gets the 個人番号 check a message would."""
+    outbound = text.scan_outbound(name, ctx.cfg.policy)
+    if outbound.verdict != "allow":
+        await enforce_outbound(ctx, actor.account_id, None, outbound, "display_name")
+
+
+async def _history_out(ctx: Context, actor: Actor, room: RoomInfo, account_id: str) -> None:
+    """A member who makes a room reach the internet for the first time reads its whole
+    LGWAN-only history: it gets the 個人番号 check it never had (as relay.rooms does)."""
+    if (ctx.cfg.policy.my_number_outbound == "allow"
+            or await reaches_internet(ctx, room.members)
+            or not await reaches_internet(ctx, (account_id,))):
+        return
+    found: list[str] = []
+    for body in await ctx.store.room_bodies(room.id):
+        found += text.scan_outbound(body, ctx.cfg.policy).masked
+    if found:
+        outbound = text.Outbound(ctx.cfg.policy.my_number_outbound,
+                                 tuple(dict.fromkeys(found)))
+        await enforce_outbound(ctx, actor.account_id, room.id, outbound, "history")
 
 
 # --------------------------------------------------------------------------- departments
@@ -114,6 +139,7 @@ async def rename_account(ctx: Context, actor: Actor, login: str,
                          display_name: str) -> Done[Person]:
     before = await person(ctx, login)
     name = _name(display_name, "表示名")
+    await _display_name_out(ctx, actor, name)
     after = await sd.write(ctx.store, sd.update_person_txn, (login, {"display_name": name}),
                            Audit("account.updated", actor.account_id, before.id,
                                  {"login": login, "changes": {"display_name": {
@@ -194,15 +220,18 @@ async def create_room(ctx: Context, actor: Actor, name: str, member_logins: list
     ids = list(dict.fromkeys(ids))
     if not ids:
         raise Invalid("メンバーが必要です / a room needs members", code="invalid_request")
+    # A room's name is text every member sees, from wherever they read.
+    await check_text_out(ctx, actor.account_id, tuple(ids), None, name, "room_name")
     room = await sd.write(ctx.store, sd.create_room_txn,
                           (name, ids, dep.id if dep else None, ctx.now()),
                           lambda r: Audit("room.created", actor.account_id, r.id,
                                           {"name": r.name, "kind": r.kind,
                                            "members": list(r.members),
-                                           "department_id": r.department_id}), ctx.now())
-    form = {"type": "room.created", "room": {"id": room.id, "name": room.name,
-                                             "kind": room.kind, "members": list(room.members),
-                                             "unread": 0, "last_message": None}}
+                                           # the same entry as the API's, unless the
+                                           # room is a department's
+                                           **({"department_id": r.department_id}
+                                              if r.department_id else {})}), ctx.now())
+    form = {"type": "room.created", "room": room_public(await ctx.store.get_room(room.id))}
     return Done(room, events=(Event(room.members, form),))
 
 
@@ -214,14 +243,13 @@ async def add_member(ctx: Context, actor: Actor, room_id: str, login: str) -> Do
         raise Invalid("ダイレクトにはメンバーを追加できません / a direct room cannot get "
                       "more members", code="direct_room")
     account = await _enabled(ctx, login)
+    await _history_out(ctx, actor, before, account.id)
     room = await ctx.store.add_member(
         before.id, account.id, now=ctx.now(),
         audit=Audit("room.member_added", actor.account_id, before.id,
                     {"account_id": account.id}))
     after = await room_info(ctx, room.id)
-    form = {"type": "room.member_added", "account_id": account.id,
-            "room": {"id": room.id, "name": room.name, "kind": room.kind,
-                     "members": list(room.members), "unread": 0, "last_message": None}}
+    form = {"type": "room.member_added", "room": room_public(room), "account_id": account.id}
     return Done(after, events=(Event(room.members, form),))
 
 

@@ -33,6 +33,7 @@ from store.personnel import Change
 
 from relay.accounts import ACCOUNT_KINDS, LOGIN_RE
 from relay.commands import Actor, Context, Done
+from relay.outbound import enforce_outbound
 
 COLUMNS = ("login", "name", "kana", "department", "kind", "email")
 MAX_PROBLEMS = 50  # listed at most; the file is refused either way
@@ -206,6 +207,11 @@ async def import_file(ctx: Context, actor: Actor, content: str,
     """Compare (and with ``apply``, apply) a personnel file.  The report says what
     changed, or would change; ``applied`` says which."""
     rows = parse(content)
+    for r in rows:
+        # Display names are seen on both sides: the 個人番号 check a message gets.
+        outbound = text.scan_outbound(r.name, ctx.cfg.policy)
+        if outbound.verdict != "allow":
+            await enforce_outbound(ctx, actor.account_id, None, outbound, "display_name")
     changes, report = await plan(ctx, rows)
     report["rows"] = len(rows)
     report["applied"] = False

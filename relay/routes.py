@@ -15,6 +15,7 @@ from policy.zones import Zone
 from relay import accounts, errors, files, messages, originals, rooms, sessions
 from relay.app import Route, admin, member, no_content, ok, public
 from relay.commands import Caller
+from relay.directory import check_directory, departments, with_departments
 from relay.shapes import COOKIE_PREFIX, Fields, cookie_allowed, query_id, query_int, read_json
 from relay.web import Request, Response
 
@@ -66,7 +67,11 @@ def member_routes(app: "RelayApp") -> list[Route]:
 
     async def directory(req: Request, caller: Caller, p: list[str]) -> Response:
         found = await accounts.directory(ctx, caller)
-        return ok(200, {"accounts": [a.public() for a in found]})
+        return ok(200, {"accounts": await with_departments(ctx, found)})
+
+    async def department_tree(req: Request, caller: Caller, p: list[str]) -> Response:
+        check_directory(caller)
+        return ok(200, {"departments": [d.public() for d in await departments(ctx)]})
 
     async def room_list(req: Request, caller: Caller, p: list[str]) -> Response:
         return ok(200, {"rooms": [s.public() for s in await rooms.rooms_of(ctx, caller)]})
@@ -132,6 +137,7 @@ def member_routes(app: "RelayApp") -> list[Route]:
         member("GET", "/api/v1/me", me),
         member("POST", "/api/v1/me/password", change_password),
         member("GET", "/api/v1/accounts", directory),
+        member("GET", "/api/v1/departments", department_tree),
         member("GET", "/api/v1/rooms", room_list),
         member("POST", "/api/v1/rooms", create_room),
         member("POST", "/api/v1/rooms/{id}/members", add_member),
