@@ -34,11 +34,13 @@ from pathlib import Path
 from typing import Any, Callable, TypeVar
 
 import sanitize
+from sanitize import textscan
 from sanitize.config import SanitizeConfig
 from sanitize.engine import blocked, output_name
 from sanitize.kinds import ALWAYS_BLOCKED, KINDS
 from sanitize.report import REASONS, Removed, Result, Verdict, messages_for
 from sanitize.jobfile import KIND_LEN, PAYLOAD_AT, JobFile
+from sanitize.textscan import Scan
 from sanitize.worker import (HEADER_MAX, config_to_json, frame, max_output,
                              parse_header)
 
@@ -203,6 +205,23 @@ class WorkerPool:
                 h.get("kind")) if h.get("op") == "detected" else "unknown")
         except (_TooLarge, _WorkerLost):
             return "unknown"
+
+    def scan(self, data: Payload, name: str, kinds: Iterable[str]) -> Scan:
+        """The 個人番号 check of a file's text, read in a worker (``sanitize.extract``)
+        when its kind is one of ``kinds``; only masked numbers come back.  A file the
+        worker cannot read in time, or that kills it, is ``unreadable``."""
+        def accept(h: dict[str, Any], _: _Body) -> Scan:
+            try:
+                return textscan.from_header(h, _known_kind(h.get("kind")))
+            except ValueError as exc:
+                raise _WorkerLost("worker_crashed", f"protocol error: {exc}") from None
+        try:
+            return self._call({"op": "scan", "name": name, "kinds": sorted(kinds)}, data,
+                              accept)
+        except _TooLarge as exc:
+            return textscan.unreadable("unknown", f"too_large: {exc}")
+        except _WorkerLost as exc:
+            return textscan.unreadable(exc.kind, f"{exc.reason}: {exc.detail}")
 
     def probe(self) -> dict[str, Any]:
         """Ask one worker what a job would meet there (sockets, exec, rlimits)."""

@@ -20,6 +20,8 @@ more per job).
 
     parent -> worker  {"op": "run", "name": str, "size": n, "linger": s}  (file in the memfd)
                       {"op": "detect", "name": str, "size": n}    (kind only, no disarm)
+                      {"op": "scan", "name": str, "size": n, "kinds": [str]}
+                                     (the 個人番号 check of its text: sanitize.extract)
                       {"op": "probe"}
                       ("linger": seconds to wait on the CPU for the next request
                        after replying, instead of sleeping; see Pipe.linger)
@@ -27,6 +29,7 @@ more per job).
                       {"op": "result", verdict, kind, output_kind, removed, reason,
                        detail, name_mismatch, seconds, "size": n}  (the output in the memfd)
                       {"op": "detected", "kind"}                  (answer to "detect")
+                      {"op": "scanned", "kind", "outcome", "found"} (masked numbers only)
                       {"op": "probe", ...}
 
 The worker's RLIMIT_FSIZE caps what it can write to that file (or any memfd of its
@@ -51,7 +54,7 @@ import time
 from dataclasses import fields
 from typing import Any, Callable
 
-from sanitize import seccomp
+from sanitize import extract, seccomp
 from sanitize.config import SanitizeConfig
 from sanitize.detect import detect
 from sanitize.engine import disarm_bytes
@@ -290,6 +293,9 @@ def main(argv: list[str], run: JobRunner = run_job) -> int:
         elif header.get("op") == "run":
             _arm_cpu_limit(cfg)
             run(pipe, cfg, str(header.get("name", "")), payload)
+        elif header.get("op") == "scan":  # the 個人番号 check of a file leaving LGWAN
+            _arm_cpu_limit(cfg)
+            pipe.send(extract.scan_reply(payload, header, cfg, pipe.announce))
         elif header.get("op") == "detect":
             _arm_cpu_limit(cfg)
             try:
