@@ -29,6 +29,8 @@ from typing import TYPE_CHECKING
 import pikepdf
 from pikepdf import Array, Dictionary, Name, Stream, String
 
+from sanitize.formats.pdf_fonts import rebuild_fonts
+from sanitize.formats.pdf_images import filters, rebuild_images
 from sanitize.formats.pdf_verify import alternation, apply_limits, hold_output, load, memfile, verify
 from sanitize.report import Blocked, Rebuilt, Removed
 
@@ -117,10 +119,12 @@ def rebuild(data: bytes, kind: str, ctx: Context) -> Rebuilt:
             # qpdf's writer fills in /Size only if the trailer has the key: a damaged
             # trailer without it would come out unreadable.
             pdf.trailer.Size = 0
-            suspects, everything = _suspects(pdf)
+            objs, texts = _json_texts(pdf)
+            suspects, everything = _find_suspects(objs, texts, _TRIGGER)
             walker = _Walker(removed, pdf.Root.objgen, everything)
             for obj in suspects:
                 walker.visit(obj)
+            _media(pdf, objs, texts, ctx, removed)
             # Warnings come from opening and from resolving objects during the walk;
             # get_warnings() hands them over once and clears them.
             repaired = list(pdf.get_warnings())
@@ -154,6 +158,12 @@ def _save(pdf: pikepdf.Pdf, ctx: Context) -> bytes:
 
 def _suspects(pdf: pikepdf.Pdf) -> tuple[list[pikepdf.Object], bool]:
     """The objects whose text matches _TRIGGER, in file order, and whether every
+    object and every direct object inside them must be walked instead."""
+    return _find_suspects(*_json_texts(pdf), _TRIGGER)
+
+
+def _json_texts(pdf: pikepdf.Pdf) -> tuple[list[pikepdf.Object], list[bytes]]:
+    """The objects whose text matches _TRIGGER, in file order, and whether every
     object and every direct object inside them must be walked instead.
 
     The text of an object is qpdf's JSON form of it (``to_json``: for a stream, its
@@ -169,19 +179,61 @@ def _suspects(pdf: pikepdf.Pdf) -> tuple[list[pikepdf.Object], bool]:
     # Numbers, booleans and nulls come out as Python values: nothing to look at.  (The
     # unbound method spares a bound-method object per call.)
     to_json, pdf_object = pikepdf.Object.to_json, pikepdf.Object
-    texts = [to_json(obj, True) if isinstance(obj, pdf_object) else b"" for obj in objs]
+    return objs, [to_json(obj, True) if isinstance(obj, pdf_object) else b"" for obj in objs]
+
+
+def _hits(texts: list[bytes], pattern: re.Pattern[bytes]) -> list[int]:
+    """The indexes of the texts ``pattern`` matches, in order (scanned as one, joined
+    with NUL: JSON escapes every NUL inside a text)."""
     joined = b"\x00".join(texts)
     starts: list[int] = []
     hit: set[int] = set()
-    for m in _TRIGGER.finditer(joined):
+    for m in pattern.finditer(joined):
         if not starts:
             starts = list(itertools.accumulate((len(t) + 1 for t in texts[:-1]), initial=0))
         hit.add(bisect.bisect_right(starts, m.start()) - 1)
+    return sorted(hit)
+
+
+def _find_suspects(objs: list[pikepdf.Object], texts: list[bytes],
+                   trigger: re.Pattern[bytes]) -> tuple[list[pikepdf.Object], bool]:
+    hit = _hits(texts, trigger)
     if any(isinstance(objs[i], Name) for i in hit):
         # A name that is an object of its own ("5 0 obj /JavaScript") is judged in
         # every dictionary that refers to it, under any key: rare enough to walk all.
         return objs, True
-    return [objs[i] for i in sorted(hit)], False
+    return [objs[i] for i in hit], False
+
+
+# Objects that hold or are media the rebuild writes anew: image streams (by type, by
+# size keys, by an image filter; a type given by reference is resolved later) and
+# dictionaries naming a font program.
+_MEDIA = re.compile(rb'"/(?:Subtype"\s*:\s*"(?:/Image|\d+ \d+ R)"|Width"|FontFile[23]?"'
+                    rb'|(?:JBIG2|JPX|CCITTFax|DCT)Decode")')
+_FONT_FILE = re.compile(rb'"/FontFile[23]?"')
+_IMAGE_FILTERS = frozenset({b"/JBIG2Decode", b"/JPXDecode", b"/CCITTFaxDecode", b"/DCTDecode"})
+
+
+def _media(pdf: pikepdf.Pdf, objs: list[pikepdf.Object], texts: list[bytes], ctx: Context,
+           removed: list[Removed]) -> None:
+    """Rebuild every font program and image, and the inline images in all other streams
+    (``pdf_fonts``, ``pdf_images``)."""
+    hit = _hits(texts, _MEDIA)
+    fonts = rebuild_fonts((objs[i] for i in hit if _FONT_FILE.search(texts[i])), removed)
+    images: list[Stream] = []
+    for i in hit:
+        obj = objs[i]
+        if isinstance(obj, Stream) and obj.objgen not in fonts and _is_image(obj):
+            images.append(obj)
+    seen = fonts | {s.objgen for s in images}
+    others = [o for o in objs if isinstance(o, Stream) and o.objgen not in seen]
+    rebuild_images(pdf, ctx, images, others, removed)
+
+
+def _is_image(s: Stream) -> bool:
+    keys = s.keys()
+    return (_get_nm(s, keys, "/Subtype") == b"/Image" or ("/Width" in keys and "/Height" in keys)
+            or not _IMAGE_FILTERS.isdisjoint(filters(s)))
 
 
 def _warning_text(warning: str) -> str:

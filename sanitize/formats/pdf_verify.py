@@ -48,6 +48,7 @@ import pikepdf
 from pikepdf import Array, Dictionary, Name, Stream, String
 
 from sanitize.config import SanitizeConfig
+from sanitize.formats.pdf_verify_media import check_media
 from sanitize.report import Blocked, VerifyFailed
 
 if TYPE_CHECKING:
@@ -295,6 +296,7 @@ def verify(data: bytes, kind: str, ctx: Context) -> None:
                         continue
                     if _SUSPECT.search(text) or _BY_REFERENCE.search(text):
                         _check(obj, 0)
+            check_media(pdf, data)  # images and font programs: pdf_verify_media
             warnings = pdf.get_warnings()  # handed over once, then cleared
             if warnings:
                 raise VerifyFailed(f"output needed repair: {warnings[0]}")

@@ -7,6 +7,7 @@ and the decompression bomb are written byte by byte, as an attacker would.
 
 from __future__ import annotations
 
+import array
 import io
 import re
 import struct
@@ -14,6 +15,8 @@ import zlib
 from typing import Any
 
 import pikepdf
+from fontTools.ttLib import newTable
+from PIL import Image
 from pikepdf import Array, Dictionary, Name, Pdf, String
 
 LINE = "Kakehashi page {page} line {line}"
@@ -341,3 +344,239 @@ def double_flate_bomb(size: int = 1 << 30) -> bytes:
     pdf.pages[0].obj.Contents = Array([pdf.pages[0].obj.Contents, bomb])
     # Written as is: no decoding, no recompressing (either would inflate it here).
     return to_bytes(pdf, stream_decode_level=pikepdf.StreamDecodeLevel.none, compress_streams=False)
+
+
+# --- images and fonts -------------------------------------------------------------
+
+GPS = {1: "N", 2: (35.0, 41.0, 22.5), 3: "E", 4: (139.0, 41.0, 30.0)}
+COMMENT = b"secret comment from the camera"
+TRAILER = b"HIDDEN-15-BYTES"  # 15 bytes after the JPEG's end marker
+
+
+def photo(size: tuple[int, int] = (64, 48), mode: str = "RGB") -> Image.Image:
+    """A picture with structure (gradients), so re-encoding can be compared."""
+    g = Image.linear_gradient("L").resize(size)
+    if mode == "L":
+        return g
+    rgb = Image.merge("RGB", [g, g.transpose(Image.Transpose.FLIP_LEFT_RIGHT), g.rotate(90).resize(size)])
+    return rgb.convert(mode)
+
+
+def jpeg_with_metadata(im: Image.Image | None = None) -> bytes:
+    """A JPEG carrying EXIF with a GPS position, a comment and 15 trailing bytes."""
+    exif = Image.Exif()
+    exif[0x010F] = "Canon"
+    exif[0x8825] = GPS
+    out = io.BytesIO()
+    (im or photo()).save(out, "JPEG", quality=90, exif=exif, comment=COMMENT)
+    return out.getvalue() + TRAILER
+
+
+def _image_page(pdf: Pdf, *xobjects: pikepdf.Stream) -> None:
+    page = pdf.add_blank_page(page_size=(595, 842))
+    names = {f"/Im{i}": x for i, x in enumerate(xobjects)}
+    page.obj.Resources = Dictionary(XObject=Dictionary(names))
+    page.obj.Contents = pdf.make_stream(b"".join(
+        b"q 200 0 0 150 %d 500 cm %s Do Q\n" % (50 + 210 * i, n.encode()) for i, n in enumerate(names)))
+
+
+def image_xobject(pdf: Pdf, data: bytes, filter_: str | None, width: int, height: int,
+                  cs: object = Name.DeviceRGB, bpc: int = 8, **extra: object) -> pikepdf.Stream:
+    keys: dict[str, object] = dict(Type=Name.XObject, Subtype=Name.Image, Width=width, Height=height,
+                                   BitsPerComponent=bpc, **extra)
+    if cs is not None:
+        keys["ColorSpace"] = cs
+    if filter_:
+        keys["Filter"] = Name(filter_)
+    s = pikepdf.Stream(pdf, data)
+    for k, v in keys.items():
+        s[Name("/" + k)] = v
+    return pdf.make_indirect(s)
+
+
+def jpeg_xobject_pdf() -> bytes:
+    """The same JPEG a phone wrote, placed as an image XObject."""
+    pdf = text_pdf()
+    img = image_xobject(pdf, jpeg_with_metadata(), "/DCTDecode", 64, 48,
+                        Metadata=pdf.make_stream(b"<x:xmpmeta>GPS 35.68</x:xmpmeta>",
+                                                 Type=Name.Metadata, Subtype=Name.XML))
+    pdf.pages[0].obj.Resources.XObject = Dictionary(Im0=img)
+    pdf.pages[0].obj.Contents = pdf.make_stream(pdf.pages[0].obj.Contents.read_bytes()
+                                                + b"q 200 0 0 150 50 500 cm /Im0 Do Q\n")
+    return to_bytes(pdf)
+
+
+def flate_image_pdf() -> tuple[bytes, bytes]:
+    """A Flate RGB image with a PNG predictor and 1,000 bytes hidden after its rows;
+    also returns the true samples."""
+    pixels = photo().tobytes()
+    rows = [pixels[i:i + 64 * 3] for i in range(0, len(pixels), 64 * 3)]
+    predicted = b"".join(b"\x00" + r for r in rows) + b"\x00" + b"SECRET-AFTER-ROWS" * 60
+    pdf = Pdf.new()
+    img = image_xobject(pdf, zlib.compress(predicted), "/FlateDecode", 64, 48,
+                        DecodeParms=Dictionary(Predictor=15, Colors=3, Columns=64, BitsPerComponent=8))
+    _image_page(pdf, img)
+    # Written as is: qpdf would otherwise decode the predictor on save.
+    return to_bytes(pdf, stream_decode_level=pikepdf.StreamDecodeLevel.none), pixels
+
+
+def ccitt_and_jpx_pdf() -> bytes:
+    """A Group 4 fax image (a black box on white) and a JPEG 2000 image with alpha."""
+    fax = Image.new("1", (64, 32), 1)
+    fax.paste(0, (10, 5, 30, 20))
+    buf = io.BytesIO()
+    fax.save(buf, "TIFF", compression="group4")
+    tif = Image.open(io.BytesIO(buf.getvalue()))
+    start, length = tif.tag_v2[273][0], tif.tag_v2[279][0]
+    g4 = buf.getvalue()[start:start + length]
+    jpx = io.BytesIO()
+    photo(mode="RGBA").save(jpx, "JPEG2000")
+    pdf = Pdf.new()
+    ccitt = image_xobject(pdf, g4, "/CCITTFaxDecode", 64, 32, Name.DeviceGray, 1,
+                          DecodeParms=Dictionary(K=-1, Columns=64, Rows=32, BlackIs1=True))
+    jp2 = image_xobject(pdf, jpx.getvalue(), "/JPXDecode", 64, 48, None, 8, SMaskInData=1)
+    _image_page(pdf, ccitt, jp2)
+    return to_bytes(pdf)
+
+
+def jbig2_pdf() -> bytes:
+    """A scanned page as JBIG2 (a hand-made generic-region segment), with globals."""
+    pdf = text_pdf()
+    # Segment header: number, flags (38: immediate lossless generic region), referred
+    # segments, page, data length; then a region info and a generic region header.
+    region = struct.pack(">IIIIB", 64, 32, 0, 0, 0) + b"\x00" + bytes([3, 0xFF, 0xFD, 0xFF, 0x02, 0xFE, 0xFE, 0xFE])
+    data = struct.pack(">IBBBI", 1, 38, 0, 1, len(region) + 20) + region + b"\x00" * 20
+    globals_ = pdf.make_stream(struct.pack(">IBBBI", 0, 0, 1, 0, 0))
+    img = image_xobject(pdf, data, "/JBIG2Decode", 64, 32, Name.DeviceGray, 1,
+                        DecodeParms=Dictionary(JBIG2Globals=globals_))
+    pdf.pages[0].obj.Resources.XObject = Dictionary(Im0=img)
+    pdf.pages[0].obj.Contents = pdf.make_stream(pdf.pages[0].obj.Contents.read_bytes()
+                                                + b"q 595 0 0 842 0 0 cm /Im0 Do Q\n")
+    return to_bytes(pdf)
+
+
+def inline_images_pdf() -> bytes:
+    """Page content with a raw inline image (bytes hidden after its samples) and a
+    JPEG inline image (with its comment and trailing bytes)."""
+    pdf = text_pdf()
+    small = photo((8, 6))
+    jpeg = jpeg_with_metadata(small)
+    ops = (b"q 80 0 0 60 50 300 cm BI /W 8 /H 6 /CS /RGB /BPC 8 /F /AHx ID "
+           + (small.tobytes() + b"HIDDEN").hex().encode() + b"> EI Q\n"
+           + b"q 80 0 0 60 150 300 cm BI /W 8 /H 6 /CS /RGB /BPC 8 /F [/AHx /DCT] ID "
+           + jpeg.hex().encode() + b"> EI Q\n")
+    pdf.pages[0].obj.Contents = pdf.make_stream(pdf.pages[0].obj.Contents.read_bytes() + ops)
+    return to_bytes(pdf)
+
+
+# Fonts: one glyph ("A", a triangle) each, embedded and used to draw "AAA".
+
+def _font_page(pdf: Pdf, font: Dictionary) -> None:
+    page = pdf.add_blank_page(page_size=(595, 842))
+    page.obj.Resources = Dictionary(Font=Dictionary(F1=pdf.make_indirect(font)))
+    page.obj.Contents = pdf.make_stream(b"BT /F1 24 Tf 50 700 Td (AAA) Tj ET\n")
+
+
+def _font_dict(pdf: Pdf, subtype: str, name: str, key: str, program: pikepdf.Stream) -> Dictionary:
+    descriptor = pdf.make_indirect(Dictionary(
+        Type=Name.FontDescriptor, FontName=Name("/" + name), Flags=32, FontBBox=Array([0, 0, 500, 700]),
+        ItalicAngle=0, Ascent=700, Descent=0, CapHeight=700, StemV=80, **{key: program}))
+    return Dictionary(Type=Name.Font, Subtype=Name(subtype), BaseFont=Name("/" + name), FirstChar=65,
+                      LastChar=65, Widths=Array([500]), FontDescriptor=descriptor,
+                      Encoding=Name.WinAnsiEncoding)
+
+
+def truetype_font(hinted: bool = True) -> bytes:
+    """A TrueType font built with fontTools, with fpgm, prep, cvt and glyph instructions."""
+    from fontTools.fontBuilder import FontBuilder
+    from fontTools.pens.ttGlyphPen import TTGlyphPen
+    from fontTools.ttLib.tables import ttProgram
+
+    fb = FontBuilder(1000, isTTF=True)
+    fb.setupGlyphOrder([".notdef", "A"])
+    fb.setupCharacterMap({65: "A"})
+    pen = TTGlyphPen(None)
+    pen.moveTo((0, 0))
+    pen.lineTo((500, 0))
+    pen.lineTo((250, 700))
+    pen.closePath()
+    glyph = pen.glyph()
+    fb.setupGlyf({".notdef": TTGlyphPen(None).glyph(), "A": glyph})
+    fb.setupHorizontalMetrics({".notdef": (500, 0), "A": (500, 0)})
+    fb.setupHorizontalHeader(ascent=800, descent=-200)
+    fb.setupNameTable({"familyName": "KkTest", "styleName": "Regular"})
+    fb.setupOS2()
+    fb.setupPost()
+    font = fb.font
+    if hinted:
+        def program(asm: str) -> ttProgram.Program:
+            p = ttProgram.Program()
+            p.fromAssembly(asm)
+            return p
+        for tag, asm in (("fpgm", "PUSHB[ ]\n0\nFDEF[ ]\nENDF[ ]"), ("prep", "PUSHB[ ]\n1\nPOP[ ]")):
+            table = newTable(tag)
+            table.program = program(asm)
+            font[tag] = table
+        cvt = newTable("cvt ")
+        cvt.values = array.array("h", [0, 100, 700])
+        font["cvt "] = cvt
+        font["glyf"]["A"].program = program("PUSHB[ ]\n0\nMDAP[1]")
+        font["maxp"].maxSizeOfInstructions = 3
+        font["maxp"].maxFunctionDefs = 1
+    out = io.BytesIO()
+    font.save(out)
+    return out.getvalue()
+
+
+def truetype_pdf() -> bytes:
+    pdf = Pdf.new()
+    data = truetype_font()
+    program = pdf.make_stream(data, Length1=len(data))
+    _font_page(pdf, _font_dict(pdf, "/TrueType", "KkTest-Regular", "FontFile2", program))
+    return to_bytes(pdf)
+
+
+def cff_font() -> bytes:
+    """A bare CFF font (FontFile3 /Type1C) whose glyph has stem hints."""
+    from fontTools.fontBuilder import FontBuilder
+    from fontTools.pens.t2CharStringPen import T2CharStringPen
+    from fontTools.ttLib import TTFont
+
+    pen = T2CharStringPen(500, None)
+    pen.moveTo((0, 0))
+    pen.lineTo((500, 0))
+    pen.lineTo((250, 700))
+    pen.closePath()
+    cs = pen.getCharString()
+    cs.program = [0, 80, "hstem", 100, 80, "vstem"] + cs.program
+    fb = FontBuilder(1000, isTTF=False)
+    fb.setupGlyphOrder([".notdef", "A"])
+    fb.setupCharacterMap({65: "A"})
+    fb.setupCFF("KkCff-Regular", {"FullName": "KkCff"}, {".notdef": cs, "A": cs}, {})
+    fb.setupHorizontalMetrics({".notdef": (500, 0), "A": (500, 0)})
+    fb.setupHorizontalHeader()
+    fb.setupNameTable({"familyName": "KkCff", "styleName": "Regular"})
+    fb.setupOS2()
+    fb.setupPost()
+    out = io.BytesIO()
+    fb.save(out)
+    return TTFont(io.BytesIO(out.getvalue())).reader["CFF "]
+
+
+def cff_pdf() -> bytes:
+    pdf = Pdf.new()
+    program = pdf.make_stream(cff_font(), Subtype=Name.Type1C)
+    _font_page(pdf, _font_dict(pdf, "/Type1", "KkCff-Regular", "FontFile3", program))
+    return to_bytes(pdf)
+
+
+TYPE1_PROGRAM = (b"%!PS-AdobeFont-1.0: KkType1 001.000\n/FontName /KkType1 def\n"
+                 b"currentfile eexec\n" + bytes(range(256)) * 4 + b"\n" + b"0" * 512 + b"\ncleartomark\n")
+
+
+def type1_pdf() -> bytes:
+    pdf = Pdf.new()
+    clear = TYPE1_PROGRAM.index(b"eexec\n") + 6
+    program = pdf.make_stream(TYPE1_PROGRAM, Length1=clear, Length2=1025, Length3=len(TYPE1_PROGRAM) - clear - 1025)
+    _font_page(pdf, _font_dict(pdf, "/Type1", "KkType1", "FontFile", program))
+    return to_bytes(pdf)

@@ -189,7 +189,9 @@ JS = b"<< /S /JavaScript /JS (app.alert\\(1\\)) >>"
 def test_names_inside_bodies_are_hopped_over() -> None:
     """Image bytes or page text that read "/JavaScript" are no names: the file passes,
     a long body without even a look at the objects."""
-    image = stream(b"\xff\xd8 /JS /AA /Launch \x00" * 500, b"/Subtype /Image ")
+    pixels = b"\xff\xd8 /JS /AA /Launch \x00" * 500
+    image = stream(pixels, b"/Subtype /Image /Width %d /Height 1 /ColorSpace /DeviceGray "
+                           b"/BitsPerComponent 8 " % len(pixels))
     data = raw_pdf(b"<< >>", image, image, fifth=b"1")
     with pikepdf.open(io.BytesIO(data)) as pdf:
         assert not pdf_verify._suspect_outside_streams(pdf, data)
