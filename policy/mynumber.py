@@ -26,8 +26,12 @@ How text is read, so that a number cannot be slipped out by spelling it differen
 * Not separators, so they end a number: commas (CSV fields, thousands in amounts),
   tabs (TSV fields), colons (times), brackets, letters and other text.
 * A *run* is digits joined by separators.  Its *groups* are the digits between
-  separators, its *gaps* the separators between groups.  A run of exactly twelve
-  digits is read as one number.  Inside a longer run, twelve digits made of whole
+  separators, its *gaps* the separators between groups.  Twelve digits split into
+  groups of different sizes that only plain spaces or dots set apart are several
+  numbers side by side ("280771 80 1580": a time, a room, a count), not one: reading
+  them as one would stop one such line in ten.  Groups of one size (4-4-4 as printed
+  on the card, a digit at a time) or any other separator join.  A run of exactly
+  twelve digits is read as one number.  Inside a longer run, twelve digits made of whole
   groups are read as a number only when they are set off by a gap that does not occur
   inside them ("1234-5678-9018 2026", a CSV cell followed by a line break): a longer
   number grouped the same way throughout (a card number, 1234-5678-9018-1) is one
@@ -116,6 +120,9 @@ _SPLIT_DECIMAL = re.compile(f"({_SEP_DECIMAL}+)")
 _SPLIT_KANJI = re.compile(f"({_SEP_KANJI}+)")
 _IPV4_GROUP = re.compile(r"\d{1,3}")
 _LINE_BREAK = re.compile(f"[{_chars(_LINE_BREAKS)}]")
+# Gaps that set numbers side by side rather than split one: spaces (not line breaks)
+# or a single dot.
+_PLAIN_GAP = re.compile(f"[^\\S{_chars(_LINE_BREAKS)}]+|\\.")
 _FIELD_ENDS = (",", "\t")
 
 
@@ -194,7 +201,20 @@ def _read_run(folded: str, m: re.Match[str]) -> Iterator[str]:
             if b - a == 4 and all(gaps[i] == "." for i in range(a, b - 1)) and \
                     all(_IPV4_GROUP.fullmatch(g) for g in groups[a:b]):
                 continue
+            if not _split_evenly(groups[a:b], gaps[a:b - 1]):
+                continue
             yield _ascii("".join(groups[a:b]))
+
+
+def _split_evenly(groups: list[str], gaps: list[str]) -> bool:
+    """Whether twelve digits in these groups read as one number: written whole, split
+    into groups of one size (4-4-4 as on the card, one digit at a time, 6-6, …), or
+    joined by anything but plain spaces and dots.  Numbers of different lengths that
+    only spaces or dots set apart ("280771 80 1580": a time, a room, a count) are
+    several numbers: reading them as one would hold back one such line in ten."""
+    if len({len(g) for g in groups}) == 1:
+        return True
+    return not all(_PLAIN_GAP.fullmatch(_STRIP_INVISIBLE.sub("", g)) for g in gaps)
 
 
 def _cut_at_line_breaks(gaps: list[str], first: int, end: int) -> Iterator[tuple[int, int]]:

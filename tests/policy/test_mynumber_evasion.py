@@ -9,11 +9,13 @@ the reading rule, not luck, that lets them through.
 
 from __future__ import annotations
 
+import re
+
 import sys
 import unicodedata
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import assume, given, strategies as st
 
 from policy import mynumber, text
 from policy.config import PolicyConfig
@@ -296,7 +298,28 @@ def spellings(draw: st.DrawFn, number: str) -> str:
     lambda first11: st.tuples(st.just(valid(first11)), spellings(valid(first11)))))
 def test_any_spelling_of_any_number_is_found(case: tuple[str, str]) -> None:
     number, spelling = case
+    # Digit groups of different sizes set apart by nothing but spaces or dots are
+    # numbers side by side, by rule (test_numbers_side_by_side_are_not_one_number).
+    groups = re.split(PLAIN_OR_OTHER, re.sub(INVISIBLE_RE, "", spelling))
+    assume(not (len({len(g) for g in groups[0::2]}) > 1
+                and all(re.fullmatch(PLAIN, g) for g in groups[1::2])))
     assert mynumber.find(f"番号は{spelling}です。") == [number]
+
+
+PLAIN = r"[ \u3000]+|\."
+PLAIN_OR_OTHER = "(" + "|".join(re.escape(x) for x in sorted(SEPARATORS, key=len, reverse=True)) + ")"
+INVISIBLE_RE = "[\u200b\u200c\u200d\u2060\ufeff\u00ad]"
+
+
+@pytest.mark.parametrize("text", [
+    "28158.280771 80 1580 本文",  # a time, a room and a count on one line
+    "280771 80 1580", "2026 12 03 9018 のご案内", "会議 1 階 10 名 3800 円 1234",
+])
+def test_numbers_side_by_side_are_not_one_number(text: str) -> None:
+    digits = "".join(c for c in text if c.isdigit())
+    assert mynumber.find(text) == []
+    if len(digits) == 12:
+        assert mynumber.find(digits) in ([], [digits])  # whole, they could be one
 
 
 @given(st.text(alphabet="0123456789", min_size=11, max_size=11).flatmap(
