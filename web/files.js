@@ -29,6 +29,12 @@ export function removedLabels(report) {
   return labels;
 }
 
+// The icon is the name's extension in a box: no emoji font is needed on LGWAN PCs.
+function extension(name) {
+  const m = /\.([A-Za-z0-9]{1,4})$/.exec(name);
+  return m ? m[1].toUpperCase() : "FILE";
+}
+
 export function isImage(att) {
   const kind = (att.report && att.report.output_kind) || att.kind;
   return IMAGE_KINDS.has(kind);
@@ -44,16 +50,18 @@ export function describe(att, zone) {
     return ["blocked", "ブロック", (r.message_ja || "安全のため届けられません。").trim()];
   }
   if (att.origin_zone !== "internet") return ["ready", "", ""];
+  // The sender's side receives the original; it learns what LGWAN received.
+  const label = zone === "internet" ? "庁内へは無害化して届けました" : "無害化済み";
   const labels = removedLabels(r);
-  if (labels.length) return ["ready", "無害化済み", `${labels.join("・")}を削除しました`];
-  return ["ready", "無害化済み", "問題のある項目はありませんでした"];
+  if (labels.length) return ["ready", label, `${labels.join("・")}を削除しました`];
+  return ["ready", label, "問題のある項目はありませんでした"];
 }
 
 export function fileCard(att, ctx) {
   const [state, label, detail] = describe(att, ctx.zone);
   const card = h("div", { class: `file-card file-${state}`, dataset: { file: att.id } });
   const head = h("div", { class: "file-head" },
-    h("span", { class: "file-icon", "aria-hidden": "true" }, isImage(att) ? "🖼" : "📄"),
+    h("span", { class: "file-icon", "aria-hidden": "true" }, extension(att.name)),
     h("span", { class: "file-name" }, att.name),
     h("span", { class: "file-size" }, size(att.size)));
   card.append(head);

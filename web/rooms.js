@@ -25,7 +25,7 @@ export class RoomList {
       const name = ctx.roomName(room);
       const last = room.last_message;
       const preview = last ? `${last.sender === ctx.me.id ? "あなた" : ctx.personName(last.sender)}: ${
-        last.body || (last.attachments[0] ? `📎 ${last.attachments[0].name}` : "")}` : "メッセージはまだありません";
+        last.body || (last.attachments[0] ? `［ファイル］${last.attachments[0].name}` : "")}` : "メッセージはまだありません";
       const external = ctx.hasExternal(room);
       const label = `${name}${external ? "（庁外の参加者あり）" : ""}${room.unread ? `、未読 ${room.unread} 件` : ""}`;
       return h("li", {},
