@@ -7,7 +7,7 @@
 
 Generates a mixed corpus in a temporary directory (multi-page PDFs with active
 content via pikepdf, 12 MP JPEG photos with EXIF/GPS, PNG screenshots, docx/xlsx/pptx
-with and without macros, .doc with ~100 KB of text and a picture, .xls with a sheet of
+with and without macros, and with two 2 MP phone photos each ("docx img" & co.), .doc with ~100 KB of text and a picture, .xls with a sheet of
 a few thousand cells), then prints per format: files/s and MB/s through the pool with
 1 and with 2 workers, the floor (in-process parse + re-serialise with the same library,
 no disarm, no isolation; for .doc/.xls olefile's read and our CFB writer, as olefile
@@ -16,6 +16,12 @@ the speed-up from 1 to 2 workers, p50/p99 latency per file and the peak RSS of a
 worker; then the pool's round trip for a file refused at once.  Each figure is the
 faster of two runs of at least ``--min-seconds``.  Then pdf-defang on the same PDFs:
 its speed, and what pdfid still finds in its output and in ours.
+
+PDF rows: "pdf" (pages of text, each with a small JPEG), "pdf-text" (text only) and
+"pdf-scan" (one 40-page scan, a 2480x3508 JPEG per page, ~90 MB; --scan-pages 0
+leaves it out).  Their floor is pikepdf open + save plus a Pillow decode and encode
+of every image (``bench.sanitize_pdf``); a line under each also gives the ratio to
+the text-PDF floor, open + save alone.
 
 Targets (CDR): >= 0.8 of the floor with one worker, >= 1.7x from 1 to 2 workers,
 p50 < 100 ms for documents and < 300 ms for a 12 MP photo.  A format without a
@@ -44,6 +50,7 @@ import olefile
 import pikepdf
 from PIL import Image, ImageDraw
 
+from bench import sanitize_pdf
 from sanitize import cfb
 from sanitize.config import SanitizeConfig
 from sanitize.kinds import OOXML
@@ -160,6 +167,37 @@ def make_office(kind: str, seed: int, size: int) -> bytes:
     return buf.getvalue()
 
 
+def make_office_photos(kind: str, seed: int, photos: list[bytes]) -> bytes:
+    """A short report with phone photos pasted in (EXIF/GPS kept, as Office keeps them)."""
+    import docx
+    import openpyxl
+    import pptx
+    from docx.shared import Inches
+    from openpyxl.drawing.image import Image as XlImage
+    buf = io.BytesIO()
+    if kind == "docx":
+        d = docx.Document()
+        for i, photo in enumerate(photos):
+            d.add_paragraph(f"被災箇所 {i} の写真 (seed {seed})")
+            d.add_picture(io.BytesIO(photo), width=Inches(5))
+        d.save(buf)
+    elif kind == "xlsx":
+        wb = openpyxl.Workbook()
+        ws = wb.active
+        for i, photo in enumerate(photos):
+            ws.cell(row=1 + 30 * i, column=1, value=f"写真 {i} (seed {seed})")
+            ws.add_image(XlImage(io.BytesIO(photo)), f"B{2 + 30 * i}")
+        wb.save(buf)
+    else:
+        prs = pptx.Presentation()
+        for i, photo in enumerate(photos):
+            s = prs.slides.add_slide(prs.slide_layouts[6])
+            s.shapes.add_picture(io.BytesIO(photo), pptx.util.Inches(1), pptx.util.Inches(1),
+                                 width=pptx.util.Inches(6))
+        prs.save(buf)
+    return buf.getvalue()
+
+
 def make_doc(seed: int, macros: bool) -> bytes:
     """A Word 97 file of an office's usual size: ~100 KB of text, a picture in Data."""
     from tests.sanitize import ole_fixtures as ole
@@ -200,6 +238,10 @@ def build_corpus(args: argparse.Namespace, tmp: Path) -> dict[str, list[File]]:
     vba = cfb.write_cfb(cfb.storage(cfb.ROOT_NAME, ole.vba_storage().children))
     corpus: dict[str, list[File]] = {
         "pdf": [(f"doc{i}.pdf", make_pdf(args.pages, i % 2 == 1, i)) for i in range(args.pdfs)],
+        "pdf-text": [(f"text{i}.pdf", sanitize_pdf.make_text_pdf(args.pages, i))
+                     for i in range(args.pdfs)],
+        "pdf-scan": [("scan.pdf", sanitize_pdf.make_scan_pdf(args.scan_pages))]
+        if args.scan_pages else [],
         "jpeg 12MP": [], "png": [(f"screen{i}.png", make_screenshot(i))
                                  for i in range(args.pngs)],
     }
@@ -214,6 +256,13 @@ def build_corpus(args: argparse.Namespace, tmp: Path) -> dict[str, list[File]]:
         corpus[macro] = [(f"{macro}{i}.{macro}", retyped(macro, {
             {"d": "word", "x": "xl", "p": "ppt"}[kind[0]] + "/vbaProject.bin": vba},
             package=data)) for i, data in enumerate(plain)]
+    if args.office_photos:
+        small = Image.effect_noise((1632, 1224), 30)  # 2 MP, a phone photo as pasted
+        photos = [make_photo(small, i) for i in range(2 * args.office_photos)]
+        for kind in ("docx", "xlsx", "pptx"):
+            corpus[f"{kind} img"] = [
+                (f"{kind}img{i}.{kind}", make_office_photos(kind, i, photos[2 * i:2 * i + 2]))
+                for i in range(args.office_photos)]
     corpus["doc"] = [(f"old{i}.doc", make_doc(i, macros=i % 2 == 1)) for i in range(args.ole)]
     corpus["xls"] = [(f"old{i}.xls", make_xls(i, rows=2000 + 200 * i)) for i in range(args.ole)]
     for fmt, files in corpus.items():  # on disk, as the brief of the corpus says
@@ -225,11 +274,6 @@ def build_corpus(args: argparse.Namespace, tmp: Path) -> dict[str, list[File]]:
 
 
 # --------------------------------------------------------------------------- floors
-
-
-def _pdf_floor(data: bytes) -> None:
-    with pikepdf.open(io.BytesIO(data)) as pdf:
-        pdf.save(io.BytesIO())
 
 
 def _image_floor(data: bytes) -> None:
@@ -258,13 +302,13 @@ def _ole_floor(data: bytes) -> None:
 def floor_for(fmt: str) -> Callable[[bytes], None] | None:
     """The floor of a format label (a kind name, or a file extension for a corpus
     given with --corpus); None where the libraries have no plain parse + save."""
-    if fmt == "pdf":
-        return _pdf_floor
+    if fmt.startswith("pdf"):
+        return sanitize_pdf.image_floor
     if fmt.startswith(("jpeg", "png", "gif", "webp", "tiff", "bmp")):
         return _image_floor
     if fmt in ("doc", "xls", "ppt"):
         return _ole_floor
-    if fmt in OOXML or fmt == "zip":
+    if fmt.split()[0] in OOXML or fmt == "zip":
         return _zip_floor
     return None
 
@@ -467,10 +511,13 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="bench.sanitize", description=__doc__.split("\n")[0])
     p.add_argument("--pdfs", type=int, default=16)
     p.add_argument("--pages", type=int, default=20)
+    p.add_argument("--scan-pages", type=int, default=40, help="pages of the scanned PDF")
     p.add_argument("--photos", type=int, default=6)
     p.add_argument("--pngs", type=int, default=12)
     p.add_argument("--office", type=int, default=8, help="files per OOXML kind")
     p.add_argument("--office-size", type=int, default=10)
+    p.add_argument("--office-photos", type=int, default=4,
+                   help="files per OOXML kind with two 2 MP photos each")
     p.add_argument("--ole", type=int, default=10)
     p.add_argument("--repeat", type=int, default=2, help="least passes over the corpus per run")
     p.add_argument("--min-seconds", type=float, default=2.0,
@@ -484,6 +531,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.pdfs, args.pages, args.photos, args.pngs = 6, 10, 2, 4
         args.office, args.ole, args.repeat, args.min_seconds = 3, 4, 1, 0.3
+        args.office_photos = 2
     cfg = SanitizeConfig()
     # Other work on the machine caps the 1 -> 2 worker speed-up: show it beside the figures.
     print(f"cpus={os.cpu_count()} load={os.getloadavg()[0]:.2f} python={sys.version.split()[0]} "
@@ -496,7 +544,7 @@ def main(argv: list[str] | None = None) -> int:
             corpus = build_corpus(args, Path(tmp))
     if args.only:
         corpus = {fmt: files for fmt, files in corpus.items()
-                  if fmt in args.only or fmt.split()[0] in args.only}
+                  if fmt in args.only or fmt.replace("-", " ").split()[0] in args.only}
     print(f"corpus: {sum(len(f) for f in corpus.values())} files in "
           f"{time.perf_counter() - t:.1f} s\n")
     head = (f"{'format':<10}{'files':>6}{'MB':>7} {'floor/s':>8}{'1w f/s':>8}{'1w MB/s':>8}"
@@ -531,6 +579,11 @@ def main(argv: list[str] | None = None) -> int:
               f"{num(floor / bare, 7, 2)}{n / two.seconds:>8.1f}{one.seconds / two.seconds:>6.2f}"
               f"{pct(one.latencies, 0.5):>7.0f}{pct(one.latencies, 0.99):>7.0f}"
               f"{max(one.rss_mib, two.rss_mib):>8.0f}  {verdicts(one.verdicts)}", flush=True)
+        if fmt.startswith("pdf"):
+            text = min(in_process(sanitize_pdf.text_floor, files, passes) for _ in range(2))
+            print(f"{'':<10}floors: text-PDF (open+save) {n / text:.1f} f/s, ratio {text / one.seconds:.2f};"
+                  f" image-PDF (+ Pillow per image) {n / floor:.1f} f/s, ratio {floor / one.seconds:.2f};"
+                  f" {one.seconds / n:.3f} s per file with 1 worker", flush=True)
     print("\nratio = pool with 1 worker / floor (target >= 0.8); inproc = the same disarm"
           " in-process, no pool / floor (for JPEG below the pool's: the workers keep Pillow's"
           " image buffers between files, this process does not); x1→2 target >= 1.7;"

@@ -177,7 +177,6 @@ _PICTURE_WORDS = frozenset({b"picw", b"pich", b"picwgoal", b"pichgoal", b"picsca
                             b"piccropl", b"piccropr", b"defshp"})
 _RTF_PICTURES = frozenset({"jpeg", "png"})  # what \jpegblip and \pngblip can hold
 _HEX_SPACE = b" \t\r\n"
-_NOT_HEX = re.compile(rb"[^0-9a-fA-F]")
 
 
 class _Picture:
@@ -211,10 +210,11 @@ class _Picture:
             elif isinstance(item, Bin):
                 raw.append(item.data)
         digits = b"".join(hex_text).translate(None, _HEX_SPACE)
-        if _NOT_HEX.search(digits):
-            self.data: bytes | None = None
-        else:
-            self.data = binascii.unhexlify(digits[:len(digits) & ~1]) + b"".join(raw)
+        try:
+            self.data: bytes | None = binascii.unhexlify(digits[:len(digits) & ~1]) \
+                + b"".join(raw)
+        except binascii.Error:  # text that is not hex: no picture
+            self.data = None
 
     def size(self) -> tuple[int, int] | None:
         """Displayed size in pixels: the goal size (twips), else \\picw/\\pich."""
@@ -479,6 +479,8 @@ _FORBIDDEN_WORDS = re.compile(
     rb"\\(object|objdata|objclass|objname|oleclsid|datastore|template|mailmerge|bin"
     rb"|emfblip|wmetafile|pmmetafile|macpict|dibitmap|wbitmap)(?![a-zA-Z])")
 _PICT = re.compile(rb"\\pict(?![a-zA-Z])")
+_BRACE = re.compile(rb"[{}]")
+_VERIFY_WORD = re.compile(rb"\\([a-zA-Z]+)-?[0-9]* ?")
 _VERIFY_BLIPS = {b"jpegblip": (b"\xff\xd8\xff", "jpeg"), b"pngblip": (b"\x89PNG\r\n\x1a\n", "png")}
 
 
@@ -509,20 +511,24 @@ def verify(data: bytes, kind: str, ctx: Context) -> None:
 def _verify_picture(plain: bytes, start: int, ctx: Context) -> None:
     """The picture from ``start`` to the end of its group: one JPEG or PNG blip word,
     and data the image engine's verify accepts (no metadata, no trailing bytes)."""
-    depth, i, own = 1, start, bytearray()
-    while i < len(plain) and depth:  # the picture's own bytes, nested groups left out
-        c = plain[i]
-        depth += {0x7B: 1, 0x7D: -1}.get(c, 0)
-        if depth == 1 and c != 0x7D:
-            own.append(c)
-        i += 1
-    words = re.findall(rb"\\([a-zA-Z]+)-?[0-9]*", bytes(own))
+    depth, at, pieces = 1, start, []
+    for brace in _BRACE.finditer(plain, start):  # the picture's own bytes, not nested groups
+        if depth == 1:
+            pieces.append(plain[at:brace.start()])
+        depth += 1 if brace.group() == b"{" else -1
+        at = brace.end()
+        if depth == 0:
+            break
+    own = b"".join(pieces)
+    # The rebuild writes the properties first and the data after the last of them.
+    last = _VERIFY_WORD.match(own, max(own.rfind(b"\\"), 0))
+    head, tail = (own[:last.end()], own[last.end():]) if last else (b"", own)
+    words = _VERIFY_WORD.findall(head)
     blips = [w for w in words if w in _VERIFY_BLIPS]
-    if len(blips) != 1:
-        raise VerifyFailed(f"picture with blip words {blips!r}")
-    digits = re.sub(rb"\\[a-zA-Z]+-?[0-9]* ?|\\.|\s", b"", bytes(own))
+    if len(blips) != 1 or _VERIFY_WORD.sub(b"", head).strip():
+        raise VerifyFailed(f"picture with blip words {blips!r} or text among its words")
     try:
-        data = binascii.unhexlify(digits)
+        data = binascii.unhexlify(tail.translate(None, b" \t\r\n"))
     except (binascii.Error, ValueError) as exc:
         raise VerifyFailed(f"picture data is not hex: {exc}") from exc
     signature, kind = _VERIFY_BLIPS[blips[0]]
