@@ -11,13 +11,14 @@ pool's wall-clock kill, and its result is dropped.
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TypeVar
 
 import trio
 
 from sanitize.pool import Payload, WorkerPool
 from sanitize.report import Result
+from sanitize.textscan import Scan
 
 _T = TypeVar("_T")
 _limiters: weakref.WeakKeyDictionary[WorkerPool, trio.CapacityLimiter] = (
@@ -59,3 +60,12 @@ async def detect_kind(pool: WorkerPool, data: Payload, name: str) -> str:
     return await trio.to_thread.run_sync(pool.detect, data, name, abandon_on_cancel=True,
                                          limiter=_limiter(pool),
                                          thread_name="kakehashi-detect")
+
+
+async def scan_text(pool: WorkerPool, data: Payload, name: str,
+                    kinds: Iterable[str]) -> Scan:
+    """The 個人番号 check of a file's text, read in a worker (``WorkerPool.scan``)
+    when its kind is one of ``kinds``: only masked numbers come back."""
+    return await trio.to_thread.run_sync(pool.scan, data, name, kinds, abandon_on_cancel=True,
+                                         limiter=_limiter(pool),
+                                         thread_name="kakehashi-scan")

@@ -4,8 +4,9 @@ A file from the internet zone is run through the worker pool; its verdict decide
 the sanitized variant is stored and the attachment becomes ``ready``, or it becomes
 ``blocked``.  The outcome and its ``file.crossed`` audit entry (both hashes, the kind,
 the verdict, what was removed) commit in one transaction.  A file from LGWAN is kept
-as posted; a worker only detects its kind (no disarm), which decides whether internet
-members may have it.  ``file.ready`` / ``file.blocked`` go to every member after the
+as posted; a worker detects its kind (no disarm), which decides whether internet
+members may have it, and reads its text for 個人番号 when it may leave
+(``relay.file_outbound``).  ``file.ready`` / ``file.blocked`` go to every member after the
 commit, each zone seeing its own form.
 
 Pending work survives a restart: ``run`` queues every attachment still ``pending``.
@@ -28,8 +29,9 @@ from store.records import Attachment, Audit
 
 from relay import errors
 from relay.commands import Context, Done, Event
-from relay.disarm import detect_kind, disarm_to
+from relay.disarm import disarm_to
 from relay.fairqueue import FairQueue
+from relay.file_outbound import finish_lgwan_file, unchecked
 from relay.file_views import crossing_record, file_event
 
 log = logging.getLogger(__name__)
@@ -185,7 +187,7 @@ class DisarmJobs:
         None if it was no longer pending."""
         store = self.ctx.store
         att = await store.get_attachment(attachment_id)
-        if att.status != "pending":
+        if att.status != "pending" and not unchecked(att, self.ctx):
             return None
         assert self.pool is not None, "DisarmJobs.run starts the pool"
         # The stored original goes to the worker's job file chunk by chunk, read (and
@@ -202,12 +204,9 @@ class DisarmJobs:
                 self.metrics.observe(result.verdict.value, time.monotonic() - started)
                 done = await self._record_crossing(att, result, variant)
             else:
-                # From LGWAN the bytes stay as posted: a worker only says what they are
-                # (a full disarm would spend the CPU internet files are waiting for).
-                kind = await detect_kind(self.pool, chunks, att.name)
-                done = await store.finish_attachment(
-                    att.id, "ready", {"removed": [], "kind": kind}, None, None, None,
-                    kind=kind, audit=None, now=now())
+                # From LGWAN the bytes stay as posted: a worker says what they are
+                # and, when they may leave, reads them for 個人番号 (no disarm).
+                done = await finish_lgwan_file(self.ctx, self.pool, att, chunks)
         except (FileNotFound, Corrupt) as exc:
             # Fail closed: bytes that are gone or fail their check are never delivered.
             log.error("file %s: stored original unusable: %s", att.id, exc)

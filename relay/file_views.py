@@ -87,20 +87,47 @@ def _policy_blocked_report() -> dict[str, Any]:
     return {"removed": [], "reason": "policy_blocked", "message_ja": ja, "message_en": en}
 
 
+def hold_report(reason: str) -> dict[str, Any]:
+    """The report internet members see of an LGWAN file a check holds from them."""
+    ja, en = file_policy.HOLD_REASONS[reason]
+    return {"removed": [], "reason": reason, "message_ja": ja, "message_en": en}
+
+
+def outbound_check(att: Attachment) -> dict[str, Any] | None:
+    """The 個人番号 check of an LGWAN file's text (None: not checked)."""
+    found = att.report.get("outbound") if att.origin_zone == "lgwan" else None
+    return found if isinstance(found, dict) else None
+
+
 def attachment_view(att: Attachment, zone: Zone, cfg: PolicyConfig) -> dict[str, Any]:
     """An attachment as a viewer in ``zone`` sees it: API.md's shape, plus ``content``
     (what a download gives this zone: variant, name, size) or None when refused.
 
     A file from LGWAN whose kind may not leave shows as ``blocked`` (policy_blocked)
-    to the internet side; the stored status is the disarm status, which LGWAN sees."""
+    to the internet side, one whose text holds a 個人番号 (or could not be read) as
+    ``blocked`` with that reason, one not checked yet as ``pending``; the stored status
+    is the disarm status, which LGWAN sees, with ``report.outbound`` saying what the
+    check found and what that means outside, in today's policy's words."""
     view = att.public()
     view["message_id"] = att.message_id
     view["room_id"] = att.room_id
-    variant = file_policy.variant_for(zone, att.origin_zone, att.status, att.kind, cfg)
+    checked = outbound_check(att)
+    if zone == "lgwan" and checked is not None and checked.get("reason") in file_policy.HOLD_REASONS:
+        view["report"] = {**att.report, "outbound": {
+            **checked, **file_policy.outbound_notice(checked["reason"], cfg)}}
+    elif zone == "internet" and checked is not None:
+        view["report"] = {k: v for k, v in att.report.items() if k != "outbound"}
+    variant = file_policy.variant_for(zone, att.origin_zone, att.status, att.kind, cfg,
+                                      outbound=checked)
     if isinstance(variant, file_policy.Denied):
         if variant.code == "policy_blocked":
             view["status"] = "blocked"
             view["report"] = _policy_blocked_report()
+        elif variant.reason is not None:
+            view["status"] = "blocked"
+            view["report"] = hold_report(variant.reason)
+        elif variant.code == "file_pending":
+            view["status"] = "pending"
         view["content"] = None
     elif variant == "sanitized":
         view["content"] = {"variant": "sanitized", "name": att.sanitized_name or att.name,

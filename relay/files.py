@@ -21,7 +21,8 @@ from store.records import Attachment, Audit, Message
 from relay import errors
 from relay.commands import Caller, Context, Done, Event
 from relay.disarm_jobs import DisarmJobs
-from relay.file_views import Download, attachment_view, content_type, file_name
+from relay.file_views import (Download, attachment_view, content_type, file_name,
+                              hold_report, outbound_check)
 from relay.messages import check_client_id
 from relay.outbound import check_outbound
 from relay.rooms import check_room
@@ -94,9 +95,20 @@ async def check_file(ctx: Context, caller: Caller, file_id: str) -> Attachment:
     return att
 
 
-async def view(ctx: Context, caller: Caller, file_id: str) -> dict[str, Any]:
-    return attachment_view(await check_file(ctx, caller, file_id), caller.zone,
-                           ctx.cfg.policy)
+async def view(ctx: Context, caller: Caller, file_id: str,
+               jobs: DisarmJobs | None = None) -> dict[str, Any]:
+    out = attachment_view(att := await check_file(ctx, caller, file_id), caller.zone,
+                          ctx.cfg.policy)
+    _check_later(att, out["status"], jobs, caller)
+    return out
+
+
+def _check_later(att: Attachment, shown: str, jobs: DisarmJobs | None, caller: Caller) -> None:
+    """An LGWAN file that is ready but pending for the caller has not had the
+    個人番号 check (its room reached the internet only later): queue it now; the
+    members hear ``file.ready`` / ``file.blocked`` when it is done."""
+    if jobs is not None and att.status == "ready" and shown == "pending":
+        jobs.enqueue(att.id, caller.account.id, att.origin_zone)
 
 
 async def open_original(ctx: Context, att: Attachment) -> Download:
@@ -114,14 +126,19 @@ async def _open(ctx: Context, file_id: str, sha: str, quarantined: bool) -> Any:
         raise errors.file_purged(file_id) from None
 
 
-async def content(ctx: Context, caller: Caller, file_id: str) -> Download:
+async def content(ctx: Context, caller: Caller, file_id: str,
+                  jobs: DisarmJobs | None = None) -> Download:
     """The bytes of the variant the caller's zone may receive."""
     att = await check_file(ctx, caller, file_id)
     variant = file_policy.variant_for(caller.zone, att.origin_zone, att.status, att.kind,
-                                      ctx.cfg.policy)
+                                      ctx.cfg.policy, outbound=outbound_check(att))
     if isinstance(variant, file_policy.Denied):
         details: dict[str, Any] = {"file_id": att.id}
-        if variant.code == "file_blocked" and att.report.get("reason"):
+        _check_later(att, "pending" if variant.code == "file_pending" else "", jobs, caller)
+        if variant.reason is not None:
+            details.update({k: v for k, v in hold_report(variant.reason).items()
+                            if k != "removed"})
+        elif variant.code == "file_blocked" and att.report.get("reason"):
             details["reason"] = att.report.get("reason")
             details["message_ja"] = att.report.get("message_ja")
             details["message_en"] = att.report.get("message_en")

@@ -118,10 +118,10 @@ def member_routes(app: "RelayApp") -> list[Route]:
         return ok(201, message.public())
 
     async def file(req: Request, caller: Caller, p: list[str]) -> Response:
-        return ok(200, await files.view(ctx, caller, p[0]))
+        return ok(200, await files.view(ctx, caller, p[0], app.jobs))
 
     async def file_content(req: Request, caller: Caller, p: list[str]) -> Response:
-        return (await files.content(ctx, caller, p[0])).response()
+        return (await files.content(ctx, caller, p[0], app.jobs)).response()
 
     async def file_original(req: Request, caller: Caller, p: list[str]) -> Response:
         return (await originals.download(ctx, caller, p[0])).response()
