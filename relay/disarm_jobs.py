@@ -24,7 +24,7 @@ import trio
 from policy.zones import Zone
 from sanitize.pool import PoolClosed, WorkerPool
 from sanitize.report import REASONS, Result, Verdict
-from store.errors import Corrupt, FileNotFound, StoreError
+from store.errors import Corrupt, FileNotFound, StorageFull, StoreError
 from store.records import Attachment, Audit
 
 from relay import errors
@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 
 RETENTION_INTERVAL_S = 3600.0  # how often expired files and sessions are purged
 QUEUE_RETRY_S = 5  # Retry-After of a full disarm queue
+STORAGE_RETRY_S = 2.0  # a job a full disk refused runs again this much later
 LATENCY_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
 
@@ -156,7 +157,14 @@ class DisarmJobs:
             self._queued.discard(attachment_id)
             self._running.add(attachment_id)
             try:
-                await self.disarm_attachment(attachment_id)
+                while True:
+                    try:
+                        await self.disarm_attachment(attachment_id)
+                        break
+                    except StorageFull:
+                        # The store logs a full disk once; the job waits for space
+                        # (its outcome has nowhere to go) and runs again.
+                        await trio.sleep(STORAGE_RETRY_S)
             except PoolClosed:
                 return
             except Exception:  # the attachment stays pending: retried at the next start

@@ -22,6 +22,9 @@ from relay.web import HTTPError
 
 log = logging.getLogger("relay")
 
+# What a client is told to wait before retrying a write a full disk refused.
+STORAGE_FULL_RETRY_S = 5
+
 CODES: dict[str, tuple[int, str]] = {
     # ---- the HTTP layer
     "bad_request": (400, "リクエストが不正です / malformed HTTP request"),
@@ -132,6 +135,8 @@ CODES: dict[str, tuple[int, str]] = {
     "store_error": (500, "保存処理でエラーが発生しました / storage error"),
     "store_corrupt": (500, "保存データが壊れています / stored data is corrupt"),
     "store_unavailable": (503, "保存処理を一時的に利用できません / storage is unavailable"),
+    "storage_full": (503, "保存領域がいっぱいです。しばらくしてから再試行してください / storage is "
+                          "full; retry later"),
     "unknown_command": (400, "不明なコマンドです / unknown command"),
     "state_unusable": (503, "状態ディレクトリを使えません / the state directory cannot be used"),
     "no_state": (503, "データベースがありません（relayctl init で作成します） / no database: "
@@ -164,8 +169,13 @@ def translate(exc: BaseException) -> HTTPError | None:
         # names its path: both say more than the catalogue.
         specific = isinstance(exc, (PolicyError, StateUnusable))
         message = exc.message if specific else text
+        details, headers = _plain(exc.details), ()
+        if exc.code == "storage_full":
+            # Nothing was written; the same request (same client_id) may come again.
+            details["retry_after"] = STORAGE_FULL_RETRY_S
+            headers = (("retry-after", str(STORAGE_FULL_RETRY_S)),)
         return HTTPError(status, exc.code, message or f"{exc.message} / {exc.code}",
-                         _plain(exc.details))
+                         details, headers)
     return None
 
 
@@ -176,7 +186,8 @@ def for_exception(exc: Exception, where: str) -> HTTPError:
     if http is None:
         log.error("unhandled error in %s", where, exc_info=exc)
         http = error("internal_error")
-    elif http.status >= 500:
+    elif http.status >= 500 and http.code != "storage_full":
+        # A full disk is logged by the store, once per episode, not once per request.
         log.error("%s: %s", where, exc)
     return http
 

@@ -73,9 +73,13 @@ async def upload(ctx: Context, jobs: DisarmJobs, up: NewUpload, body: Body) -> D
         if blob.size == 0:
             raise errors.empty_file()
         sha, size = await blob.commit()
-    message, created = await ctx.store.post_file(
-        up.room_id, up.caller.account.id, zone, up.name, size, sha, "", "pending",
-        up.client_id, ctx.now(), session_id=up.caller.session.id)
+        # Inside the block: bytes whose message is not recorded (refused, a full disk,
+        # a resend of one already there) are deleted, not left unnamed on disk.
+        message, created = await ctx.store.post_file(
+            up.room_id, up.caller.account.id, zone, up.name, size, sha, "", "pending",
+            up.client_id, ctx.now(), session_id=up.caller.session.id)
+        if not created:
+            blob.unused()
     if not created:
         return Done(message)
     ctx.messages_posted += 1

@@ -14,10 +14,19 @@ so reordered, cut or extended files fail to decrypt.  A ``Quarantine`` keeps the
 sealed files in a blob store of its own and seals and opens around it: nothing it
 hands out is ciphertext.
 
+A writer made with ``hold=True`` keeps its committed file *held* until
+``release(sha, forget)``: an upload whose message could not be recorded (a full disk,
+a resend of a message already there) forgets its bytes, and they are deleted unless
+another upload holds the same content or an attachment names it (``referenced``,
+asked under the same lock every commit takes, so no file is removed under an upload
+that is about to name it).
+
 Everything here is blocking file I/O; the facade runs it in worker threads.  File
-bytes that cannot be read or written (disk full, an I/O error, a damaged state
-directory) are logged at ERROR here, where it happens, and raised as
-StoreUnavailable; bytes that are simply not there are FileNotFound.
+bytes that cannot be read or written (an I/O error, a damaged state directory) are
+logged at ERROR here, where it happens, and raised as StoreUnavailable; a full file
+system is StorageFull, logged once per episode (``store.diskfull``); bytes that are
+simply not there are FileNotFound.  A file that could not be written whole is
+removed before the error is raised: tmp/ holds only uploads in progress.
 """
 
 from __future__ import annotations
@@ -29,13 +38,16 @@ import os
 import re
 import secrets
 import struct
+import threading
+from collections import Counter
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, Callable, Iterator
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from store.db import fsync_dir
+from store.diskfull import EPISODE, full_error, is_full
 from store.errors import (
     Corrupt, FileNotFound, FileTooLarge, Invalid, StoreError, StoreUnavailable,
 )
@@ -59,6 +71,9 @@ def _check_sha(sha256: str) -> str:
 
 
 def _io_failed(what: str, exc: OSError) -> StoreUnavailable:
+    if is_full(exc):
+        EPISODE.refused(what, exc)
+        return full_error(exc)
     log.error("file bytes: %s: %s", what, exc)
     return StoreUnavailable(f"ファイルを読み書きできません / {what}: {exc.strerror or exc}")
 
@@ -118,8 +133,11 @@ class BlobWriter:
     and the cap are always those of the plaintext."""
 
     def __init__(self, root: Path, tmp_dir: Path, cap: int,
-                 sealer: _Sealer | None = None) -> None:
+                 sealer: _Sealer | None = None, owner: "BlobStore | None" = None,
+                 hold: bool = False) -> None:
         self._root = root
+        self._owner = owner
+        self._hold = hold
         self._cap = cap
         self._sealer = sealer
         self._hash = hashlib.sha256()
@@ -138,8 +156,12 @@ class BlobWriter:
                                limit=self._cap)
         self.size += len(chunk)
         self._hash.update(chunk)
-        with _io(f"cannot write {self._tmp}"):
-            self._file.write(self._sealer.feed(chunk) if self._sealer else chunk)
+        try:
+            with _io(f"cannot write {self._tmp}"):
+                self._file.write(self._sealer.feed(chunk) if self._sealer else chunk)
+        except BaseException:
+            self.discard()  # give the space back now, not when the caller gets to it
+            raise
 
     def commit(self) -> tuple[str, int]:
         """Make the file durable under its name; returns (sha256 hex, size)."""
@@ -153,17 +175,20 @@ class BlobWriter:
                     self._file.write(self._sealer.finish())
                 self._file.flush()
                 os.fsync(self._file.fileno())
+                f, self._file = self._file, None
+                f.close()
+                with self._owner._lock if self._owner else contextlib.nullcontext():
+                    final.parent.mkdir(mode=0o700, exist_ok=True)
+                    if final.exists():  # same content already stored
+                        self._tmp.unlink()
+                    else:
+                        os.replace(self._tmp, final)
+                        fsync_dir(final.parent)
+                    if self._owner and self._hold:
+                        self._owner._held[sha] += 1
             except BaseException:
                 self.discard()
                 raise
-            f, self._file = self._file, None
-            f.close()
-            final.parent.mkdir(mode=0o700, exist_ok=True)
-            if final.exists():  # same content already stored
-                self._tmp.unlink()
-            else:
-                os.replace(self._tmp, final)
-                fsync_dir(final.parent)
         return sha, self.size
 
     def discard(self) -> None:
@@ -173,7 +198,9 @@ class BlobWriter:
                 f.close()
             except OSError:
                 pass  # what it could not write is being thrown away anyway
-            self._tmp.unlink(missing_ok=True)
+        # Also after a commit that failed past the close (a full directory): a name
+        # in tmp/ is only ever an upload in progress.  Once placed it is gone here.
+        self._tmp.unlink(missing_ok=True)
 
     def __enter__(self) -> "BlobWriter":
         return self
@@ -189,9 +216,25 @@ class BlobStore:
     def __init__(self, root: Path, tmp_dir: Path) -> None:
         self.root = root
         self._tmp = tmp_dir
+        # Committing, and deciding whether a forgotten file may go, one at a time.
+        self._lock = threading.Lock()
+        self._held: Counter[str] = Counter()
 
-    def writer(self, cap: int, sealer: _Sealer | None = None) -> BlobWriter:
-        return BlobWriter(self.root, self._tmp, cap, sealer)
+    def writer(self, cap: int, sealer: _Sealer | None = None, hold: bool = False) -> BlobWriter:
+        return BlobWriter(self.root, self._tmp, cap, sealer, self, hold)
+
+    def release(self, sha256: str, forget: bool, referenced: Callable[[str], bool]) -> bool:
+        """Let go of a file a ``hold=True`` writer committed.  With ``forget`` (its
+        message was not recorded) the file is deleted when nobody else holds it and
+        ``referenced(sha256)`` is False; True if it was deleted."""
+        with self._lock:
+            self._held[sha256] -= 1
+            if self._held[sha256] > 0:
+                return False
+            del self._held[sha256]
+            if not forget or referenced(sha256):
+                return False
+            return self.delete(sha256)
 
     def put(self, data: bytes) -> str:
         with self.writer(len(data)) as w:
@@ -271,9 +314,12 @@ class Quarantine:
     def root(self) -> Path:
         return self._sealed.root
 
-    def writer(self, cap: int) -> BlobWriter:
+    def writer(self, cap: int, hold: bool = False) -> BlobWriter:
         """Stream plaintext in; it is named by its own hash and stored sealed."""
-        return self._sealed.writer(cap, _Sealer(self._aead))
+        return self._sealed.writer(cap, _Sealer(self._aead), hold)
+
+    def release(self, sha256: str, forget: bool, referenced: Callable[[str], bool]) -> bool:
+        return self._sealed.release(sha256, forget, referenced)
 
     def exists(self, sha256: str) -> bool:
         return self._sealed.exists(sha256)

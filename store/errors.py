@@ -80,6 +80,14 @@ class StoreUnavailable(StoreError):
     code, status = "store_unavailable", 503
 
 
+class StorageFull(StoreUnavailable):
+    """The state directory's file system is full (SQLITE_FULL, ENOSPC, EDQUOT): the
+    write was not made, nothing earlier is harmed, and the same write may be retried
+    once space returns (``store.diskfull``)."""
+
+    code = "storage_full"
+
+
 class RoomArchived(StoreError):
     """The room was archived: it keeps its history and takes nothing new."""
 

@@ -97,16 +97,28 @@ class Upload:
 
     ``await up.write(chunk)`` (FileTooLarge past the cap; the partial file is gone),
     then ``sha256, size = await up.commit()``; ``async with`` discards if not committed.
+    Record the message that names the bytes inside the block: if the block ends with
+    an error after the commit, or after ``unused()`` (a resend answered with the
+    message already there), the bytes are deleted unless something else names them.
     """
 
-    def __init__(self, writer: BlobWriter) -> None:
+    def __init__(self, writer: BlobWriter, release: Callable[[str, bool], bool]) -> None:
         self._w = writer
+        self._release = release
+        self._sha: str | None = None
+        self._unused = False
 
     async def write(self, chunk: bytes) -> None:
         await trio.to_thread.run_sync(self._w.write, chunk)
 
     async def commit(self) -> tuple[str, int]:
-        return await trio.to_thread.run_sync(self._w.commit)
+        sha, size = await trio.to_thread.run_sync(self._w.commit)
+        self._sha = sha
+        return sha, size
+
+    def unused(self) -> None:
+        """Nothing will name these bytes (the message was already recorded)."""
+        self._unused = True
 
     async def discard(self) -> None:
         await trio.to_thread.run_sync(self._w.discard)
@@ -118,9 +130,12 @@ class Upload:
     async def __aenter__(self) -> "Upload":
         return self
 
-    async def __aexit__(self, *exc: object) -> None:
+    async def __aexit__(self, exc_type: object, *exc: object) -> None:
         with trio.CancelScope(shield=True):
             await self.discard()
+            if self._sha is not None:
+                forget = self._unused or exc_type is not None
+                await trio.to_thread.run_sync(self._release, self._sha, forget)
 
 
 class Store:
@@ -468,7 +483,21 @@ class Store:
         """Start streaming a file in: into the encrypted quarantine (originals from the
         internet zone) or the plain blob store."""
         target: BlobStore | Quarantine = self.quarantine if quarantined else self.blobs
-        return Upload(await trio.to_thread.run_sync(target.writer, cap))
+        writer = await trio.to_thread.run_sync(functools.partial(target.writer, cap, hold=True))
+        return Upload(writer, functools.partial(target.release, referenced=self._named))
+
+    def _named(self, sha256: str) -> bool:
+        """Blocking: whether an attachment names these bytes, read on a connection of
+        its own (the caller holds the blob store's lock, not a trio task)."""
+        try:
+            db = connect(self.paths.db, readonly=True)
+            try:
+                return files.names_content(db, sha256)
+            finally:
+                db.conn.close()
+        except sqlite3.Error as exc:  # cannot tell: keep the bytes
+            log.error("store: cannot check whether %s is named: %s", sha256, exc)
+            return True
 
     def original_chunks(self, sha256: str, quarantined: bool) -> Iterator[bytes]:
         """The stored bytes in chunks, decrypted and every frame checked when

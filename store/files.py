@@ -42,6 +42,12 @@ def pending_attachments(db: sqlite_utils.Database) -> list[Attachment]:
     return [attachment_from_row(r) for r in rows]
 
 
+def names_content(db: sqlite_utils.Database, sha256: str) -> bool:
+    """Whether any attachment names these bytes (as its original or its variant)."""
+    return db.conn.execute("SELECT 1 FROM attachments WHERE sha256 = ? OR sanitized_sha256 = ? "
+                           "LIMIT 1", (sha256, sha256)).fetchone() is not None
+
+
 def post_file_txn(db: sqlite_utils.Database, room_id: str, sender_id: str, origin_zone: Zone,
                   name: str, size: int, sha256: str, kind: str, status: str,
                   client_id: str | None, now: float,

@@ -9,7 +9,11 @@ rolled back to its savepoint and carries its exception; the others still commit.
 
 Failures are logged at ERROR here, once each, where they happen: an operation that
 failed with an SQLite error (or a bug), or a group lost whole (BEGIN or COMMIT
-failed, or the thread ended with work queued).  An operation's own refusal (a
+failed, or the thread ended with work queued).  A full disk (SQLITE_FULL) is the
+exception: its refusals are ``StorageFull`` and are logged once per episode
+(``store.diskfull``).  A failed COMMIT is rolled back and the connection goes on:
+when space returns the next group commits (a WAL checkpoint that could not run for
+lack of space simply runs at a later commit).  An operation's own refusal (a
 StoreError such as LoginExists) is an answer, not a failure, and is not logged.
 The callers get the error and do not log it again.
 
@@ -28,9 +32,12 @@ from typing import Any, Callable
 
 import sqlite_utils
 
+from store.diskfull import EPISODE, full_error, is_full
 from store.errors import StoreError, StoreUnavailable
 
 log = logging.getLogger(__name__)
+
+COMMIT_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
 class Op:
@@ -62,6 +69,10 @@ class Writer:
         # Figures for /metrics and the benchmark: groups committed, ops in them.
         self.groups = 0
         self.ops = 0
+        # How long each group took from BEGIN to COMMIT (fsync included), as
+        # cumulative counts per upper bound of COMMIT_BUCKETS_S, for /metrics.
+        self.commit_counts = [0] * len(COMMIT_BUCKETS_S)
+        self.commit_sum_s = 0.0
 
     def start(self) -> None:
         self._thread.start()
@@ -109,14 +120,15 @@ class Writer:
                         stopping = True
                         break
                     batch.append(nxt)  # type: ignore[arg-type]
+                started = time.monotonic()
                 try:
                     self._commit(batch)
                 except Exception as exc:  # SAVEPOINT/RELEASE itself failed: lose the group
-                    if self._db.conn.in_transaction:
-                        self._db.conn.execute("ROLLBACK")
+                    self._rollback()
                     self._fail(batch, exc)
                 self.groups += 1
                 self.ops += len(batch)
+                self._observe(time.monotonic() - started)
                 try:
                     self._notify(batch)
                 except Exception:  # the event loop is gone; nobody is waiting
@@ -141,6 +153,12 @@ class Writer:
                     log.exception("store writer: could not notify waiters")
             self._db.conn.close()
 
+    def _observe(self, seconds: float) -> None:
+        self.commit_sum_s += seconds
+        for i, le in enumerate(COMMIT_BUCKETS_S):
+            if seconds <= le:
+                self.commit_counts[i] += 1
+
     def _commit(self, batch: list[Op]) -> None:
         c = self._db.conn
         try:
@@ -155,7 +173,10 @@ class Writer:
                 op.result = op.fn(self._db, *op.args)
             except Exception as exc:  # this op fails, the group goes on
                 op.error = exc
-                if not isinstance(exc, StoreError):
+                if is_full(exc):
+                    op.error = full_error(exc)
+                    EPISODE.refused(getattr(op.fn, "__name__", "write"), exc)
+                elif not isinstance(exc, StoreError):
                     log.error("store write %s failed: %s",
                               getattr(op.fn, "__name__", op.fn), exc,
                               exc_info=not isinstance(exc, sqlite3.Error))
@@ -176,16 +197,34 @@ class Writer:
         try:
             c.execute("COMMIT")
         except sqlite3.Error as exc:
-            if c.in_transaction:
-                c.execute("ROLLBACK")
+            self._rollback()
             self._fail(batch[started:], exc)
+            return
+        EPISODE.written()
+
+    def _rollback(self) -> None:
+        """End a failed transaction so the connection takes the next group.  SQLite
+        may already have rolled it back (a full disk can); a ROLLBACK that fails
+        leaves nothing worse than what it was undoing."""
+        c = self._db.conn
+        if c.in_transaction:
+            try:
+                c.execute("ROLLBACK")
+            except sqlite3.Error as exc:
+                log.error("store writer: rollback failed: %s", exc)
 
     @staticmethod
     def _fail(ops: list[Op], exc: BaseException) -> None:
         lost = [op for op in ops if op.error is None]
-        if lost:
+        full = is_full(exc)
+        if lost and full:
+            EPISODE.refused("commit", exc, len(lost))
+        elif lost:
             log.error("store writer: %d write(s) not committed: %s", len(lost), exc)
         for op in lost:
-            err = StoreUnavailable(f"書き込みに失敗しました / write failed: {exc}")
-            err.__cause__ = exc
+            if full:
+                err: StoreUnavailable = full_error(exc)
+            else:
+                err = StoreUnavailable(f"書き込みに失敗しました / write failed: {exc}")
+                err.__cause__ = exc
             op.error, op.result = err, None
