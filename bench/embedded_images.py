@@ -4,7 +4,8 @@
     .venv/bin/python -m bench.embedded_images --baseline /tmp/officeimg-old
     .venv/bin/python -m bench.embedded_images --baseline DIR --rounds 7 --passes 5
 
-Writes one corpus (text-only docx/xlsx/pptx of bench.sanitize's sizes, the same
+Writes one corpus (docx/xlsx/pptx of bench.sanitize's sizes, those docx/pptx without
+the thumbnail python-docx/-pptx put in them ("_text": no picture at all), the same
 kinds with two 2 MP phone photos each, an RTF with one), then runs the in-process
 disarm (``sanitize.engine.disarm_bytes``, no pool) over it in a child process per
 tree, the trees taking turns round after round (this tree first in odd rounds, the
@@ -17,13 +18,16 @@ rows pay for decoding and encoding the photos.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -64,6 +68,8 @@ def build(tmp: Path, office: int, photos_per_kind: int) -> None:
     rows: dict[str, list[tuple[str, bytes]]] = {}
     for kind in ("docx", "xlsx", "pptx"):
         rows[kind] = [(f"{i}.{kind}", make_office(kind, i, 10)) for i in range(office)]
+        if kind != "xlsx":  # python-docx/-pptx templates hold a thumbnail: a picture
+            rows[f"{kind}_text"] = [(name, _without_thumbnail(data)) for name, data in rows[kind]]
         rows[f"{kind}_img"] = [(f"{i}.{kind}", make_office_photos(kind, i, photos[2 * i:2 * i + 2]))
                                for i in range(photos_per_kind)]
     rows["rtf_img"] = [(f"{i}.rtf", _rtf(photos[i])) for i in range(photos_per_kind)]
@@ -72,6 +78,21 @@ def build(tmp: Path, office: int, photos_per_kind: int) -> None:
         d.mkdir()
         for name, data in files:
             (d / name).write_bytes(data)
+
+
+def _without_thumbnail(data: bytes) -> bytes:
+    """The package without docProps/thumbnail.jpeg and its relationship: text only."""
+    src = zipfile.ZipFile(io.BytesIO(data))
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            body = src.read(info)
+            if info.filename == "docProps/thumbnail.jpeg":
+                continue
+            if info.filename == "_rels/.rels":
+                body = re.sub(rb"<Relationship [^>]*thumbnail[^>]*/>", b"", body)
+            dst.writestr(info.filename, body)
+    return buf.getvalue()
 
 
 def _rtf(photo: bytes) -> bytes:

@@ -295,7 +295,7 @@ class _Rebuild:
             rel = kept.get(i)
             if rel is None:
                 tree.getroot().remove(el)
-            elif rel.is_rel and el.get("Target") != rel.target:
+            elif rel.is_rel and (el.get("Target") or "") != rel.target:
                 el.set("Target", rel.target)
         return serialize(tree)
 

@@ -417,3 +417,15 @@ def test_zip_member_docx_pictures_are_rebuilt_too() -> None:
     assert any(x.code == "ooxml.image_rebuilt" for x in r.removed)
     inner = zipfile.ZipFile(io.BytesIO(r.output or b"")).read("報告書.docx")
     assert not [m for m in MARKERS if m in everything(inner)]
+
+
+def test_a_picture_is_written_as_what_its_bytes_are_not_what_its_type_says() -> None:
+    data = F.repack(docx_with(F.plain_png((64, 48))), {"word/media/image1.png": F.plain_jpeg((64, 48))})
+    r = disarm(data, "a.docx")
+    out = r.output
+    assert out is not None, r.detail
+    parts = F.parts_of(out)
+    assert "word/media/image1.png" not in parts and parts["word/media/image1.jpeg"][:3] == b"\xff\xd8\xff"
+    assert b'PartName="/word/media/image1.jpeg" ContentType="image/jpeg"' in parts["[Content_Types].xml"]
+    assert b'Target="media/image1.jpeg"' in parts["word/_rels/document.xml.rels"]
+    assert docx.Document(io.BytesIO(out)).inline_shapes[0].width == Inches(3)
