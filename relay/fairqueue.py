@@ -7,9 +7,10 @@ its workers ``pop`` the next one and report ``done``.  The rules:
   other way round), and within a zone the uploaders take turns, in the order they
   first queued a job (round robin), so one account's hundred files wait behind
   everyone else's next file, not in front of it;
-* while anyone else is waiting, one uploader holds at most ``workers - 1`` workers
-  (at least one), so another account's small file never waits for a worker that the
-  first account's costly files all occupy;
+* one uploader holds at most ``workers - 1`` workers (at least one), so a worker is
+  always free for someone else: jobs are not pre-empted, and another account's small
+  file must not wait for a worker that a flood of costly files (each may take many
+  seconds) all occupy.  The price: one uploader alone uses one core less;
 * the queue is bounded: ``admits`` says whether an uploader may queue another file
   (at most ``per_owner`` waiting or running, at most ``total`` waiting in all); the
   upload is refused before its body is read, so nothing is lost.  Jobs resumed after
@@ -58,12 +59,11 @@ class FairQueue(Generic[T]):
     def pop(self) -> tuple[str, T] | None:
         """The next job to start, or None when none may start now."""
         cap = max(1, self.workers - 1)
-        others_wait = len({o for q in self._waiting.values() for o in q}) > 1
         for i in range(len(ZONES)):
             zone = ZONES[(self._next_zone + i) % len(ZONES)]
             owners = self._waiting[zone]
             for owner in list(owners):
-                if others_wait and self._running.get(owner, 0) >= cap:
+                if self._running.get(owner, 0) >= cap:
                     continue
                 jobs = owners.pop(owner)
                 item = jobs.popleft()
