@@ -50,7 +50,7 @@ def test_enter_confirms_a_japanese_conversion_and_never_sends_while_composing(br
     page.keyboard.type("二行目")
     assert sent_texts(page) == []
     page.keyboard.press("Enter")  # not composing: sends
-    page.locator(".msg.own .text", has_text="二行目").wait_for()
+    page.locator(".msg.own:not(.sending) .text", has_text="二行目").wait_for()
     assert sent_texts(page) == ["一行目\n二行目"]
     assert box.input_value() == ""
 
