@@ -16,6 +16,7 @@ them the same way.
 
 from __future__ import annotations
 
+import codecs
 import io
 import re
 import struct
@@ -363,8 +364,9 @@ def _looks_text(head: bytes) -> bool:
         return False
     for codec in ("utf-8", "cp932"):
         try:
-            # The sample may cut a multi-byte character at its end.
-            head.decode(codec) if len(head) < _HEAD else head[:-4].decode(codec)
+            # The sample may cut a multi-byte character at its end: an incremental
+            # decoder keeps those bytes waiting instead of failing on them.
+            codecs.getincrementaldecoder(codec)().decode(head, final=len(head) < _HEAD)
             return True
         except UnicodeDecodeError:
             continue

@@ -265,3 +265,14 @@ MAGICS = [b"", b"PK\x03\x04", b"PK\x05\x06", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 def test_detect_never_raises_on_garbage(magic: bytes, tail: bytes, name: str) -> None:
     found = detect(magic + tail, name)
     assert found.kind in KINDS
+
+
+@pytest.mark.parametrize("shift", range(6))
+@pytest.mark.parametrize("encoding", ["utf-8", "cp932"])
+def test_long_japanese_text_is_text_wherever_the_sample_cuts_a_character(
+        shift: int, encoding: str) -> None:
+    # The first 64 KiB are sampled: the cut may fall inside a multi-byte character.
+    data = ("x" * shift + "氏名,住所\n" + "山田太郎,東京都千代田区霞が関\n" * 4000).encode(encoding)
+    assert len(data) > 64 * 1024
+    assert detect(data, "名簿.csv").kind == "csv"
+    assert detect(data, "メモ.txt").kind == "text"
