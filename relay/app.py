@@ -27,7 +27,8 @@ from relay.commands import Caller, Context
 from relay.config import Config
 from relay.disarm_jobs import DisarmJobs
 from relay.hub import Hub
-from relay.metrics import metrics_text
+from relay.logs import request_line
+from relay.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE, Metrics
 from relay.sessions import Logins, authenticate
 from relay.shapes import ID_RE, bearer_token, credentials, same_origin
 from relay.web import Accept, Request, Response, json_response
@@ -123,7 +124,7 @@ class RelayApp:
             public("GET", "/metrics", self.metrics, lgwan_only=True),
             public("GET", "/api/v1/stream", self.stream_without_upgrade),
             *member_routes(self), *admin_routes(self), *web_routes(self)]
-        self.responses: dict[tuple[str, str], int] = {}  # (zone, "2xx") -> count
+        self.prom = Metrics(self)  # /metrics, one registry per app
         # Open connections per zone, from the server layer (relay.main sets it).
         self.open_connections: Callable[[], Mapping[str, int]] = dict
 
@@ -139,12 +140,17 @@ class RelayApp:
 
     # ------------------------------------------------------------ App protocol
     async def handle(self, req: Request) -> Response:
+        started = time.monotonic()
+        code = None
         try:
             response = await self._dispatch(req)
         except Exception as exc:
-            response = errors.for_exception(exc, f"{req.method} {req.path}").response()
-        key = (req.zone, f"{response.status // 100}xx")
-        self.responses[key] = self.responses.get(key, 0) + 1
+            err = errors.for_exception(exc, f"{req.method} {req.path}")
+            code, response = err.code, err.response()
+        self.prom.response(req.zone, req.path, response.status, code)
+        if self.cfg.log.requests:
+            request_line(req.zone, req.method, req.path, response.status,
+                         time.monotonic() - started)
         return response
 
     async def handle_stream(self, req: Request, accept: Accept) -> Response | None:
@@ -214,9 +220,8 @@ class RelayApp:
 
     async def metrics(self, req: Request, p: list[str]) -> Response:
         """Prometheus text format (LGWAN listener only, like every operations path)."""
-        body = metrics_text(self)
-        return Response(200, (("content-type", "text/plain; version=0.0.4; charset=utf-8"),
-                              ("cache-control", "no-store")), body.encode())
+        return Response(200, (("content-type", METRICS_CONTENT_TYPE),
+                              ("cache-control", "no-store")), self.prom.text())
 
     async def stream_without_upgrade(self, req: Request, p: list[str]) -> Response:
         raise errors.upgrade_required()

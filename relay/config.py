@@ -9,6 +9,8 @@ in the package that uses it.
 Rules, enforced for every section alike:
 
 * unknown keys are errors naming their path (``listeners.internet.prot: unknown key``);
+* every refused key is reported, not only the first (``ConfigError.problems``), so
+  ``relayd --check-config`` lists all that needs fixing at once;
 * wrong types are errors (``listeners.internet.port: expected an integer``);
 * bounds come from field metadata (``field(default=8080, metadata=bounds(1, 65535))``)
   and further checks from ``__post_init__`` raising ``ValueError``; both are reported
@@ -32,12 +34,23 @@ from store.config import StoreConfig
 
 
 class ConfigError(Exception):
-    """A configuration value was refused; ``path`` names the key."""
+    """A configuration value was refused; ``path`` names the key.  When several were,
+    ``problems`` holds each (one per key; str() is one per line)."""
 
     def __init__(self, path: str, message: str) -> None:
         super().__init__(f"{path}: {message}" if path else message)
         self.path = path
         self.message = message
+        self.problems: list[ConfigError] = [self]
+
+    @classmethod
+    def of(cls, problems: list["ConfigError"]) -> "ConfigError":
+        """One error standing for every problem found."""
+        if len(problems) == 1:
+            return problems[0]
+        err = cls("", "\n".join(str(p) for p in problems))
+        err.problems = problems
+        return err
 
 
 def bounds(lo: float | None = None, hi: float | None = None) -> dict[str, Any]:
@@ -135,6 +148,16 @@ class AuthConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class LogConfig:
+    # "text": one line per event (with a UTC timestamp unless journald adds its own);
+    # "json": one JSON object per line, for a log collector.
+    format: Literal["text", "json"] = "text"
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    # One line per HTTP request (zone, method, path without its query, status, time).
+    requests: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     listeners: ListenersConfig = ListenersConfig()
     tls: TLSConfig = TLSConfig()
@@ -143,6 +166,7 @@ class Config:
     store: StoreConfig = StoreConfig()
     sanitize: SanitizeConfig = SanitizeConfig()
     policy: PolicyConfig = PolicyConfig()
+    log: LogConfig = LogConfig()
 
 
 # --------------------------------------------------------------------------- the walker
@@ -203,17 +227,19 @@ def build(cls: type, data: Mapping[str, Any], path: str = "", base: Any = None) 
     """
     hints = typing.get_type_hints(cls)
     known = {f.name: f for f in dataclasses.fields(cls)}
-    for key in data:
-        if key not in known:
-            raise ConfigError(_join(path, key), "unknown key")
-    kwargs = {
-        name: _convert(
-            hints[name], data[name], _join(path, name), f.metadata,
-            default=f.default if f.default is not dataclasses.MISSING else None,
-        )
-        for name, f in known.items()
-        if name in data
-    }
+    problems = [ConfigError(_join(path, key), "unknown key") for key in data if key not in known]
+    kwargs = {}
+    for name, f in known.items():
+        if name not in data:
+            continue
+        try:
+            kwargs[name] = _convert(
+                hints[name], data[name], _join(path, name), f.metadata,
+                default=f.default if f.default is not dataclasses.MISSING else None)
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise ConfigError.of(problems)
     try:
         return dataclasses.replace(base, **kwargs) if base is not None else cls(**kwargs)
     except ValueError as exc:

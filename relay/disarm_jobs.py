@@ -20,6 +20,7 @@ import time
 from typing import Any, Iterator
 
 import trio
+from prometheus_client import Counter, Histogram
 
 from policy.zones import Zone
 from sanitize.pool import PoolClosed, WorkerPool
@@ -43,37 +44,24 @@ LATENCY_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
 
 class DisarmMetrics:
-    """Counters for /metrics: jobs by verdict and a latency histogram (seconds from
-    handing the file to the pool until its verdict)."""
+    """Jobs by verdict and a latency histogram (seconds from handing the file to the
+    pool until its verdict).  Not in any registry of their own: relay.metrics collects
+    them into the app's."""
 
     def __init__(self) -> None:
-        self.jobs: dict[str, int] = {v.value: 0 for v in Verdict}
-        self.buckets = [0] * len(LATENCY_BUCKETS_S)
+        self.jobs = Counter("kakehashi_disarm_jobs", "Files from the internet disarmed, "
+                            "by verdict", ["verdict"], registry=None)
+        for v in Verdict:
+            self.jobs.labels(v.value)
+        self.seconds = Histogram("kakehashi_disarm_seconds", "Seconds from handing a file "
+                                 "to the workers to its verdict", buckets=LATENCY_BUCKETS_S,
+                                 registry=None)
         self.count = 0
-        self.total_s = 0.0
 
     def observe(self, verdict: str, seconds: float) -> None:
-        self.jobs[verdict] = self.jobs.get(verdict, 0) + 1
         self.count += 1
-        self.total_s += seconds
-        for i, le in enumerate(LATENCY_BUCKETS_S):
-            if seconds <= le:
-                self.buckets[i] += 1
-
-    def lines(self, queued: int, running: int) -> list[str]:
-        return ["# TYPE kakehashi_disarm_jobs_total counter",
-                *(f'kakehashi_disarm_jobs_total{{verdict="{v}"}} {n}'
-                  for v, n in sorted(self.jobs.items())),
-                "# TYPE kakehashi_disarm_seconds histogram",
-                *(f'kakehashi_disarm_seconds_bucket{{le="{le}"}} {n}'
-                  for le, n in zip(LATENCY_BUCKETS_S, self.buckets)),
-                f'kakehashi_disarm_seconds_bucket{{le="+Inf"}} {self.count}',
-                f"kakehashi_disarm_seconds_sum {self.total_s:.6f}",
-                f"kakehashi_disarm_seconds_count {self.count}",
-                "# TYPE kakehashi_disarm_queue_depth gauge",
-                f"kakehashi_disarm_queue_depth {queued}",
-                "# TYPE kakehashi_disarm_running gauge",
-                f"kakehashi_disarm_running {running}"]
+        self.jobs.labels(verdict).inc()
+        self.seconds.observe(seconds)
 
 
 class DisarmJobs:
@@ -148,8 +136,9 @@ class DisarmJobs:
             await self._wake.wait()
         return job
 
-    def metric_lines(self) -> list[str]:
-        return self.metrics.lines(len(self._queued), len(self._running))
+    def depth(self) -> tuple[int, int]:
+        """(files waiting for a worker, files being disarmed), for /metrics."""
+        return len(self._queued), len(self._running)
 
     async def _worker(self) -> None:
         while True:
@@ -209,8 +198,16 @@ class DisarmJobs:
                 # in chunks, on the same thread: never whole in relayd's memory.
                 result, variant = await disarm_to(self.pool, chunks, att.name,
                                                   store.store_variant)
-                self.metrics.observe(result.verdict.value, time.monotonic() - started)
+                seconds = time.monotonic() - started
+                self.metrics.observe(result.verdict.value, seconds)
                 done = await self._record_crossing(att, result, variant)
+                # No file name here: names are personal data; the id leads to the
+                # audit entry that holds it.
+                log.info("disarm: file %s verdict=%s kind=%s reason=%s removed=%d %.2f s",
+                         att.id, result.verdict.value, result.kind, result.reason or "-",
+                         len(result.removed), seconds)
+                log.info("crossing: file %s internet->lgwan %s (file.crossed)", att.id,
+                         "delivered" if done.status == "ready" else "blocked")
             else:
                 # From LGWAN the bytes stay as posted: a worker says what they are
                 # and, when they may leave, reads them for 個人番号 (no disarm).

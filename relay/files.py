@@ -11,6 +11,7 @@ names, streamed from disk.  Handing LGWAN bytes to the internet side is audited
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +28,8 @@ from relay.messages import check_client_id
 from relay.outbound import check_outbound
 from relay.rooms import check_room
 from relay.web import Body
+
+log = logging.getLogger(__name__)
 
 UPLOAD_WRITE_BYTES = 1024 * 1024  # body gathered before one write (one thread hop)
 
@@ -162,4 +165,5 @@ async def content(ctx: Context, caller: Caller, file_id: str,
                                      {"file_id": att.id, "room_id": att.room_id,
                                       "sha256": att.sha256, "kind": att.kind,
                                       "size": att.size}), ctx.now())
+        log.info("crossing: file %s lgwan->internet sent (file.sent_out)", att.id)
     return download

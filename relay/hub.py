@@ -21,6 +21,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 import trio
 
+from policy.zones import ZONES
 from store.records import Zone
 
 log = logging.getLogger(__name__)
@@ -87,6 +88,14 @@ class Hub:
         if account_id is not None:
             return len(self._by_account.get(account_id, ()))
         return sum(len(s) for s in self._by_account.values())
+
+    def sessions_by_zone(self) -> dict[Zone, int]:
+        """Connected stream sessions per zone (for /metrics)."""
+        out: dict[Zone, int] = {z: 0 for z in ZONES}
+        for subs in self._by_account.values():
+            for sub in subs:
+                out[sub.zone] += 1
+        return out
 
     def streams_of_session(self, account_id: str, session_id: str) -> int:
         return sum(1 for s in self._by_account.get(account_id, ()) if s.session_id == session_id)

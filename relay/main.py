@@ -3,7 +3,9 @@
 Order of a start: read the config (a refused key -> message on stderr, exit 2,
 nothing touched), open the store (a state directory it cannot use -> one line
 ``relayd: cannot start: …``, exit 1; see store.state), make the TLS contexts, build
-the app, print a first admin's one-time password if one was just made, take the
+the app, write a first admin's one-time password to
+``<state_dir>/initial-admin-password`` (0600; the log says where, never the password)
+if one was just made, take the
 listeners (socket activation or bind), then report ``READY=1`` once both zones
 accept.  The chosen
 addresses go to stderr as one line and to ``<state_dir>/run/ports.json``, so tests
@@ -17,13 +19,17 @@ socket for relayctl (``relay.control``) opens before the listeners too.
 
 SIGTERM / SIGINT: ``STOPPING=1``, stop accepting, let requests in flight finish
 (``http.drain_timeout_s``), close streams, close the store.  A second signal
-stops at once.  SIGHUP reloads the TLS certificate and key (certificate renewal).
+stops at once.  SIGHUP reads the configuration again and applies what can change
+without a restart (relay.reload; the TLS certificate and key included).
+``relayd --check-config`` names every bad key and exits; ``--version`` says which
+version this is.
 The watchdog is pinged from the event loop, so a stuck loop gets relayd restarted.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import logging
 import os
 import signal
@@ -32,12 +38,13 @@ import ssl
 import sys
 import time
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 import trio
 
 from policy.zones import ZONES
 from relay import listeners as lsn
+from relay import logs, reload
 from relay import server as srv
 from relay import tlsconf
 from relay.config import Config, ConfigError, load
@@ -46,10 +53,14 @@ from store.db import StatePaths
 from store.errors import StoreError
 from store.records import Zone
 
+if TYPE_CHECKING:
+    from relay.app import RelayApp
+
 log = logging.getLogger("relay.main")
 
 EXIT_CONFIG = 2
 EXIT_STARTUP = 1
+INITIAL_PASSWORD_FILE = "initial-admin-password"
 
 
 # --------------------------------------------------------------------------- systemd
@@ -94,36 +105,7 @@ async def _watchdog(interval: float) -> None:
         await trio.sleep(interval)
 
 
-# --------------------------------------------------------------------------- logging
-
-
-class _JournalFormatter(logging.Formatter):
-    """Plain lines; under journald (``JOURNAL_STREAM``) with a ``<N>`` priority prefix
-    so ``journalctl -p warning`` works."""
-
-    PRIORITY = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4,
-                logging.ERROR: 3, logging.CRITICAL: 2}
-
-    def __init__(self, journal: bool) -> None:
-        super().__init__("relayd: %(levelname)s %(name)s: %(message)s")
-        self.journal = journal
-
-    def format(self, record: logging.LogRecord) -> str:
-        line = super().format(record)
-        if self.journal:
-            prio = self.PRIORITY.get(record.levelno, 6)
-            line = "\n".join(f"<{prio}>{part}" for part in line.split("\n"))
-        return line
-
-
-def setup_logging(level: int = logging.INFO) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_JournalFormatter(bool(os.environ.get("JOURNAL_STREAM"))))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-    # trio-websocket logs every frame at DEBUG and routine closes at INFO.
-    logging.getLogger("trio-websocket").setLevel(logging.WARNING)
+# --------------------------------------------------------------------------- output
 
 
 def say(line: str) -> None:
@@ -148,12 +130,15 @@ def listening_line(listeners: Sequence[lsn.ZoneListener]) -> tuple[str, dict[str
     return "listening " + " ".join(f"{z}={','.join(a)}" for z, a in by_zone.items()), by_zone
 
 
-async def _signals(server: srv.Server, contexts: Mapping[Zone, ssl.SSLContext | None],
-                   cfg: Config, paths: StatePaths, cancel: trio.CancelScope) -> None:
+async def _signals(server: srv.Server, app: "RelayApp",
+                   contexts: Mapping[Zone, ssl.SSLContext | None], config_path: str | None,
+                   paths: StatePaths, cancel: trio.CancelScope) -> None:
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
         async for signum in signals:
             if signum == signal.SIGHUP:
-                _reload_tls(contexts, cfg, paths)
+                sd_notify(f"RELOADING=1\nMONOTONIC_USEC={time.monotonic_ns() // 1000}")
+                reload.reload(app, server, contexts, config_path, paths)
+                sd_notify("READY=1")
                 continue
             if server.draining:
                 log.warning("second stop signal: stopping now (即時停止)")
@@ -165,21 +150,18 @@ async def _signals(server: srv.Server, contexts: Mapping[Zone, ssl.SSLContext | 
             server.shutdown()
 
 
-def _reload_tls(contexts: Mapping[Zone, ssl.SSLContext | None], cfg: Config,
-                paths: StatePaths) -> None:
-    sd_notify(f"RELOADING=1\nMONOTONIC_USEC={time.monotonic_ns() // 1000}")
-    try:
-        cert, key = tlsconf.certificate_files(cfg.tls, paths)
-        tlsconf.check_pair(cert, key)  # a bad pair must not half-replace the live one
-        for ctx in {id(c): c for c in contexts.values() if c is not None}.values():
-            ctx.load_cert_chain(cert, key)  # new handshakes use it; live ones are unaffected
-        log.warning("TLS certificate reloaded from %s (証明書を再読み込みしました)", cert)
-    except (OSError, ssl.SSLError, tlsconf.TLSSetupError) as exc:
-        log.error("TLS reload failed, keeping the old certificate: %s", exc)
-    sd_notify("READY=1")
+def write_initial_password(paths: StatePaths, password: str) -> Path:
+    """The first admin's one-time password, in a file only relayd's user (root) can
+    read: never in the log, which many people read and which is kept for years."""
+    path = paths.root / INITIAL_PASSWORD_FILE
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        os.fchmod(f.fileno(), 0o600)
+        f.write(password + "\n")
+    return path
 
 
-async def run(cfg: Config) -> None:
+async def run(cfg: Config, config_path: str | None = None) -> None:
     from relay import control  # the app, and everything under it
     from relay.accounts import bootstrap_admin
     from relay.app import build_app
@@ -194,9 +176,10 @@ async def run(cfg: Config) -> None:
         app = build_app(cfg, store, now=time.time)
         password = await bootstrap_admin(app.ctx)
         if password:
-            # Printed once, never logged again and never stored in clear.
-            say(f"first admin account created: login=admin one-time-password={password} "
-                "(初期管理者の一回限りのパスワード。ログイン後に変更してください)")
+            where = write_initial_password(paths, password)
+            say(f"first admin account created: login=admin; its one-time password is in "
+                f"{where} (readable by root only; 初期管理者の一回限りのパスワードはこのファイルに"
+                "あります。ログイン後に変更し、ファイルを削除してください)")
         listeners = await lsn.open_listeners(
             {"lgwan": cfg.listeners.lgwan, "internet": cfg.listeners.internet},
             contexts, activated)
@@ -216,7 +199,8 @@ async def run(cfg: Config) -> None:
             interval = watchdog_interval(os.environ, os.getpid())
             if interval is not None:
                 nursery.start_soon(_watchdog, interval)
-            nursery.start_soon(_signals, server, contexts, cfg, paths, nursery.cancel_scope)
+            nursery.start_soon(_signals, server, app, contexts, config_path, paths,
+                               nursery.cancel_scope)
     finally:
         with trio.CancelScope(shield=True):
             if app is not None:
@@ -234,18 +218,50 @@ async def _serve(server: srv.Server, listeners: Sequence[lsn.ZoneListener],
     done.cancel()
 
 
+def version() -> str:
+    try:
+        return importlib.metadata.version("kakehashi")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def check_config(path: str | None) -> int:
+    """``--check-config``: every bad key on its own line (exit 2), or ``config OK``;
+    also whether the TLS pair named there can be used."""
+    try:
+        cfg = load(path)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"relayd: config: {problem}", file=sys.stderr)
+        return EXIT_CONFIG
+    if cfg.tls.cert_file or cfg.tls.key_file:
+        try:
+            tlsconf.check_pair(cfg.tls.cert_file, cfg.tls.key_file)
+        except (OSError, ssl.SSLError, tlsconf.TLSSetupError) as exc:
+            print(f"relayd: config: tls.cert_file: {exc}", file=sys.stderr)
+            return EXIT_CONFIG
+    print(f"relayd: config OK: {path or '(embedded default)'}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="relayd", description="Kakehashi relay daemon (架け橋)")
     parser.add_argument("--config", metavar="PATH", help="relayd.toml (default: embedded)")
+    parser.add_argument("--check-config", action="store_true",
+                        help="check the configuration (every bad key is named) and exit")
+    parser.add_argument("--version", action="version", version=f"relayd {version()}")
     args = parser.parse_args(argv)
+    if args.check_config:
+        return check_config(args.config)
     try:
         cfg = load(args.config)
     except ConfigError as exc:
-        print(f"relayd: config: {exc}", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"relayd: config: {problem}", file=sys.stderr)
         return EXIT_CONFIG
-    setup_logging()
+    logs.setup(cfg.log)
     try:
-        trio.run(run, cfg)
+        trio.run(run, cfg, args.config)
     except (lsn.ActivationError, tlsconf.TLSSetupError, PoolError) as exc:
         print(f"relayd: cannot start: {exc}", file=sys.stderr)
         return EXIT_STARTUP

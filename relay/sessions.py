@@ -25,6 +25,7 @@ from policy import access
 from policy.errors import Forbidden, PolicyError
 from policy.ratelimit import ip_key
 from policy.zones import Zone
+from store.errors import AccountNotFound
 from store.records import Account, Audit
 
 from relay import errors
@@ -171,12 +172,22 @@ class Logins:
         rate = self.by_account.rate if kind == "account" else self.by_ip.rate
         self._lockouts[(kind, key_in_zone)] = now + max(wait, rate.burst * rate.refill_s)
         target = key if kind == "account" else None
+        # A login that was never an account is whatever someone typed (a password
+        # in the wrong field, a name): it is audited, never written to the log.
+        shown = key if kind == "ip" or await self._is_account(key) else "(no such account)"
         log.warning("login attempts for %s %s over the limit; refused for %.0f s "
-                    "(ログイン試行回数の上限)", kind, key, wait)
+                    "(ログイン試行回数の上限)", kind, shown, wait)
         await self.ctx.store.record(
             Audit("login.locked", None, target, {"by": kind, "key": key, "zone": zone,
                                                  "peer": peer, "retry_after_s": round(wait, 1)}),
             now)
+
+    async def _is_account(self, login: str) -> bool:
+        try:
+            await self.ctx.store.get_account_by_login(login)
+        except AccountNotFound:
+            return False
+        return True
 
     async def _check_totp(self, account: Account, code: str | None, zone: Zone,
                           now: float) -> None:

@@ -140,6 +140,10 @@ class WorkerPool:
         self._busy: set[_Worker] = set()
         self._closed = False
         self._missing = 0  # slots whose replacement could not be spawned yet
+        # Since start, for /metrics: workers lost by reason (worker_crashed, timeout,
+        # limit_exceeded, …) and workers retired while healthy (worn: memory or jobs).
+        self.lost: dict[str, int] = {}
+        self.retired = 0
         self.sandbox: dict[str, Any] = {}
         self.problems: list[str] = []
         workers_ = [self._spawn() for _ in range(self.size)]
@@ -270,6 +274,8 @@ class WorkerPool:
 
     def _lose(self, w: _Worker, exc: _WorkerLost) -> _WorkerLost:
         exc.kind = _detected(w)
+        with self._cond:
+            self.lost[exc.reason] = self.lost.get(exc.reason, 0) + 1
         self._replace(w)
         return exc
 
@@ -402,6 +408,7 @@ class WorkerPool:
             self._kill(heir)  # it died starting: the next job spawns another
             return w
         self._kill(w)
+        self.retired += 1
         with self._cond:
             self._busy.discard(w)
             self._busy.add(heir)

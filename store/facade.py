@@ -65,7 +65,7 @@ from store.records import (
     Room, RoomKind, RoomSummary, Session, Zone,
 )
 from store.state import database_error, open_state
-from store.writer import Op, Writer
+from store.writer import COMMIT_BUCKETS_S, Op, Writer
 
 log = logging.getLogger(__name__)
 
@@ -266,6 +266,13 @@ class Store:
     def commit_stats(self) -> tuple[int, int]:
         """(group commits, operations committed) since open: ops/groups = batching."""
         return self._writer.groups, self._writer.ops
+
+    @property
+    def commit_latency(self) -> tuple[tuple[float, ...], list[int], float]:
+        """(bucket upper bounds in seconds, cumulative group commits per bound, total
+        seconds): how long each COMMIT took, fsync included."""
+        w = self._writer
+        return COMMIT_BUCKETS_S, list(w.commit_counts), w.commit_sum_s
 
     async def healthy(self) -> bool:
         """Whether the store can serve: open, its writer thread running, and a read

@@ -52,7 +52,7 @@ REPO = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 20.0
 LISTENING_RE = re.compile(r"^relayd: listening lgwan=(\S+) internet=(\S+)$", re.M)
-PASSWORD_RE = re.compile(r"one-time-password=(\S+)")
+FIRST_ADMIN_RE = re.compile(r"^relayd: first admin account created", re.M)
 
 _starts = itertools.count(1)
 
@@ -389,11 +389,15 @@ def start_relayd(tmp_path: Path, config: Mapping[str, Any] | None = None, *,
         text = log_path.read_text(encoding="utf-8", errors="replace")
         m = LISTENING_RE.search(text)
         if m:
-            pw = PASSWORD_RE.search(text)
+            # relayd writes the first admin's one-time password to a root-only file
+            # and logs only where it is.
+            pw_file = state_dir / "initial-admin-password"
+            pw = pw_file.read_text(encoding="utf-8").strip() if (
+                FIRST_ADMIN_RE.search(text) and pw_file.exists()) else None
             lgwan_tls = bool(cfg.get("listeners", {}).get("lgwan", {}).get("tls")
                              or cfg.get("tls", {}).get("lgwan"))
             r = Relayd(proc, state_dir, config_path, log_path, m.group(1), m.group(2),
-                       lgwan_tls, pw.group(1) if pw else None)
+                       lgwan_tls, pw)
             if r.admin_password and change_admin_password:
                 r.admin_password = first_admin_ready(r, r.admin_password)
             return r

@@ -128,7 +128,7 @@ async def _disarm(env: Env, file_id: str) -> Any:
     jobs = env.app.jobs
     async with trio.open_nursery() as nursery:
         await nursery.start(env.app.run)
-        while jobs.metrics.count == 0 or jobs.metric_lines()[-1] != "kakehashi_disarm_running 0":
+        while jobs.metrics.count == 0 or jobs.depth()[1] != 0:
             await trio.sleep(0.01)
         await env.app.aclose()
     status = query(env, "SELECT status FROM attachments WHERE id = ?", file_id)[0][0]
