@@ -23,10 +23,13 @@ Usage (in a pytest-trio test)::
 * ``r.stop()`` (SIGTERM, graceful) or ``r.kill()`` (SIGKILL, for durability tests).
 * ``Endpoint``, ``HTTPClient`` and ``ws_connect`` work against any address, so
   in-process server tests use them too.
+* A full disk: ``mount_tmpfs(path, mib)`` (root) for the state, ``DiskFiller(path)``
+  to fill it under load and ``free()`` it again.
 """
 
 from __future__ import annotations
 
+import errno
 import http.client
 import itertools
 import json as _json
@@ -36,6 +39,7 @@ import signal
 import ssl
 import subprocess
 import sys
+import threading
 import time
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
@@ -274,6 +278,64 @@ async def ws_send_json(ws: trio_websocket.WebSocketConnection, obj: Any) -> None
 async def ws_recv_json(ws: trio_websocket.WebSocketConnection, timeout: float = 10.0) -> Any:
     with trio.fail_after(timeout):
         return _json.loads(await ws.get_message())
+
+
+# --------------------------------------------------------------------------- a full disk
+
+
+def mount_tmpfs(mountpoint: Path, mib: int) -> str | None:
+    """Mount a tmpfs of ``mib`` MiB on ``mountpoint`` (made here); None when done, else
+    why it could not be (not root, no mount).  ``umount_tmpfs`` takes it away."""
+    if os.geteuid() != 0:
+        return "mounting a small tmpfs needs root"
+    mountpoint.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={mib}m,mode=0700", "tmpfs",
+                           str(mountpoint)], capture_output=True, text=True)
+    return None if done.returncode == 0 else f"cannot mount a tmpfs: {done.stderr.strip()}"
+
+
+def umount_tmpfs(mountpoint: Path) -> None:
+    subprocess.run(["umount", "-l", str(mountpoint)], check=False, capture_output=True)
+
+
+class DiskFiller:
+    """Fills a file system with one placeholder file and keeps it full (taking
+    whatever is freed meanwhile, e.g. a discarded upload) until ``free()`` deletes it."""
+
+    def __init__(self, directory: Path) -> None:
+        self.path = directory / "placeholder"
+        self.full = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="disk-filler", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            while not self._stop.is_set():
+                # Big chunks, then ever smaller ones, until not a byte more fits.
+                for size in (1 << 20, 1 << 16, 4096, 512):
+                    while not self._stop.is_set():
+                        try:
+                            os.write(fd, b"\0" * size)
+                        except OSError as exc:
+                            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                                raise
+                            break
+                self.full.set()
+                self._stop.wait(0.02)
+        finally:
+            os.close(fd)
+
+    def free(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+        self.path.unlink(missing_ok=True)
+        self.full.clear()
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="disk-filler", daemon=True)
 
 
 # --------------------------------------------------------------------------- the process
