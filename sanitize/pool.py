@@ -15,8 +15,11 @@ Failures are verdicts, never the original (CDR.md "Process model"):
 
 Workers are also retired when their memory has grown (a huge file leaves a big heap
 behind) or after many jobs.  The successor is started first and the old worker goes
-on serving until it is ready: importing a worker's libraries takes far longer than a
-job, and no job should wait for that.
+on serving until it is ready, so no job waits for a worker to start.
+
+Workers are forked by one fork server (``sanitize.forkserver``), started with the
+pool, that has imported every format library: a worker is ready a few milliseconds
+after it is asked for, the imports are paid once per pool, not once per worker.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ import sanitize
 from sanitize import textscan
 from sanitize.config import SanitizeConfig
 from sanitize.engine import blocked, output_name
+from sanitize.forkserver import ForkServer, WorkerProcess
 from sanitize.kinds import ALWAYS_BLOCKED, KINDS
 from sanitize.report import REASONS, Removed, Result, Verdict, messages_for
 from sanitize.jobfile import KIND_LEN, PAYLOAD_AT, JobFile
@@ -54,7 +58,7 @@ JOBS_PER_WORKER = 5000
 # is spare (sanitize.worker.Pipe.linger): longer than the pool takes to hand it the
 # next queued file, short enough to cost little when none comes.
 LINGER_S = 0.0003
-START_TIMEOUT_S = 60.0  # imports of pikepdf, Pillow, lxml on a loaded machine
+START_TIMEOUT_S = 60.0  # the fork server's imports of pikepdf, Pillow, lxml; a fork
 # glibc's malloc in a worker: give freed heap back to the system only past 32 MiB,
 # and take blocks under 4 MiB from the heap rather than mmap.  By default a worker
 # handed back its heap after every file and faulted it in again for the next, a
@@ -104,7 +108,7 @@ class _WorkerLost(Exception):
 
 @dataclass(slots=True, eq=False)  # identity: one record per live process
 class _Worker:
-    proc: subprocess.Popen[bytes]
+    proc: WorkerProcess
     wfd: int
     rfd: int
     job: JobFile  # shared with it: detected kind, then the file or its output
@@ -144,17 +148,24 @@ class WorkerPool:
         # limit_exceeded, …) and workers retired while healthy (worn: memory or jobs).
         self.lost: dict[str, int] = {}
         self.retired = 0
-        self.sandbox: dict[str, Any] = {}
+        self.sandbox: dict[str, Any] = {}  # as the last worker to start reported it
         self.problems: list[str] = []
-        workers_ = [self._spawn() for _ in range(self.size)]
         try:
+            self._server = _start_server(cfg, worker_main)
+        except OSError as exc:
+            raise PoolError(f"disarm workers did not start: {exc}") from None
+        workers_: list[_Worker] = []
+        try:
+            workers_ += [self._spawn() for _ in range(self.size)]
             deadline = time.monotonic() + START_TIMEOUT_S
             for w in workers_:
                 self._await_ready(w, deadline)
-        except _WorkerLost as exc:
+        except (_WorkerLost, OSError) as exc:
             for w in workers_:
                 self._kill(w)
-            raise PoolError(f"disarm workers did not start: {exc.detail}") from None
+            self._server.close()
+            raise PoolError(f"disarm workers did not start: {getattr(exc, 'detail', exc)}"
+                            ) from None
         self._idle.extend(workers_)
 
     # ------------------------------------------------------------------ public
@@ -296,6 +307,18 @@ class WorkerPool:
             self._cond.notify_all()
         for w in idle:
             self._kill(w)
+        self._server.close()
+
+    def sandbox_report(self) -> tuple[bool, str]:
+        """(every layer in force, one line for the log): what the workers run under."""
+        sb = self.sandbox
+        fs, sc = str(sb.get("landlock", "?")), str(sb.get("seccomp", "?"))
+        whole = fs.startswith("abi ") and sc == "filter"
+        line = (f"{self.size} worker(s), Landlock {fs}, seccomp {sc}, "
+                f"RLIMIT_AS {sb.get('memory_mib', '?')} MiB")
+        if self.problems:
+            line += "; problems: " + "; ".join(self.problems)
+        return whole and not self.problems, line
 
     def __enter__(self) -> WorkerPool:
         return self
@@ -306,25 +329,13 @@ class WorkerPool:
     # ------------------------------------------------------------------ workers
 
     def _spawn(self) -> _Worker:
-        root = str(Path(sanitize.__file__).resolve().parent.parent)
-        env = {"PATH": os.defpath, "LANG": "C.UTF-8", "GLIBC_TUNABLES": _MALLOC_TUNABLES}
-        # -I: no PYTHON* variables, no user site, no cwd on sys.path; the package root
-        # is given explicitly, so the worker runs our code and only ours.  The entry
-        # module is an argument, not part of the code: a name, never run as Python.
-        boot = ("import importlib, sys; sys.path.insert(0, sys.argv[1]); "
-                "sys.exit(importlib.import_module(sys.argv[2]).main(sys.argv[3:]))")
+        """A new worker, forked by the server (ServerGone, an OSError, if it cannot)."""
         job = JobFile.create()
         try:
-            proc = subprocess.Popen(
-                [sys.executable, "-I", "-c", boot, root, self._worker_main,
-                 config_to_json(self.cfg), str(job.fd)],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, close_fds=True,
-                pass_fds=(job.fd,), cwd="/", bufsize=0)
+            proc, wfd, rfd = self._server.spawn(job.fd)
         except BaseException:
             job.close()
             raise
-        assert proc.stdin is not None and proc.stdout is not None
-        wfd, rfd = proc.stdin.fileno(), proc.stdout.fileno()
         for fd in (wfd, rfd):
             os.set_blocking(fd, False)
         try:
@@ -456,9 +467,11 @@ class WorkerPool:
         if w.proc.poll() is None:
             w.proc.kill()
         w.proc.wait()
-        for pipe in (w.proc.stdin, w.proc.stdout):
-            if pipe is not None:
-                pipe.close()
+        w.proc.close()
+        for fd in (w.wfd, w.rfd):
+            if fd >= 0:
+                os.close(fd)
+        w.wfd = w.rfd = -1
         w.job.close()
         if w.statm >= 0:
             os.close(w.statm)
@@ -552,7 +565,12 @@ class WorkerPool:
             return _WorkerLost("worker_crashed", f"protocol error: {what}")
         if rc == -signal.SIGXCPU:
             return _WorkerLost("timeout", f"CPU limit of {self.cfg.cpu_s} s (SIGXCPU)")
-        how = f"signal {signal.Signals(-rc).name}" if rc < 0 else f"exit status {rc}"
+        if not w.proc.status_known:
+            how = "exit status unknown: the fork server had stopped"
+        elif rc < 0:
+            how = f"signal {signal.Signals(-rc).name}"
+        else:
+            how = f"exit status {rc}"
         return _WorkerLost("worker_crashed", f"worker {what} ({how})")
 
     # ------------------------------------------------------------------ results
@@ -613,6 +631,18 @@ class _Body:
             return self.job.read(PAYLOAD_AT + offset, n)
         except (OSError, ValueError) as exc:
             raise _WorkerLost("worker_crashed", f"protocol error: {exc}") from None
+
+
+def _start_server(cfg: SanitizeConfig, worker_main: str) -> ForkServer:
+    root = str(Path(sanitize.__file__).resolve().parent.parent)
+    env = {"PATH": os.defpath, "LANG": "C.UTF-8", "GLIBC_TUNABLES": _MALLOC_TUNABLES}
+    # -I: no PYTHON* variables, no user site, no cwd on sys.path; the package root is
+    # given explicitly, so the server and its workers run our code and only ours.  The
+    # modules are arguments, not part of the code: names, never run as Python.
+    boot = ("import importlib, sys; sys.path.insert(0, sys.argv[1]); "
+            "sys.exit(importlib.import_module(sys.argv[2]).main(sys.argv[3:]))")
+    return ForkServer([sys.executable, "-I", "-c", boot, root], env, worker_main,
+                      config_to_json(cfg), START_TIMEOUT_S)
 
 
 def _detected(w: _Worker) -> str:

@@ -1,10 +1,13 @@
 """The child side of the worker pool: one process, one job at a time, sandboxed.
 
-Started by ``sanitize.pool.WorkerPool`` (never by hand).  At start it imports every
-format library (so the first job does not pay for it), then locks itself down before
-reading any job: RLIMIT_AS, RLIMIT_NOFILE, RLIMIT_CORE=0, the seccomp filter of
-``sanitize.seccomp`` (no sockets, no exec), SIGINT ignored (the parent decides when
-workers stop).  RLIMIT_CPU is re-armed before each job as "CPU used so far + cpu_s".
+Forked for ``sanitize.pool.WorkerPool`` by its fork server (``sanitize.forkserver``),
+never started by hand.  The server has imported every format library (so no job pays
+for it) and locked itself down: the seccomp filter of ``sanitize.seccomp`` (no
+sockets, no exec, no writing to files) and Landlock read-only to its code
+(``sanitize.landlock``).  Before reading any job the worker adds RLIMIT_AS,
+RLIMIT_NOFILE, RLIMIT_CORE=0, RLIMIT_FSIZE and a Landlock domain of its own, and
+ignores SIGINT (the parent decides when workers stop).  RLIMIT_CPU is re-armed
+before each job as "CPU used so far + cpu_s".
 
 Protocol.  Frames go over the inherited pipes (stdin: requests, stdout: replies; the
 real fds 0 and 1 are then pointed at /dev/null and stderr so a library that prints
@@ -54,7 +57,7 @@ import time
 from dataclasses import fields
 from typing import Any, Callable
 
-from sanitize import extract, seccomp
+from sanitize import extract, forkserver, seccomp
 from sanitize.config import SanitizeConfig
 from sanitize.detect import detect
 from sanitize.engine import disarm_bytes
@@ -177,8 +180,14 @@ class Pipe:
 # --------------------------------------------------------------------------- sandbox
 
 
+_warmed: list[str] | None = None  # the problems, once warm (a fork of the server is)
+
+
 def _preimport() -> list[str]:
     """Import every format library now, before the sandbox and before any job."""
+    global _warmed
+    if _warmed is not None:
+        return _warmed
     problems: list[str] = []
     import zipfile, zlib, socket, ctypes  # noqa: E401,F401 - warm imports for jobs/probe
     from sanitize.formats import module_for
@@ -202,6 +211,7 @@ def _preimport() -> list[str]:
     except Exception as exc:
         problems.append(f"PIL plugins: {exc}")
     detect(b"%PDF-1.7\n", "warm.pdf")  # loads libmagic's database (opens files)
+    _warmed = problems
     return problems
 
 
@@ -213,10 +223,13 @@ def _lock_down(cfg: SanitizeConfig) -> dict[str, Any]:
     mem = cfg.memory_mib * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Both inherited from the fork server; Landlock once more, for a domain of this
+    # worker's own (sanitize.forkserver).
     state = seccomp.install()
+    fs = forkserver.landlock_state()
     return {"seccomp": state, "denied": list(seccomp.denied_syscalls()) if state == "filter"
-            else [], "memory_mib": cfg.memory_mib, "nofile": _NOFILE, "core": 0,
-            "fsize": fsize}
+            else [], "landlock": fs, "memory_mib": cfg.memory_mib, "nofile": _NOFILE,
+            "core": 0, "fsize": fsize}
 
 
 def _arm_cpu_limit(cfg: SanitizeConfig) -> None:

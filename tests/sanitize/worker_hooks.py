@@ -3,17 +3,20 @@
 ``WorkerPool(cfg, worker_main=MAIN)`` starts its workers from this module: each runs
 the production worker loop (``sanitize.worker.main``, sandbox and all), but a job whose
 name is ``HOOK_PREFIX + <hook>`` misbehaves on purpose (exit, segv, sleep, spin, alloc,
-lie, lie_kind, hold, flood, shrink, garbage) so the tests can check that the parent
+lie, lie_kind, hold, flood, shrink, garbage, reach) so the tests can check that the parent
 fails closed.  Any other name is disarmed as production does.  Production code never
 imports this module; in a production worker such a name is an ordinary file name.
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
+import json
 import os
 import select
 import sys
+from typing import Callable
 
 from sanitize.config import SanitizeConfig
 from sanitize.detect import detect
@@ -23,6 +26,7 @@ from sanitize.worker import Pipe, main as worker_main, max_output, result_header
 
 MAIN = __name__
 HOOK_PREFIX = "__test_hook__="
+REACH_HEAD = b"%PDF-1.7\n"  # then a JSON list of paths for the "reach" hook
 
 # What the "hold" hook keeps, for the life of the worker (a leak).
 _HELD: list[bytearray] = []
@@ -82,9 +86,49 @@ def _hook(pipe: Pipe, cfg: SanitizeConfig, hook: str, data: bytes) -> None:
             except OSError:
                 outcome.append(f"{what} refused")
         pipe.send(result_header(blocked("unknown", "internal_error", ", ".join(outcome))))
+    elif hook == "reach":  # a compromised worker: what of the file system can it touch?
+        # Only what was not refused is named (the detail is short): {"n": attempts,
+        # "got": {"<index of the path>:<attempt>": "done" or the errno's name}}.
+        tried, got = 0, {}
+        for i, path in enumerate(json.loads(data[len(REACH_HEAD):])):
+            for what, outcome in _try_everything(path).items():
+                tried += 1
+                if outcome not in ("EACCES", "EPERM"):
+                    got[f"{i}:{what}"] = outcome
+        reach = json.dumps({"n": tried, "got": got})
+        pipe.send(result_header(blocked("unknown", "internal_error", reach)))
     elif hook == "garbage":
         os.write(pipe.wfd, b"\xff\xff\xff\xffnot a frame")
         _hang(pipe)
+
+
+def _try_everything(path: str) -> dict[str, str]:
+    """Read, write, create, rename and remove at ``path``: "done" or the error."""
+    out: dict[str, str] = {}
+    is_dir = os.path.isdir(path)
+    new = os.path.join(path if is_dir else os.path.dirname(path), "planted")
+    attempts: list[tuple[str, Callable[[], object]]] = [
+        ("read", (lambda: os.listdir(path)) if is_dir else (lambda: _read(path))),
+        ("create", lambda: os.close(os.open(new, os.O_WRONLY | os.O_CREAT | os.O_EXCL))),
+        ("mkdir", lambda: os.mkdir(new + ".d")),
+    ]
+    if not is_dir:
+        attempts += [("write", lambda: os.close(os.open(path, os.O_WRONLY | os.O_APPEND))),
+                     ("truncate", lambda: os.truncate(path, 0)),
+                     ("rename", lambda: os.rename(path, new)),
+                     ("unlink", lambda: os.unlink(path))]
+    for what, attempt in attempts:
+        try:
+            attempt()
+            out[what] = "done"
+        except OSError as exc:
+            out[what] = errno.errorcode.get(exc.errno or 0, str(exc))
+    return out
+
+
+def _read(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read(16)
 
 
 def _hang(pipe: Pipe) -> None:
