@@ -91,6 +91,9 @@ class DisarmJobs:
                 # Spawning waits for the workers' "ready": a thread, not the event loop.
                 self.pool = await trio.to_thread.run_sync(WorkerPool, self.ctx.cfg.sanitize)
             self._queue.workers = self.pool.size
+            whole, line = self.pool.sandbox_report()  # a missing layer is a warning
+            (log.info if whole else log.warning)(
+                "無害化ワーカーの隔離 / disarm worker sandbox: %s", line)
             async with trio.open_nursery() as nursery:
                 for _ in range(self.pool.size):
                     nursery.start_soon(self._worker)
