@@ -111,6 +111,7 @@ class RelayApp:
     def __init__(self, cfg: Config, store: Store, now: Callable[[], float],
                  pool: WorkerPool | None = None) -> None:
         from relay.routes import admin_routes, member_routes  # they import this module
+        from relay.routes_collab import collab_routes
         from relay.webclient import web_routes
 
         self.cfg = cfg
@@ -123,7 +124,8 @@ class RelayApp:
             public("GET", "/healthz", self.healthz),
             public("GET", "/metrics", self.metrics, lgwan_only=True),
             public("GET", "/api/v1/stream", self.stream_without_upgrade),
-            *member_routes(self), *admin_routes(self), *web_routes(self)]
+            *member_routes(self), *admin_routes(self), *web_routes(self),
+            *collab_routes(self)]
         self.prom = Metrics(self)  # /metrics, one registry per app
         # Open connections per zone, from the server layer (relay.main sets it).
         self.open_connections: Callable[[], Mapping[str, int]] = dict

@@ -100,6 +100,17 @@ CODES: dict[str, tuple[int, str]] = {
     "name_too_long": (400, "ルーム名が長すぎます / room name too long"),
     "my_number_blocked": (403, "個人番号（マイナンバー）と思われる番号は庁外へ送れません / a "
                                "number that looks like a My Number may not leave LGWAN"),
+    # ---- working together: stamps, replies, edits, search
+    "unknown_stamp": (400, "そのスタンプはありません / unknown stamp"),
+    "invalid_reply": (400, "返信先のメッセージがこのルームにありません / the message replied to "
+                           "is not in this room"),
+    "not_your_message": (403, "自分のメッセージだけが対象です / only the sender may do this"),
+    "not_editable": (400, "このメッセージは編集できません / this message cannot be edited"),
+    "message_deleted": (409, "削除されたメッセージです / the message was deleted"),
+    "query_too_short": (400, "検索語は 2 文字以上にしてください / the search text needs 2 "
+                             "characters or more"),
+    "query_too_long": (400, "検索語が長すぎます（最大 100 文字） / the search text is too long "
+                            "(max 100 characters)"),
     # ---- files and originals
     "file_not_found": (404, "ファイルが見つかりません / file not found"),
     "invalid_file_name": (400, "ファイル名が不正です / invalid file name"),

@@ -93,13 +93,15 @@ def member_routes(app: "RelayApp") -> list[Route]:
         before = query_id(req, "before")
         limit = query_int(req, "limit", messages.HISTORY_DEFAULT_LIMIT, 1,
                           messages.HISTORY_MAX_LIMIT)
-        found = await messages.history(ctx, caller, p[0], before, limit)
+        found = await messages.history(ctx, caller, p[0], before, limit,
+                                       after=query_id(req, "after"))
         return ok(200, {"messages": [m.public() for m in found]})
 
     async def send(req: Request, caller: Caller, p: list[str]) -> Response:
         f = await fields(req)
-        message = await ctx.run(messages.send(ctx, caller, p[0], f.req_str("body"),
-                                              f.opt_str("client_id")))
+        message = await ctx.run(messages.send(
+            ctx, caller, p[0], f.opt_str("body"), f.opt_str("client_id"),
+            reply_to=f.opt_id("reply_to"), stamp=f.opt_str("stamp")))
         return ok(201, message.public())
 
     async def read(req: Request, caller: Caller, p: list[str]) -> Response:

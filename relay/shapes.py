@@ -102,6 +102,9 @@ class Fields:
             raise errors.invalid_field(self._p(name), "an id string")
         return value
 
+    def opt_id(self, name: str) -> str | None:
+        return None if self.obj.get(name) is None else self.id(name)
+
 
 def query_int(req: Request, name: str, default: int, lo: int, hi: int) -> int:
     raw = req.query.get(name)

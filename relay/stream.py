@@ -189,8 +189,9 @@ async def answer(ctx: Context, caller: Caller, frame: str | bytes) -> dict[str, 
             return {"type": "pong"}
         if kind == "send":
             sent_id = f.req_str("client_id")
-            message = await ctx.run(messages.send(ctx, caller, f.id("room_id"),
-                                                  f.req_str("body"), sent_id))
+            message = await ctx.run(messages.send(
+                ctx, caller, f.id("room_id"), f.opt_str("body"), sent_id,
+                reply_to=f.opt_id("reply_to"), stamp=f.opt_str("stamp")))
             return {"type": "ack", "client_id": sent_id, "message": message.public()}
         if kind == "read":
             read = await ctx.run(messages.mark_read(ctx, caller, f.id("room_id"),

@@ -55,13 +55,15 @@ import sqlite_utils
 import trio
 
 from store import accounts, audit as audit_log, files, messages, originals, rooms
+from store import edits, extras, reactions, search as message_search
 from store.blobs import BlobStore, BlobWriter, Quarantine
 from store.config import StoreConfig
 from store.db import StatePaths, connect, read_snapshot
 from store.errors import StoreError, StoreUnavailable
 from store.passwords import Cost, hash_password, needs_rehash, verify_password
 from store.records import (
-    Account, AccountKind, Attachment, Audit, AuditEntry, Message, OriginalRequest, Readers,
+    Account, AccountKind, Attachment, Audit, AuditEntry, Message, MessageVersion,
+    OriginalRequest, Readers,
     Room, RoomKind, RoomSummary, Session, Zone,
 )
 from store.state import database_error, open_state
@@ -425,14 +427,19 @@ class Store:
     # ---------------------------------------------------------------- messages
     async def post_message(self, room_id: str, sender_id: str, body: str,
                            origin_zone: Zone, client_id: str | None,
-                           now: float, session_id: str | None = None) -> tuple[Message, bool]:
+                           now: float, session_id: str | None = None, *, kind: str = "text",
+                           stamp: str | None = None, reply_to: str | None = None,
+                           mentions: tuple[str, ...] = ()) -> tuple[Message, bool]:
         """Commit a message; (message, created).  With a ``client_id`` already used by
         this sender, returns the earlier message and created=False (idempotent).
         The sender's own read state moves to the new message.
         RoomNotFound / NotMember if the sender cannot post there; SessionEnded if
-        ``session_id`` is given and that session is no longer live."""
+        ``session_id`` is given and that session is no longer live.  A stamp message
+        has ``kind="stamp"``, an empty body and its ``stamp`` id; ``reply_to`` and
+        ``mentions`` (account ids) are the caller's, already checked."""
         return await self._write(messages.post_message_txn, room_id, sender_id, body,
-                                 origin_zone, client_id, now, session_id)
+                                 origin_zone, client_id, now, session_id, kind, stamp,
+                                 reply_to, mentions)
 
     async def get_message(self, message_id: str) -> Message:
         return await self._read(messages.get_message, message_id)
@@ -441,9 +448,11 @@ class Store:
         """Every message text of a room, oldest first (for a check over its history)."""
         return await self._read(messages.room_bodies, room_id)
 
-    async def history(self, room_id: str, before: str | None, limit: int) -> list[Message]:
-        """Up to ``limit`` messages older than ``before`` (or the newest), oldest first."""
-        return await self._read(messages.history, room_id, before, limit)
+    async def history(self, room_id: str, before: str | None, limit: int,
+                      after: str | None = None) -> list[Message]:
+        """Up to ``limit`` messages older than ``before`` (or the newest), oldest first;
+        with ``after``, the oldest ones newer than it (catching up)."""
+        return await self._read(messages.history, room_id, before, limit, after)
 
     async def mark_read(self, room_id: str, account_id: str, up_to: str) -> bool:
         """Move the account's read marker forward to ``up_to`` (never backwards);
@@ -452,6 +461,37 @@ class Store:
 
     async def readers(self, message_id: str) -> Readers:
         return await self._read(messages.readers, message_id)
+
+    # ---------------------------------------------------------------- working together
+    async def members_by_login(self, room_id: str, logins: list[str]) -> dict[str, str]:
+        """{lowercase login: account id} of the room's enabled members among ``logins``."""
+        return await self._read(_members_by_login, room_id, logins)
+
+    async def set_reaction(self, message_id: str, account_id: str, stamp: str, on: bool,
+                           now: float) -> tuple[Message, bool]:
+        """Put or take back a stamp; (message, changed).  MessageDeleted, NotMember."""
+        return await self._write(reactions.set_reaction_txn, message_id, account_id, stamp,
+                                 on, now)
+
+    async def edit_message(self, message_id: str, editor_id: str, body: str,
+                           mentions: tuple[str, ...], now: float, *,
+                           audit: AuditFor) -> tuple[Message, MessageVersion]:
+        """The sender's new body; the old one is kept as a version (NotYourMessage,
+        NotEditable, MessageDeleted)."""
+        return await self._audited(edits.edit_txn, (message_id, editor_id, body, mentions,
+                                                    now), audit, now)
+
+    async def delete_message(self, message_id: str, by: str, now: float, *,
+                             audit: AuditFor) -> tuple[Message, MessageVersion]:
+        """Empty the message, keeping its body as a version (MessageDeleted)."""
+        return await self._audited(edits.delete_txn, (message_id, by, now), audit, now)
+
+    async def message_versions(self, message_id: str) -> list[MessageVersion]:
+        return await self._read(edits.versions, message_id)
+
+    async def search(self, query: message_search.SearchQuery) -> list[Message]:
+        """Messages of the account's rooms that contain the text, newest first."""
+        return await self._read(message_search.search, query)
 
     # ---------------------------------------------------------------- files
     async def post_file(self, room_id: str, sender_id: str, origin_zone: Zone,
@@ -620,6 +660,11 @@ def _purge_and_audit_txn(db: sqlite_utils.Database, key: bytes, cutoff: float, d
         _append_txn(db, key, Audit("files.purged", None, None,
                                    {"files": count, "retention_days": days}), now)
     return count, blob_shas, q_shas
+
+
+def _members_by_login(db: sqlite_utils.Database, room_id: str,
+                      logins: list[str]) -> dict[str, str]:
+    return extras.members_by_login(db.conn, room_id, logins)
 
 
 def _select_one(db: sqlite_utils.Database) -> bool:

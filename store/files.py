@@ -56,7 +56,7 @@ def post_file_txn(db: sqlite_utils.Database, room_id: str, sender_id: str, origi
     """One message (empty body) carrying one attachment, committed together."""
     _check_status(status)
     message, created = post_message_txn(db, room_id, sender_id, "", origin_zone, client_id, now,
-                                        session_id)
+                                        session_id, kind="file")
     if not created:
         return message, False
     cur = db.conn.execute(

@@ -15,6 +15,7 @@ from typing import Any, Iterable, Sequence
 
 import sqlite_utils
 
+from store import extras
 from store.db import int_id, iso
 from store.errors import (
     Invalid, MessageNotFound, NotMember, RoomArchived, RoomNotFound, SessionEnded,
@@ -22,7 +23,8 @@ from store.errors import (
 from store.records import Attachment, Message, Readers, RoomSummary, Zone
 from store.rooms import _ROOM_COLS, room_from_row
 
-MSG_COLS = "id, room_id, sender, body, created_at, origin_zone, client_id"
+MSG_COLS = ("id, room_id, sender, body, created_at, origin_zone, client_id, kind, stamp, "
+            "reply_to, edited_at, deleted_at")
 ATT_COLS = ("id, message_id, room_id, name, size, kind, status, origin_zone, sha256, "
             "sanitized_sha256, sanitized_size, sanitized_name, report")
 # Most ids in one "IN (...)" list (SQLite's default limit on variables is 32766).
@@ -49,7 +51,8 @@ def _read_markers(c: sqlite3.Connection, room_id: int) -> tuple[list[int], dict[
 
 
 def load_messages(c: sqlite3.Connection, rows: Sequence[Sequence[Any]]) -> list[Message]:
-    """Messages (rows of MSG_COLS) with their attachments and read counts."""
+    """Messages (rows of MSG_COLS) with their attachments, read counts, reactions,
+    mentions and quoted messages."""
     if not rows:
         return []
     ids = [int(r[0]) for r in rows]
@@ -70,10 +73,15 @@ def load_messages(c: sqlite3.Connection, rows: Sequence[Sequence[Any]]) -> list[
         reached = len(ordered) - bisect.bisect_left(ordered, mid)
         if by_account.get(sender, -1) >= mid:
             reached -= 1
+        files = tuple(atts.get(mid, ()))
+        deleted = r[11] is not None
         out.append(Message(id=str(mid), room_id=str(room_id), sender=str(sender), body=r[3],
                            created_at=r[4], origin_zone=r[5], client_id=r[6],
-                           attachments=tuple(atts.get(mid, ())), read_count=reached))
-    return out
+                           attachments=() if deleted else files, read_count=reached,
+                           kind="file" if files else r[7], stamp=r[8],
+                           reply_to=None if r[9] is None else str(r[9]), edited_at=r[10],
+                           deleted=deleted))
+    return extras.decorate(c, out)
 
 
 def _message_row(c: sqlite3.Connection, message_id: str) -> tuple[Any, ...]:
@@ -102,7 +110,9 @@ def get_message(db: sqlite_utils.Database, message_id: str) -> Message:
 
 
 def history(db: sqlite_utils.Database, room_id: str, before: str | None,
-            limit: int) -> list[Message]:
+            limit: int, after: str | None = None) -> list[Message]:
+    """Up to ``limit`` messages oldest first: the newest ones, those just before
+    ``before``, or (catching up) those just after ``after``."""
     c = db.conn
     rid = int_id(room_id)
     if c.execute("SELECT 1 FROM rooms WHERE id = ?", (rid,)).fetchone() is None:
@@ -112,6 +122,10 @@ def history(db: sqlite_utils.Database, room_id: str, before: str | None,
     bound = int_id(before) if before is not None else None
     if bound is not None and bound < 0:
         raise Invalid(f"before: not a message id: {before}", before=before)
+    if after is not None:
+        return load_messages(c, c.execute(
+            f"SELECT {MSG_COLS} FROM messages WHERE room_id = ? AND id > ? "
+            "ORDER BY id LIMIT ?", (rid, int_id(after), limit)).fetchall())
     if bound is None:
         rows = c.execute(f"SELECT {MSG_COLS} FROM messages WHERE room_id = ? "
                          "ORDER BY id DESC LIMIT ?", (rid, limit)).fetchall()
@@ -145,7 +159,9 @@ def rooms_for(db: sqlite_utils.Database, account_id: str) -> list[RoomSummary]:
         f"SELECT {', '.join('r.' + col for col in _ROOM_COLS.split(', '))}, "
         "(SELECT count(*) FROM messages m WHERE m.room_id = r.id AND m.id > rm.last_read "
         " AND m.sender != rm.account_id) AS unread, "
-        "(SELECT max(id) FROM messages m WHERE m.room_id = r.id) AS last_id "
+        "(SELECT max(id) FROM messages m WHERE m.room_id = r.id) AS last_id, "
+        "(SELECT count(*) FROM message_mentions mm WHERE mm.account_id = rm.account_id "
+        " AND mm.room_id = r.id AND mm.message_id > rm.last_read) AS mentions "
         "FROM room_members rm JOIN rooms r ON r.id = rm.room_id WHERE rm.account_id = ? "
         "ORDER BY coalesce(last_id, 0) DESC, r.id DESC", (aid,)).fetchall()
     members: dict[int, list[str]] = {}
@@ -162,7 +178,8 @@ def rooms_for(db: sqlite_utils.Database, account_id: str) -> list[RoomSummary]:
                              chunk).fetchall()
         last.update((m.id, m) for m in load_messages(c, msg_rows))
     return [RoomSummary(room=room_from_row(r, tuple(members.get(r[0], ()))), unread=int(r[5]),
-                        last_message=last.get(str(r[6])) if r[6] is not None else None)
+                        last_message=last.get(str(r[6])) if r[6] is not None else None,
+                        mentions=int(r[7]))
             for r in rows]
 
 
@@ -182,8 +199,11 @@ def require_session_txn(c: sqlite3.Connection, session_id: str, now: float) -> N
 
 def post_message_txn(db: sqlite_utils.Database, room_id: str, sender_id: str, body: str,
                      origin_zone: Zone, client_id: str | None,
-                     now: float, session_id: str | None = None) -> tuple[Message, bool]:
-    """The hot path: a handful of indexed statements, nothing else."""
+                     now: float, session_id: str | None = None, kind: str = "text",
+                     stamp: str | None = None, reply_to: str | None = None,
+                     mentions: tuple[str, ...] = ()) -> tuple[Message, bool]:
+    """The hot path: a handful of indexed statements, nothing else (the search index
+    is written by a trigger in the same transaction)."""
     c = db.conn
     rid, sid = int_id(room_id), int_id(sender_id)
     if session_id is not None:
@@ -199,14 +219,21 @@ def post_message_txn(db: sqlite_utils.Database, room_id: str, sender_id: str, bo
                            room_id=room_id)
     created_at = iso(now)
     cur = c.execute("INSERT INTO messages (room_id, sender, body, created_at, origin_zone, "
-                    "client_id) VALUES (?, ?, ?, ?, ?, ?)",
-                    (rid, sid, body, created_at, origin_zone, client_id))
+                    "client_id, kind, stamp, reply_to) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (rid, sid, body, created_at, origin_zone, client_id, kind, stamp,
+                     None if reply_to is None else int_id(reply_to)))
     mid = int(cur.lastrowid or 0)
+    if mentions:
+        extras.write_mentions_txn(c, rid, mid, mentions)
     # The sender has read what they wrote.
     c.execute("UPDATE room_members SET last_read = ? WHERE room_id = ? AND account_id = ?",
               (mid, rid, sid))
-    return Message(id=str(mid), room_id=str(rid), sender=str(sid), body=body,
-                   created_at=created_at, origin_zone=origin_zone, client_id=client_id), True
+    message = Message(id=str(mid), room_id=str(rid), sender=str(sid), body=body,
+                      created_at=created_at, origin_zone=origin_zone, client_id=client_id,
+                      kind=kind, stamp=stamp, reply_to=reply_to)
+    if mentions or reply_to:
+        message = extras.decorate(c, [message])[0]
+    return message, True
 
 
 def mark_read_txn(db: sqlite_utils.Database, room_id: str, account_id: str, up_to: str) -> bool:

@@ -184,11 +184,76 @@ ALTER TABLE rooms ADD COLUMN archived_at TEXT;
 """
 
 
+# Working together: a message's kind (a stamp names its stamp id), the message it
+# replies to, when it was edited or deleted; who it mentions (kept beside the room so
+# the unread mentions of a member count in one index range); reactions (one row per
+# stamp and person); the earlier versions of edited or deleted messages, for the
+# sender, admins and the audit; and the search index (store.search).  The index is
+# FTS5 with the trigram tokenizer (substrings of 3 characters or more, no word
+# splitting, which Japanese needs), whose content is each body with a line feed
+# after it (the view messages_fts_source) (so that a 2-character query finds a body ending in it among the index's
+# terms, through messages_fts_terms); triggers keep it in step inside the writing
+# transaction.  Empty bodies (files, stamps, deleted messages) are never in it.
+_V5_COLLAB = """
+ALTER TABLE messages ADD COLUMN kind TEXT NOT NULL DEFAULT 'text';
+ALTER TABLE messages ADD COLUMN stamp TEXT;
+ALTER TABLE messages ADD COLUMN reply_to INTEGER REFERENCES messages(id);
+ALTER TABLE messages ADD COLUMN edited_at TEXT;
+ALTER TABLE messages ADD COLUMN deleted_at TEXT;
+UPDATE messages SET kind = 'file' WHERE id IN (SELECT message_id FROM attachments);
+CREATE TABLE message_mentions (
+    account_id INTEGER NOT NULL REFERENCES accounts(id),
+    room_id INTEGER NOT NULL REFERENCES rooms(id),
+    message_id INTEGER NOT NULL REFERENCES messages(id),
+    PRIMARY KEY (account_id, room_id, message_id)
+) WITHOUT ROWID;
+CREATE INDEX message_mentions_message ON message_mentions(message_id);
+CREATE TABLE reactions (
+    message_id INTEGER NOT NULL REFERENCES messages(id),
+    stamp TEXT NOT NULL,
+    account_id INTEGER NOT NULL REFERENCES accounts(id),
+    at TEXT NOT NULL,
+    PRIMARY KEY (message_id, stamp, account_id)
+) WITHOUT ROWID;
+CREATE TABLE message_versions (
+    id INTEGER PRIMARY KEY,
+    message_id INTEGER NOT NULL REFERENCES messages(id),
+    body TEXT NOT NULL,
+    written_at TEXT NOT NULL,
+    replaced_at TEXT NOT NULL,
+    replaced_by INTEGER REFERENCES accounts(id),
+    change TEXT NOT NULL CHECK (change IN ('edit', 'delete'))
+);
+CREATE INDEX message_versions_message ON message_versions(message_id, id);
+CREATE VIEW messages_fts_source AS SELECT id, body || char(10) AS body FROM messages;
+CREATE VIRTUAL TABLE messages_fts USING fts5(
+    body, content='messages_fts_source', content_rowid='id', tokenize='trigram',
+    columnsize=0);
+CREATE VIRTUAL TABLE messages_fts_terms USING fts5vocab(messages_fts, 'row');
+INSERT INTO messages_fts(rowid, body)
+    SELECT id, body || char(10) FROM messages WHERE body != '';
+CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages WHEN new.body != '' BEGIN
+    INSERT INTO messages_fts(rowid, body) VALUES (new.id, new.body || char(10));
+END;
+CREATE TRIGGER messages_fts_update AFTER UPDATE OF body ON messages BEGIN
+    INSERT INTO messages_fts(messages_fts, rowid, body)
+        SELECT 'delete', old.id, old.body || char(10) WHERE old.body != '';
+    INSERT INTO messages_fts(rowid, body)
+        SELECT new.id, new.body || char(10) WHERE new.body != '';
+END;
+CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages WHEN old.body != '' BEGIN
+    INSERT INTO messages_fts(messages_fts, rowid, body)
+        VALUES ('delete', old.id, old.body || char(10));
+END;
+"""
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _script(_V1),
     _script(_V2),
     _script(_V3_PASSWORD_CHANGE),
     _script(_V4_DIRECTORY),
+    _script(_V5_COLLAB),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

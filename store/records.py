@@ -75,13 +75,69 @@ class Message:
     client_id: str | None = None
     attachments: tuple[Attachment, ...] = ()
     read_count: int = 0
+    kind: str = "text"  # "text" | "file" | "stamp" (API.md, Message)
+    stamp: str | None = None  # the stamp id of a stamp message
+    reply_to: str | None = None
+    quote: Quote | None = None  # the message replied to, as the reply shows it
+    mentions: tuple[str, ...] = ()  # account ids
+    edited_at: str | None = None
+    deleted: bool = False
+    reactions: tuple[Reaction, ...] = ()
 
     def public(self) -> dict[str, Any]:
         return {"id": self.id, "room_id": self.room_id, "sender": self.sender,
                 "body": self.body, "created_at": self.created_at,
                 "origin_zone": self.origin_zone,
                 "attachments": [a.public() for a in self.attachments],
-                "read_count": self.read_count}
+                "read_count": self.read_count, "kind": self.kind, "stamp": self.stamp,
+                "reply_to": self.reply_to,
+                "quote": self.quote.public() if self.quote else None,
+                "mentions": list(self.mentions), "edited_at": self.edited_at,
+                "deleted": self.deleted, "reactions": [r.public() for r in self.reactions]}
+
+
+@dataclass(frozen=True, slots=True)
+class Reaction:
+    """One stamp on a message and who put it there (in the order they did)."""
+
+    stamp: str
+    accounts: tuple[str, ...]
+
+    def public(self) -> dict[str, Any]:
+        return {"stamp": self.stamp, "accounts": list(self.accounts)}
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    """The message a reply answers: enough to show it above the reply."""
+
+    id: str
+    sender: str
+    kind: str
+    body: str  # its first QUOTE_CHARS characters; "" when deleted
+    deleted: bool
+
+    def public(self) -> dict[str, Any]:
+        return {"id": self.id, "sender": self.sender, "kind": self.kind,
+                "body": self.body, "deleted": self.deleted}
+
+
+@dataclass(frozen=True, slots=True)
+class MessageVersion:
+    """An earlier body of an edited or deleted message."""
+
+    id: str
+    message_id: str
+    body: str
+    written_at: str  # when this body was written
+    replaced_at: str
+    replaced_by: str | None  # account id
+    change: Literal["edit", "delete"]
+
+    def public(self) -> dict[str, Any]:
+        return {"body": self.body, "written_at": self.written_at,
+                "replaced_at": self.replaced_at, "replaced_by": self.replaced_by,
+                "change": self.change}
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,10 +157,12 @@ class RoomSummary:
     room: Room
     unread: int
     last_message: Message | None
+    mentions: int = 0  # unread messages that mention this member
 
     def public(self) -> dict[str, Any]:
         return {"id": self.room.id, "name": self.room.name, "kind": self.room.kind,
                 "members": list(self.room.members), "unread": self.unread,
+                "mentions": self.mentions,
                 "last_message": self.last_message.public() if self.last_message else None}
 
 
