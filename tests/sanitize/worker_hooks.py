@@ -3,9 +3,10 @@
 ``WorkerPool(cfg, worker_main=MAIN)`` starts its workers from this module: each runs
 the production worker loop (``sanitize.worker.main``, sandbox and all), but a job whose
 name is ``HOOK_PREFIX + <hook>`` misbehaves on purpose (exit, segv, sleep, spin, alloc,
-lie, lie_kind, hold, flood, shrink, garbage, reach) so the tests can check that the parent
-fails closed.  Any other name is disarmed as production does.  Production code never
-imports this module; in a production worker such a name is an ordinary file name.
+lie, lie_kind, hold, flood, shrink, garbage, reach, signal) so the tests can check that
+the parent fails closed and what a compromised worker can reach.  Any other name is
+disarmed as production does.  Production code never imports this module; in a
+production worker such a name is an ordinary file name.
 """
 
 from __future__ import annotations
@@ -97,6 +98,15 @@ def _hook(pipe: Pipe, cfg: SanitizeConfig, hook: str, data: bytes) -> None:
                     got[f"{i}:{what}"] = outcome
         reach = json.dumps({"n": tried, "got": got})
         pipe.send(result_header(blocked("unknown", "internal_error", reach)))
+    elif hook == "signal":  # a compromised worker: can it signal these processes?
+        got = {}
+        for pid in json.loads(data[len(REACH_HEAD):]):
+            try:
+                os.kill(pid, 0)  # the check a signal goes through, without the signal
+                got[pid] = "done"
+            except OSError as exc:
+                got[pid] = errno.errorcode.get(exc.errno or 0, str(exc))
+        pipe.send(result_header(blocked("unknown", "internal_error", json.dumps(got))))
     elif hook == "garbage":
         os.write(pipe.wfd, b"\xff\xff\xff\xffnot a frame")
         _hang(pipe)
