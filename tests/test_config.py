@@ -101,3 +101,17 @@ def test_readme_explains_every_key() -> None:
                if f"`{p}`" not in table
                and f"`{re.sub(r'^listeners[.][a-z]+[.]', 'listeners.*.', p)}`" not in table]
     assert not missing, f"README.md Configuration does not explain: {missing}"
+
+
+def test_every_refused_key_is_named_not_only_the_first(tmp_path: Path) -> None:
+    text = ('[http]\nmax_upload_bytes = 1\nprot = 3\n[listeners.internet]\nport = "x"\n'
+            '[log]\nformat = "xml"\n[nosuch]\nx = 1\n')
+    with pytest.raises(config.ConfigError) as caught:
+        config.load(write(tmp_path, text))
+    assert sorted(str(p) for p in caught.value.problems) == [
+        "http.max_upload_bytes: must be at least 1024", "http.prot: unknown key",
+        "listeners.internet.port: expected an integer",
+        "log.format: expected one of 'text', 'json'", "nosuch: unknown key"]
+    # One problem is one error, worded as before.
+    with pytest.raises(config.ConfigError, match="^http.prot: unknown key$"):
+        config.load(write(tmp_path, "[http]\nprot = 3\n"))

@@ -180,9 +180,12 @@ async def test_the_import_reads_excel_encodings_and_shows_the_diff_without_chang
 async def test_the_import_applies_everything_in_one_transaction_audited_per_change(
         env: Env) -> None:
     suzuki = await env.token("suzuki")
+    stream = env.app.hub.subscribe(env.ids["suzuki"], "lgwan", "s1")
     content = decode(personnel_csv(APRIL, "cp932"))
     report = (await ok(env, "account.import", content=content, apply=True))["report"]
     assert report["applied"] is True
+    assert env.app.hub.sessions(env.ids["suzuki"]) == 0  # the leaver's stream ended
+    stream.receive.close()
     people = {a["login"]: a for a in (await ok(env, "account.list"))["accounts"]}
     assert people["yamada"]["department"] == "福祉部/子育て支援課/保育係"
     assert people["yamada"]["kana"] == "やまだ はなこ"
