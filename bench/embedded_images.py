@@ -7,8 +7,8 @@
 Writes one corpus (docx/xlsx/pptx of bench.sanitize's sizes, those docx/pptx without
 the thumbnail python-docx/-pptx put in them ("_text": no picture at all), the same
 kinds with two 2 MP phone photos each, an RTF with one), then runs the in-process
-disarm (``sanitize.engine.disarm_bytes``, no pool) over it in a child process per
-tree, the trees taking turns round after round (this tree first in odd rounds, the
+disarm (``sanitize.engine.disarm_bytes``, no pool; every format module imported
+first, as a worker does) over it in a child process per tree, the trees taking turns round after round (this tree first in odd rounds, the
 baseline first in even ones), so a shared, noisy machine slows both alike.  Prints
 per row the median milliseconds per file for each tree, their ratio, the spread
 (fastest-slowest round) and the verdicts.  Text-only rows should not move; picture
@@ -22,6 +22,7 @@ import io
 import json
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -38,6 +39,8 @@ from pathlib import Path
 from sanitize.config import SanitizeConfig
 from sanitize.engine import disarm_bytes
 import sanitize
+from sanitize.formats import module_for
+module_for("\0")  # every format module imported first, as a worker does
 corpus, passes = Path(sys.argv[1]), int(sys.argv[2])
 cfg = SanitizeConfig()
 out = {"tree": str(Path(sanitize.__file__).parents[1])}
@@ -121,6 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--passes", type=int, default=3, help="passes over each row per round")
     p.add_argument("--office", type=int, default=8, help="text-only files per kind")
     p.add_argument("--photos", type=int, default=4, help="files with photos per kind")
+    p.add_argument("--only", metavar="ROW,...", type=lambda v: set(v.split(",")),
+                   help="measure only these rows (docx_text, xlsx, rtf_img, ...)")
     args = p.parse_args(argv)
     print(f"cpus={os.cpu_count()} load={os.getloadavg()[0]:.2f} "
           f"this={ROOT} baseline={args.baseline}")
@@ -130,6 +135,9 @@ def main(argv: list[str] | None = None) -> int:
         corpus = Path(tmp)
         t = time.perf_counter()
         build(corpus, args.office, args.photos)
+        for row in list(corpus.iterdir()):
+            if args.only and row.name not in args.only:
+                shutil.rmtree(row)
         print(f"corpus in {time.perf_counter() - t:.1f} s")
         for r in range(args.rounds):
             order = [("new", ROOT), ("old", args.baseline)]
