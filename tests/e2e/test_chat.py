@@ -204,7 +204,8 @@ async def test_boundaries_external_admin_and_zones(tmp_path: Path) -> None:
             assert verify["ok"] is True and verify["first_bad"] is None
             entries = ok(await admin.request("GET", "/api/v1/admin/audit?limit=1000"))["entries"]
             actions = {e["action"] for e in entries}
-            assert {"login.ok", "login.refused", "account.created"} <= actions
+            # (the external account's LGWAN attempt is a failed login, like a wrong password)
+            assert {"login.ok", "login.failed", "account.created", "room.created"} <= actions
             # Wrong JSON types name the field.
             bad = await office.request("POST", "/api/v1/rooms", json={"name": "x", "members": [1]})
             assert bad.status == 400 and json.loads(bad.body)["error"]["details"]["field"] == "members[0]"

@@ -25,6 +25,7 @@ namespaces left behind by an earlier run that died are removed first.
 from __future__ import annotations
 
 import json
+import re
 import os
 import secrets
 import shutil
@@ -348,7 +349,7 @@ def test_each_side_reaches_its_own_listener_and_staff_chat_across(scene: Scene) 
                        stdin=PASSWORDS[login] + "\n")
     out = scene.relayctl("room", "create", "子育て支援課 連絡", "--member", "tanaka",
                          "--member", "suzuki")
-    room = out.split("created room ", 1)[1].split(":", 1)[0]
+    room = re.search(r"created: room (\d+) ", out).group(1)  # type: ignore[union-attr]
 
     r = scene.relayd()
     try:
