@@ -120,11 +120,12 @@ def rebuild(data: bytes, kind: str, ctx: Context) -> Rebuilt:
             # trailer without it would come out unreadable.
             pdf.trailer.Size = 0
             objs, texts = _json_texts(pdf)
-            suspects, everything = _find_suspects(objs, texts, _TRIGGER)
+            joined = _Joined(texts)
+            suspects, everything = _find_suspects(objs, joined, _TRIGGER)
             walker = _Walker(removed, pdf.Root.objgen, everything)
             for obj in suspects:
                 walker.visit(obj)
-            _media(pdf, objs, texts, ctx, removed)
+            _media(pdf, objs, joined, ctx, removed)
             # Warnings come from opening and from resolving objects during the walk;
             # get_warnings() hands them over once and clears them.
             repaired = list(pdf.get_warnings())
@@ -159,7 +160,8 @@ def _save(pdf: pikepdf.Pdf, ctx: Context) -> bytes:
 def _suspects(pdf: pikepdf.Pdf) -> tuple[list[pikepdf.Object], bool]:
     """The objects whose text matches _TRIGGER, in file order, and whether every
     object and every direct object inside them must be walked instead."""
-    return _find_suspects(*_json_texts(pdf), _TRIGGER)
+    objs, texts = _json_texts(pdf)
+    return _find_suspects(objs, _Joined(texts), _TRIGGER)
 
 
 def _json_texts(pdf: pikepdf.Pdf) -> tuple[list[pikepdf.Object], list[bytes]]:
@@ -182,22 +184,29 @@ def _json_texts(pdf: pikepdf.Pdf) -> tuple[list[pikepdf.Object], list[bytes]]:
     return objs, [to_json(obj, True) if isinstance(obj, pdf_object) else b"" for obj in objs]
 
 
-def _hits(texts: list[bytes], pattern: re.Pattern[bytes]) -> list[int]:
-    """The indexes of the texts ``pattern`` matches, in order (scanned as one, joined
-    with NUL: JSON escapes every NUL inside a text)."""
-    joined = b"\x00".join(texts)
-    starts: list[int] = []
-    hit: set[int] = set()
-    for m in pattern.finditer(joined):
-        if not starts:
-            starts = list(itertools.accumulate((len(t) + 1 for t in texts[:-1]), initial=0))
-        hit.add(bisect.bisect_right(starts, m.start()) - 1)
-    return sorted(hit)
+class _Joined:
+    """The objects' texts scanned as one, joined with NUL (JSON escapes every NUL
+    inside a text); joined once for every pattern."""
+
+    def __init__(self, texts: list[bytes]) -> None:
+        self.texts = texts
+        self.joined = b"\x00".join(texts)
+        self._starts: list[int] = []
+
+    def hits(self, pattern: re.Pattern[bytes]) -> list[int]:
+        """The indexes of the texts ``pattern`` matches, in order."""
+        hit: set[int] = set()
+        for m in pattern.finditer(self.joined):
+            if not self._starts:
+                self._starts = list(itertools.accumulate((len(t) + 1 for t in self.texts[:-1]),
+                                                         initial=0))
+            hit.add(bisect.bisect_right(self._starts, m.start()) - 1)
+        return sorted(hit)
 
 
-def _find_suspects(objs: list[pikepdf.Object], texts: list[bytes],
+def _find_suspects(objs: list[pikepdf.Object], joined: _Joined,
                    trigger: re.Pattern[bytes]) -> tuple[list[pikepdf.Object], bool]:
-    hit = _hits(texts, trigger)
+    hit = joined.hits(trigger)
     if any(isinstance(objs[i], Name) for i in hit):
         # A name that is an object of its own ("5 0 obj /JavaScript") is judged in
         # every dictionary that refers to it, under any key: rare enough to walk all.
@@ -210,15 +219,17 @@ def _find_suspects(objs: list[pikepdf.Object], texts: list[bytes],
 # dictionaries naming a font program.
 _MEDIA = re.compile(rb'"/(?:Subtype"\s*:\s*"(?:/Image|\d+ \d+ R)"|Width"|FontFile[23]?"'
                     rb'|(?:JBIG2|JPX|CCITTFax|DCT)Decode")')
+_PLAIN_FLATE = re.compile(rb'\{\s*"/Filter": "/FlateDecode",\s*"/Length": \d+\s*\}\Z')
 _FONT_FILE = re.compile(rb'"/FontFile[23]?"')
 _IMAGE_FILTERS = frozenset({b"/JBIG2Decode", b"/JPXDecode", b"/CCITTFaxDecode", b"/DCTDecode"})
 
 
-def _media(pdf: pikepdf.Pdf, objs: list[pikepdf.Object], texts: list[bytes], ctx: Context,
+def _media(pdf: pikepdf.Pdf, objs: list[pikepdf.Object], joined: _Joined, ctx: Context,
            removed: list[Removed]) -> None:
     """Rebuild every font program and image, and the inline images in all other streams
     (``pdf_fonts``, ``pdf_images``)."""
-    hit = _hits(texts, _MEDIA)
+    texts = joined.texts
+    hit = joined.hits(_MEDIA)
     fonts = rebuild_fonts((objs[i] for i in hit if _FONT_FILE.search(texts[i])), removed)
     images: list[Stream] = []
     for i in hit:
@@ -226,7 +237,9 @@ def _media(pdf: pikepdf.Pdf, objs: list[pikepdf.Object], texts: list[bytes], ctx
         if isinstance(obj, Stream) and obj.objgen not in fonts and _is_image(obj):
             images.append(obj)
     seen = fonts | {s.objgen for s in images}
-    others = [o for o in objs if isinstance(o, Stream) and o.objgen not in seen]
+    # Plain Flate content (most of it) is told by its text: no pikepdf call to ask.
+    others = [(o, _PLAIN_FLATE.match(texts[i]) is not None) for i, o in enumerate(objs)
+              if isinstance(o, Stream) and o.objgen not in seen]
     rebuild_images(pdf, ctx, images, others, removed)
 
 

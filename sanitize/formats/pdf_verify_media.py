@@ -33,6 +33,11 @@ _OK_IMAGE_KEYS = frozenset({"/Type", "/Subtype", "/Width", "/Height", "/ColorSpa
                             "/BitsPerComponent", "/Intent", "/ImageMask", "/Mask", "/Decode",
                             "/Interpolate", "/SMask", "/Matte", "/StructParent", "/OC", "/Name",
                             "/Length", "/Filter"})
+# Any of these in the output's bytes sends verify through every stream.  qpdf writes
+# names in canonical form and every dictionary as text (no object streams, or the
+# names are found in their stream's name "/ObjStm"): none can hide from this search.
+_MEDIA_NAMES = re.compile(rb"/(?:Image|Width|FontFile[23]?|JBIG2Decode|JPXDecode|CCITTFaxDecode"
+                          rb"|DCTDecode|ObjStm)(?![A-Za-z0-9])")
 _NEVER = frozenset({b"/JBIG2Decode", b"/JPXDecode", b"/CCITTFaxDecode"})
 _FONT_REF = re.compile(rb"/FontFile([23]?)(?![A-Za-z0-9])\s*(?:(\d+)\s+(\d+)\s+R)?")
 _HINT_TABLES = ("fpgm", "prep", "cvt ", "cvar")
@@ -47,6 +52,8 @@ _N = {b"/DeviceGray": 1, b"/CalGray": 1, b"/DeviceRGB": 3, b"/CalRGB": 3, b"/Lab
 def check_media(pdf: pikepdf.Pdf, data: bytes) -> None:
     """Raise VerifyFailed for an image, inline image or font program the rebuild
     would not have written."""
+    if not _MEDIA_NAMES.search(data) and not _inline_operator(data):
+        return  # no image, font program, image filter or inline image anywhere
     fonts: set[tuple[int, int]] = set()
     # qpdf writes every dictionary as text, outside object streams (the rebuild writes
     # none): a font reference cannot hide from this scan, except in one.
@@ -74,7 +81,9 @@ def check_media(pdf: pikepdf.Pdf, data: bytes) -> None:
             _image(obj, keys, chain)
         elif b"/DCTDecode" in chain:
             raise VerifyFailed(f"a JPEG that is not an image ({obj.objgen})")
-        elif chain in ([], [b"/FlateDecode"]) and _inline_operator(obj.read_bytes()):
+        elif chain == [] and _inline_operator(obj.read_raw_bytes()):
+            # Compressed content is not inflated here (that would double the cost of a
+            # text PDF): inline images are checked where they sit uncompressed.
             _inline_images(obj)
 
 
