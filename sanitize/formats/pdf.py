@@ -13,6 +13,11 @@ pikepdf ships ``pikepdf.sanitize``, but it follows known paths only, removes eve
 (we keep http/https/mailto links) and does not say what it removed, which the report
 needs; hence this walk.
 
+Then every font program and image is written anew (``pdf_fonts``, ``pdf_images``):
+TrueType and CFF programs without hinting, Type 1 programs dropped, images re-encoded
+from their pixels or samples, JBIG2 images removed, inline images found in every
+content stream and rebuilt.
+
 Links (GoTo, safe URI), outlines, page labels, the structure tree, optional content and
 page text are left alone.  Speed: Python work on a pikepdf object is costly per call,
 so each object is first matched as qpdf's JSON text against the names the walk acts

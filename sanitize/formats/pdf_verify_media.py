@@ -9,7 +9,8 @@ What the rebuild writes, and so all this accepts:
   marker), its scans and an end marker that ends the stream; no image key outside
   those that describe the pixels;
 * no stream anywhere filtered with ``JBIG2Decode``, ``JPXDecode`` or ``CCITTFaxDecode``;
-* inline images ASCII-hex encoded, of raw samples of the right length or such a JPEG;
+* inline images (in content verify can read without inflating it) ASCII-hex encoded,
+  of raw samples of the right length or such a JPEG;
 * every ``/FontFile2`` and ``/FontFile3`` program parsed again with fontTools: no
   ``fpgm``, ``prep``, ``cvt `` or ``cvar`` table, no glyph with instructions (read from
   the glyphs' own bytes), no CFF hint operator in a charstring or subroutine; no
@@ -146,6 +147,9 @@ def _image(s: Stream, keys: set[str], chain: list[bytes]) -> None:
 # Markers a rebuilt JPEG holds before its first scan: tables, frame headers, restart
 # interval, JFIF and Adobe's colour marker.
 _JPEG_HEAD = frozenset({0xC0, 0xC1, 0xC2, 0xC4, 0xDB, 0xDD, 0xE0, 0xEE})
+# In entropy-coded data 0xFF is followed by 0x00 (stuffing) or RSTn; anything else
+# is the next marker (0xFF fill bytes before it included).
+_MARKER = re.compile(rb"\xff+[\x01-\xcf\xd8-\xfe]")
 # Between scans: tables, restart interval, another scan (progressive); then the end.
 _JPEG_BETWEEN = frozenset({0xC4, 0xDB, 0xDD, 0xDA})
 
@@ -177,14 +181,10 @@ def _jpeg(data: bytes, where: str) -> None:
         pos += 2 + length
         if marker == 0xDA:  # entropy-coded data: to the next marker other than RSTn
             scanning = True
-            while True:
-                pos = data.find(b"\xff", pos)
-                if pos < 0 or pos + 1 >= len(data):
-                    raise VerifyFailed(f"image JPEG without an end marker ({where})")
-                if data[pos + 1] == 0 or 0xD0 <= data[pos + 1] <= 0xD7:
-                    pos += 2
-                    continue
-                break
+            found = _MARKER.search(data, pos)
+            if found is None:
+                raise VerifyFailed(f"image JPEG without an end marker ({where})")
+            pos = found.end() - 2  # the last 0xFF before the marker byte
 
 
 def _inline_images(s: Stream) -> None:

@@ -200,3 +200,35 @@ def test_verify_refuses_a_jpeg_with_bytes_after_its_end() -> None:
 def test_text_pdf_has_no_media_to_report() -> None:
     out = disarm(fx.to_bytes(fx.text_pdf(pages=3)))
     assert out.removed == ()
+
+
+def test_exotic_colour_spaces_keep_their_samples_exactly() -> None:
+    """Indexed, DeviceN and ICCBased N=4 samples are copied, not interpreted."""
+    pdf = pikepdf.Pdf.new()
+    lookup = pikepdf.String(bytes(range(12)))
+    icc = pdf.make_stream(b"\x00" * 128, N=4)
+    tint = pdf.make_stream(b"{ pop pop 0 }", FunctionType=4, Domain=[0, 1, 0, 1], Range=[0, 1])
+    spaces = [pikepdf.Array([Name.Indexed, Name.DeviceRGB, 3, lookup]),
+              pikepdf.Array([Name.DeviceN, pikepdf.Array([Name("/Spot1"), Name("/Spot2")]), Name.DeviceGray, tint]),
+              pikepdf.Array([Name.ICCBased, icc])]
+    samples = [bytes(i % 4 for i in range(8 * 4)), bytes(range(8 * 4 * 2)), bytes(range(8 * 4 * 4))]
+    streams = [fx.image_xobject(pdf, zlib_compress(data), "/FlateDecode", 8, 4, cs)
+               for data, cs in zip(samples, spaces)]
+    fx._image_page(pdf, *streams)
+    out = disarm(fx.to_bytes(pdf))
+    assert out.removed == ()
+    assert [s.read_bytes() for s in images_of(out.data)] == samples
+
+
+def test_an_image_with_an_unknown_filter_is_removed_and_reported() -> None:
+    pdf = pikepdf.Pdf.new()
+    fx._image_page(pdf, fx.image_xobject(pdf, b"\x00" * 64, "/FooDecode", 8, 8, Name.DeviceGray))
+    out = disarm(fx.to_bytes(pdf))
+    assert codes(out) == ["pdf.image_removed"]
+    (img,) = images_of(out.data)
+    assert img.ImageMask is True and img.read_bytes() == b"\x80"
+
+
+def zlib_compress(data: bytes) -> bytes:
+    import zlib
+    return zlib.compress(data)
