@@ -39,8 +39,6 @@ log = logging.getLogger(__name__)
 
 COMMIT_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
-COMMIT_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
-
 
 class Op:
     """One queued operation; ``done`` is whatever the notifier needs (a trio.Event)."""
@@ -71,10 +69,6 @@ class Writer:
         # Figures for /metrics and the benchmark: groups committed, ops in them.
         self.groups = 0
         self.ops = 0
-        # How long each group took from BEGIN to COMMIT (fsync included), as
-        # cumulative counts per upper bound of COMMIT_BUCKETS_S, for /metrics.
-        self.commit_counts = [0] * len(COMMIT_BUCKETS_S)
-        self.commit_sum_s = 0.0
         # How long each group took from BEGIN to COMMIT (fsync included), as
         # cumulative counts per upper bound of COMMIT_BUCKETS_S, for /metrics.
         self.commit_counts = [0] * len(COMMIT_BUCKETS_S)
@@ -127,7 +121,6 @@ class Writer:
                         break
                     batch.append(nxt)  # type: ignore[arg-type]
                 started = time.monotonic()
-                started = time.monotonic()
                 try:
                     self._commit(batch)
                 except Exception as exc:  # SAVEPOINT/RELEASE itself failed: lose the group
@@ -135,7 +128,6 @@ class Writer:
                     self._fail(batch, exc)
                 self.groups += 1
                 self.ops += len(batch)
-                self._observe(time.monotonic() - started)
                 self._observe(time.monotonic() - started)
                 try:
                     self._notify(batch)
@@ -160,12 +152,6 @@ class Writer:
                 except Exception:
                     log.exception("store writer: could not notify waiters")
             self._db.conn.close()
-
-    def _observe(self, seconds: float) -> None:
-        self.commit_sum_s += seconds
-        for i, le in enumerate(COMMIT_BUCKETS_S):
-            if seconds <= le:
-                self.commit_counts[i] += 1
 
     def _observe(self, seconds: float) -> None:
         self.commit_sum_s += seconds
