@@ -278,40 +278,45 @@ def _number(value: str, padded: bool) -> str:
     return value
 
 
+_SHEET_NS = ("http://schemas.openxmlformats.org/spreadsheetml/2006/main",
+             "http://purl.oclc.org/ooxml/spreadsheetml/main")
+_V = frozenset(f"{{{ns}}}v" for ns in _SHEET_NS)
+_IS = frozenset(f"{{{ns}}}is" for ns in _SHEET_NS)
+_ROW = frozenset(f"{{{ns}}}row" for ns in _SHEET_NS)
+
+
 def _sheet(xml: bytes, part: str, shared: list[str], pad: frozenset[int],
            reader: _Reader) -> None:
-    """Cells in document order, each followed by a tab; a line break after each row.
-    Read in batches of whole rows: a number never spans two rows."""
+    """Cells in document order, each value followed by a tab; a line break after each
+    row.  Read in batches of whole rows: a number never spans two rows.  Only values,
+    rows, headers and footers come up from the parser (a 10 MB sheet has millions of
+    cells: the Python work per cell is what the check costs)."""
     out: list[str] = []
+    append = out.append
     rows = 0
-    tags = ("{*}c", "{*}row", "{*}oddHeader", "{*}oddFooter", "{*}evenHeader",
-            "{*}evenFooter", "{*}firstHeader", "{*}firstFooter")
-    for _, el in _parse(xml, part, tags):
-        local = _local(el)
-        if local == "c":
-            t = el.get("t")
-            value = None
-            for child in el:
-                cl = _local(child)
-                if cl == "v":
-                    value = child.text
-                elif cl == "is":
-                    value = "".join(child.itertext())
+    tags = [f"{{{ns}}}{local}" for ns in _SHEET_NS
+            for local in ("v", "is", "row", "oddHeader", "oddFooter", "evenHeader",
+                          "evenFooter", "firstHeader", "firstFooter")]
+    for _, el in _parse(xml, part, tuple(tags)):
+        tag = el.tag
+        if tag in _V or tag in _IS:
+            value = el.text if tag in _V else "".join(el.itertext())
             if value:
-                if t == "s":
+                c = el.getparent()
+                t = c.get("t") if c is not None else None
+                if t == "s" and tag in _V:
                     try:
                         value = shared[int(value)]
                     except (ValueError, IndexError):
                         raise Unreadable(f"{part}: shared string {value!r} out of range") from None
-                elif t is None or t == "n":
-                    style = el.get("s")
+                elif (t is None or t == "n") and tag in _V:
+                    style = c.get("s") if c is not None else None
                     value = _number(value, style is not None and style.isdigit() and
                                     int(style) in pad)
-                out.append(value)
-            out.append("\t")
-            el.clear(keep_tail=False)
-        elif local == "row":
-            out.append("\n")
+                append(value)
+                append("\t")
+        elif tag in _ROW:
+            append("\n")
             el.clear(keep_tail=False)
             while el.getprevious() is not None:  # rows read: memory stays flat
                 del el.getparent()[0]
@@ -320,7 +325,7 @@ def _sheet(xml: bytes, part: str, shared: list[str], pad: frozenset[int],
                 reader.read("".join(out))
                 out.clear()
         else:
-            out.append("\n" + (el.text or "") + "\n")
+            append("\n" + (el.text or "") + "\n")
     reader.read("".join(out))
 
 
@@ -401,8 +406,8 @@ def _content(owner: Any, resources: Any, out: list[str], level: int,
     xobjects = resources.get("/XObject") if isinstance(resources, pikepdf.Dictionary) else None
     decode: Callable[[bytes], str] = _latin1
     cache: dict[str, Callable[[bytes], str]] = {}
-    for operands, operator in pikepdf.parse_content_stream(owner):
-        op = str(operator)
+    for instruction in pikepdf.parse_content_stream(owner):
+        operands, op = instruction.operands, str(instruction.operator)
         if op == "Tf" and operands:
             name = str(operands[0])
             if name not in cache:
