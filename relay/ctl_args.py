@@ -61,7 +61,7 @@ def parser() -> argparse.ArgumentParser:
     where.add_argument("--none", action="store_true", help="in no department")
     imp = account.add_parser("import", help="compare with a personnel CSV (login, name, "
                              "kana, department, kind, email); --apply to apply")
-    imp.add_argument("file")
+    imp.add_argument("file", help="the CSV file, or - for standard input")
     imp.add_argument("--apply", action="store_true",
                      help="apply the changes (one transaction); without it nothing changes")
     imp.add_argument("--json", action="store_true")
@@ -158,8 +158,11 @@ def operation(args: argparse.Namespace) -> tuple[str, dict[str, Any], Printer]:
                                            "department": None if args.none else args.department},
                     o.account_changed("部署を変更しました / moved"))
         if action == "import":
-            with open(args.file, "rb") as f:
-                content = personnel.decode(f.read())
+            if args.file == "-":  # under systemd-run the service user may not read the file
+                content = personnel.decode(sys.stdin.buffer.read())
+            else:
+                with open(args.file, "rb") as f:
+                    content = personnel.decode(f.read())
             return ("account.import", {"content": content, "apply": args.apply},
                     partial(o.import_report, as_json=as_json))
         if action == "delete":

@@ -29,7 +29,13 @@ def test_import_from_shift_jis_shows_the_diff_then_applies_it(ctl: Ctl, tmp_path
     assert "- leaving\tsuzuki" in dry.stdout and "nothing changed" in dry.stdout
     assert "tanaka" not in ctl("account", "list").stdout
 
-    applied = ctl("account", "import", str(f), "--apply", "--json")
+    # From standard input, as under systemd-run --pipe (the service user cannot read
+    # the operator's file).
+    r = subprocess.run([sys.executable, "-m", "relay.ctl", "--config", str(ctl.config),
+                        "account", "import", "-", "--apply", "--json"],
+                       input=f.read_bytes(), capture_output=True, cwd=REPO, timeout=60)
+    applied = subprocess.CompletedProcess(r.args, r.returncode, r.stdout.decode(),
+                                          r.stderr.decode())
     assert applied.returncode == 0, applied.stderr
     assert json.loads(applied.stdout)["applied"] is True
     listed = json.loads(ctl("account", "list", "--json").stdout)
