@@ -293,8 +293,9 @@ class ImageRebuilder:
             if exc.reason == "limit_exceeded":
                 raise
             raise _Unfit(f"fax data that does not decode ({exc.detail[:60]})") from exc
-        except (pikepdf.PdfError, NotImplementedError, pikepdf.UnsupportedImageTypeError,
-                pikepdf.InvalidPdfImageError) as exc:
+        except (MemoryError, RecursionError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - pikepdf's TIFF wrapping fails in many ways
             raise _Unfit(f"fax data that does not decode ({type(exc).__name__})") from exc
         if im.mode != "1":
             raise _Unfit(f"fax image decoded in mode {im.mode}")
@@ -354,6 +355,7 @@ class ImageRebuilder:
         s = Stream(self.pdf, ii._data._inline_image_raw_bytes().rstrip(b"\x00\t\n\x0c\r "))
         for key, value in d.items():
             s[key] = value
+        s.Type, s.Subtype = Name.XObject, Name.Image  # for pikepdf's decoders; not written
         if "/DecodeParms" in d.keys() and "/Filter" not in d.keys():
             del s["/DecodeParms"]
         if not self.image(s, f"inline image in {where}"):

@@ -232,3 +232,23 @@ def test_an_image_with_an_unknown_filter_is_removed_and_reported() -> None:
 def zlib_compress(data: bytes) -> bytes:
     import zlib
     return zlib.compress(data)
+
+
+def test_inline_fax_image_becomes_plain_samples() -> None:
+    fax = Image.new("1", (16, 8), 1)
+    fax.paste(0, (2, 2, 8, 6))
+    buf = io.BytesIO()
+    fax.save(buf, "TIFF", compression="group4")
+    tif = Image.open(io.BytesIO(buf.getvalue()))
+    g4 = buf.getvalue()[tif.tag_v2[273][0]:tif.tag_v2[273][0] + tif.tag_v2[279][0]]
+    pdf = fx.text_pdf()
+    pdf.pages[0].obj.Contents = pdf.make_stream(
+        b"q 80 0 0 40 50 300 cm BI /W 16 /H 8 /IM true /F [/AHx /CCF] "
+        b"/DP [null << /K -1 /Columns 16 /Rows 8 >>] ID " + g4.hex().encode() + b"> EI Q\n")
+    out = disarm(fx.to_bytes(pdf))
+    assert out.removed == ()
+    with pikepdf.open(io.BytesIO(out.data)) as res:
+        (ii,) = [i.iimage for i in pikepdf.parse_content_stream(res.pages[0])
+                 if isinstance(i, pikepdf.ContentStreamInlineImage)]
+        assert [str(x) for x in ii._image_object][-1] == "/ASCIIHexDecode"
+        assert len(bytes.fromhex(ii._data._inline_image_raw_bytes().strip()[:-1].decode())) == 2 * 8
