@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
+from policy import hours as business_hours
 from policy.config import PolicyConfig
 from sanitize.config import SanitizeConfig
 from store.config import StoreConfig
@@ -158,6 +159,29 @@ class LogConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class HoursConfig:
+    """Business hours (業務時間外の配慮): outside them a message's notification is held
+    until they begin (``relay.hours``); the schedule itself is ``policy.hours``."""
+
+    enabled: bool = False
+    time_zone: str = "Asia/Tokyo"
+    working_days: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri")
+    start: str = "08:30"  # HH:MM, included
+    end: str = "17:15"  # HH:MM, excluded
+    # National holidays (祝日, 振替休日, 国民の休日) from the jpholiday library are closed.
+    national_holidays: bool = True
+    # Extra closed days: "MM-DD" (every year), "YYYY-MM-DD", or spans "A..B" of either.
+    closed_days: tuple[str, ...] = ("12-29..01-03",)
+
+    def __post_init__(self) -> None:
+        self.schedule()  # refuses what it cannot read, naming the key
+
+    def schedule(self) -> business_hours.Hours:
+        return business_hours.schedule(self.time_zone, self.working_days, self.start, self.end,
+                              self.national_holidays, self.closed_days)
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     listeners: ListenersConfig = ListenersConfig()
     tls: TLSConfig = TLSConfig()
@@ -167,6 +191,7 @@ class Config:
     sanitize: SanitizeConfig = SanitizeConfig()
     policy: PolicyConfig = PolicyConfig()
     log: LogConfig = LogConfig()
+    hours: HoursConfig = HoursConfig()
 
 
 # --------------------------------------------------------------------------- the walker
