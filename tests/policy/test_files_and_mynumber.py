@@ -56,7 +56,7 @@ def test_internet_uploads_are_always_disarmed() -> None:
 def test_lgwan_never_receives_an_internet_original(status: str) -> None:
     for receives in ("original", "sanitized"):
         cfg = PolicyConfig(internet_receives=receives)  # type: ignore[arg-type]
-        v = variant_for("lgwan", "internet", status, "pdf", cfg)
+        v = variant_for("lgwan", "internet", status, "pdf", cfg, outbound=None)
         assert v != "original"
         if status == "ready":
             assert v == "sanitized"
@@ -67,14 +67,30 @@ def test_lgwan_never_receives_an_internet_original(status: str) -> None:
 
 
 def test_internet_members_get_what_policy_says() -> None:
-    assert variant_for("internet", "internet", "pending", "pdf", CFG) == "original"
+    assert variant_for("internet", "internet", "pending", "pdf", CFG, outbound=None) == "original"
     cfg = PolicyConfig(internet_receives="sanitized")
-    assert variant_for("internet", "internet", "ready", "pdf", cfg) == "sanitized"
-    assert variant_for("internet", "internet", "pending", "pdf", cfg) == Denied("file_pending", 409)
+    assert variant_for("internet", "internet", "ready", "pdf", cfg, outbound=None) == "sanitized"
+    assert variant_for("internet", "internet", "pending", "pdf", cfg,
+                       outbound=None) == Denied("file_pending", 409)
+
+
+CLEAR = {"outcome": "clear"}
 
 
 def test_lgwan_files_reach_internet_only_for_allowed_kinds() -> None:
-    assert variant_for("lgwan", "lgwan", "ready", "docm", CFG) == "original"
-    assert variant_for("internet", "lgwan", "ready", "pdf", CFG) == "original"
-    assert variant_for("internet", "lgwan", "ready", "docm", CFG) == Denied("policy_blocked", 403)
+    assert variant_for("lgwan", "lgwan", "ready", "docm", CFG, outbound=None) == "original"
+    assert variant_for("internet", "lgwan", "ready", "pdf", CFG, outbound=CLEAR) == "original"
+    assert variant_for("internet", "lgwan", "ready", "docm", CFG,
+                       outbound=CLEAR) == Denied("policy_blocked", 403)
+
+
+def test_an_lgwan_file_waits_for_its_my_number_check_before_it_leaves() -> None:
+    # Not read yet: nobody outside has it; a hit or an unreadable text holds it.
+    assert variant_for("internet", "lgwan", "ready", "pdf", CFG,
+                       outbound=None) == Denied("file_pending", 409)
+    held = variant_for("internet", "lgwan", "ready", "csv", CFG,
+                       outbound={"outcome": "hit", "reason": "my_number_in_file"})
+    assert isinstance(held, Denied) and (held.code, held.status) == ("file_blocked", 403)
+    assert variant_for("lgwan", "lgwan", "ready", "csv", CFG,
+                       outbound={"outcome": "hit", "reason": "my_number_in_file"}) == "original"
     assert outbound_allowed("xlsx", CFG) and not outbound_allowed("executable", CFG)
