@@ -161,6 +161,13 @@ def opening_of(hours: Hours, t: float) -> float | None:
     return _at(hours, _local(hours, t).date(), hours.start)
 
 
+def closing_of(hours: Hours, t: float) -> float | None:
+    """The end of the working hours ``t`` falls in; None outside hours."""
+    if not is_open(hours, t):
+        return None
+    return _at(hours, _local(hours, t).date(), hours.end)
+
+
 def previous_close(hours: Hours, opening: float) -> float:
     """The end of the last working hours before ``opening``: the held window of that
     opening starts there.  Bounded by ``SEARCH_DAYS`` back."""
