@@ -22,13 +22,14 @@ from policy import access
 from sanitize.pool import WorkerPool
 from store.facade import Store
 
-from relay import errors, stream
+from relay import errors, externals, stream
 from relay.commands import Caller, Context
 from relay.config import Config
 from relay.disarm_jobs import DisarmJobs
 from relay.hub import Hub
 from relay.logs import request_line
 from relay.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE, Metrics
+from relay.my_sessions import last_seen
 from relay.sessions import Logins, authenticate
 from relay.shapes import ID_RE, bearer_token, credentials, same_origin
 from relay.web import Accept, Request, Response, json_response
@@ -112,6 +113,7 @@ class RelayApp:
                  pool: WorkerPool | None = None) -> None:
         from relay.routes import admin_routes, member_routes  # they import this module
         from relay.routes_collab import collab_routes
+        from relay.routes_lifecycle import lifecycle_routes
         from relay.webclient import web_routes
 
         self.cfg = cfg
@@ -125,7 +127,7 @@ class RelayApp:
             public("GET", "/metrics", self.metrics, lgwan_only=True),
             public("GET", "/api/v1/stream", self.stream_without_upgrade),
             *member_routes(self), *admin_routes(self), *web_routes(self),
-            *collab_routes(self)]
+            *collab_routes(self), *lifecycle_routes(self)]
         self.prom = Metrics(self)  # /metrics, one registry per app
         # Open connections per zone, from the server layer (relay.main sets it).
         self.open_connections: Callable[[], Mapping[str, int]] = dict
@@ -133,8 +135,13 @@ class RelayApp:
     # ------------------------------------------------------------ background work
     async def run(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Background work until cancelled: the disarm pool and its jobs (pending ones
-        from before a restart first), retention.  Started once the store is open."""
-        await self.jobs.run(task_status=task_status)
+        from before a restart first), retention, sessions' last use, external
+        accounts' expiry.  Started once the store is open."""
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(last_seen(self.ctx).run, self.ctx)  # sessions' last use
+            nursery.start_soon(externals.watch, self.ctx)  # external accounts' expiry
+            await self.jobs.run(task_status=task_status)
+            nursery.cancel_scope.cancel()
 
     async def aclose(self) -> None:
         """Cancel the background work and close the disarm pool (if ``run`` made it)."""

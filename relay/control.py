@@ -27,7 +27,7 @@ import trio
 
 from policy.errors import Forbidden
 
-from relay import accounts, directory_ops, errors, originals
+from relay import accounts, directory_ops, errors, externals, lifecycle_ops, originals
 from relay.commands import OPERATOR, Actor, Context
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,10 @@ async def _account_add(ctx: Context, a: dict[str, Any]) -> dict[str, Any]:
     if generated:
         password = accounts.one_time_password()
     new = accounts.check_new_account(a["login"], password, a["kind"], a.get("display_name", ""))
-    account = await ctx.run(accounts.create_account(ctx, OPERATOR, new, one_time=generated))
+    sponsor = (await externals.sponsor(ctx, login=a["sponsor"]) if a.get("sponsor") is not None
+               else None)
+    account = await ctx.run(externals.create_account(ctx, OPERATOR, new, sponsor,
+                                                     a.get("expires_at"), one_time=generated))
     return {"account": account.public(), "password": password if generated else None}
 
 
@@ -115,6 +118,8 @@ OPERATIONS: dict[str, Operation] = {
     "original.decide": _original_decide,
     # accounts listed, shown, renamed, moved, deleted, imported; departments; rooms
     **directory_ops.OPERATIONS,
+    # sessions ended, external accounts' sponsor and last day
+    **lifecycle_ops.OPERATIONS,
 }
 
 

@@ -30,12 +30,18 @@ def parser() -> argparse.ArgumentParser:
     add.add_argument("--password-stdin", action="store_true",
                      help="read the password from the first line of stdin "
                           "(without it a one-time password is generated and printed)")
+    add.add_argument("--sponsor", metavar="LOGIN",
+                     help="external accounts: the staff account responsible (required)")
+    add.add_argument("--expires", metavar="YYYY-MM-DD",
+                     help="external accounts: the last day of use (default: one year)")
     listing = account.add_parser("list", help="list accounts (deleted ones only with "
                                  "--state deleted)")
     listing.add_argument("--kind", choices=accounts.ACCOUNT_KINDS)
     listing.add_argument("--department", metavar="PATH",
                          help="in this department or one under it (総務部/総務課)")
     listing.add_argument("--state", choices=directory.ACCOUNT_STATES)
+    listing.add_argument("--expiring", type=int, metavar="DAYS",
+                         help="external accounts whose last day is within DAYS, or past")
     listing.add_argument("--json", action="store_true", help="a JSON array")
     show = account.add_parser("show", help="one account, its department and rooms")
     show.add_argument("login")
@@ -51,6 +57,14 @@ def parser() -> argparse.ArgumentParser:
                                "--password-stdin); the account's sessions end")
     reset.add_argument("login")
     reset.add_argument("--password-stdin", action="store_true")
+    account.add_parser("logout", help="end every session of the account (its streams "
+                       "close; it stays enabled)").add_argument("login")
+    sponsor = account.add_parser("sponsor", help="an external account's sponsor (staff)")
+    sponsor.add_argument("login")
+    sponsor.add_argument("sponsor", metavar="SPONSOR")
+    expires = account.add_parser("expires", help="an external account's last day of use")
+    expires.add_argument("login")
+    expires.add_argument("date", metavar="YYYY-MM-DD")
     rename = account.add_parser("rename", help="change the display name")
     rename.add_argument("login")
     rename.add_argument("display_name")
@@ -140,14 +154,24 @@ def operation(args: argparse.Namespace) -> tuple[str, dict[str, Any], Printer]:
     if command == "account":
         if action == "add":
             return "account.add", {"login": args.login, "kind": args.kind,
-                                   "display_name": args.display_name,
-                                   "password": password}, o.account("作成しました / created")
+                                   "display_name": args.display_name, "password": password,
+                                   "sponsor": args.sponsor, "expires_at": args.expires}, \
+                o.account("作成しました / created")
         if action == "reset":
             return ("account.reset", {"login": args.login, "password": password},
                     o.account("パスワードを再設定しました / password reset"))
         if action == "list":
             return ("account.list", {"kind": args.kind, "department": args.department,
-                                     "state": args.state}, partial(o.accounts, as_json=as_json))
+                                     "state": args.state, "expiring": args.expiring},
+                    partial(o.accounts, as_json=as_json))
+        if action == "logout":
+            return "account.logout", {"login": args.login}, o.logged_out
+        if action == "sponsor":
+            return ("account.sponsor", {"login": args.login, "sponsor": args.sponsor},
+                    o.external("担当者を変更しました / sponsor set"))
+        if action == "expires":
+            return ("account.expires", {"login": args.login, "expires_at": args.date},
+                    o.external("有効期限を変更しました / last day set"))
         if action == "show":
             return "account.show", {"login": args.login}, partial(o.account_show, as_json=as_json)
         if action == "rename":

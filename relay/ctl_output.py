@@ -93,8 +93,13 @@ def accounts(r: dict[str, Any], as_json: bool = False) -> int:
     if as_json:
         return dump(r["accounts"])
     for a in r["accounts"]:
-        out(f"{a['login']}\t{a['display_name']}\t{a['kind']}\t{a['state']}\t"
-            f"{a['department'] or '-'}")
+        line = (f"{a['login']}\t{a['display_name']}\t{a['kind']}\t{a['state']}\t"
+                f"{a['department'] or '-'}")
+        if a["kind"] == "external":  # its sponsor and last day (「未設定」: none yet)
+            expired = " (expired)" if a.get("expired") else ""
+            line += (f"\tsponsor={a.get('sponsor_login') or '未設定'}\t"
+                     f"expires={a.get('expires_at') or '未設定'}{expired}")
+        out(line)
     if not r["accounts"]:
         out("該当するアカウントはありません / no accounts match")
     return EXIT_OK
@@ -111,6 +116,22 @@ def account_show(r: dict[str, Any], as_json: bool = False) -> int:
                       for x in a["rooms"])
     out(f"rooms: {rooms or '-'}")
     return EXIT_OK
+
+
+def logged_out(r: dict[str, Any]) -> int:
+    a = r["account"]
+    out(f"セッションを終了しました / sessions ended: {a['login']} (id {a['id']}), "
+        f"{r['sessions_ended']}")
+    return EXIT_OK
+
+
+def external(verb: str) -> Printer:
+    def printer(r: dict[str, Any]) -> int:
+        e = r["external"]
+        out(f"{verb}: {e['login']} (id {e['id']}) sponsor={e['sponsor_login'] or '未設定'} "
+            f"expires={e['expires_at'] or '未設定'}")
+        return EXIT_OK
+    return printer
 
 
 def account_changed(verb: str) -> Printer:

@@ -13,6 +13,7 @@ from store.directory import Person, RoomInfo
 
 from relay import directory, personnel
 from relay.commands import OPERATOR, Context
+from relay.lifecycle_ops import with_sponsorship
 
 Operation = Callable[[Context, dict[str, Any]], Awaitable[dict[str, Any]]]
 
@@ -38,7 +39,8 @@ def _room(r: RoomInfo, paths: dict[str, str], logins: dict[str, str]) -> dict[st
 async def _account_list(ctx: Context, a: dict[str, Any]) -> dict[str, Any]:
     found = await directory.people(ctx, a.get("kind"), a.get("department"), a.get("state"))
     paths = await _paths(ctx)
-    return {"accounts": [_person(p, paths) for p in found]}
+    rows = [_person(p, paths) for p in found]
+    return {"accounts": await with_sponsorship(ctx, rows, a.get("expiring"))}
 
 
 async def _account_show(ctx: Context, a: dict[str, Any]) -> dict[str, Any]:

@@ -71,6 +71,15 @@ CODES: dict[str, tuple[int, str]] = {
     "cannot_disable_self": (400, "自分自身は無効化できません / you cannot disable yourself"),
     "login_exists": (409, "そのログイン名は既に使われています / login already exists"),
     "account_not_found": (404, "アカウントが見つかりません / account not found"),
+    "session_not_found": (404, "セッションが見つかりません / session not found"),
+    "sponsor_required": (400, "外部アカウントには担当職員 (sponsor) が必要です / an external "
+                              "account needs a sponsor"),
+    "invalid_sponsor": (400, "担当者は有効な職員 (staff) アカウントにしてください / the sponsor "
+                             "must be an enabled staff account"),
+    "invalid_expiry": (400, "有効期限の日付が不正です / expires_at must be a date from today "
+                            "(YYYY-MM-DD)"),
+    "not_external": (400, "担当者と有効期限は外部アカウントにだけ設定できます / sponsor and "
+                          "expires_at apply to external accounts only"),
     "directory_forbidden": (403, "外部アカウントは名簿を閲覧できません / external accounts may "
                                  "not list the directory"),
     # ---- rooms and messages

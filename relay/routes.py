@@ -12,10 +12,11 @@ from typing import TYPE_CHECKING, Any
 
 from policy.zones import Zone
 
-from relay import accounts, errors, files, messages, originals, rooms, sessions
+from relay import accounts, errors, externals, files, messages, originals, rooms, sessions
 from relay.app import Route, admin, member, no_content, ok, public
 from relay.commands import Caller
 from relay.directory import check_directory, departments, with_departments
+from relay.my_sessions import device_label
 from relay.shapes import COOKIE_PREFIX, Fields, cookie_allowed, query_id, query_int, read_json
 from relay.web import Request, Response
 
@@ -43,7 +44,8 @@ def member_routes(app: "RelayApp") -> list[Route]:
     async def login(req: Request, p: list[str]) -> Response:
         f = await fields(req)
         token, account = await app.logins.login(f.req_str("login"), f.req_str("password"),
-                                                 f.opt_str("totp"), req.zone, req.peer)
+                                                 f.opt_str("totp"), req.zone, req.peer,
+                                                 device_label(req.header("user-agent")))
         headers: tuple[tuple[str, str], ...] = ()
         if cookie_allowed(req, cfg.auth.lgwan_http_cookie):
             ttl = int(cfg.auth.session_ttl_hours * 3600)
@@ -171,8 +173,11 @@ def admin_routes(app: "RelayApp") -> list[Route]:
         new = accounts.check_new_account(
             f.req_str("login"), password, f.choice("kind", accounts.ACCOUNT_KINDS) or "",
             f.opt_str("display_name") or "")
-        account = await ctx.run(accounts.create_account(ctx, caller.actor, new,
-                                                        one_time=generated))
+        sponsor_id = f.opt_id("sponsor")  # external accounts: relay.externals
+        sponsor = (None if sponsor_id is None
+                   else await externals.sponsor(ctx, account_id=sponsor_id))
+        account = await ctx.run(externals.create_account(
+            ctx, caller.actor, new, sponsor, f.opt_str("expires_at"), one_time=generated))
         body: dict[str, Any] = account.public()
         if generated:
             body["initial_password"] = password

@@ -7,7 +7,8 @@ client address's bucket and from the login's bucket *in that zone*; an empty buc
 answers 429 with Retry-After and the start of such a lockout is audited once.  Keeping
 the zones' buckets apart means guesses sent to the internet listener can never lock
 staff (or an LGWAN-only admin) out of their LGWAN PCs.  An account that may not use a
-zone is answered there exactly like a wrong password, so it cannot be probed.  The failed logins of the
+zone, or an external account past its last day of use (store.externals), is answered
+exactly like a wrong password, so it cannot be probed.  The failed logins of the
 last window are read back from the audit log when relayd starts, so a restart hands a
 guesser no fresh set of tries.
 """
@@ -25,11 +26,13 @@ from policy import access
 from policy.errors import Forbidden, PolicyError
 from policy.ratelimit import ip_key
 from policy.zones import Zone
+from store import externals
 from store.errors import AccountNotFound
 from store.records import Account, Audit
 
 from relay import errors
 from relay.commands import Caller, Context, Done
+from relay.my_sessions import last_seen
 from relay.web import HTTPError
 
 log = logging.getLogger(__name__)
@@ -62,6 +65,7 @@ async def authenticate(ctx: Context, token: str | None, zone: Zone) -> Caller:
         raise errors.unauthenticated()
     account, session = found
     access.check_zone(account.kind, zone)
+    last_seen(ctx).mark(session.id, ctx.now())
     return Caller(account, session, token, zone)
 
 
@@ -86,7 +90,7 @@ class Logins:
         self._limits_restored = False
 
     async def login(self, login: str, password: str, totp: str | None, zone: Zone,
-                    peer: str) -> tuple[str, Account]:
+                    peer: str, device: str = "") -> tuple[str, Account]:
         """A new session token after the password (and, where required, a TOTP code)."""
         ctx = self.ctx
         if not self._limits_restored:
@@ -106,12 +110,14 @@ class Logins:
         account = None
         if len(login) <= MAX_LOGIN_CHARS and len(password) <= MAX_PASSWORD_CHARS:
             account = await ctx.store.check_password(login, password, now)
-        if account is None or not access.may_use_zone(account.kind, zone):
-            # A zone the account may not use answers like a wrong password (after the
-            # same password hash), and counts like one.
+        expired = account is not None and await externals.read(
+            ctx.store, externals.expired, account.id, now)
+        if account is None or not access.may_use_zone(account.kind, zone) or expired:
+            # A zone the account may not use, or an expired account, answers like a
+            # wrong password (after the same password hash), and counts like one.
             data = {"zone": zone, "peer": peer}
             if account is not None:
-                data["reason"] = "zone_forbidden"
+                data["reason"] = "expired" if expired else "zone_forbidden"
             await ctx.store.record(Audit("login.failed", None, key, data), now)
             raise errors.invalid_credentials()
         try:
@@ -128,7 +134,7 @@ class Logins:
                 self.by_account.give_back(login_key(zone, key), now)
             raise
         token, _session = await ctx.store.create_session(
-            account.id, zone, now, ctx.cfg.auth.session_ttl_hours * 3600,
+            account.id, zone, now, ctx.cfg.auth.session_ttl_hours * 3600, device=device,
             audit=Audit("login.ok", account.id, account.id, {"zone": zone, "peer": peer}))
         # A successful login is not an attack: it does not use up the user's attempts.
         self.by_ip.give_back(ip, now)

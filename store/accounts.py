@@ -76,17 +76,24 @@ def token_hash(token: str) -> bytes:
 
 def session_for_token(db: sqlite_utils.Database, token: str,
                       now: float) -> tuple[Account, Session] | None:
+    # An account past its last day of use (store.externals) works no more, whatever
+    # its sessions say; a session of one that will pass it ends no later (its
+    # streams' timers are set from expires_at).
     row = db.conn.execute(
-        f"SELECT s.id, s.account_id, s.zone, s.created_at, s.expires_at, "
+        f"SELECT s.id, s.account_id, s.zone, s.created_at, s.expires_at, a.expires_ts, "
         f"{', '.join('a.' + c for c in _ACCOUNT_COLS.split(', '))} "
         "FROM sessions s JOIN accounts a ON a.id = s.account_id "
-        "WHERE s.token_sha256 = ? AND s.revoked = 0 AND s.expires_ts > ? AND a.disabled = 0",
+        "WHERE s.token_sha256 = ? AND s.revoked = 0 AND s.expires_ts > ? AND a.disabled = 0 "
+        "AND (a.expires_ts IS NULL OR a.expires_ts > ?2)",
         (token_hash(token), now)).fetchone()
     if row is None:
         return None
+    expires_at = row[4]
+    if row[5] is not None and iso(row[5]) < expires_at:
+        expires_at = iso(row[5])
     session = Session(id=str(row[0]), account_id=str(row[1]), zone=row[2],
-                      created_at=row[3], expires_at=row[4])
-    return account_from_row(row[5:]), session
+                      created_at=row[3], expires_at=expires_at)
+    return account_from_row(row[6:]), session
 
 
 # ------------------------------------------------------------------------- writes
@@ -165,13 +172,14 @@ def accept_totp_step_txn(db: sqlite_utils.Database, account_id: str, step: int) 
 
 
 def create_session_txn(db: sqlite_utils.Database, account_id: str, token: str, zone: Zone,
-                       now: float, ttl_s: float) -> Session:
+                       now: float, ttl_s: float, device: str = "") -> Session:
     account = get_account(db, account_id)
     expires = now + ttl_s
     cur = db.conn.execute(
         "INSERT INTO sessions (token_sha256, account_id, zone, created_at, expires_at, "
-        "expires_ts) VALUES (?, ?, ?, ?, ?, ?)",
-        (token_hash(token), int(account.id), zone, iso(now), iso(expires), expires))
+        "expires_ts, device, last_seen_ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (token_hash(token), int(account.id), zone, iso(now), iso(expires), expires, device,
+         now))
     return Session(id=str(cur.lastrowid), account_id=account.id, zone=zone,
                    created_at=iso(now), expires_at=iso(expires))
 

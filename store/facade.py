@@ -358,11 +358,13 @@ class Store:
 
     # ---------------------------------------------------------------- sessions
     async def create_session(self, account_id: str, zone: Zone, now: float,
-                             ttl_s: float, *, audit: AuditFor) -> tuple[str, Session]:
-        """A new random token (>=128 bits, urlsafe); only its SHA-256 is stored."""
+                             ttl_s: float, *, audit: AuditFor,
+                             device: str = "") -> tuple[str, Session]:
+        """A new random token (>=128 bits, urlsafe); only its SHA-256 is stored.
+        ``device``: what the person will recognise the session by (relay.my_sessions)."""
         token = secrets.token_urlsafe(TOKEN_BYTES)
         session = await self._audited(accounts.create_session_txn,
-                                      (account_id, token, zone, now, ttl_s), audit, now)
+                                      (account_id, token, zone, now, ttl_s, device), audit, now)
         return token, session
 
     async def session_for_token(self, token: str, now: float) -> tuple[Account, Session] | None:

@@ -248,12 +248,238 @@ END;
 """
 
 
+# Answering together: polls (options, one row per vote and option), schedule
+# adjustments (candidate slots, one answer row per member: JSON {slot id: yes | maybe |
+# no} and a comment), roll calls (option labels as JSON, one answer row per member:
+# the option's position, minutes until arrival, a comment).  Each hangs off the
+# message that carries it (messages.kind "poll" | "schedule" | "rollcall"; the
+# decision of a schedule is announced by a message of kind "system").
+_V_VOTES = """
+CREATE TABLE polls (
+    id INTEGER PRIMARY KEY,
+    message_id INTEGER NOT NULL UNIQUE REFERENCES messages(id),
+    room_id INTEGER NOT NULL REFERENCES rooms(id),
+    creator INTEGER NOT NULL REFERENCES accounts(id),
+    question TEXT NOT NULL,
+    multiple INTEGER NOT NULL,
+    anonymous INTEGER NOT NULL,
+    closes_at TEXT,
+    closes_ts REAL,
+    closed_at TEXT
+);
+CREATE TABLE poll_options (
+    id INTEGER PRIMARY KEY,
+    poll_id INTEGER NOT NULL REFERENCES polls(id),
+    position INTEGER NOT NULL,
+    label TEXT NOT NULL
+);
+CREATE INDEX poll_options_poll ON poll_options(poll_id, position);
+CREATE TABLE poll_votes (
+    poll_id INTEGER NOT NULL REFERENCES polls(id),
+    account_id INTEGER NOT NULL REFERENCES accounts(id),
+    option_id INTEGER NOT NULL REFERENCES poll_options(id),
+    at TEXT NOT NULL,
+    PRIMARY KEY (poll_id, account_id, option_id)
+) WITHOUT ROWID;
+CREATE INDEX poll_votes_option ON poll_votes(option_id);
+CREATE TABLE schedules (
+    id INTEGER PRIMARY KEY,
+    message_id INTEGER NOT NULL UNIQUE REFERENCES messages(id),
+    room_id INTEGER NOT NULL REFERENCES rooms(id),
+    creator INTEGER NOT NULL REFERENCES accounts(id),
+    title TEXT NOT NULL,
+    closes_at TEXT,
+    closes_ts REAL,
+    decided_slot INTEGER,
+    decided_at TEXT
+);
+CREATE TABLE schedule_slots (
+    id INTEGER PRIMARY KEY,
+    schedule_id INTEGER NOT NULL REFERENCES schedules(id),
+    position INTEGER NOT NULL,
+    start TEXT NOT NULL,
+    start_ts REAL NOT NULL,
+    end TEXT,
+    label TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX schedule_slots_schedule ON schedule_slots(schedule_id, position);
+CREATE TABLE schedule_answers (
+    schedule_id INTEGER NOT NULL REFERENCES schedules(id),
+    account_id INTEGER NOT NULL REFERENCES accounts(id),
+    answers TEXT NOT NULL,
+    comment TEXT NOT NULL DEFAULT '',
+    at TEXT NOT NULL,
+    PRIMARY KEY (schedule_id, account_id)
+) WITHOUT ROWID;
+CREATE TABLE rollcalls (
+    id INTEGER PRIMARY KEY,
+    message_id INTEGER NOT NULL UNIQUE REFERENCES messages(id),
+    room_id INTEGER NOT NULL REFERENCES rooms(id),
+    creator INTEGER NOT NULL REFERENCES accounts(id),
+    title TEXT NOT NULL,
+    needed INTEGER,
+    options TEXT NOT NULL,
+    closed_at TEXT,
+    reminded_at TEXT,
+    reminded_ts REAL
+);
+CREATE TABLE rollcall_answers (
+    rollcall_id INTEGER NOT NULL REFERENCES rollcalls(id),
+    account_id INTEGER NOT NULL REFERENCES accounts(id),
+    option INTEGER NOT NULL,
+    eta_minutes INTEGER,
+    comment TEXT NOT NULL DEFAULT '',
+    at TEXT NOT NULL,
+    PRIMARY KEY (rollcall_id, account_id)
+) WITHOUT ROWID;
+"""
+
+
+# Running it for years: each session remembers the device it logged in from (the
+# User-Agent, shortened) and when it was last used (written about once a minute);
+# external accounts get a sponsor (the staff account responsible) and a last day of
+# use (expires_on, a JST date; expires_ts the moment it stops working), and the
+# reminders and expiries the hourly check handled, per account and date.
+_V_LIFECYCLE = """
+ALTER TABLE sessions ADD COLUMN device TEXT NOT NULL DEFAULT '';
+ALTER TABLE sessions ADD COLUMN last_seen_ts REAL;
+ALTER TABLE accounts ADD COLUMN sponsor_id INTEGER REFERENCES accounts(id);
+ALTER TABLE accounts ADD COLUMN expires_on TEXT;
+ALTER TABLE accounts ADD COLUMN expires_ts REAL;
+CREATE INDEX accounts_expires ON accounts(expires_ts) WHERE expires_ts IS NOT NULL;
+CREATE INDEX accounts_sponsor ON accounts(sponsor_id) WHERE sponsor_id IS NOT NULL;
+CREATE TABLE account_expiry_notices (
+    account_id INTEGER NOT NULL REFERENCES accounts(id),
+    expires_on TEXT NOT NULL,
+    days_before INTEGER NOT NULL,
+    at TEXT NOT NULL,
+    PRIMARY KEY (account_id, expires_on, days_before)
+) WITHOUT ROWID;
+"""
+
+
+# Time (store.scheduled): a message marked urgent (緊急: always notifies); an account's
+# opt-in to notifications after business hours (on-call staff); scheduled messages
+# (予約送信), kept after they are sent, cancelled or dropped so each is sent once and
+# its client_id stays answered; when a message was last reminded (the per-message
+# limit survives restarts); and the openings whose digest of held notifications went
+# out.  The partial index finds what is due without reading what is done.
+_V_TIMED = """
+ALTER TABLE messages ADD COLUMN urgent INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE accounts ADD COLUMN after_hours INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE scheduled_messages (
+    id INTEGER PRIMARY KEY,
+    room_id INTEGER NOT NULL REFERENCES rooms(id),
+    sender INTEGER NOT NULL REFERENCES accounts(id),
+    body TEXT NOT NULL,
+    urgent INTEGER NOT NULL DEFAULT 0,
+    origin_zone TEXT NOT NULL CHECK (origin_zone IN ('lgwan', 'internet')),
+    send_ts REAL NOT NULL,
+    created_at TEXT NOT NULL,
+    client_id TEXT,
+    status TEXT NOT NULL CHECK (status IN ('pending', 'sent', 'cancelled', 'dropped')),
+    message_id INTEGER REFERENCES messages(id),
+    reason TEXT,
+    done_at TEXT
+);
+CREATE INDEX scheduled_due ON scheduled_messages(send_ts) WHERE status = 'pending';
+CREATE INDEX scheduled_sender ON scheduled_messages(sender, status);
+CREATE UNIQUE INDEX scheduled_client_id ON scheduled_messages(sender, client_id)
+    WHERE client_id IS NOT NULL;
+CREATE TABLE message_reminders (
+    message_id INTEGER PRIMARY KEY REFERENCES messages(id),
+    last_ts REAL NOT NULL,
+    times INTEGER NOT NULL
+);
+CREATE TABLE notify_digests (
+    opening REAL PRIMARY KEY,
+    accounts INTEGER NOT NULL,
+    sent_at TEXT NOT NULL
+);
+"""
+
+
+# Working together, part 2 (store.work_objects): tasks, each the object of its message,
+# with one row per assignee (an account's tasks across rooms are one index range) and
+# a due date kept as given (a date or a UTC time) beside its moment for ordering;
+# notes, their current text and every saved version; the coordinates of location
+# posts; phone memos (電話取次メモ) and whether they were handled.
+_V_WORK = """
+CREATE TABLE tasks (
+    id INTEGER PRIMARY KEY,
+    message_id INTEGER NOT NULL UNIQUE REFERENCES messages(id),
+    room_id INTEGER NOT NULL REFERENCES rooms(id),
+    created_by INTEGER NOT NULL REFERENCES accounts(id),
+    title TEXT NOT NULL,
+    due TEXT,
+    due_ts REAL,
+    done_at TEXT,
+    done_by INTEGER REFERENCES accounts(id),
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX tasks_room ON tasks(room_id, id);
+CREATE TABLE task_assignees (
+    account_id INTEGER NOT NULL REFERENCES accounts(id),
+    task_id INTEGER NOT NULL REFERENCES tasks(id),
+    PRIMARY KEY (account_id, task_id)
+) WITHOUT ROWID;
+CREATE INDEX task_assignees_task ON task_assignees(task_id);
+CREATE TABLE notes (
+    id INTEGER PRIMARY KEY,
+    message_id INTEGER NOT NULL UNIQUE REFERENCES messages(id),
+    room_id INTEGER NOT NULL REFERENCES rooms(id),
+    created_by INTEGER NOT NULL REFERENCES accounts(id),
+    title TEXT NOT NULL,
+    body TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    updated_by INTEGER NOT NULL REFERENCES accounts(id),
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX notes_room ON notes(room_id, id);
+CREATE TABLE note_versions (
+    note_id INTEGER NOT NULL REFERENCES notes(id),
+    version INTEGER NOT NULL,
+    title TEXT NOT NULL,
+    body TEXT NOT NULL,
+    saved_by INTEGER NOT NULL REFERENCES accounts(id),
+    saved_at TEXT NOT NULL,
+    PRIMARY KEY (note_id, version)
+) WITHOUT ROWID;
+CREATE TABLE locations (
+    message_id INTEGER PRIMARY KEY REFERENCES messages(id),
+    lat REAL NOT NULL,
+    lon REAL NOT NULL,
+    accuracy_m REAL,
+    label TEXT
+);
+CREATE TABLE memos (
+    id INTEGER PRIMARY KEY,
+    message_id INTEGER NOT NULL UNIQUE REFERENCES messages(id),
+    room_id INTEGER NOT NULL REFERENCES rooms(id),
+    created_by INTEGER NOT NULL REFERENCES accounts(id),
+    to_account INTEGER NOT NULL REFERENCES accounts(id),
+    caller TEXT NOT NULL,
+    caller_org TEXT,
+    number TEXT,
+    received_at TEXT NOT NULL,
+    callback INTEGER NOT NULL,
+    note TEXT,
+    done_at TEXT,
+    done_by INTEGER REFERENCES accounts(id)
+);
+"""
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _script(_V1),
     _script(_V2),
     _script(_V3_PASSWORD_CHANGE),
     _script(_V4_DIRECTORY),
     _script(_V5_COLLAB),
+    _script(_V_VOTES),
+    _script(_V_LIFECYCLE),
+    _script(_V_TIMED),
+    _script(_V_WORK),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
