@@ -306,9 +306,12 @@ class Scene:
         return json.loads(proc.stdout)  # type: ignore[no-any-return]
 
     def relayd(self, *binds: str, config: dict[str, Any] | None = None) -> Relayd:
+        # relayd lives in its own namespace: the test host cannot reach its listeners
+        # to change the first admin's password (the scenes use relayctl instead).
         return start_relayd(self.tmp, merge(CONFIG, config or {}),
                             launcher=("ip", "netns", "exec", self.nets.relay,
-                                      sys.executable, str(self.launch), *binds))
+                                      sys.executable, str(self.launch), *binds),
+                            change_admin_password=False)
 
     def relayctl(self, *args: str, stdin: str = "") -> str:
         cfg = self.tmp / "relayctl.toml"
