@@ -54,6 +54,9 @@ export async function api(method, path, body) {
 
 export const get = (path) => api("GET", path);
 export const post = (path, body) => api("POST", path, body);
+export const put = (path) => api("PUT", path);
+export const patch = (path, body) => api("PATCH", path, body);
+export const del = (path) => api("DELETE", path);
 
 export function newClientId() {
   const a = new Uint8Array(12);

@@ -1,10 +1,16 @@
-// Writing: Enter sends and Shift+Enter breaks the line -- except while a Japanese
-// IME is composing, when Enter confirms the conversion and must never send.  Drafts
-// are kept per room in memory only (nothing at rest on a shared PC).  Files come from
-// the 添付 button, the camera on phones, paste or drop, with a progress bar each.
+// Writing: Enter sends and Shift+Enter breaks the line (or, as the settings say,
+// Ctrl+Enter sends and Enter breaks it) -- except while a Japanese IME is composing,
+// when Enter confirms the conversion and must never send.  Drafts are kept per room
+// in memory only (nothing at rest on a shared PC).  Files come from the 添付 button,
+// the camera on phones, paste or drop, with a progress bar each; スタンプ sends a
+// stamp; a reply shows what it answers above the box; @ suggests members.
 
 import { h, clear, announce } from "./dom.js";
 import { upload } from "./api.js";
+import { pickStamp } from "./stamps.js";
+import { Mentions } from "./mentions.js";
+import { summary } from "./cards.js";
+import { prefs } from "./prefs.js";
 
 export class Composer {
   constructor(ctx) {
@@ -22,14 +28,20 @@ export class Composer {
       class: "visually-hidden", tabindex: "-1", "aria-hidden": "true" });
     const coarse = window.matchMedia("(pointer: coarse)").matches;
     this.sendBtn = h("button", { type: "submit", class: "btn send" }, "送信");
+    this.replying = null;
+    this.replyBar = h("div", { class: "reply-bar", hidden: true });
+    this.mentions = new Mentions(ctx, this.input);
+    this.hint = h("p", { id: "composer-hint", class: "hint" });
     this.el = h("form", { class: "composer", "aria-label": "メッセージの作成" },
-      this.uploads, this.error,
+      this.uploads, this.error, this.replyBar, this.mentions.list,
       h("div", { class: "composer-row" },
         h("button", { type: "button", class: "btn secondary attach", onclick: () => this.file.click() }, "添付"),
         coarse ? h("button", { type: "button", class: "btn secondary", onclick: () => this.camera.click() }, "写真") : null,
+        h("button", { type: "button", class: "btn secondary stamp-btn", "aria-haspopup": "dialog",
+          onclick: () => pickStamp(ctx, "スタンプを送る", (id) => this.sendStamp(id)) }, "スタンプ"),
         this.input, this.sendBtn),
-      h("p", { id: "composer-hint", class: "hint" }, "Enter で送信、Shift + Enter で改行"),
-      this.file, this.camera);
+      this.hint, this.file, this.camera);
+    this.showHint();
 
     this.el.addEventListener("submit", (e) => { e.preventDefault(); this.send(); });
     this.input.addEventListener("compositionstart", () => { this.composing = true; });
@@ -49,14 +61,60 @@ export class Composer {
     }
   }
 
+  showHint() {
+    this.hint.textContent = prefs.sendKey === "ctrl"
+      ? "Ctrl + Enter で送信、Enter で改行" : "Enter で送信、Shift + Enter で改行";
+  }
+
   keydown(e) {
-    if (e.key !== "Enter") return;
     // isComposing: the standard; keyCode 229: browsers that end the composition
     // before they report the Enter that confirmed it (Safari).
     if (e.isComposing || this.composing || e.keyCode === 229) return;
+    if (this.mentions.key(e)) return;
+    if (e.key === "Escape" && this.replying) { e.preventDefault(); this.cancelReply(); return; }
+    if (e.key !== "Enter") return;
     if (e.shiftKey || e.altKey) return;
+    const ctrl = e.ctrlKey || e.metaKey;
+    if (prefs.sendKey === "ctrl" && !ctrl) return; // a line break
     e.preventDefault();
     this.send();
+  }
+
+  replyTo(m) {
+    this.replying = m;
+    const text = summary(m, this.ctx);
+    clear(this.replyBar,
+      h("div", { class: "reply-text" }, h("span", { class: "reply-label" }, `${this.ctx.personName(m.sender)} さんへの返信`),
+        h("span", { class: "quote-text" }, text.length > 80 ? `${text.slice(0, 80)}…` : text)),
+      h("button", { type: "button", class: "icon-btn", "aria-label": "返信をやめる", onclick: () => this.cancelReply() }, "×"));
+    this.replyBar.hidden = false;
+    this.input.focus();
+    announce(`${this.ctx.personName(m.sender)} さんへの返信を書いています`);
+  }
+
+  cancelReply() {
+    this.replying = null;
+    this.replyBar.hidden = true;
+    clear(this.replyBar);
+  }
+
+  // The message replied to was edited or deleted meanwhile.
+  messageChanged(m) {
+    if (!this.replying || this.replying.id !== m.id) return;
+    if (m.deleted) this.cancelReply();
+    else this.replyTo(m);
+  }
+
+  async sendStamp(id) {
+    const roomId = this.roomId;
+    const reply = this.replying;
+    this.cancelReply();
+    try {
+      await this.ctx.sendMessage(roomId, "", { stamp: id, reply_to: reply ? reply.id : undefined });
+    } catch (err) {
+      this.error.textContent = err.message;
+    }
+    this.input.focus();
   }
 
   grow() {
@@ -64,8 +122,12 @@ export class Composer {
     this.input.style.height = `${Math.min(this.input.scrollHeight, 200)}px`;
   }
 
-  setRoom(roomId) {
+  setRoom(room) {
+    const roomId = room.id;
     this.roomId = roomId;
+    this.mentions.setMembers(room.members || []);
+    this.mentions.close();
+    this.cancelReply();
     this.input.value = this.ctx.drafts.get(roomId) || "";
     this.error.textContent = "";
     clear(this.uploads);
@@ -76,12 +138,15 @@ export class Composer {
     const text = this.input.value;
     if (!text.trim()) return;
     const roomId = this.roomId;
+    const reply = this.replying;
     this.input.value = "";
     this.ctx.drafts.delete(roomId);
+    this.cancelReply();
     this.grow();
     try {
-      await this.ctx.sendMessage(roomId, text);
+      await this.ctx.sendMessage(roomId, text, { reply_to: reply ? reply.id : undefined });
     } catch (err) {
+      if (reply && this.roomId === roomId && !this.replying && err.code !== "invalid_reply") this.replyTo(reply);
       // Refused (for example a 個人番号 that may not leave LGWAN): say why, keep the draft.
       if (this.roomId === roomId && !this.input.value) {
         this.input.value = text;

@@ -48,28 +48,46 @@ export function loginView(root, { onLoggedIn, notice }) {
   });
 }
 
-export function passwordChangeView(root, { onDone }) {
+// The three fields and the change itself; onDone(account) once relayd took it.
+export function passwordForm({ onDone, button = "変更する", intro = null }) {
   const old = h("input", { id: "old-password", type: "password", autocomplete: "current-password", required: true });
-  const pw1 = h("input", { id: "new-password", type: "password", autocomplete: "new-password", minlength: 10, required: true });
-  const pw2 = h("input", { id: "new-password2", type: "password", autocomplete: "new-password", minlength: 10, required: true });
+  const pw1 = h("input", { id: "new-password", type: "password", autocomplete: "new-password", required: true,
+    "aria-describedby": "new-password-hint" });
+  const pw2 = h("input", { id: "new-password2", type: "password", autocomplete: "new-password", required: true });
   const error = h("p", { class: "error", role: "alert" });
-  const form = h("form", { class: "form login-form", "aria-labelledby": "pw-title" },
-    h("h1", { id: "pw-title" }, "パスワードの変更"),
-    h("p", {}, "管理者が設定した仮のパスワードです。ご自分だけが知るパスワードに変えてください（10 文字以上）。"),
+  const submit = h("button", { type: "submit", class: "btn wide" }, button);
+  const form = h("form", { class: "form password-form" }, intro,
     h("div", { class: "field" }, h("label", { for: "old-password" }, "今のパスワード"), old),
-    h("div", { class: "field" }, h("label", { for: "new-password" }, "新しいパスワード"), pw1),
+    h("div", { class: "field" }, h("label", { for: "new-password" }, "新しいパスワード"), pw1,
+      h("p", { id: "new-password-hint", class: "hint" }, "10 文字以上。今のパスワードとは違うものにしてください。")),
     h("div", { class: "field" }, h("label", { for: "new-password2" }, "新しいパスワード（確認）"), pw2),
-    error, h("button", { type: "submit", class: "btn wide" }, "変更する"));
-  clear(root, h("main", { class: "login" }, form));
-  old.focus();
+    error, submit);
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
-    if (pw1.value !== pw2.value) { error.textContent = "確認用のパスワードが一致しません。"; return; }
+    error.textContent = "";
+    if (Array.from(pw1.value).length < 10) { error.textContent = "新しいパスワードは 10 文字以上にしてください。"; pw1.focus(); return; }
+    if (pw1.value !== pw2.value) { error.textContent = "確認用のパスワードが一致しません。"; pw2.focus(); return; }
+    submit.disabled = true;
     try {
       const account = await post("/api/v1/me/password", { old_password: old.value, new_password: pw1.value });
+      form.reset();
       await onDone(account);
     } catch (err) {
-      error.textContent = err.message;
+      error.textContent = err.code === "invalid_credentials" ? "今のパスワードが違います。" : err.message;
+    } finally {
+      submit.disabled = false;
     }
   });
+  return { form, first: old };
+}
+
+export function passwordChangeView(root, { onDone, onLogout }) {
+  const { form, first } = passwordForm({ onDone,
+    intro: h("p", {}, "管理者が設定した仮のパスワードです。ご自分だけが知るパスワードに変えてください（10 文字以上）。") });
+  form.classList.add("login-form");
+  form.setAttribute("aria-labelledby", "pw-title");
+  form.prepend(h("h1", { id: "pw-title" }, "パスワードの変更"));
+  if (onLogout) form.append(h("button", { type: "button", class: "btn secondary wide", onclick: onLogout }, "ログアウト"));
+  clear(root, h("main", { class: "login" }, form));
+  first.focus();
 }

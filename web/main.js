@@ -1,6 +1,7 @@
-// The page: who is logged in, the shell (header, room list, talk, admin), the live
-// stream and what each event changes.  Everything lives in memory only: logging out
-// (or the session ending) drops it all and shows the login screen.
+// The page: who is logged in, the shell (header, room list, talk, search, settings,
+// admin; bottom tabs on phones), the live stream and what each event changes.
+// Everything lives in memory only: logging out (or the session ending) drops it all
+// and shows the login screen.
 
 import { h, clear, announce } from "./dom.js";
 import { get, post, onSessionEnded, newClientId } from "./api.js";
@@ -9,6 +10,10 @@ import { loginView, passwordChangeView } from "./login.js";
 import { RoomList } from "./rooms.js";
 import { Talk } from "./talk.js";
 import { Admin } from "./admin.js";
+import { Search } from "./search.js";
+import { Settings } from "./settings.js";
+import { loadStamps } from "./stamps.js";
+import { loadPrefs, resetPrefs } from "./prefs.js";
 
 const root = document.getElementById("app");
 let ctx = null;
@@ -30,23 +35,34 @@ class App {
     this.drafts = new Map();
     this.originals = new Map(); // file id -> this session's OriginalRequest
     this.readUpTo = new Map(); // room id -> last id we marked read
+    this.stamps = new Map(); // stamp id -> label
     this.roomsView = new RoomList(this);
     this.talk = new Talk(this);
+    this.search = new Search(this);
+    this.settings = new Settings(this);
     this.admin = me.kind === "admin" ? new Admin(this) : null;
     this.banner = h("div", { class: "banner", role: "status", hidden: true }, "接続が切れました。再接続しています…");
     this.toastEl = h("div", { class: "toast", role: "alert", hidden: true });
-    const nav = [h("button", { type: "button", class: "nav-btn", onclick: () => this.showList() }, "トーク")];
-    if (this.admin) nav.push(h("button", { type: "button", class: "nav-btn", onclick: () => this.showAdmin() }, "管理"));
-    this.main = h("main", { class: "layout", dataset: { view: "list" } }, this.roomsView.el, this.talk.el);
+    // The same tabs twice: in the top bar on wide screens, at the bottom on phones;
+    // CSS shows one of them.
+    const tabs = [["list", "トーク", () => this.showList()], ["search", "検索", () => this.showSearch()],
+      ["settings", "設定", () => this.showSettings()]];
+    if (this.admin) tabs.push(["admin", "管理", () => this.showAdmin()]);
+    const nav = (cls, label) => h("nav", { class: cls, "aria-label": label }, tabs.map(([view, text, fn]) =>
+      h("button", { type: "button", class: "nav-btn", dataset: { view }, onclick: fn }, text)));
+    this.main = h("main", { class: "layout", dataset: { view: "list" } },
+      this.roomsView.el, this.talk.el, this.search.el, this.settings.el);
     if (this.admin) this.main.append(this.admin.el);
+    this.navs = [nav("nav", "メニュー"), nav("tabbar", "メニュー（下）")];
     clear(root,
       h("header", { class: "topbar" },
-        h("span", { class: "brand" }, "架け橋"),
+        h("h1", { class: "brand" }, "架け橋"),
         h("span", { class: `zone zone-${zone}` }, zone === "lgwan" ? "庁内" : "庁外"),
-        h("nav", { class: "nav", "aria-label": "メニュー" }, nav),
+        this.navs[0],
         h("span", { class: "me", title: me.login }, me.display_name),
         h("button", { type: "button", class: "btn secondary logout", onclick: () => this.logout() }, "ログアウト")),
-      this.banner, this.main, this.toastEl);
+      this.banner, this.main, this.navs[1], this.toastEl);
+    this.setView("list");
     this.stream = new Stream({
       onEvent: (ev) => this.event(ev),
       onOpen: (reconnected) => { this.banner.hidden = true; if (reconnected) this.resync(); },
@@ -59,7 +75,9 @@ class App {
   visible = () => { if (document.visibilityState === "visible") this.talk.markRead(); };
 
   async start() {
-    await Promise.all([this.loadPeople(), this.loadRooms()]);
+    loadPrefs(this.me.id);
+    this.talk.composer.showHint();
+    await Promise.all([this.loadPeople(), this.loadRooms(), loadStamps(this)]);
     this.roomsView.render();
     this.stream.start();
   }
@@ -124,10 +142,19 @@ class App {
   }
 
   // ---------------------------------------------------------------- navigation
+  // The tab of a view is marked current in both tab bars.
+  setView(view) {
+    this.main.dataset.view = view;
+    const tab = view === "talk" ? "list" : view;
+    for (const n of this.navs) {
+      for (const b of n.children) b.setAttribute("aria-current", b.dataset.view === tab ? "page" : "false");
+    }
+  }
+
   showList() {
-    this.main.dataset.view = this.current ? "talk" : "list";
+    this.setView(this.current ? "talk" : "list");
     if (window.matchMedia("(max-width: 799px)").matches) {
-      this.main.dataset.view = "list";
+      this.setView("list");
       this.current = null;
       this.talk.close();
     }
@@ -135,18 +162,28 @@ class App {
   }
 
   showAdmin() {
-    this.main.dataset.view = "admin";
+    this.setView("admin");
     this.admin.show();
   }
 
-  async openRoom(id) {
+  showSearch() {
+    this.setView("search");
+    this.search.show();
+  }
+
+  showSettings() {
+    this.setView("settings");
+    this.settings.show();
+  }
+
+  async openRoom(id, at = null) {
     const room = this.rooms.find((r) => r.id === id);
     if (!room) return;
     this.current = room;
-    this.main.dataset.view = "talk";
+    this.setView("talk");
     this.roomsView.render();
     try {
-      await this.talk.open(room);
+      await this.talk.open(room, at);
     } catch (err) {
       this.toast(err.message);
     }
@@ -158,11 +195,14 @@ class App {
   }
 
   // ---------------------------------------------------------------- messages
-  async sendMessage(roomId, text) {
+  // extra: { reply_to, stamp } (a stamp message has no body).
+  async sendMessage(roomId, text, extra = {}) {
     const key = newClientId();
     if (this.current && this.current.id === roomId) this.talk.showPending(key, text);
+    const body = { client_id: key, ...extra };
+    if (!extra.stamp) body.body = text;
     try {
-      const message = await post(`/api/v1/rooms/${roomId}/messages`, { body: text, client_id: key });
+      const message = await post(`/api/v1/rooms/${roomId}/messages`, body);
       this.messageArrived(message);
     } finally {
       this.talk.dropPending(key);
@@ -175,7 +215,10 @@ class App {
       const isNew = !room.last_message || BigInt(room.last_message.id) < BigInt(m.id);
       if (isNew) room.last_message = m;
       const open = this.current && this.current.id === m.room_id;
-      if (isNew && m.sender !== this.me.id && !(open && document.visibilityState === "visible")) room.unread += 1;
+      if (isNew && m.sender !== this.me.id && !(open && document.visibilityState === "visible")) {
+        room.unread += 1;
+        if ((m.mentions || []).includes(this.me.id)) room.mentions = (room.mentions || 0) + 1;
+      }
       this.rooms.sort(byActivity);
       this.roomsView.render();
     } else {
@@ -189,7 +232,7 @@ class App {
     if (done && BigInt(done) >= BigInt(upTo)) return;
     this.readUpTo.set(roomId, upTo);
     const room = this.rooms.find((r) => r.id === roomId);
-    if (room && room.unread) { room.unread = 0; this.roomsView.render(); }
+    if (room && (room.unread || room.mentions)) { room.unread = 0; room.mentions = 0; this.roomsView.render(); }
     if (!this.stream.send({ type: "read", room_id: roomId, up_to: upTo })) {
       post(`/api/v1/rooms/${roomId}/read`, { up_to: upTo }).catch(() => {});
     }
@@ -197,11 +240,32 @@ class App {
 
   refreshFile(fileId) { this.talk.refreshFile(fileId); }
 
+  // An edit or deletion (ours, or from the stream).
+  messageChanged(m) {
+    const room = this.rooms.find((r) => r.id === m.room_id);
+    if (room && room.last_message && room.last_message.id === m.id) {
+      room.last_message = m;
+      this.roomsView.render();
+    }
+    if (this.current && this.current.id === m.room_id) this.talk.changed(m);
+  }
+
   event(ev) {
     switch (ev.type) {
       case "message.created": this.messageArrived(ev.message); break;
       case "message.read":
         if (this.current && this.current.id === ev.room_id && ev.account_id !== this.me.id) this.talk.readMoved();
+        break;
+      case "message.updated":
+      case "message.deleted":
+        this.messageChanged(ev.message);
+        // relayd no longer counts a deleted mention: take its count again.
+        if (ev.type === "message.deleted" && this.rooms.some((r) => r.id === ev.room_id && r.mentions)) {
+          this.loadRooms().then(() => this.roomsView.render()).catch(() => {});
+        }
+        break;
+      case "reaction.changed":
+        if (this.current && this.current.id === ev.room_id) this.talk.reactions(ev.message_id, ev.reactions);
         break;
       case "file.ready":
       case "file.blocked":
@@ -236,6 +300,7 @@ class App {
 
   teardown() {
     this.stream.stop();
+    resetPrefs();
     document.removeEventListener("visibilitychange", this.visible);
     this.drafts.clear();
     ctx = null;
@@ -249,7 +314,10 @@ function showLogin(notice) {
 
 async function enter(account, zone) {
   if (account.password_change_required || account.must_change_password) {
-    passwordChangeView(root, { onDone: () => boot() });
+    passwordChangeView(root, { onDone: () => boot(), onLogout: async () => {
+      try { await post("/api/v1/logout"); } catch { /* the session ends either way */ }
+      showLogin("ログアウトしました。");
+    } });
     return;
   }
   ctx = new App(account, zone);

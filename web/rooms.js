@@ -1,9 +1,10 @@
-// The room list (newest activity first, unread badges, 庁外 marker, search) and the
-// dialog that starts a new group talk or a one-to-one talk.
+// The room list (newest activity first, unread and @ mention badges, 庁外 marker,
+// a filter by name) and the dialog that starts a new group talk or a one-to-one talk.
 
 import { h, clear, dialog, initials } from "./dom.js";
 import { get, post } from "./api.js";
 import { shortWhen } from "./format.js";
+import { summary } from "./cards.js";
 
 export class RoomList {
   constructor(ctx) {
@@ -25,9 +26,11 @@ export class RoomList {
       const name = ctx.roomName(room);
       const last = room.last_message;
       const preview = last ? `${last.sender === ctx.me.id ? "あなた" : ctx.personName(last.sender)}: ${
-        last.body || (last.attachments[0] ? `［ファイル］${last.attachments[0].name}` : "")}` : "メッセージはまだありません";
+        summary(last, ctx)}` : "メッセージはまだありません";
       const external = ctx.hasExternal(room);
-      const label = `${name}${external ? "（庁外の参加者あり）" : ""}${room.unread ? `、未読 ${room.unread} 件` : ""}`;
+      const mentions = room.mentions || 0;
+      const label = `${name}${external ? "（庁外の参加者あり）" : ""}${room.unread ? `、未読 ${room.unread} 件` : ""}${
+        mentions ? `、あなたへのメンション ${mentions} 件` : ""}`;
       return h("li", {},
         h("button", { type: "button", class: `room${ctx.current && ctx.current.id === room.id ? " active" : ""}`,
           "aria-label": label, "aria-current": ctx.current && ctx.current.id === room.id ? "true" : null,
@@ -40,6 +43,8 @@ export class RoomList {
               last ? h("span", { class: "room-time" }, shortWhen(new Date(last.created_at))) : null),
             h("span", { class: "room-line" },
               h("span", { class: "room-preview" }, preview),
+              mentions ? h("span", { class: "badge mention-badge", title: "あなたへのメンション" },
+                `@${mentions > 99 ? "99+" : mentions}`) : null,
               room.unread ? h("span", { class: "badge" }, room.unread > 99 ? "99+" : String(room.unread)) : null))));
     });
     if (!items.length) {

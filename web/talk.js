@@ -1,11 +1,13 @@
 // One talk: messages oldest to newest with day separators, sender and time, 既読 N
-// (tap: who has and has not read), files as cards; older history loaded as you scroll
-// up, with the number of messages kept in the page bounded.
+// (tap: who has and has not read), each message a card (cards.js) with its 「…」 menu
+// (actions.js); older history loaded as you scroll up, with the number of messages
+// kept in the page bounded; edits, deletions and reactions replace a card in place.
 
-import { h, clear, dialog, richText, initials, announce } from "./dom.js";
+import { h, clear, dialog, announce } from "./dom.js";
 import { get } from "./api.js";
-import { dayKey, dayLabel, time, dateTime } from "./format.js";
-import { fileCard } from "./files.js";
+import { dayKey, dayLabel } from "./format.js";
+import { messageCard, summary } from "./cards.js";
+import { messageMenu } from "./actions.js";
 import { Composer } from "./composer.js";
 
 const PAGE = 50;
@@ -41,15 +43,16 @@ export class Talk {
     this.readersTimer = null;
   }
 
-  async open(room) {
+  async open(room, at = null) {
     this.room = room;
     this.empty.hidden = true;
     this.body.hidden = false;
     this.title.textContent = this.ctx.roomName(room);
     this.notice.hidden = !this.ctx.hasExternal(room);
-    this.composer.setRoom(room.id);
+    this.composer.setRoom(room);
     await this.reload();
-    this.composer.input.focus();
+    if (at) await this.jumpTo(at);
+    else this.composer.input.focus();
   }
 
   close() {
@@ -72,15 +75,23 @@ export class Talk {
     this.markRead();
   }
 
-  // After the stream came back: fetch the newest and add what was missed.
+  // After the stream came back: what arrived since the newest message here
+  // (?after=), then the newest page again for edits and reactions made meanwhile.
   async catchUp() {
     if (!this.room || this.hasNewer) return;
     const room = this.room;
+    let last = this.messages.length ? this.messages[this.messages.length - 1].id : "0";
+    for (let pages = 0; ; pages++) {
+      if (pages === 4) return this.reload(); // away a long time: start from the newest
+      const { messages } = await get(`/api/v1/rooms/${room.id}/messages?limit=200&after=${last}`);
+      if (this.room !== room) return;
+      for (const m of messages) this.upsert(m, false);
+      if (messages.length < 200) break;
+      last = messages[messages.length - 1].id;
+    }
     const { messages } = await get(`/api/v1/rooms/${room.id}/messages?limit=${PAGE}`);
     if (this.room !== room) return;
-    const last = this.messages.length ? this.messages[this.messages.length - 1].id : "0";
-    if (messages.length === PAGE && BigInt(messages[0].id) > BigInt(last)) return this.reload();
-    for (const m of messages) this.upsert(m, false);
+    for (const m of messages) if (this.messages.some((x) => x.id === m.id)) this.upsert(m, false);
     this.render();
     this.toBottom();
     this.markRead();
@@ -138,9 +149,26 @@ export class Talk {
     this.upsert(m);
     if (stick) this.toBottom();
     if (m.sender !== this.ctx.me.id) {
-      announce(`${this.ctx.personName(m.sender)}: ${m.body || "ファイル"}`);
+      announce(`${this.ctx.personName(m.sender)}: ${summary(m, this.ctx)}`);
       this.markRead();
     }
+  }
+
+  // An edit, a deletion or a reaction: the card is drawn again where it is.
+  changed(m) {
+    const i = this.messages.findIndex((x) => x.id === m.id);
+    if (i < 0) return;
+    this.messages[i] = m;
+    this.nodes.delete(m.id);
+    const stick = this.nearBottom();
+    this.render();
+    if (stick) this.toBottom();
+    this.composer.messageChanged(m);
+  }
+
+  reactions(messageId, reactions) {
+    const m = this.messages.find((x) => x.id === messageId);
+    if (m) this.changed({ ...m, reactions });
   }
 
   updateAttachment(file) {
@@ -184,7 +212,7 @@ export class Talk {
 
   showPending(key, text) {
     const el = h("article", { class: "msg own sending" },
-      h("div", { class: "bubble" }, h("p", { class: "text" }, text)),
+      h("div", { class: "bubble" }, h("p", { class: "text" }, text || "スタンプ")),
       h("div", { class: "meta" }, "送信中…"));
     this.pending.set(key, el);
     this.list.append(el);
@@ -224,25 +252,35 @@ export class Talk {
   }
 
   messageNode(m) {
-    const own = m.sender === this.ctx.me.id;
-    const d = new Date(m.created_at);
-    const name = this.ctx.personName(m.sender);
-    const content = [];
-    if (m.body) content.push(h("p", { class: "text" }, richText(m.body)));
-    for (const att of m.attachments || []) content.push(fileCard(att, this.ctx));
-    const meta = h("div", { class: "meta" });
-    if (own) {
-      const others = Math.max(0, (this.room.members || []).length - 1);
-      meta.append(h("button", { type: "button", class: "read-count",
-        "aria-label": `既読 ${m.read_count} 人（${others} 人中）。既読・未読の人を表示`,
-        onclick: () => this.showReaders(m) }, `既読 ${m.read_count}`));
+    return messageCard(m, this.ctx, this);
+  }
+
+  openMenu(m) {
+    messageMenu(this.ctx, this, m);
+  }
+
+  // Scroll to a message of this talk and flash it; load the page around it when it
+  // is not in the page (a quote's original, a search result).
+  async jumpTo(id) {
+    if (!this.nodes.has(id)) {
+      const room = this.room;
+      const { messages } = await get(`/api/v1/rooms/${room.id}/messages?limit=${PAGE}&after=${BigInt(id) - 1n}`);
+      if (this.room !== room) return;
+      if (!messages.length || messages[0].id !== id) { this.ctx.toast("元のメッセージが見つかりません。"); return; }
+      this.messages = messages;
+      this.nodes.clear();
+      this.hasOlder = true;
+      this.hasNewer = messages.length === PAGE;
+      this.newer.hidden = !this.hasNewer;
+      this.render();
     }
-    meta.append(h("time", { datetime: m.created_at, title: dateTime(d) }, time(d)));
-    return h("article", { class: own ? "msg own" : "msg", dataset: { id: m.id }, "aria-label": `${name} ${dateTime(d)}` },
-      own ? null : h("div", { class: "avatar", "aria-hidden": "true" }, initials(name)),
-      h("div", { class: "msg-main" },
-        own ? null : h("div", { class: "sender" }, name),
-        h("div", { class: "bubble" }, content), meta));
+    const node = this.nodes.get(id);
+    if (!node) return;
+    node.scrollIntoView({ block: "center" });
+    node.classList.add("flash");
+    node.setAttribute("tabindex", "-1");
+    node.focus({ preventScroll: true });
+    setTimeout(() => node.classList.remove("flash"), 2000);
   }
 
   async showReaders(m) {

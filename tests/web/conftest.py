@@ -8,7 +8,9 @@ ends by asserting there were none, and every request the page makes is checked t
 go to 127.0.0.1 only.  Screenshots go to tests/web/artifacts/ (not committed).
 
 Skipped, with the reason, only when no chromium executable can be found
-(.ci/bootstrap installs it in test mode).
+(.ci/bootstrap installs it in test mode).  The accessibility checks inject axe-core
+(tests/web/package.json, installed by ``npm ci`` in .ci/bootstrap test mode into
+tests/web/node_modules, never served by relayd) and are skipped without it.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from tests.e2e.harness import Relayd, relayd
 ARTIFACTS = Path(os.environ.get("KAKEHASHI_WEB_ARTIFACTS",
                                 Path(__file__).resolve().parent / "artifacts"))
 PASSWORD = "correct-horse-battery"
+AXE = Path(__file__).resolve().parent / "node_modules" / "axe-core" / "axe.min.js"
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1366, "height": 768}
 # Login limits loose enough for many logins from 127.0.0.1 in one module.
@@ -101,9 +104,10 @@ def prepare(r: Relayd) -> tuple[Accounts, str]:
     made = {}
     for login, kind, name in (("suzuki", "staff", "鈴木 花子"), ("tanaka", "staff", "田中 一郎"),
                               ("partner", "external", "佐藤（ひまわり保育園）")):
-        made[login] = api(r, "lgwan", "POST", "/api/v1/admin/accounts", token,
-                          {"login": login, "kind": kind, "display_name": name,
-                           "password": PASSWORD})
+        body = {"login": login, "kind": kind, "display_name": name, "password": PASSWORD}
+        if kind == "external":  # the staff member responsible for it
+            body["sponsor"] = made["suzuki"]["id"]
+        made[login] = api(r, "lgwan", "POST", "/api/v1/admin/accounts", token, body)
     admin = api(r, "lgwan", "GET", "/api/v1/me", token)
     return Accounts(admin, made["suzuki"], made["tanaka"], made["partner"],
                     admin_password), token
@@ -158,12 +162,14 @@ document.addEventListener('securitypolicyviolation', (e) => {
 
 
 def open_page(browser: Any, r: Relayd, zone: str, viewport: dict[str, int] = DESKTOP,
-              **context_args: Any) -> Watched:
+              axe: bool = False, **context_args: Any) -> Watched:
     base = ("https://" if zone == "internet" else "http://") + (
         r.internet if zone == "internet" else r.lgwan)
     context = browser.new_context(viewport=viewport, locale="ja-JP", timezone_id="Asia/Tokyo",
                                   ignore_https_errors=zone == "internet", **context_args)
     context.add_init_script(CSP_LISTENER)
+    if axe:  # an init script, like a browser extension: the page's CSP does not apply
+        context.add_init_script(path=str(AXE))
     page = context.new_page()
     page.set_default_timeout(15000)
     w = Watched(page, context, base)
@@ -192,6 +198,22 @@ def log_in(w: Watched, login: str, password: str = PASSWORD) -> None:
     page.locator(".topbar .logout, .login .error:not(:empty), #pw-title").first.wait_for()
     if not page.locator(".topbar .logout").count():
         raise AssertionError(f"{login} could not log in: {page.locator('main').inner_text()}")
+
+
+def accessibility(w: Watched, screen: str) -> list[str]:
+    """axe-core's serious and critical violations on the page as it is now (WCAG 2.x
+    A and AA rules), one line each: rule, impact, the first elements it found."""
+    found = w.page.evaluate("""async () => {
+      const r = await axe.run(document, { runOnly: { type: "tag",
+        values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"] },
+        resultTypes: ["violations"] });
+      return r.violations.map((v) => [v.impact,
+        `${v.id} (${v.impact}): ${v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join(" | ")}`]);
+    }""")
+    for impact, line in found:  # the lesser ones are shown with -s, for a person to weigh
+        if impact not in ("serious", "critical"):
+            print(f"axe {screen}: {line}")
+    return [f"{screen}: {line}" for impact, line in found if impact in ("serious", "critical")]
 
 
 def finish(w: Watched) -> None:
