@@ -96,6 +96,39 @@ class Fields:
                 raise errors.invalid_field(f"{self._p(name)}[{i}]", "an id string")
         return value
 
+    def str_list(self, name: str, required: bool = True) -> list[str] | None:
+        value = self._get(name, required, "a list of strings")
+        if value is None:
+            return None
+        if not isinstance(value, list):
+            raise errors.invalid_field(self._p(name), "a list of strings")
+        for i, item in enumerate(value):
+            if not isinstance(item, str):
+                raise errors.invalid_field(f"{self._p(name)}[{i}]", "a string")
+        return value
+
+    def objects(self, name: str) -> list["Fields"]:
+        """A list of JSON objects, each read with its own ``Fields`` (``slots[2].start``)."""
+        value = self._get(name, True, "a list of objects")
+        if not isinstance(value, list):
+            raise errors.invalid_field(self._p(name), "a list of objects")
+        return [Fields(item, f"{self._p(name)}[{i}]") for i, item in enumerate(value)]
+
+    def flag(self, name: str, default: bool = False) -> bool:
+        value = self.obj.get(name)
+        if value is None:
+            return default
+        if not isinstance(value, bool):
+            raise errors.invalid_field(self._p(name), "true or false")
+        return value
+
+    def opt_int(self, name: str) -> int | None:
+        """An integer (JSON true/false and 1.5 are not)."""
+        value = self.obj.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise errors.invalid_field(self._p(name), "an integer")
+        return value
+
     def id(self, name: str) -> str:
         value = self.req_str(name)
         if not ID_RE.fullmatch(value):

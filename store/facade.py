@@ -56,6 +56,7 @@ import trio
 
 from store import accounts, audit as audit_log, files, messages, originals, rooms
 from store import edits, extras, reactions, search as message_search
+from store.facade_votes import VoteStore
 from store.blobs import BlobStore, BlobWriter, Quarantine
 from store.config import StoreConfig
 from store.db import StatePaths, connect, read_snapshot
@@ -72,8 +73,10 @@ from store.writer import COMMIT_BUCKETS_S, Op, Writer
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-# The audit entry of an action: given, or built from the change's result (its id).
-AuditFor = Audit | Callable[[Any], Audit]
+# The audit entry of an action: given, or built from the change's result (its id);
+# a function may answer None when the result shows nothing changed (an idempotent
+# repeat), and then no entry is appended.
+AuditFor = Audit | Callable[[Any], Audit | None]
 # At most this many password hashes at once (64 MiB each at the default cost).
 KDF_CONCURRENCY = 2
 # Rooms whose members are kept in memory (least recently used are dropped).
@@ -140,7 +143,7 @@ class Upload:
                 await trio.to_thread.run_sync(self._release, self._sha, forget)
 
 
-class Store:
+class Store(VoteStore):
     """Open with ``await Store.open(cfg)``; close with ``await store.aclose()``."""
 
     def __init__(self, cfg: StoreConfig, paths: StatePaths, writer: Writer,
@@ -651,7 +654,9 @@ def _change_and_audit_txn(db: sqlite_utils.Database, key: bytes, fn: Callable[..
     """The change, then its entry, in the writer's one SAVEPOINT for this operation:
     if appending fails, the change is rolled back with it."""
     result = fn(db, *args)
-    _append_txn(db, key, audit(result) if callable(audit) else audit, now)
+    entry = audit(result) if callable(audit) else audit
+    if entry is not None:
+        _append_txn(db, key, entry, now)
     return result
 
 

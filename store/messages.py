@@ -80,8 +80,9 @@ def load_messages(c: sqlite3.Connection, rows: Sequence[Sequence[Any]]) -> list[
                            attachments=() if deleted else files, read_count=reached,
                            kind="file" if files else r[7], stamp=r[8],
                            reply_to=None if r[9] is None else str(r[9]), edited_at=r[10],
-                           deleted=deleted))
-    return extras.decorate(c, out)
+                           deleted=deleted, urgent=r[7] == "rollcall"))
+    from store import structured  # its modules build on this one
+    return structured.attach(c, extras.decorate(c, out))
 
 
 def _message_row(c: sqlite3.Connection, message_id: str) -> tuple[Any, ...]:

@@ -75,7 +75,7 @@ class Message:
     client_id: str | None = None
     attachments: tuple[Attachment, ...] = ()
     read_count: int = 0
-    kind: str = "text"  # "text" | "file" | "stamp" (API.md, Message)
+    kind: str = "text"  # "text" | "file" | "stamp" | "poll" | … (API.md, Message)
     stamp: str | None = None  # the stamp id of a stamp message
     reply_to: str | None = None
     quote: Quote | None = None  # the message replied to, as the reply shows it
@@ -83,8 +83,18 @@ class Message:
     edited_at: str | None = None
     deleted: bool = False
     reactions: tuple[Reaction, ...] = ()
+    urgent: bool = False  # a roll call always is
+    # What a structured kind carries (a Poll, a Schedule, a RollCall: store.vote_records),
+    # shown under the kind's name in its summary form; None for the other kinds.
+    detail: Any = None
 
     def public(self) -> dict[str, Any]:
+        out = self._public()
+        if self.detail is not None:
+            out[self.kind] = self.detail.summary()
+        return out
+
+    def _public(self) -> dict[str, Any]:
         return {"id": self.id, "room_id": self.room_id, "sender": self.sender,
                 "body": self.body, "created_at": self.created_at,
                 "origin_zone": self.origin_zone,
@@ -93,7 +103,8 @@ class Message:
                 "reply_to": self.reply_to,
                 "quote": self.quote.public() if self.quote else None,
                 "mentions": list(self.mentions), "edited_at": self.edited_at,
-                "deleted": self.deleted, "reactions": [r.public() for r in self.reactions]}
+                "deleted": self.deleted, "reactions": [r.public() for r in self.reactions],
+                "urgent": self.urgent}
 
 
 @dataclass(frozen=True, slots=True)
