@@ -36,5 +36,10 @@ class SanitizeConfig:
     max_expanded_bytes: int = field(default=512 * 1024 * 1024, metadata=_b(1, 16 * 1024**3))
     max_entry_bytes: int = field(default=256 * 1024 * 1024, metadata=_b(1, 16 * 1024**3))
     max_expansion_ratio: int = field(default=200, metadata=_b(1, 100_000))
+    # The work a ZIP upload may cost the disarm, in worker seconds, estimated from its
+    # members before any is opened (each member costs a fixed part, its size the
+    # rest) and then enforced as a deadline while they are disarmed: a costly archive
+    # is refused in milliseconds with a clear verdict, not after the wall-clock kill.
+    archive_work_s: float = field(default=15.0, metadata=_b(0.01, 3600))
     # Try Office's well-known default password (VelvetSweatshop) on encrypted files.
     try_default_password: bool = True

@@ -8,6 +8,13 @@ uploaded one.  Blocked members are dropped and reported; rebuilt members replace
 originals under their mapped name (``a/報告書.docm`` -> ``a/報告書.docx``), and what
 was removed inside them is reported with the member's name in front.
 
+Work: besides bytes and counts, an archive's total work is bounded
+(``cfg.archive_work_s``): estimated from its members before any is opened (a fixed
+cost per member plus one per byte), then enforced as a deadline while they are
+disarmed, so ten thousand small files fail in milliseconds with ``limit_exceeded``
+instead of holding a worker until it is killed (which would block the file anyway,
+after taking a core from everyone else for the whole timeout).
+
 Nesting: a zip at depth ``cfg.max_archive_depth`` or deeper is refused
 (``archive_too_deep``); with the default of 3 an upload may hold zips three levels
 deep.  The output always has UTF-8 names, directories kept, in the input's order.
@@ -17,6 +24,7 @@ from __future__ import annotations
 
 import io
 import posixpath
+import time
 import zipfile
 
 from sanitize import safezip
@@ -24,6 +32,13 @@ from sanitize.formats import Context
 from sanitize.report import Blocked, Rebuilt, Removed, Verdict, VerifyFailed
 
 KINDS = frozenset({"zip"})
+
+# What disarming one member costs a worker at least (open, detect, rebuild or refuse,
+# verify: a small CSV), and what each byte adds; bench/NOTES-sanitize.md has the
+# measurements.  Estimates on the cautious side: a legitimate archive is rarely a
+# thousand files, a hostile one often ten thousand.
+MEMBER_COST_S = 0.002
+BYTE_COST_S = 1e-8
 
 
 def rebuild(data: bytes, kind: str, ctx: Context) -> Rebuilt:
@@ -33,6 +48,12 @@ def rebuild(data: bytes, kind: str, ctx: Context) -> Rebuilt:
     if ctx.disarm_nested is None:
         raise Blocked("internal_error", "archive rebuild needs ctx.disarm_nested")
     archive = safezip.SafeZip(data, cfg, ctx.handover)
+    files = [e for e in archive.entries if not e.is_dir]
+    estimate = len(files) * MEMBER_COST_S + sum(e.declared_size for e in files) * BYTE_COST_S
+    if estimate > cfg.archive_work_s:
+        raise Blocked("limit_exceeded", f"archive work: {len(files)} members, about "
+                      f"{estimate:.0f} s > {cfg.archive_work_s:g} s")
+    deadline = time.monotonic() + cfg.archive_work_s
     members: list[safezip.Member] = []
     removed: list[Removed] = []
     taken: set[str] = set()
@@ -41,6 +62,9 @@ def rebuild(data: bytes, kind: str, ctx: Context) -> Rebuilt:
             members.append(safezip.Member(entry.name, b"", entry.date_time))
             taken.add(safezip.name_key(entry.name.rstrip("/")))
             continue
+        if time.monotonic() > deadline:
+            raise Blocked("limit_exceeded", f"archive work over {cfg.archive_work_s:g} s "
+                          f"at {entry.name!r}")
         result = ctx.disarm_nested(archive.read(entry), entry.name, ctx.depth + 1)
         if result.verdict is Verdict.BLOCKED or result.output is None:
             removed.append(Removed("archive.member_blocked", f"{entry.name}: {result.reason}"))

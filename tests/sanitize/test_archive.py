@@ -4,6 +4,7 @@ dropped, names mapped, nesting limited, and the output re-opened by plain zipfil
 from __future__ import annotations
 
 import io
+import time
 import zipfile
 
 import pytest
@@ -138,3 +139,23 @@ def test_engine_end_to_end() -> None:
     assert result.verdict is Verdict.SANITIZED, result.detail
     assert result.output_kind == "zip" and result.output is not None
     assert sorted(contents(result.output)) == ["a.docx"]
+
+
+def test_an_archive_too_costly_to_disarm_fails_at_once_with_a_clear_verdict() -> None:
+    # 9,999 small CSVs: each would be opened and defused; refused before any is.
+    data = make_zip({f"data/{i:04}.csv": f"id,name\n{i},名前{i}\n".encode() for i in range(9999)})
+    started = time.perf_counter()
+    result = disarm_bytes(data, "bulk.zip", CFG)
+    assert result.verdict is Verdict.BLOCKED and result.reason == "limit_exceeded"
+    assert time.perf_counter() - started < 5  # the estimate, not the work (~20 s)
+    assert "archive work" in result.detail
+
+
+def test_an_archive_over_its_work_budget_while_disarmed_is_refused() -> None:
+    # Within the estimate, but the members take longer than the budget: the deadline.
+    tight = SanitizeConfig(archive_work_s=0.05)
+    data = make_zip({f"{i}.docm": F.docm_with_vba() for i in range(20)})
+    assert 20 * archive.MEMBER_COST_S < 0.05  # the estimate alone lets it in
+    with pytest.raises(Blocked) as refused:
+        run(data, ctx(cfg=tight))
+    assert refused.value.reason == "limit_exceeded" and "over" in str(refused.value)
