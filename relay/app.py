@@ -114,6 +114,7 @@ class RelayApp:
         from relay.routes import admin_routes, member_routes  # they import this module
         from relay.routes_collab import collab_routes
         from relay.routes_votes import vote_routes
+        from relay.routes_work import work_routes
         from relay.routes_lifecycle import lifecycle_routes
         from relay.webclient import web_routes
 
@@ -128,7 +129,8 @@ class RelayApp:
             public("GET", "/metrics", self.metrics, lgwan_only=True),
             public("GET", "/api/v1/stream", self.stream_without_upgrade),
             *member_routes(self), *admin_routes(self), *web_routes(self),
-            *collab_routes(self), *vote_routes(self), *lifecycle_routes(self)]
+            *collab_routes(self), *vote_routes(self), *work_routes(self),
+            *lifecycle_routes(self)]
         self.prom = Metrics(self)  # /metrics, one registry per app
         # Open connections per zone, from the server layer (relay.main sets it).
         self.open_connections: Callable[[], Mapping[str, int]] = dict

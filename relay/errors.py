@@ -146,6 +146,22 @@ CODES: dict[str, tuple[int, str]] = {
     "unknown_slot": (400, "その候補日時はありません / no such slot here"),
     "single_choice": (400, "このアンケートは 1 つだけ選べます / this poll takes one option"),
     "not_creator": (403, "作成者だけができます / only the creator may do this"),
+    # ---- tasks, notes, locations, phone memos
+    "empty_text": (400, "項目が空です / a required text is empty"),
+    "text_too_long": (400, "項目が長すぎます / a text is too long"),
+    "invalid_coordinates": (400, "緯度・経度などが範囲外です / a coordinate is not a finite "
+                                 "number in range"),
+    "not_in_room": (400, "ルームのメンバーではないアカウントが指定されました / the account named "
+                         "is not a member of the room"),
+    "client_id_reused": (409, "client_id は別のメッセージに使われています / client_id was used "
+                              "for another message"),
+    "task_not_found": (404, "タスクが見つかりません / task not found"),
+    "note_not_found": (404, "ノートが見つかりません / note not found"),
+    "memo_not_found": (404, "電話メモが見つかりません / phone memo not found"),
+    "note_conflict": (409, "ノートは他の人が先に更新しました / someone saved the note since "
+                           "the version this save started from"),
+    "not_assigned": (403, "担当者または作成者だけができます / only the assignees or the "
+                          "creator may do this"),
     # ---- files and originals
     "file_not_found": (404, "ファイルが見つかりません / file not found"),
     "invalid_file_name": (400, "ファイル名が不正です / invalid file name"),
