@@ -3,8 +3,9 @@
 read pool, like every other part of ``store.facade``.
 
 A create is idempotent on the sender's ``client_id``: a repeat changes nothing, so its
-``audit`` function, given the result, answers None and no entry is appended.  Any
-other change and its entry commit in the same SAVEPOINT (``_audited_when``).
+``audit`` function, given the result, answers None and no entry is appended; so does
+a change that finds nothing to change.  Otherwise the change and its entry commit in
+the same SAVEPOINT (``Store._audited``).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 import sqlite_utils
 
-from store import audit as audit_log, memos, notes, tasks, work_objects, work_writes
+from store import memos, notes, tasks, work_objects, work_writes
 from store.memos import MemoDraft
 from store.records import Audit, Message, Zone
 from store.tasks import TaskChange
@@ -24,32 +25,18 @@ T = TypeVar("T")
 AuditWhen = Callable[[Any], Audit | None]
 
 
-def _when_txn(db: sqlite_utils.Database, key: bytes, fn: Callable[..., T],
-              args: tuple[Any, ...], audit: AuditWhen, now: float) -> T:
-    result = fn(db, *args)
-    entry = audit(result)
-    if entry is not None:
-        audit_log.append_txn(db, key, entry.action, entry.actor, entry.subject,
-                             dict(entry.data), now)
-    return result
-
-
 def _on_conn(db: sqlite_utils.Database, fn: Callable[..., T], *args: Any) -> T:
     return fn(db.conn, *args)
 
 
 class WorkStore:
     if TYPE_CHECKING:
-        _audit_key: bytes
-
         async def _write(self, fn: Callable[..., T], *args: Any) -> T: ...
 
-        async def _read(self, fn: Callable[..., T], *args: Any) -> T: ...
+        async def _audited(self, fn: Callable[..., T], args: tuple[Any, ...],
+                           audit: AuditWhen, now: float) -> T: ...
 
-    async def _audited_when(self, fn: Callable[..., T], args: tuple[Any, ...],
-                            audit: AuditWhen, now: float) -> T:
-        """Run ``fn(db, *args)`` and append its entry, if any, in one SAVEPOINT."""
-        return await self._write(_when_txn, self._audit_key, fn, args, audit, now)
+        async def _read(self, fn: Callable[..., T], *args: Any) -> T: ...
 
     async def _look(self, fn: Callable[..., T], *args: Any) -> T:
         """A read of ``store.work_objects`` (functions of a connection)."""
@@ -62,14 +49,14 @@ class WorkStore:
                           due_ts: float | None, *, audit: AuditWhen) -> tuple[Message, bool]:
         """(the message of kind task, created).  NotInRoom, RoomArchived, NotMember,
         ClientIdReused, SessionEnded."""
-        return await self._audited_when(tasks.create_task_txn, (
+        return await self._audited(tasks.create_task_txn, (
             room_id, sender_id, zone, client_id, now, session_id, title, assignees, due,
             due_ts), audit, now)
 
     async def update_task(self, task_id: str, actor_id: str, change: TaskChange, now: float,
                           *, audit: AuditWhen) -> tuple[Task, Task, Message]:
         """(before, after, its message).  MessageDeleted, NotInRoom, RoomArchived."""
-        return await self._audited_when(tasks.update_task_txn,
+        return await self._audited(tasks.update_task_txn,
                                         (task_id, actor_id, change, now), audit, now)
 
     async def get_task(self, task_id: str) -> Task:
@@ -85,14 +72,14 @@ class WorkStore:
                           client_id: str | None, now: float, session_id: str | None,
                           title: str, body: str, *,
                           audit: AuditWhen) -> tuple[Note, Message, bool]:
-        return await self._audited_when(notes.create_note_txn, (
+        return await self._audited(notes.create_note_txn, (
             room_id, sender_id, zone, client_id, now, session_id, title, body), audit, now)
 
     async def save_note(self, note_id: str, actor_id: str, base_version: int,
                         title: str | None, body: str, now: float, *,
                         audit: AuditWhen) -> tuple[Note, Note]:
         """(before, after); NoteConflict when ``base_version`` is not the current one."""
-        return await self._audited_when(notes.save_note_txn, (
+        return await self._audited(notes.save_note_txn, (
             note_id, actor_id, base_version, title, body, now), audit, now)
 
     async def get_note(self, note_id: str) -> Note:
@@ -117,12 +104,12 @@ class WorkStore:
     async def create_memo(self, room_id: str, sender_id: str, zone: Zone,
                           client_id: str | None, now: float, session_id: str | None,
                           memo: MemoDraft, *, audit: AuditWhen) -> tuple[Message, bool]:
-        return await self._audited_when(memos.create_memo_txn, (
+        return await self._audited(memos.create_memo_txn, (
             room_id, sender_id, zone, client_id, now, session_id, memo), audit, now)
 
     async def memo_done(self, memo_id: str, actor_id: str, now: float, *,
                         audit: AuditWhen) -> tuple[Memo, Message, bool]:
-        return await self._audited_when(memos.memo_done_txn, (memo_id, actor_id, now),
+        return await self._audited(memos.memo_done_txn, (memo_id, actor_id, now),
                                         audit, now)
 
     async def get_memo(self, memo_id: str) -> Memo:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import trio
 
 from tests.relay.test_api import Env, env, open_stream  # noqa: F401  (fixture)
-from tests.relay.work_env import MY_NUMBER, audit, body, code, create, history, quiet, until
+from tests.relay.work_env import MY_NUMBER, audit, code, create, history, quiet, until
 
 
 async def test_a_location_reaches_both_zones_once_per_client_id(env: Env) -> None:

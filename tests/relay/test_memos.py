@@ -70,7 +70,6 @@ async def test_a_memo_mentions_its_recipient_who_marks_it_done_from_the_internet
 async def test_hostile_memos_are_refused_with_a_code_and_change_nothing(env: Env) -> None:
     room = await env.room("tanaka", "suzuki", "hoikuen")
     other = await env.room("tanaka", "suzuki", name="別室")
-    ids = env.ids
     path = f"/api/v1/rooms/{room}/memos"
     cases = [
         (_memo(env, to="sato"), "not_in_room"),
