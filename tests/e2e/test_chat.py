@@ -41,8 +41,9 @@ async def setup_accounts(r: Relayd) -> dict[str, str]:
     admin, _ = await login(r, "lgwan", "admin", r.admin_password)
     ids = {}
     for name, kind in KINDS.items():
+        sponsor = {"sponsor": ids["tanaka"]} if kind == "external" else {}
         acct = ok(await admin.request("POST", "/api/v1/admin/accounts", json={
-            "login": name, "kind": kind, "password": PASSWORDS[name]}), 201)
+            "login": name, "kind": kind, "password": PASSWORDS[name], **sponsor}), 201)
         ids[name] = acct["id"]
     await admin.aclose()
     return ids

@@ -224,8 +224,9 @@ async def run(tmp_path: Path, mnt: Path) -> None:
         admin, _ = await login(r, "lgwan", "admin", r.admin_password or "")
         ids = {}
         for name, kind in (("office", "staff"), ("partner", "external")):
+            sponsor = {"sponsor": ids["office"]} if kind == "external" else {}
             ids[name] = ok(await admin.request("POST", "/api/v1/admin/accounts", json={
-                "login": name, "kind": kind, "password": PASSWORD}), 201)["id"]
+                "login": name, "kind": kind, "password": PASSWORD, **sponsor}), 201)["id"]
         await admin.aclose()
         office, _ = await login(r, "lgwan", "office", PASSWORD)
         partner, _ = await login(r, "internet", "partner", PASSWORD)

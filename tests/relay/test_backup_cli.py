@@ -75,7 +75,8 @@ async def seed(state_dir: Path) -> dict[str, str]:
                                         q_sha, "text", "pending", "file-1", NOW)
         v_sha = await trio.to_thread.run_sync(store.blobs.put, SANITIZED)
         await store.finish_attachment(fmsg.attachments[0].id, "ready", {}, v_sha, len(SANITIZED), "お知らせ.txt", audit=None, now=NOW)
-        return {"room": room.id, "file_msg": fmsg.id, "q_sha": q_sha, "v_sha": v_sha}
+        return {"room": room.id, "file_msg": fmsg.id, "q_sha": q_sha, "v_sha": v_sha,
+                "tanaka": tanaka.id}
     finally:
         await store.aclose()
 
@@ -100,7 +101,8 @@ async def test_backup_while_sending_then_restore_into_a_fresh_state_dir(tmp_path
             assert r.admin_password, r.log()
             admin = await login(r, "lgwan", "admin", r.admin_password)
             ok(await admin.request("POST", "/api/v1/admin/accounts", json={
-                "login": "hoikuen", "kind": "external", "password": PASSWORDS["hoikuen"]}), 201)
+                "login": "hoikuen", "kind": "external", "password": PASSWORDS["hoikuen"],
+                "sponsor": seeded["tanaka"]}), 201)
             tanaka = await login(r, "lgwan", "tanaka", PASSWORDS["tanaka"])
 
             acked: list[tuple[str, str]] = []  # (client_id, message id), in ack order

@@ -84,7 +84,7 @@ def test_account_add_disable_and_clear_errors(ctl: Ctl) -> None:
     assert bad_kind.returncode == 2
 
     # Without --password-stdin a one-time password is generated and shown once.
-    gen = ctl("account", "add", "hoikuen", "--kind", "external")
+    gen = ctl("account", "add", "hoikuen", "--kind", "external", "--sponsor", "tanaka")
     assert gen.returncode == 0, gen.stderr
     generated = gen.stdout.strip().splitlines()[-1]
     assert in_store(ctl.store(), lambda s: s.check_password("hoikuen", generated, 0.0)) is not None
