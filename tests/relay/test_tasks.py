@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import trio
 
+from relay import control
 from tests.relay.test_api import Env, env, open_stream  # noqa: F401  (fixture)
 from tests.relay.work_env import MY_NUMBER, audit, body, code, create, history, quiet, until
 
@@ -207,3 +208,19 @@ async def test_a_my_number_in_a_task_title_does_not_leave_lgwan(env: Env) -> Non
     # Text written on the internet side is not leaving LGWAN: it is not held.
     await create(env, room, "tasks", "hoikuen", "internet", title=title,
                  assignees=[ids["suzuki"]])
+
+
+async def test_a_member_who_leaves_the_room_no_longer_sees_its_tasks(env: Env) -> None:
+    ids = env.ids
+    room = await env.room("tanaka", "suzuki", "hoikuen")
+    task = (await create(env, room, "tasks", "tanaka", title="受入準備",
+                         assignees=[ids["hoikuen"], ids["suzuki"]]))["task"]
+    assert len(await _open(env, "hoikuen", "internet")) == 1
+    reply = await control.execute(env.app.ctx, {"op": "room.member", "args": {
+        "id": room, "login": "hoikuen", "add": False}})
+    assert "ok" in reply, reply
+    assert await _open(env, "hoikuen", "internet") == []
+    assert await _open(env, "hoikuen", "internet", assignee="any") == []
+    r = await _patch(env, task["id"], "hoikuen", "internet", done=True)
+    assert (r.status, code(r)) == (404, "task_not_found")
+    assert [t["id"] for t in await _open(env, "suzuki")] == [task["id"]]
