@@ -30,6 +30,7 @@ from relay.hub import Hub
 from relay.logs import request_line
 from relay.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE, Metrics
 from relay.my_sessions import last_seen
+from relay.schedule_send import TimedWork
 from relay.sessions import Logins, authenticate
 from relay.shapes import ID_RE, bearer_token, credentials, same_origin
 from relay.web import Accept, Request, Response, json_response
@@ -116,6 +117,7 @@ class RelayApp:
         from relay.routes_votes import vote_routes
         from relay.routes_work import work_routes
         from relay.routes_lifecycle import lifecycle_routes
+        from relay.routes_time import time_routes
         from relay.webclient import web_routes
 
         self.cfg = cfg
@@ -124,13 +126,14 @@ class RelayApp:
         self.ctx = Context(cfg, store, self.hub, now)
         self.logins = Logins(self.ctx)
         self.jobs = DisarmJobs(self.ctx, pool)
+        self.timed = TimedWork(self.ctx)  # scheduled sends, digests of held notifications
         self.routes = [
             public("GET", "/healthz", self.healthz),
             public("GET", "/metrics", self.metrics, lgwan_only=True),
             public("GET", "/api/v1/stream", self.stream_without_upgrade),
             *member_routes(self), *admin_routes(self), *web_routes(self),
             *collab_routes(self), *vote_routes(self), *work_routes(self),
-            *lifecycle_routes(self)]
+            *time_routes(self), *lifecycle_routes(self)]
         self.prom = Metrics(self)  # /metrics, one registry per app
         # Open connections per zone, from the server layer (relay.main sets it).
         self.open_connections: Callable[[], Mapping[str, int]] = dict
@@ -139,8 +142,10 @@ class RelayApp:
     async def run(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Background work until cancelled: the disarm pool and its jobs (pending ones
         from before a restart first), retention, sessions' last use, external
-        accounts' expiry.  Started once the store is open."""
+        accounts' expiry, scheduled sends and the digests of held notifications.
+        Started once the store is open."""
         async with trio.open_nursery() as nursery:
+            nursery.start_soon(self.timed.run)
             nursery.start_soon(last_seen(self.ctx).run, self.ctx)  # sessions' last use
             nursery.start_soon(externals.watch, self.ctx)  # external accounts' expiry
             await self.jobs.run(task_status=task_status)

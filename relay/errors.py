@@ -120,6 +120,19 @@ CODES: dict[str, tuple[int, str]] = {
                              "characters or more"),
     "query_too_long": (400, "検索語が長すぎます（最大 100 文字） / the search text is too long "
                             "(max 100 characters)"),
+    # ---- time: scheduled messages, reminders
+    "invalid_send_at": (400, "送信日時は時差付きの RFC 3339 形式で指定してください / send_at must "
+                             "be an RFC 3339 time with its offset"),
+    "send_at_past": (400, "送信日時が過去です / send_at is in the past"),
+    "send_at_too_far": (400, "送信日時は 1 年以内にしてください / send_at is more than a year "
+                             "ahead"),
+    "scheduled_not_found": (404, "予約送信が見つかりません / scheduled message not found"),
+    "scheduled_done": (409, "予約送信は送信・取消済みです / the scheduled message was already "
+                            "sent, cancelled or dropped"),
+    "too_many_scheduled": (409, "予約送信が多すぎます（最大 100 件） / too many scheduled "
+                                "messages (max 100)"),
+    "remind_too_soon": (429, "リマインドは 10 分に 1 回までです / a message may be reminded once "
+                             "every 10 minutes"),
     # ---- answering together: polls, schedule adjustments, roll calls
     "empty_title": (400, "タイトル（質問）が空です / empty title or question"),
     "title_too_long": (400, "タイトル（質問）が長すぎます / title or question too long"),

@@ -19,8 +19,8 @@ from policy import files as file_policy
 from store.errors import FileNotFound, RoomNotFound
 from store.records import Attachment, Audit, Message
 
-from relay import errors
-from relay.commands import Caller, Context, Done, Event
+from relay import errors, hours
+from relay.commands import Caller, Context, Done
 from relay.disarm_jobs import DisarmJobs
 from relay.file_views import (Download, attachment_view, content_type, file_name,
                               hold_report, outbound_check)
@@ -87,8 +87,7 @@ async def upload(ctx: Context, jobs: DisarmJobs, up: NewUpload, body: Body) -> D
         return Done(message)
     ctx.messages_posted += 1
     jobs.enqueue(message.attachments[0].id, up.caller.account.id, zone)
-    return Done(message, events=(Event(up.members, {"type": "message.created",
-                                                    "message": message.public()}),))
+    return Done(message, events=await hours.created_events(ctx, up.members, message))
 
 
 async def check_file(ctx: Context, caller: Caller, file_id: str) -> Attachment:

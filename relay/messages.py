@@ -15,8 +15,9 @@ from policy import text
 from policy.errors import Invalid
 from store.errors import MessageNotFound, RoomNotFound
 from store.records import Message, Readers, Room
+from store.scheduled import CLIENT_ID_PREFIX
 
-from relay import errors, mentions
+from relay import errors, hours, mentions
 from relay.commands import Caller, Context, Done, Event
 from relay.outbound import check_outbound
 from relay.rooms import check_room
@@ -29,7 +30,9 @@ MAX_CLIENT_ID_CHARS = 128
 
 def check_client_id(client_id: str | None) -> None:
     """``client_id`` (idempotent sends and uploads) is optional, 1 to N characters."""
-    if client_id is not None and not 0 < len(client_id) <= MAX_CLIENT_ID_CHARS:
+    # The prefix names the messages scheduled sends post (store.scheduled).
+    if client_id is not None and (not 0 < len(client_id) <= MAX_CLIENT_ID_CHARS
+                                  or client_id.startswith(CLIENT_ID_PREFIX)):
         raise Invalid(f"client_id は 1〜{MAX_CLIENT_ID_CHARS} 文字です / client_id must be "
                       f"1 to {MAX_CLIENT_ID_CHARS} characters", code="invalid_client_id")
 
@@ -57,9 +60,10 @@ async def _check_reply(ctx: Context, room: Room, reply_to: str) -> None:
 
 async def send(ctx: Context, caller: Caller, room_id: str, body: str | None,
                client_id: str | None, *, reply_to: str | None = None,
-               stamp: str | None = None) -> Done[Message]:
+               stamp: str | None = None, urgent: bool = False) -> Done[Message]:
     """A text message, or a stamp message (``stamp``: an id of the catalogue, no
-    body), optionally answering ``reply_to``; its ``@names`` become its mentions."""
+    body), optionally answering ``reply_to``; its ``@names`` become its mentions.
+    An ``urgent`` one (緊急) notifies at once, within business hours or not."""
     room = await check_room(ctx, caller, room_id)
     check_client_id(client_id)
     if stamp is not None:
@@ -77,7 +81,8 @@ async def send(ctx: Context, caller: Caller, room_id: str, body: str | None,
     if wait:
         raise errors.rate_limited(wait)
     await check_outbound(ctx, caller, room, body, "body")
-    message, created = await ctx.store.post_message(
+    post = ctx.store.post_urgent if urgent else ctx.store.post_message
+    message, created = await post(
         room.id, caller.account.id, body, caller.zone, client_id, ctx.now(),
         session_id=caller.session.id, kind="text" if stamp is None else "stamp",
         stamp=stamp, reply_to=reply_to,
@@ -85,8 +90,7 @@ async def send(ctx: Context, caller: Caller, room_id: str, body: str | None,
     if not created:
         return Done(message)
     ctx.messages_posted += 1
-    return Done(message, events=(Event(room.members, {"type": "message.created",
-                                                      "message": message.public()}),))
+    return Done(message, events=await hours.created_events(ctx, room.members, message))
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ from relay.app import Route, admin, member, no_content, ok, public
 from relay.commands import Caller
 from relay.directory import check_directory, departments, with_departments
 from relay.my_sessions import device_label
+from relay.routes_time import post_message
 from relay.shapes import COOKIE_PREFIX, Fields, cookie_allowed, query_id, query_int, read_json
 from relay.web import Request, Response
 
@@ -100,11 +101,7 @@ def member_routes(app: "RelayApp") -> list[Route]:
         return ok(200, {"messages": [m.public() for m in found]})
 
     async def send(req: Request, caller: Caller, p: list[str]) -> Response:
-        f = await fields(req)
-        message = await ctx.run(messages.send(
-            ctx, caller, p[0], f.opt_str("body"), f.opt_str("client_id"),
-            reply_to=f.opt_id("reply_to"), stamp=f.opt_str("stamp")))
-        return ok(201, message.public())
+        return await post_message(app, caller, p[0], await fields(req))
 
     async def read(req: Request, caller: Caller, p: list[str]) -> Response:
         f = await fields(req)

@@ -30,7 +30,9 @@ import trio
 from trio_websocket import ConnectionClosed, WebSocketConnection
 from wsproto.events import TextMessage
 
-from relay import errors, messages
+from store.db import iso
+
+from relay import errors, hours, messages
 from relay.commands import Caller, Context
 from relay.hub import OVERFLOW, REVOKED, Subscription, encode
 from relay.shapes import Fields, parse_json
@@ -191,8 +193,11 @@ async def answer(ctx: Context, caller: Caller, frame: str | bytes) -> dict[str, 
             sent_id = f.req_str("client_id")
             message = await ctx.run(messages.send(
                 ctx, caller, f.id("room_id"), f.opt_str("body"), sent_id,
-                reply_to=f.opt_id("reply_to"), stamp=f.opt_str("stamp")))
-            return {"type": "ack", "client_id": sent_id, "message": message.public()}
+                reply_to=f.opt_id("reply_to"), stamp=f.opt_str("stamp"),
+                urgent=hours.urgent_of(f.obj)))
+            held = hours.notify_at(ctx, message)
+            return {"type": "ack", "client_id": sent_id, "message": message.public(),
+                    "notify_at": None if held is None else iso(held)}
         if kind == "read":
             read = await ctx.run(messages.mark_read(ctx, caller, f.id("room_id"),
                                                     f.id("up_to")))

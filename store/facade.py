@@ -57,6 +57,7 @@ import trio
 from store import accounts, audit as audit_log, files, messages, originals, rooms
 from store import edits, extras, reactions, search as message_search
 from store.facade_votes import VoteStore
+from store.scheduled import TimeStore
 from store.work_facade import WorkStore
 from store.blobs import BlobStore, BlobWriter, Quarantine
 from store.config import StoreConfig
@@ -144,7 +145,7 @@ class Upload:
                 await trio.to_thread.run_sync(self._release, self._sha, forget)
 
 
-class Store(VoteStore, WorkStore):
+class Store(VoteStore, TimeStore, WorkStore):
     """Open with ``await Store.open(cfg)``; close with ``await store.aclose()``."""
 
     def __init__(self, cfg: StoreConfig, paths: StatePaths, writer: Writer,

@@ -24,7 +24,8 @@ from store.records import Attachment, Message, Readers, RoomSummary, Zone
 from store.rooms import _ROOM_COLS, room_from_row
 
 MSG_COLS = ("id, room_id, sender, body, created_at, origin_zone, client_id, kind, stamp, "
-            "reply_to, edited_at, deleted_at")
+            "reply_to, edited_at, deleted_at, urgent")
+_URGENT = MSG_COLS.split(", ").index("urgent")  # marked urgent (store.scheduled)
 ATT_COLS = ("id, message_id, room_id, name, size, kind, status, origin_zone, sha256, "
             "sanitized_sha256, sanitized_size, sanitized_name, report")
 # Most ids in one "IN (...)" list (SQLite's default limit on variables is 32766).
@@ -80,7 +81,7 @@ def load_messages(c: sqlite3.Connection, rows: Sequence[Sequence[Any]]) -> list[
                            attachments=() if deleted else files, read_count=reached,
                            kind="file" if files else r[7], stamp=r[8],
                            reply_to=None if r[9] is None else str(r[9]), edited_at=r[10],
-                           deleted=deleted, urgent=r[7] == "rollcall"))
+                           deleted=deleted, urgent=bool(r[_URGENT]) or r[7] == "rollcall"))
     from store import structured  # its modules build on this one
     return structured.attach(c, extras.decorate(c, out))
 

@@ -616,7 +616,8 @@ async def test_stream_chat_ack_events_and_bad_frames(env: Env) -> None:
             assert stored.body == "本日の会議は 15 時から"
             for ws in (phone, partner):
                 ev = await recv(ws)
-                assert ev == {"type": "message.created", "message": ack["message"]}
+                assert ev == {"type": "message.created", "message": ack["message"],
+                              "notify": True}
 
             # HTTP read -> message.read to every member's stream.
             r = await env.call("POST", f"/api/v1/rooms/{room}/read",
