@@ -21,7 +21,7 @@ from store.records import Account, AccountKind, Audit
 
 from relay import errors
 from relay.commands import Actor, Caller, Context, Done
-from relay.outbound import enforce_outbound
+from relay.outbound import check_display_name
 from relay.sessions import MAX_PASSWORD_CHARS, login_key, totp_for
 
 # Limits on what callers name; each is a named default in one place.
@@ -84,11 +84,7 @@ async def create_account(ctx: Context, actor: Actor, new: NewAccount,
                          one_time: bool = False) -> Done[Account]:
     """``one_time``: the password was generated for the person, who must change it at
     the first login."""
-    # A display name is shown to everyone who shares a room with the account, on both
-    # sides: it gets the outbound check a message would.
-    outbound = text.scan_outbound(new.display_name, ctx.cfg.policy)
-    if outbound.verdict != "allow":
-        await enforce_outbound(ctx, actor.account_id, None, outbound, "display_name")
+    await check_display_name(ctx, actor.account_id, new.display_name)
     account = await ctx.store.create_account(
         new.login, new.password, new.kind, new.display_name, now=ctx.now(),
         must_change=one_time,

@@ -20,7 +20,7 @@ from store.errors import AccountNotFound, RoomArchived, RoomNotFound
 from store.records import Account, Audit
 
 from relay.commands import Actor, Caller, Context, Done, Event
-from relay.outbound import check_text_out, enforce_outbound, reaches_internet
+from relay.outbound import check_display_name, check_history_out, check_text_out
 from relay.rooms import room_public
 
 ACCOUNT_STATES = ("enabled", "disabled", "deleted")
@@ -34,29 +34,6 @@ def _name(raw: str, what: str) -> str:
         raise Invalid(f"名前に {sd.PATH_SEP} は使えません / a name cannot contain "
                       f"{sd.PATH_SEP}", code="invalid_request")
     return name
-
-
-async def _display_name_out(ctx: Context, actor: Actor, name: str) -> None:
-    """A display name is seen on both sides: it gets the 個人番号 check a message would."""
-    outbound = text.scan_outbound(name, ctx.cfg.policy)
-    if outbound.verdict != "allow":
-        await enforce_outbound(ctx, actor.account_id, None, outbound, "display_name")
-
-
-async def _history_out(ctx: Context, actor: Actor, room: RoomInfo, account_id: str) -> None:
-    """A member who makes a room reach the internet for the first time reads its whole
-    LGWAN-only history: it gets the 個人番号 check it never had (as relay.rooms does)."""
-    if (ctx.cfg.policy.my_number_outbound == "allow"
-            or await reaches_internet(ctx, room.members)
-            or not await reaches_internet(ctx, (account_id,))):
-        return
-    found: list[str] = []
-    for body in await ctx.store.room_bodies(room.id):
-        found += text.scan_outbound(body, ctx.cfg.policy).masked
-    if found:
-        outbound = text.Outbound(ctx.cfg.policy.my_number_outbound,
-                                 tuple(dict.fromkeys(found)))
-        await enforce_outbound(ctx, actor.account_id, room.id, outbound, "history")
 
 
 # --------------------------------------------------------------------------- departments
@@ -139,7 +116,7 @@ async def rename_account(ctx: Context, actor: Actor, login: str,
                          display_name: str) -> Done[Person]:
     before = await person(ctx, login)
     name = _name(display_name, "表示名")
-    await _display_name_out(ctx, actor, name)
+    await check_display_name(ctx, actor.account_id, name)
     after = await sd.write(ctx.store, sd.update_person_txn, (login, {"display_name": name}),
                            Audit("account.updated", actor.account_id, before.id,
                                  {"login": login, "changes": {"display_name": {
@@ -243,7 +220,7 @@ async def add_member(ctx: Context, actor: Actor, room_id: str, login: str) -> Do
         raise Invalid("ダイレクトにはメンバーを追加できません / a direct room cannot get "
                       "more members", code="direct_room")
     account = await _enabled(ctx, login)
-    await _history_out(ctx, actor, before, account.id)
+    await check_history_out(ctx, actor.account_id, before.members, before.id, account.id)
     room = await ctx.store.add_member(
         before.id, account.id, now=ctx.now(),
         audit=Audit("room.member_added", actor.account_id, before.id,

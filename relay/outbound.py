@@ -48,3 +48,29 @@ async def reaches_internet(ctx: Context, account_ids: tuple[str, ...]) -> bool:
         if access.may_use_zone(member.kind, "internet"):
             return True
     return False
+
+
+async def check_display_name(ctx: Context, actor_id: str | None, name: str) -> None:
+    """A display name is seen by everyone who shares a room with the account, on both
+    sides: it gets the check a message would, wherever it reaches."""
+    outbound = text.scan_outbound(name, ctx.cfg.policy)
+    if outbound.verdict != "allow":
+        await enforce_outbound(ctx, actor_id, None, outbound, "display_name")
+
+
+async def check_history_out(ctx: Context, actor_id: str | None, members: tuple[str, ...],
+                            room_id: str, account_id: str) -> None:
+    """A new member reads the whole history.  When the room reaches the internet for
+    the first time through them, what was said while it was LGWAN-only gets the check
+    it never had: a 個人番号 in it refuses the addition (or is audited, under ``warn``)
+    until those messages are deleted (docs/SECURITY.md)."""
+    if (ctx.cfg.policy.my_number_outbound == "allow"
+            or await reaches_internet(ctx, members)
+            or not await reaches_internet(ctx, (account_id,))):
+        return
+    found: list[str] = []
+    for body in await ctx.store.room_bodies(room_id):
+        found += text.scan_outbound(body, ctx.cfg.policy).masked
+    if found:
+        outbound = text.Outbound(ctx.cfg.policy.my_number_outbound, tuple(dict.fromkeys(found)))
+        await enforce_outbound(ctx, actor_id, room_id, outbound, "history")

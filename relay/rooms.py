@@ -15,7 +15,7 @@ from store.errors import AccountNotFound, RoomNotFound
 from store.records import Audit, Room, RoomKind, RoomSummary
 
 from relay.commands import Actor, Caller, Context, Done, Event
-from relay.outbound import check_text_out, enforce_outbound, reaches_internet
+from relay.outbound import check_history_out, check_text_out
 
 MAX_ROOM_MEMBERS = 5000
 
@@ -75,24 +75,6 @@ async def create_room(ctx: Context, actor: Actor, name: str, kind: RoomKind,
                                                    "room": room_public(room)}),))
 
 
-async def _check_history_out(ctx: Context, caller: Caller, room: Room, account_id: str) -> None:
-    """A new member reads the whole history.  When the room reaches the internet for
-    the first time through them, what was said while it was LGWAN-only gets the
-    outbound check it never had: a 個人番号 in it refuses the addition (or is audited,
-    under ``warn``) until those messages are deleted (docs/SECURITY.md)."""
-    if (ctx.cfg.policy.my_number_outbound == "allow"
-            or await reaches_internet(ctx, room.members)
-            or not await reaches_internet(ctx, (account_id,))):
-        return
-    found: list[str] = []
-    for body in await ctx.store.room_bodies(room.id):
-        found += text.scan_outbound(body, ctx.cfg.policy).masked
-    if found:
-        outbound = text.Outbound(ctx.cfg.policy.my_number_outbound,
-                                 tuple(dict.fromkeys(found)))
-        await enforce_outbound(ctx, caller.account.id, room.id, outbound, "history")
-
-
 async def add_member(ctx: Context, caller: Caller, room_id: str,
                      account_id: str) -> Done[Room]:
     room = await check_room(ctx, caller, room_id)
@@ -104,7 +86,7 @@ async def add_member(ctx: Context, caller: Caller, room_id: str,
     if kind == "external" and not await ctx.store.shares_room(caller.account.id, account_id):
         access.check_external_members(kind, [account_id])
     await _check_members(ctx, (account_id,))
-    await _check_history_out(ctx, caller, room, account_id)
+    await check_history_out(ctx, caller.account.id, room.members, room.id, account_id)
     room = await ctx.store.add_member(
         room.id, account_id, now=ctx.now(),
         audit=Audit("room.member_added", caller.account.id, room.id,
