@@ -69,7 +69,8 @@ async def check_history_out(ctx: Context, actor_id: str | None, members: tuple[s
             or not await reaches_internet(ctx, (account_id,))):
         return
     found: list[str] = []
-    for body in await ctx.store.room_bodies(room_id):
+    # The texts of notes and phone memos are read by the new member too.
+    for body in [*await ctx.store.room_bodies(room_id), *await ctx.store.room_texts(room_id)]:
         found += text.scan_outbound(body, ctx.cfg.policy).masked
     if found:
         outbound = text.Outbound(ctx.cfg.policy.my_number_outbound, tuple(dict.fromkeys(found)))

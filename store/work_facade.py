@@ -91,6 +91,10 @@ class WorkStore:
     async def note_versions(self, note_id: str) -> list[NoteVersion]:
         return await self._look(work_objects.note_versions, note_id)
 
+    async def room_texts(self, room_id: str) -> list[str]:
+        """The note and memo texts of a room (for a check over what it holds)."""
+        return await self._look(work_objects.room_texts, room_id)
+
     # ---------------------------------------------------------------- locations
     async def post_location(self, room_id: str, sender_id: str, zone: Zone,
                             client_id: str | None, now: float, session_id: str | None,

@@ -146,6 +146,23 @@ def get_memo(c: sqlite3.Connection, memo_id: str) -> Memo:
     return _memo(row)
 
 
+# ------------------------------------------------------------------------- a room's texts
+
+
+def room_texts(c: sqlite3.Connection, room_id: str) -> list[str]:
+    """The texts of a room's notes (every version) and of its phone memos (those still
+    shown), which a new member can read besides the message bodies."""
+    rid = int_id(room_id)
+    out = [t for row in c.execute(
+        "SELECT v.title, v.body FROM note_versions v JOIN notes n ON n.id = v.note_id "
+        "WHERE n.room_id = ? ORDER BY v.note_id, v.version", (rid,)) for t in row if t]
+    out += [t for row in c.execute(
+        "SELECT caller, caller_org, number, note FROM memos f JOIN messages m "
+        "ON m.id = f.message_id WHERE f.room_id = ? AND m.deleted_at IS NULL ORDER BY f.id",
+        (rid,)) for t in row if t]
+    return out
+
+
 # ------------------------------------------------------------------------- messages
 # Each gives the objects of a list of messages of its kind, by message id, for
 # ``store.structured`` to put on the messages (``Message.detail``).
