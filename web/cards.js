@@ -9,7 +9,7 @@
 import { h, richText, initials } from "./dom.js";
 import { time, dateTime } from "./format.js";
 import { fileCard } from "./files.js";
-import { reactionsRow, stampLabel } from "./stamps.js";
+import { reactionsRow, stampLabel, isEmoji } from "./stamps.js";
 
 const renderers = new Map();
 
@@ -39,7 +39,7 @@ registerContent("file", (m, ctx) => [
   m.body ? h("p", { class: "text" }, bodyText(m.body)) : null,
   (m.attachments || []).map((att) => fileCard(att, ctx)),
 ]);
-registerContent("stamp", (m, ctx) => h("p", { class: "stamp-big", role: "img",
+registerContent("stamp", (m, ctx) => h("p", { class: isEmoji(stampLabel(ctx, m.stamp)) ? "stamp-big emoji" : "stamp-big", role: "img",
   "aria-label": `スタンプ「${stampLabel(ctx, m.stamp)}」` }, stampLabel(ctx, m.stamp)));
 
 function content(m, ctx) {

@@ -3,7 +3,7 @@
 // match marked.  The marks are built from relayd's offsets (code points) as text
 // nodes and <mark> elements: the snippet is never parsed as HTML.
 
-import { h, clear, announce } from "./dom.js";
+import { h, clear } from "./dom.js";
 import { get } from "./api.js";
 import { dateTime } from "./format.js";
 
@@ -85,7 +85,6 @@ export class Search {
       this.more.hidden = results.length < 20;
       const n = this.results.childElementCount;
       this.status.textContent = n ? `${n} 件見つかりました${results.length < 20 ? "" : "（続きがあります）"}。` : "見つかりませんでした。";
-      announce(this.status.textContent);
     } catch (err) {
       this.status.textContent = err.message;
     }

@@ -16,10 +16,13 @@ export function stampLabel(ctx, id) {
   return ctx.stamps.get(id) || "スタンプ";
 }
 
+// An emoji-only stamp is drawn larger: a pictograph is read at a glance only when big.
+export const isEmoji = (label) => /^[\p{Extended_Pictographic}\u200d\ufe0f]+$/u.test(label);
+
 // A modal grid of stamps; onPick(stampId) when one is chosen.  Arrow keys move
 // between stamps, Enter chooses, Esc closes.
 export function pickStamp(ctx, title, onPick) {
-  const buttons = [...ctx.stamps].map(([id, label]) => h("button", { type: "button", class: "stamp-choice",
+  const buttons = [...ctx.stamps].map(([id, label]) => h("button", { type: "button", class: isEmoji(label) ? "stamp-choice emoji" : "stamp-choice",
     dataset: { stamp: id }, onclick: () => { d.close(); onPick(id); } }, label));
   const grid = h("div", { class: "stamp-grid", role: "group", "aria-label": "スタンプ" }, buttons);
   grid.addEventListener("keydown", (e) => {

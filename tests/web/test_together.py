@@ -52,6 +52,8 @@ def test_reactions_replies_mentions_edits_and_deletes_reach_the_other_side_live(
 
     # The partner reacts with 了解; the clerk sees it at once and adds the same stamp.
     menu(partner, "明日の会議資料", "リアクション")
+    partner.page.get_by_role("dialog").get_by_role("button", name="了解", exact=True).wait_for()
+    partner.shot("stamp-picker-phone")
     pick_stamp(partner, "了解")
     chip = message(clerk, "明日の会議資料").locator(".reaction", has_text="了解")
     chip.wait_for()
@@ -174,6 +176,17 @@ def test_search_finds_a_two_character_japanese_query_and_marks_every_match(brows
     results.filter(has_text="防災訓練").wait_for()
     page.get_by_text("1 件見つかりました").wait_for()
     assert results.count() == 1
+    # Dates: nothing was written after today.
+    tomorrow = page.evaluate("new Date(Date.now() + 864e5).toLocaleDateString('sv-SE')")
+    page.get_by_label("送った人").select_option(label="すべての人")
+    page.get_by_label("この日から").fill(tomorrow)
+    page.get_by_label("検索する言葉（2 文字以上）").press("Enter")
+    page.get_by_text("見つかりませんでした").wait_for()
+    page.get_by_label("この日から").fill("")
+    page.get_by_label("この日まで").fill(tomorrow)
+    page.get_by_label("送った人").select_option(label="田中 一郎")
+    page.get_by_label("検索する言葉（2 文字以上）").press("Enter")
+    results.filter(has_text="防災訓練").wait_for()
     # A result opens its talk at the message.
     results.first.click()
     page.locator(".msg.flash", has_text="防災訓練").wait_for()
@@ -249,6 +262,34 @@ def test_an_admin_reset_forces_a_new_password_then_settings_change_size_and_send
     stored = page.evaluate("JSON.stringify(Object.assign({}, localStorage))")
     assert "一行目" not in stored and "fontSize" in stored
     finish(w)
+
+
+def test_an_admin_of_the_room_deletes_someone_elses_message_and_the_sender_sees_it(browser, server):
+    r, people, admin_token = server
+    room = api(r, "lgwan", "POST", "/api/v1/rooms", admin_token,
+               {"name": "管理者の削除", "members": [people.staff["id"]]})
+    token = login_token(r, "lgwan", "suzuki", PASSWORD)
+    api(r, "lgwan", "POST", f"/api/v1/rooms/{room['id']}/messages", token,
+        {"body": "誤って投稿した個人情報"})
+    clerk = open_page(browser, r, "lgwan")
+    log_in(clerk, "suzuki")
+    talk_to(clerk, "管理者の削除")
+    admin = open_page(browser, r, "lgwan")
+    log_in(admin, "admin", people.admin_password)
+    talk_to(admin, "管理者の削除")
+    message(admin, "誤って投稿した").locator(".msg-menu").click()
+    actions = admin.page.get_by_role("dialog").get_by_role("button").all_inner_texts()
+    assert "編集" not in actions
+    admin.page.get_by_role("dialog").get_by_role("button", name="削除（管理者）").click()
+    dlg = admin.page.get_by_role("dialog")
+    assert "監査ログに記録されます" in dlg.inner_text()
+    dlg.get_by_role("button", name="削除する").click()
+    clerk.page.get_by_text("このメッセージは削除されました").wait_for()
+    # What it said stays readable to the admin, in its versions.
+    menu(admin, "このメッセージは削除されました", "編集履歴")
+    admin.page.get_by_role("dialog").get_by_text("誤って投稿した個人情報").wait_for()
+    finish(admin)
+    finish(clerk)
 
 
 def test_keyboard_only_a_message_is_sent_and_a_stamp_put_on_it_and_taken_back(browser, server):
