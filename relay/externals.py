@@ -25,7 +25,6 @@ from typing import Any
 
 import trio
 
-from policy import text
 from policy.errors import Invalid
 from store import externals as se
 from store.errors import AccountNotFound, StoreError
@@ -35,7 +34,7 @@ from store.records import Account, Audit
 from relay import accounts
 from relay.accounts import NewAccount
 from relay.commands import Actor, Caller, Context, Done, Event
-from relay.outbound import enforce_outbound
+from relay.outbound import check_display_name
 
 log = logging.getLogger(__name__)
 
@@ -104,9 +103,7 @@ async def create_account(ctx: Context, actor: Actor, new: NewAccount, sponsor_ac
                       "needs a sponsor: the staff member responsible for it",
                       code="sponsor_required")
     until = last_day(expires_at, ctx.now())
-    outbound = text.scan_outbound(new.display_name, ctx.cfg.policy)
-    if outbound.verdict != "allow":
-        await enforce_outbound(ctx, actor.account_id, None, outbound, "display_name")
+    await check_display_name(ctx, actor.account_id, new.display_name)
     account = await se.create_external(
         ctx.store, new.login, new.password, new.kind, new.display_name,
         sponsor=sponsor_account.id, expires_on=until, now=ctx.now(), must_change=one_time,
