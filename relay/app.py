@@ -27,6 +27,7 @@ from relay.commands import Caller, Context
 from relay.config import Config
 from relay.disarm_jobs import DisarmJobs
 from relay.hub import Hub
+from relay.push import PushSender
 from relay.logs import request_line
 from relay.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE, Metrics
 from relay.my_sessions import last_seen
@@ -118,6 +119,7 @@ class RelayApp:
         from relay.routes_work import work_routes
         from relay.routes_lifecycle import lifecycle_routes
         from relay.routes_time import time_routes
+        from relay.routes_push import push_routes
         from relay.webclient import web_routes
 
         self.cfg = cfg
@@ -127,13 +129,15 @@ class RelayApp:
         self.logins = Logins(self.ctx)
         self.jobs = DisarmJobs(self.ctx, pool)
         self.timed = TimedWork(self.ctx)  # scheduled sends, digests of held notifications
+        self.push = PushSender(self.ctx)
+        self.ctx.observers.append(self.push.notify)
         self.routes = [
             public("GET", "/healthz", self.healthz),
             public("GET", "/metrics", self.metrics, lgwan_only=True),
             public("GET", "/api/v1/stream", self.stream_without_upgrade),
             *member_routes(self), *admin_routes(self), *web_routes(self),
             *collab_routes(self), *vote_routes(self), *work_routes(self),
-            *time_routes(self), *lifecycle_routes(self)]
+            *time_routes(self), *lifecycle_routes(self), *push_routes(self)]
         self.prom = Metrics(self)  # /metrics, one registry per app
         # Open connections per zone, from the server layer (relay.main sets it).
         self.open_connections: Callable[[], Mapping[str, int]] = dict
@@ -148,6 +152,7 @@ class RelayApp:
             nursery.start_soon(self.timed.run)
             nursery.start_soon(last_seen(self.ctx).run, self.ctx)  # sessions' last use
             nursery.start_soon(externals.watch, self.ctx)  # external accounts' expiry
+            nursery.start_soon(self.push.run)  # Web Push notices
             await self.jobs.run(task_status=task_status)
             nursery.cancel_scope.cancel()
 

@@ -100,6 +100,9 @@ class Context:
         self.now = now
         self.limits = Limits(cfg)
         self.messages_posted = 0
+        # Called with every event published (after its COMMIT), beside the streams:
+        # Web Push takes its notices from here (relay.push).
+        self.observers: list[Callable[[tuple[str, ...], EventForm], None]] = []
 
     async def run(self, command: Awaitable[Done[T]]) -> T:
         """Await a command (it has committed when it returns), then publish."""
@@ -114,3 +117,5 @@ class Context:
             self.hub.disconnect_session(session_id, account_id)
         for event in done.events:
             self.hub.publish(event.to, event.form)
+            for observe in self.observers:
+                observe(event.to, event.form)

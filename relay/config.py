@@ -30,6 +30,7 @@ from typing import Any, Literal, Mapping
 
 from policy import hours as business_hours
 from policy.config import PolicyConfig
+from relay.records_config import RecordsConfig
 from sanitize.config import SanitizeConfig
 from store.config import StoreConfig
 
@@ -159,6 +160,23 @@ class LogConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class PushConfig:
+    """Web Push (RFC 8030 / 8291 / 8292) to installed phones (``relay.push``)."""
+
+    enabled: bool = True
+    # The contact push services see in the VAPID claims (RFC 8292 "sub").
+    contact: str = "mailto:admin@localhost"
+    # Push endpoints relayd will post to (a browser's subscription names one): host
+    # names, "*." for a domain's subdomains.  Anything else is refused when the phone
+    # subscribes, so a client cannot make relayd post to an address of its choosing.
+    endpoint_hosts: tuple[str, ...] = (
+        "fcm.googleapis.com", "updates.push.services.mozilla.com", "web.push.apple.com",
+        "*.push.apple.com", "*.notify.windows.com")
+    # Plain http:// endpoints on 127.0.0.1 (a push service the tests run); never in use.
+    allow_loopback_http: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class HoursConfig:
     """Business hours (業務時間外の配慮): outside them a message's notification is held
     until they begin (``relay.hours``); the schedule itself is ``policy.hours``."""
@@ -192,6 +210,12 @@ class Config:
     policy: PolicyConfig = PolicyConfig()
     log: LogConfig = LogConfig()
     hours: HoursConfig = HoursConfig()
+    records: RecordsConfig = RecordsConfig()
+    push: PushConfig = PushConfig()
+
+    def __post_init__(self) -> None:
+        # File contents are records too: the retention they fall back to has the floor.
+        self.records.check("store.retention_days", self.store.retention_days)
 
 
 # --------------------------------------------------------------------------- the walker

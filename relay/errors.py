@@ -59,6 +59,8 @@ CODES: dict[str, tuple[int, str]] = {
     "policy_refused": (403, "設定により許可されていません / refused by policy"),
     # ---- accounts
     "invalid_request": (400, "リクエストが不正です / invalid request"),
+    "invalid_period": (400, "期間が不正です（開始日から終了日まで） / the period must run from a "
+                             "start date to an end date not before it"),
     "invalid_login": (400, "ログイン名は英数字と . _ @ - の 64 文字以内です / login: 1-64 of "
                            "A-Z a-z 0-9 . _ @ -"),
     "invalid_kind": (400, "種別は staff / external / admin のいずれかです / kind must be staff, "
@@ -212,6 +214,10 @@ CODES: dict[str, tuple[int, str]] = {
     "store_unavailable": (503, "保存処理を一時的に利用できません / storage is unavailable"),
     "storage_full": (503, "保存領域がいっぱいです。しばらくしてから再試行してください / storage is "
                           "full; retry later"),
+    "push_endpoint_refused": (400, "この通知先は使えません / this push endpoint is not allowed"),
+    "push_key_invalid": (400, "通知の鍵が不正です / a push subscription key is not valid"),
+    "push_internet_only": (403, "通知の登録はスマートフォン（インターネット側）からのみできます / "
+                                "push is subscribed from the internet listener"),
     "unknown_command": (400, "不明なコマンドです / unknown command"),
     "state_unusable": (503, "状態ディレクトリを使えません / the state directory cannot be used"),
     "no_state": (503, "データベースがありません（relayctl init で作成します） / no database: "

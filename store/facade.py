@@ -54,9 +54,10 @@ from typing import Any, AsyncIterator, Callable, Iterable, Iterator, TypeVar
 import sqlite_utils
 import trio
 
-from store import accounts, audit as audit_log, files, messages, originals, rooms
+from store import accounts, audit as audit_log, push, files, messages, originals, rooms
 from store import edits, extras, reactions, search as message_search
 from store.facade_votes import VoteStore
+from store.facade_records import RecordsStore
 from store.scheduled import TimeStore
 from store.work_facade import WorkStore
 from store.blobs import BlobStore, BlobWriter, Quarantine
@@ -145,7 +146,7 @@ class Upload:
                 await trio.to_thread.run_sync(self._release, self._sha, forget)
 
 
-class Store(VoteStore, TimeStore, WorkStore):
+class Store(VoteStore, TimeStore, WorkStore, RecordsStore):
     """Open with ``await Store.open(cfg)``; close with ``await store.aclose()``."""
 
     def __init__(self, cfg: StoreConfig, paths: StatePaths, writer: Writer,
@@ -644,6 +645,28 @@ class Store(VoteStore, TimeStore, WorkStore):
     async def audit_verify(self) -> tuple[bool, int, int | None]:
         """(ok, entries checked, id of the first bad entry or None)."""
         return await self._read(audit_log.verify, self._audit_key)
+
+    # ---------------------------------------------------------------- web push
+    async def add_push_subscription(self, account_id: str, endpoint: str, p256dh: str,
+                                    auth: str, *, audit: AuditFor,
+                                    now: float) -> push.PushSubscription:
+        return await self._audited(push.add_txn, (account_id, endpoint, p256dh, auth, now),
+                                   audit, now)
+
+    async def remove_push_subscription(self, subscription_id: str, account_id: str | None, *,
+                                       audit: AuditFor | None, now: float) -> bool:
+        """``audit=None``: a push service said the subscription is gone (not an action)."""
+        if audit is None:
+            return await self._write(push.remove_txn, subscription_id, account_id)
+        return await self._audited(push.remove_txn, (subscription_id, account_id), audit, now)
+
+    async def push_subscriptions(self, account_ids: list[str]) -> list[push.PushSubscription]:
+        return await self._read(push.of_accounts, account_ids)
+
+    async def vapid_key(self) -> Any:
+        """relayd's VAPID signing key (EC P-256), made the first time."""
+        return await trio.to_thread.run_sync(push.vapid_key, self.paths.keys)
+
 
 
 def _append_txn(db: sqlite_utils.Database, key: bytes, entry: Audit, now: float) -> AuditEntry:

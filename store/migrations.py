@@ -470,6 +470,72 @@ CREATE TABLE memos (
 """
 
 
+# Search, cheaper to write and quick for two characters (store.search): the index keeps
+# which messages hold a trigram, no positions (detail=none: a query's trigrams are all
+# asked for, then each candidate body is checked); a new or edited body is queued by
+# its trigger and indexed in one statement just before the writer's COMMIT (FTS5
+# writes to disk at every SAVEPOINT, and each operation runs in one); the trigrams
+# seen are kept in a plain table, the term list of a two-character query (the vocab
+# table counted every term's postings as it listed them).  An edit or delete takes
+# the old body out of the index at once, unless it was still queued.
+_V_SEARCH = """
+DROP TRIGGER messages_fts_insert;
+DROP TRIGGER messages_fts_update;
+DROP TRIGGER messages_fts_delete;
+DROP TABLE messages_fts_terms;
+DROP TABLE messages_fts;
+CREATE VIRTUAL TABLE messages_fts USING fts5(
+    body, content='messages_fts_source', content_rowid='id', tokenize='trigram',
+    columnsize=0, detail=none);
+CREATE TABLE messages_fts_pending (id INTEGER PRIMARY KEY);
+CREATE TABLE messages_fts_trigrams (term TEXT PRIMARY KEY) WITHOUT ROWID;
+INSERT INTO messages_fts (rowid, body) SELECT id, body || char(10) FROM messages
+    WHERE body != '';
+WITH RECURSIVE at(body, i) AS (
+    SELECT lower(body) || char(10), 1 FROM messages WHERE length(body) >= 2
+    UNION ALL SELECT body, i + 1 FROM at WHERE i + 3 <= length(body))
+INSERT OR IGNORE INTO messages_fts_trigrams (term) SELECT DISTINCT substr(body, i, 3) FROM at;
+CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages WHEN new.body != '' BEGIN
+    INSERT INTO messages_fts_pending (id) VALUES (new.id);
+END;
+CREATE TRIGGER messages_fts_update AFTER UPDATE OF body ON messages BEGIN
+    INSERT INTO messages_fts(messages_fts, rowid, body)
+        SELECT 'delete', old.id, old.body || char(10) WHERE old.body != ''
+        AND NOT EXISTS (SELECT 1 FROM messages_fts_pending WHERE id = old.id);
+    INSERT OR IGNORE INTO messages_fts_pending (id) SELECT new.id WHERE new.body != '';
+END;
+CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN
+    INSERT INTO messages_fts(messages_fts, rowid, body)
+        SELECT 'delete', old.id, old.body || char(10) WHERE old.body != ''
+        AND NOT EXISTS (SELECT 1 FROM messages_fts_pending WHERE id = old.id);
+    DELETE FROM messages_fts_pending WHERE id = old.id;
+END;
+"""
+
+
+# Web Push: a browser's push endpoint and keys, per account (relay.push).
+_V_PUSH = """
+CREATE TABLE push_subscriptions (
+    id INTEGER PRIMARY KEY,
+    account_id INTEGER NOT NULL REFERENCES accounts(id),
+    endpoint TEXT NOT NULL UNIQUE,
+    p256dh TEXT NOT NULL,
+    auth TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX push_subscriptions_account ON push_subscriptions(account_id);
+"""
+
+
+# Records (store.retention): when the retention emptied a message (its text and its
+# earlier versions gone, the row kept), and each room's unpurged messages by time, so
+# the hourly purge reads only what is due.
+_V_RECORDS = """
+ALTER TABLE messages ADD COLUMN purged_at TEXT;
+CREATE INDEX messages_retention ON messages(room_id, created_at) WHERE purged_at IS NULL;
+"""
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _script(_V1),
     _script(_V2),
@@ -480,6 +546,9 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _script(_V_LIFECYCLE),
     _script(_V_TIMED),
     _script(_V_WORK),
+    _script(_V_SEARCH),
+    _script(_V_PUSH),
+    _script(_V_RECORDS),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
