@@ -90,7 +90,7 @@ export function messageCard(m, ctx, talk) {
   meta.append(h("time", { datetime: m.created_at, title: dateTime(d) }, time(d)));
   if (!m.deleted || ctx.me.kind === "admin" || own) {
     const menu = h("button", { type: "button", class: "msg-menu", "aria-haspopup": "dialog",
-      "aria-label": `${name} ${time(d)} のメッセージの操作` }, "…");
+      "aria-label": `${name} ${time(d)} のメッセージの操作` }, "⋯");
     menu.addEventListener("click", () => talk.openMenu(m, menu));
     meta.append(menu);
   }

@@ -43,6 +43,8 @@ export async function toggleReaction(ctx, m, stampId, on) {
   const path = `/api/v1/messages/${m.id}/reactions/${stampId}`;
   try {
     await (on ? put(path) : del(path));
+    // Shown at once, even with the stream away; reaction.changed brings relayd's list.
+    ctx.talk.ownReaction(m.id, stampId, on);
   } catch (err) {
     ctx.toast(err.message);
   }

@@ -171,6 +171,18 @@ export class Talk {
     if (m) this.changed({ ...m, reactions });
   }
 
+  ownReaction(messageId, stamp, on) {
+    const m = this.messages.find((x) => x.id === messageId);
+    if (!m) return;
+    const me = this.ctx.me.id;
+    const list = (m.reactions || []).map((r) => ({ ...r, accounts: r.accounts.filter((id) => id !== me || r.stamp !== stamp) }));
+    const r = list.find((x) => x.stamp === stamp);
+    if (on && r) r.accounts.push(me);
+    else if (on) list.push({ stamp, accounts: [me] });
+    const same = JSON.stringify(list.filter((x) => x.accounts.length)) === JSON.stringify(m.reactions || []);
+    if (!same) this.changed({ ...m, reactions: list.filter((x) => x.accounts.length) });
+  }
+
   updateAttachment(file) {
     const m = this.messages.find((x) => x.id === file.message_id);
     if (!m) return;
