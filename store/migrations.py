@@ -477,7 +477,8 @@ CREATE TABLE memos (
 # writes to disk at every SAVEPOINT, and each operation runs in one); the trigrams
 # seen are kept in a plain table, the term list of a two-character query (the vocab
 # table counted every term's postings as it listed them).  An edit or delete takes
-# the old body out of the index at once, unless it was still queued.
+# the old body out of the index at once, unless it was still queued.  The bodies
+# already written are queued here and indexed by the writer when it starts.
 _V_SEARCH = """
 DROP TRIGGER messages_fts_insert;
 DROP TRIGGER messages_fts_update;
@@ -489,12 +490,7 @@ CREATE VIRTUAL TABLE messages_fts USING fts5(
     columnsize=0, detail=none);
 CREATE TABLE messages_fts_pending (id INTEGER PRIMARY KEY);
 CREATE TABLE messages_fts_trigrams (term TEXT PRIMARY KEY) WITHOUT ROWID;
-INSERT INTO messages_fts (rowid, body) SELECT id, body || char(10) FROM messages
-    WHERE body != '';
-WITH RECURSIVE at(body, i) AS (
-    SELECT lower(body) || char(10), 1 FROM messages WHERE length(body) >= 2
-    UNION ALL SELECT body, i + 1 FROM at WHERE i + 3 <= length(body))
-INSERT OR IGNORE INTO messages_fts_trigrams (term) SELECT DISTINCT substr(body, i, 3) FROM at;
+INSERT INTO messages_fts_pending (id) SELECT id FROM messages WHERE body != '';
 CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages WHEN new.body != '' BEGIN
     INSERT INTO messages_fts_pending (id) VALUES (new.id);
 END;

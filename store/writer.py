@@ -6,6 +6,9 @@ window (up to a maximum), runs each in its own SAVEPOINT inside one ``BEGIN
 IMMEDIATE`` transaction, COMMITs once (one fsync for the whole group), and only then
 hands the batch to ``notify`` so the waiting callers resume.  A failing operation is
 rolled back to its savepoint and carries its exception; the others still commit.
+Just before COMMIT, once a few hundred new message bodies are queued for the search
+index, they enter it together (``store.search.index_pending``): FTS5 writes to disk
+at every SAVEPOINT, so one statement for many bodies costs far less than one each.
 
 Failures are logged at ERROR here, once each, where they happen: an operation that
 failed with an SQLite error (or a bug), or a group lost whole (BEGIN or COMMIT
@@ -32,6 +35,7 @@ from typing import Any, Callable
 
 import sqlite_utils
 
+from store import search
 from store.diskfull import EPISODE, full_error, is_full
 from store.errors import StoreError, StoreUnavailable
 
@@ -73,6 +77,8 @@ class Writer:
         # cumulative counts per upper bound of COMMIT_BUCKETS_S, for /metrics.
         self.commit_counts = [0] * len(COMMIT_BUCKETS_S)
         self.commit_sum_s = 0.0
+        # Trigrams committed to the search index's term table (a cache: may forget).
+        self._trigrams: set[str] = set()
 
     def start(self) -> None:
         self._thread.start()
@@ -98,6 +104,7 @@ class Writer:
 
     def _run(self) -> None:
         try:
+            self._index_left()
             stopping = False
             while not stopping:
                 first = self._queue.get()
@@ -153,6 +160,21 @@ class Writer:
                     log.exception("store writer: could not notify waiters")
             self._db.conn.close()
 
+    def _index_left(self) -> None:
+        """Index a long queue another writer left for the search index (search finds
+        it meanwhile, more slowly)."""
+        c = self._db.conn
+        try:
+            if c.execute("SELECT 1 FROM messages_fts_pending LIMIT 1 OFFSET ?",
+                         (search.INDEX_BATCH - 1,)).fetchone() is None:
+                return
+            c.execute("BEGIN IMMEDIATE")
+            search.index_pending(self._db)
+            c.execute("COMMIT")
+        except sqlite3.Error as exc:
+            log.error("store writer: could not index queued messages: %s", exc)
+            self._rollback()
+
     def _observe(self, seconds: float) -> None:
         self.commit_sum_s += seconds
         for i, le in enumerate(COMMIT_BUCKETS_S):
@@ -195,12 +217,17 @@ class Writer:
                     continue
             c.execute("RELEASE op")
         try:
+            # New bodies enter the search index together, a few hundred at a time.
+            added = search.index_pending(self._db, self._trigrams, search.INDEX_BATCH)
             c.execute("COMMIT")
         except sqlite3.Error as exc:
             self._rollback()
             self._fail(batch[started:], exc)
             return
         EPISODE.written()
+        if len(self._trigrams) + len(added) > search.KNOWN_TRIGRAMS:
+            self._trigrams.clear()
+        self._trigrams |= added
 
     def _rollback(self) -> None:
         """End a failed transaction so the connection takes the next group.  SQLite
