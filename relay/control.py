@@ -28,6 +28,7 @@ import trio
 from policy.errors import Forbidden
 
 from relay import accounts, directory_ops, errors, externals, lifecycle_ops, originals
+from relay import records
 from relay.commands import OPERATOR, Actor, Context
 
 log = logging.getLogger(__name__)
@@ -120,6 +121,8 @@ OPERATIONS: dict[str, Operation] = {
     **directory_ops.OPERATIONS,
     # sessions ended, external accounts' sponsor and last day
     **lifecycle_ops.OPERATIONS,
+    # exports for a disclosure request (情報公開), the audit log, the usage report
+    **records.OPERATIONS,
 }
 
 

@@ -9,7 +9,7 @@ import sys
 from functools import partial
 from typing import Any, Callable
 
-from relay import accounts, ctl_output as o, directory, originals, personnel
+from relay import accounts, ctl_output as o, directory, originals, personnel, records_cli
 
 Printer = Callable[[dict[str, Any]], int]
 
@@ -114,9 +114,12 @@ def parser() -> argparse.ArgumentParser:
     for verb, what in (("archive", "make a room read-only (sends answer room_archived)"),
                        ("unarchive", "open an archived room again")):
         room.add_parser(verb, help=what).add_argument("id")
+    records_cli.add_room_export(room)
 
     audit = sub.add_parser("audit", help="audit log").add_subparsers(dest="action", required=True)
     audit.add_parser("verify", help="check the hash chain of the audit log")
+    records_cli.add_audit_export(audit)
+    records_cli.add_report(sub)
 
     original = sub.add_parser("original", help="requests for quarantined originals").add_subparsers(
         dest="action", required=True)
@@ -146,6 +149,9 @@ def parser() -> argparse.ArgumentParser:
 def operation(args: argparse.Namespace) -> tuple[str, dict[str, Any], Printer]:
     """The control operation, its arguments and its printer for a command line.
     policy Invalid (``invalid_csv``) when an import file cannot be read as text."""
+    records_op = records_cli.operation(args)  # room export, audit export, report
+    if records_op is not None:
+        return records_op
     command, action = args.command, getattr(args, "action", None)
     as_json = bool(getattr(args, "json", False))
     password = sys.stdin.readline().rstrip("\r\n") if getattr(args, "password_stdin", False) else None

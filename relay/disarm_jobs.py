@@ -28,7 +28,7 @@ from sanitize.report import REASONS, Result, Verdict
 from store.errors import Corrupt, FileNotFound, StorageFull, StoreError
 from store.records import Attachment, Audit
 
-from relay import errors
+from relay import errors, records
 from relay.commands import Context, Done, Event
 from relay.disarm import disarm_to
 from relay.fairqueue import FairQueue
@@ -171,11 +171,11 @@ class DisarmJobs:
         while True:
             try:
                 now = self.ctx.now()
-                purged = await store.purge_expired(now)
-                if purged:
-                    log.warning("retention: purged %d file(s) older than %d days "
-                                "(保存期間を過ぎたファイルを削除しました)", purged,
-                                self.ctx.cfg.store.retention_days)
+                # Per room kind, never below records.minimum_days (relay.records).
+                for kind, got in (await records.purge(self.ctx)).items():
+                    log.warning("retention: %s rooms: purged %d message(s), %d file(s) "
+                                "(保存期間を過ぎた記録を削除しました)", kind,
+                                got.get("messages", 0), got.get("files", 0))
                 await store.purge_sessions(now)
             except StoreError as exc:
                 log.error("retention purge failed: %s", exc)

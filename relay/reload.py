@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("relay.reload")
 
 RESTART_ONLY = ("listeners.", "store.", "sanitize.", "tls.min_version", "tls.lgwan",
-                "http.ws_send_queue")
+                "http.ws_send_queue", "records.")
 
 
 def _value(cfg: Config, path: str) -> Any:
@@ -50,7 +50,7 @@ def merged(old: Config, new: Config) -> Config:
     tls = dataclasses.replace(new.tls, min_version=old.tls.min_version, lgwan=old.tls.lgwan)
     http = dataclasses.replace(new.http, ws_send_queue=old.http.ws_send_queue)
     return dataclasses.replace(new, listeners=old.listeners, store=old.store,
-                               sanitize=old.sanitize, tls=tls, http=http)
+                               sanitize=old.sanitize, records=old.records, tls=tls, http=http)
 
 
 def reload_tls(contexts: Mapping[Zone, ssl.SSLContext | None], cfg: Config,

@@ -17,8 +17,9 @@ class StoreConfig:
     group_commit_max: int = field(default=256, metadata={"min": 1, "max": 10_000})
     # Read connections (threads) used for queries.
     readers: int = field(default=4, metadata={"min": 1, "max": 64})
-    # Days after which originals and their sanitized variants are purged (0 = keep).
-    retention_days: int = field(default=90, metadata={"min": 0, "max": 36_500})
+    # Days after which originals and their sanitized variants are purged (0 = keep);
+    # the default of records.*_files_days, and never below records.minimum_days.
+    retention_days: int = field(default=365, metadata={"min": 0, "max": 36_500})
     # argon2id cost of new password hashes: memory (KiB) and passes.  64 MiB and 3
     # passes (RFC 9106's second recommendation) take about 0.16 s per login on a 2-core
     # appliance.  A hash made with less is replaced at the account's next login.
