@@ -100,6 +100,8 @@ class Context:
         self.now = now
         self.limits = Limits(cfg)
         self.messages_posted = 0
+        # Answers committed but not yet published, per roll call (relay.rollcalls).
+        self.pending_answers: dict[str, list[dict[str, Any]]] = {}
         # Called with every event published (after its COMMIT), beside the streams:
         # Web Push takes its notices from here (relay.push).
         self.observers: list[Callable[[tuple[str, ...], EventForm], None]] = []

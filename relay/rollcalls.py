@@ -7,13 +7,16 @@ When ``needed`` members have answered the first option the roll call is *filled*
 from then on every event and view for a member who has not answered carries the
 notice that they need not come.  ``rollcall.updated`` carries the summary (counts,
 not the list of answers: in a room of hundreds every answer reaches every member)
-and the answer that changed it; ``GET`` gives every answer and who has not answered.
+and the answers that changed it (those of a burst share one event); ``GET`` gives
+every answer and who has not answered.
 Creating, closing and reminding are audited; an answer is its own record.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+import trio
 
 from policy import votes
 from store.records import Audit, Message
@@ -26,6 +29,10 @@ from relay.answering import (
 )
 from relay.commands import Caller, Context, Done, Event
 from relay.rooms import check_room
+
+# Answers within this window share one event: in a room of hundreds answering at
+# once, one event per answer to every member would be members x answers frames.
+FANOUT_WINDOW_S = 0.2
 
 
 async def create(ctx: Context, caller: Caller, room_id: str, title: str, needed: int | None,
@@ -75,15 +82,32 @@ def _events(call: RollCall, members: tuple[str, ...], unanswered: tuple[str, ...
 async def answer(ctx: Context, caller: Caller, rollcall_id: str, option: str,
                  eta_minutes: int | None, comment: str | None
                  ) -> Done[tuple[RollCall, RollCallAnswer]]:
+    """Record the caller's answer.  Answers that commit within ``FANOUT_WINDOW_S`` of
+    each other share one ``rollcall.updated``: the first of them (the leader) waits
+    out the window, then publishes the tally read after every one of them committed,
+    with all their answers.  Every committed answer is in a batch whose leader reads
+    after it, so every member's tally converges on the last answer."""
     call, room = await _visible(ctx, caller, rollcall_id, full=False)
     votes.eta_minutes(eta_minutes)
     said = votes.comment(comment)
     take_send(ctx, caller)
     await check_texts_out(ctx, caller, room, [(said, "rollcall_comment")])
-    summary, mine, unanswered = await ctx.store.answer_rollcall(
+    summary, mine, _ = await ctx.store.answer_rollcall(
         call.id, caller.account.id, option, eta_minutes, said, caller.session.id, ctx.now())
-    return Done((summary, mine), events=_events(summary, room.members, unanswered,
-                                                answer=mine.public()))
+    batch = ctx.pending_answers.get(call.id)
+    if batch is not None:
+        batch.append(mine.public())  # the leader of this batch publishes it
+        return Done((summary, mine))
+    ctx.pending_answers[call.id] = [mine.public()]
+    # Bounded and shielded: a leader whose client went away still publishes its batch.
+    with trio.CancelScope(shield=True):
+        await trio.sleep(FANOUT_WINDOW_S)
+        answers = ctx.pending_answers.pop(call.id)
+        fresh = await ctx.store.get_rollcall(call.id, full=False)
+        if fresh.filled:
+            fresh = await ctx.store.get_rollcall(call.id, full=True)
+    return Done((summary, mine), events=_events(fresh, room.members, fresh.unanswered,
+                                                answers=answers))
 
 
 async def close(ctx: Context, caller: Caller, rollcall_id: str) -> Done[RollCall]:

@@ -4,6 +4,7 @@ reminders to the unanswered only, closing, the audit, and hostile input refused.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import trio
@@ -57,8 +58,8 @@ async def test_a_roll_call_is_urgent_and_every_member_sees_the_tally_live(env: E
             for ws in (partner, office):
                 event = await until(ws, "rollcall.updated")
                 assert event["rollcall"]["tally"] == {"参集可": 0, "遅れて参集": 1, "参集不可": 0}
-                assert event["answer"]["account"] == env.ids["hoikuen"]
-                assert event["answer"]["comment"] == "道路が冠水しています"
+                assert [a["account"] for a in event["answers"]] == [env.ids["hoikuen"]]
+                assert event["answers"][0]["comment"] == "道路が冠水しています"
                 assert "notice" not in event
             nursery.cancel_scope.cancel()
     env.clock.t += 1
@@ -203,3 +204,25 @@ async def test_hostile_roll_calls_and_answers_are_refused_and_change_nothing(env
     r = await answer(env, call["id"], "hoikuen", "internet", option="参集可",
                      comment=f"番号 {number}")
     assert r.status == 200
+
+
+async def test_answers_arriving_together_share_an_event_and_the_tally_converges_on_all(
+        env: Env) -> None:
+    room = await env.room("tanaka", "suzuki", "hoikuen", "root")
+    call = (await make_rollcall(env, room))["rollcall"]
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            office = await open_stream(env, nursery, "tanaka", "lgwan")
+            async with trio.open_nursery() as burst:
+                for login, zone in (("suzuki", "lgwan"), ("hoikuen", "internet"),
+                                    ("root", "lgwan"), ("tanaka", "lgwan")):
+                    burst.start_soon(functools.partial(answer, env, call["id"], login, zone,
+                                                       option="参集可"))
+            events = [await until(office, "rollcall.updated")]
+            while events[-1]["rollcall"]["answered"] < 4:
+                events.append(await until(office, "rollcall.updated"))
+            assert events[-1]["rollcall"]["tally"]["参集可"] == 4
+            told = sorted(a["account"] for e in events for a in e["answers"])
+            assert told == sorted(env.ids[x] for x in ("suzuki", "hoikuen", "root", "tanaka"))
+            assert len(events) < 4  # a burst is one event, not one per answer
+            nursery.cancel_scope.cancel()
