@@ -74,6 +74,15 @@ def add_report(sub: Any) -> None:
     how.add_argument("--json", action="store_true")
 
 
+def _period(args: argparse.Namespace) -> tuple[str, str]:
+    try:
+        return records.period(args.first, args.last)
+    except ValueError as exc:  # the last day before the first: a usage error
+        print(f"relayctl: 期間が不正です / invalid period: {exc} [invalid_period]",
+              file=sys.stderr)
+        raise SystemExit(2) from None
+
+
 def _operator() -> str:
     """Who ran relayctl: the person behind sudo, else the OS user."""
     return os.environ.get("SUDO_USER") or getpass.getuser()
@@ -83,12 +92,12 @@ def operation(args: argparse.Namespace) -> tuple[str, dict[str, Any], Printer] |
     """The operation of a records command line, or None for any other command."""
     command, action = args.command, getattr(args, "action", None)
     if command == "report":
-        start, end = records.period(args.first, args.last)
+        start, end = _period(args)
         return ("report", {"from": start, "to": end},
                 report.printer("csv" if args.csv else "json" if args.json else "text"))
     if (command, action) not in (("room", "export"), ("audit", "export")):
         return None
-    start, end = records.period(args.first, args.last)
+    start, end = _period(args)
     who = {"from": start, "to": end, "format": args.format, "note": args.note,
            "operator": _operator()}
     if command == "audit":
