@@ -80,6 +80,9 @@ class ListenerConfig:
 class ListenersConfig:
     lgwan: ListenerConfig = ListenerConfig(port=8080, tls=False)
     internet: ListenerConfig = ListenerConfig(port=8443, tls=True)
+    # Start even when the host routes between the two legs (relay.segments): a loud
+    # warning and kakehashi_host_routes_between_legs 1 instead of a refusal.
+    allow_routing: bool = False
 
     def __post_init__(self) -> None:
         if not self.internet.tls:

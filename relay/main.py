@@ -1,7 +1,9 @@
 """``relayd [--config PATH]``: the daemon's entry point and its life under systemd.
 
 Order of a start: read the config (a refused key -> message on stderr, exit 2,
-nothing touched), open the store (a state directory it cannot use -> one line
+nothing touched), check that the host does not route between its two legs
+(relay.segments; refused -> one line, exit 1), open the store (a state directory
+it cannot use -> one line
 ``relayd: cannot start: …``, exit 1; see store.state), make the TLS contexts, build
 the app, write a first admin's one-time password to
 ``<state_dir>/initial-admin-password`` (0600; the log says where, never the password)
@@ -44,7 +46,7 @@ import trio
 
 from policy.zones import ZONES
 from relay import listeners as lsn
-from relay import logs, reload
+from relay import logs, reload, segments
 from relay import server as srv
 from relay import tlsconf
 from relay.config import Config, ConfigError, load
@@ -169,11 +171,16 @@ async def run(cfg: Config, config_path: str | None = None) -> None:
 
     paths = StatePaths(Path(cfg.store.state_dir))
     activated = lsn.take_activated(os.environ, os.getpid())
+    # 三層の対策: a host that routes between its legs is refused before anything opens.
+    routed = segments.check(segments.legs_of(
+        {"lgwan": cfg.listeners.lgwan, "internet": cfg.listeners.internet}, activated),
+        cfg.listeners.allow_routing)
     store = await Store.open(cfg.store, create=True)  # relayd's first start makes the state
     app = None
     try:
         contexts = tls_contexts(cfg, paths)
         app = build_app(cfg, store, now=time.time)
+        segments.export(app.prom.registry, routed)
         password = await bootstrap_admin(app.ctx)
         if password:
             where = write_initial_password(paths, password)
@@ -262,7 +269,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logs.setup(cfg.log)
     try:
         trio.run(run, cfg, args.config)
-    except (lsn.ActivationError, tlsconf.TLSSetupError, PoolError) as exc:
+    except (lsn.ActivationError, tlsconf.TLSSetupError, PoolError, segments.HostRoutes) as exc:
         print(f"relayd: cannot start: {exc}", file=sys.stderr)
         return EXIT_STARTUP
     except StoreError as exc:  # the state directory refused (store.state): one line

@@ -15,7 +15,14 @@ JSON).  Shown over real routing, not loopback:
   reaches a socket bound to the LGWAN *address* (Linux accepts a packet for any local
   address on any interface), but not one bound to the LGWAN *device*; relayd under
   systemd-style socket activation with ``BindToDevice=`` sockets keeps each zone on
-  its own segment.
+  its own segment;
+* 三層の対策 at start: relayd refuses a relay host that forwards between its legs or
+  routes one leg's network through the other (one line, exit 1), starts with a
+  warning and ``kakehashi_host_routes_between_legs 1`` when that is allowed, and
+  ``0`` on a host that does not route;
+* with the LGWAN leg down (a disaster can take LGWAN out while the internet still
+  works), the internet listener keeps serving its members, and LGWAN sees what they
+  said once its leg is back.
 
 Needs root and iproute2 (``.ci/bootstrap test`` installs it); skipped otherwise.
 Everything is created with unique names and deleted at the end, also on failure, and
@@ -37,7 +44,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from tests.e2e.harness import REPO, Relayd, merge, start_relayd
+from tests.e2e.harness import REPO, Relayd, default_config, merge, start_relayd, toml_dumps
 
 pytestmark = [pytest.mark.e2e, pytest.mark.netns]
 
@@ -235,7 +242,7 @@ def probe(t):
     try:
         body = r.json()
     except ValueError:
-        body = None
+        body = r.body.decode("utf-8", "replace") if t.get("text") else None
     return {"status": r.status, "code": r.error_code, "body": body}
 
 
@@ -312,6 +319,15 @@ class Scene:
                             launcher=("ip", "netns", "exec", self.nets.relay,
                                       sys.executable, str(self.launch), *binds),
                             change_admin_password=False)
+
+    def relayd_refused(self, config: dict[str, Any]) -> subprocess.CompletedProcess[str]:
+        """relayd started in the relay namespace where it is expected not to start."""
+        path = self.tmp / "refused.toml"
+        path.write_text(toml_dumps(merge(default_config(self.tmp / "state"),
+                                         merge(CONFIG, config))), encoding="utf-8")
+        return subprocess.run(["ip", "netns", "exec", self.nets.relay, sys.executable, "-m",
+                               "relay.main", "--config", str(path)],
+                              capture_output=True, text=True, timeout=60, cwd=REPO)
 
     def relayctl(self, *args: str, stdin: str = "") -> str:
         cfg = self.tmp / "relayctl.toml"
@@ -493,3 +509,113 @@ def test_a_neighbour_routing_to_the_lgwan_address_is_kept_out_by_the_device(scen
     finally:
         ip("-n", nets.inet, "route", "del", "192.0.2.0/24", check=False)
         ip("-n", nets.lgwan, "route", "del", "198.51.100.0/24", check=False)
+
+
+def sysctl(ns: str, setting: str) -> None:
+    subprocess.run(["ip", "netns", "exec", ns, "sysctl", "-qw", setting], check=True,
+                   capture_output=True, timeout=20)
+
+
+def routes_gauge(scene: Scene, r: Relayd) -> float:
+    got, = scene.probe(scene.nets.lgwan, r, {"address": LGWAN_ADDR, "path": "/metrics",
+                                             "text": True})
+    assert got["status"] == 200, got
+    m = re.search(r"^kakehashi_host_routes_between_legs (\S+)$", got["body"], re.M)
+    assert m, got["body"][:2000]
+    return float(m.group(1))
+
+
+def test_relayd_refuses_a_relay_host_that_forwards_between_its_legs(scene: Scene) -> None:
+    relay = scene.nets.relay
+    sysctl(relay, "net.ipv4.ip_forward=1")
+    try:
+        refused = scene.relayd_refused({})
+        assert refused.returncode == 1, refused.stderr
+        lines = [line for line in refused.stderr.splitlines() if line.startswith("relayd:")]
+        assert len(lines) == 1 and lines[0].startswith("relayd: cannot start: "), refused.stderr
+        assert "net.ipv4.ip_forward=1" in lines[0] and "allow_routing" in lines[0]
+        assert "三層の対策" in lines[0]
+        assert not (scene.tmp / "state" / "kakehashi.db").exists()  # nothing was opened
+
+        # Allowed by the operator: it starts, and says so in the log and in /metrics.
+        r = scene.relayd(config={"listeners": {"allow_routing": True}})
+        try:
+            assert (r.lgwan, r.internet) == (LGWAN_ADDR, INTERNET_ADDR), r.log()
+            assert "ROUTES BETWEEN ITS LGWAN AND INTERNET LEGS" in r.log()
+            assert "net.ipv4.ip_forward=1" in r.log()
+            assert routes_gauge(scene, r) == 1
+        finally:
+            r.stop()
+    finally:
+        sysctl(relay, "net.ipv4.ip_forward=0")
+    r = scene.relayd()
+    try:
+        assert "ROUTES BETWEEN" not in r.log()
+        assert routes_gauge(scene, r) == 0
+    finally:
+        r.stop()
+
+
+def test_relayd_refuses_a_route_from_one_legs_network_through_the_other(scene: Scene) -> None:
+    # No forwarding, but the relay host sends part of the internet segment through an
+    # LGWAN gateway: the two segments meet somewhere else.
+    ip("-n", scene.nets.relay, "route", "add", "198.51.100.128/25", "via", LGWAN_PC,
+       "dev", "lg0")
+    try:
+        refused = scene.relayd_refused({"listeners": {"lgwan": {"device": "lg0"},
+                                                      "internet": {"device": "in0"}}})
+        assert refused.returncode == 1, refused.stderr
+        assert "route 198.51.100.128/25 via 192.0.2.10 dev lg0" in refused.stderr, \
+            refused.stderr
+        assert "ip_forward=1" not in refused.stderr
+    finally:
+        ip("-n", scene.nets.relay, "route", "del", "198.51.100.128/25", check=False)
+
+
+def test_with_the_lgwan_leg_down_the_internet_listener_keeps_serving(scene: Scene) -> None:
+    nets = scene.nets
+    scene.relayctl("init")
+    for login in ("tanaka", "suzuki"):
+        scene.relayctl("account", "add", login, "--kind", "staff", "--password-stdin",
+                       stdin=PASSWORDS[login] + "\n")
+    out = scene.relayctl("room", "create", "災害対策本部", "--member", "tanaka",
+                         "--member", "suzuki")
+    room = re.search(r"created: room (\d+) ", out).group(1)  # type: ignore[union-attr]
+    r = scene.relayd()
+
+    def login(ns: str, address: str, tls: bool, who: str) -> str:
+        got, = scene.probe(ns, r, {"address": address, "tls": tls, "method": "POST",
+                                   "path": "/api/v1/login",
+                                   "json": {"login": who, "password": PASSWORDS[who]}})
+        assert got["status"] == 200, got
+        return str(got["body"]["token"])
+
+    try:
+        ip("-n", nets.relay, "link", "set", "lg0", "down")
+        try:
+            gone, = scene.probe(nets.lgwan, r, health(LGWAN_ADDR, False))
+            assert gone.get("error") in NOT_CONNECTED, gone
+            # A staff member on a phone logs in, posts and reads, as if nothing happened.
+            token = login(nets.inet, INTERNET_ADDR, True, "suzuki")
+            sent, history, healthz = scene.probe(
+                nets.inet, r,
+                {"address": INTERNET_ADDR, "tls": True, "method": "POST", "token": token,
+                 "path": f"/api/v1/rooms/{room}/messages",
+                 "json": {"body": "避難所Aは開設済みです", "client_id": "ph-1"}},
+                {"address": INTERNET_ADDR, "tls": True, "token": token,
+                 "path": f"/api/v1/rooms/{room}/messages"},
+                health(INTERNET_ADDR, True))
+            assert sent["status"] == 201, sent
+            assert [m["body"] for m in history["body"]["messages"]] == ["避難所Aは開設済みです"]
+            assert healthz["status"] == 200, healthz
+            assert r.proc.poll() is None, r.log()
+        finally:
+            ip("-n", nets.relay, "link", "set", "lg0", "up")
+        # The leg is back: the office reads what was said while it was away.
+        token = login(nets.lgwan, LGWAN_ADDR, False, "tanaka")
+        history, = scene.probe(nets.lgwan, r, {"address": LGWAN_ADDR, "token": token,
+                                               "path": f"/api/v1/rooms/{room}/messages"})
+        assert [(m["body"], m["origin_zone"]) for m in history["body"]["messages"]] == [
+            ("避難所Aは開設済みです", "internet")]
+    finally:
+        r.stop()
