@@ -121,6 +121,9 @@ class PushSender:
         self._in, self._out = trio.open_memory_channel[tuple[tuple[str, ...], dict[str, Any]]](
             QUEUE)
         self._dropping = False
+        # Accounts with a subscription: most have none, and a message for them must not
+        # cost a database read (None until ``run`` has read them).
+        self.subscribed: set[str] | None = None
         self.sent = 0
         self.failed = 0
 
@@ -134,7 +137,8 @@ class PushSender:
         if event.get("notify") is False or not isinstance(message, dict):
             return
         sender = message.get("sender")
-        recipients = tuple(a for a in to if a != sender)
+        known = self.subscribed
+        recipients = tuple(a for a in to if a != sender and (known is None or a in known))
         if not recipients:
             return
         notice = {"type": "message", "room_id": message.get("room_id"), "sender": sender,
@@ -149,6 +153,7 @@ class PushSender:
 
     async def run(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         key = await self.ctx.store.vapid_key()
+        self.subscribed = await self.ctx.store.push_subscribers()
         limiter = trio.Semaphore(SENDERS)
         async with trio.open_nursery() as nursery:
             task_status.started()

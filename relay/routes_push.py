@@ -25,6 +25,8 @@ def push_routes(app: "RelayApp") -> list[Route]:
         keys = Fields(f.obj.get("keys"), "keys")
         sub = await ctx.run(push.subscribe(ctx, caller, f.req_str("endpoint"),
                                            keys.req_str("p256dh"), keys.req_str("auth")))
+        if app.push.subscribed is not None:
+            app.push.subscribed.add(caller.account.id)
         return ok(201, {"id": sub.id})
 
     async def unsubscribe(req: Request, caller: Caller, p: list[str]) -> Response:

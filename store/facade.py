@@ -663,6 +663,10 @@ class Store(VoteStore, TimeStore, WorkStore, RecordsStore):
     async def push_subscriptions(self, account_ids: list[str]) -> list[push.PushSubscription]:
         return await self._read(push.of_accounts, account_ids)
 
+    async def push_subscribers(self) -> set[str]:
+        """The accounts that have at least one subscription."""
+        return await self._read(push.subscribers)
+
     async def vapid_key(self) -> Any:
         """relayd's VAPID signing key (EC P-256), made the first time."""
         return await trio.to_thread.run_sync(push.vapid_key, self.paths.keys)

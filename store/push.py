@@ -65,6 +65,11 @@ def of_accounts(db: sqlite_utils.Database, account_ids: list[str]) -> list[PushS
     return [_sub(r) for r in rows]
 
 
+def subscribers(db: sqlite_utils.Database) -> set[str]:
+    return {str(r[0]) for r in db.conn.execute(
+        "SELECT DISTINCT account_id FROM push_subscriptions")}
+
+
 def vapid_key(keys_dir: Path) -> ec.EllipticCurvePrivateKey:
     """relayd's VAPID key, made (0600) the first time."""
     path = keys_dir / "vapid.pem"
