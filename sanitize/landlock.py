@@ -170,12 +170,13 @@ def code_paths(package_dir: str, extra: Iterable[str] = ()) -> list[str]:
     except OSError:
         pass  # no /proc: the libraries already loaded keep working
     # A directory holding the source tree or the temporary directory (where a state
-    # directory may be, as in the tests) would grant all of it.
+    # directory may be, as in the tests) would grant all of it.  Code that lives
+    # *inside* the temporary directory (a checkout or a venv under /tmp) is still code:
+    # only the directories above it are refused.
     never = [root, os.path.realpath(tempfile.gettempdir())]
     keep = []
     for path in dict.fromkeys(os.path.realpath(p) for p in out):
-        if path == "/" or any(n == path or n.startswith(path + "/") or
-                              path.startswith(n + "/") and n != root for n in never):
+        if path == "/" or any(n == path or n.startswith(path + "/") for n in never):
             continue
         keep.append(path)
     return keep

@@ -11,6 +11,7 @@ import json
 import os
 import platform
 import signal
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -139,3 +140,16 @@ def test_a_worker_cannot_signal_the_other_workers_the_server_or_relayd() -> None
         assert {k: v for k, v in got.items() if k != str(mine[0])} == {
             str(pid): "EPERM" for pid in targets if pid != mine[0]}
         os.kill(mine[0], signal.SIGCONT)  # relayd, outside, still can
+
+
+def test_code_in_a_checkout_under_the_temp_dir_stays_readable(tmp_path: Path) -> None:
+    # CI clones into a folder that may be under /tmp: the package there is code, and a
+    # module imported late (a verify step) must still be readable; the temp directory
+    # itself, where state directories are, is never granted whole.
+    from sanitize import landlock
+    package = tmp_path / "checkout" / "sanitize"
+    package.mkdir(parents=True)
+    paths = landlock.code_paths(str(package))
+    assert str(package.resolve()) in paths
+    assert tempfile.gettempdir() not in paths and str(tmp_path) not in paths
+    assert str((tmp_path / "checkout").resolve()) not in paths  # the tree around it
