@@ -6,8 +6,9 @@
 Makes a state directory with the store's schema (``Store.open``: every migration,
 the search index and its triggers), then fills it with SQL in large transactions:
 ``--rooms`` rooms of 12 members, ``--messages`` Japanese messages spread over them
-(queued for the index by its trigger and indexed ``store.search.INDEX_BATCH`` at a
-time, as the store's writer does), and one account that is a member of
+(queued for the index by its trigger, and indexed by ``store.search.index_pending``
+after each group of 200 once ``INDEX_BATCH`` are queued, as the store's writer does;
+the last few stay queued), and one account that is a member of
 ``--member-of`` rooms.  Then, through the store facade (reader threads, as
 relayd calls it), that account searches 2-, 3- and 4-character queries (substrings of
 real messages, and some found nowhere) and the bench prints p50/p95/p99 per length.
@@ -56,6 +57,7 @@ ENDINGS = ("お願いします。", "確認してください。", "送付しま
 NAMES = ("田中", "鈴木", "佐藤", "高橋", "伊藤", "渡辺", "山本", "中村", "小林", "加藤")
 ROOM_MEMBERS = 12
 BATCH = 100_000
+GROUP = 200  # messages in one of the store writer's groups under load
 
 
 def sentence(rnd: random.Random) -> str:
@@ -103,12 +105,12 @@ def fill(db_path: Path, messages: int, rooms: int, member_of: int, seed: int) ->
             rows.append((i + 1, r, rnd.choice(members[r]), sentence(rnd),
                          iso(t0 + i * 10.0), "lgwan"))
         c.execute("BEGIN")
-        for at in range(0, len(rows), search.INDEX_BATCH):
+        for at in range(0, len(rows), GROUP):
             c.executemany("INSERT INTO messages (id, room_id, sender, body, created_at, "
-                          "origin_zone) VALUES (?, ?, ?, ?, ?, ?)",
-                          rows[at:at + search.INDEX_BATCH])
-            # As the store's writer does: the queued bodies enter the index together.
-            known |= search.index_pending(db, known)
+                          "origin_zone) VALUES (?, ?, ?, ?, ?, ?)", rows[at:at + GROUP])
+            # As the store's writer does after each group: the queued bodies enter the
+            # index together once there are enough (the last few stay queued).
+            known |= search.index_pending(db, known, search.INDEX_BATCH)
         c.execute("COMMIT")
         print(f"  {min(messages, first + BATCH):,} messages, "
               f"{time.perf_counter() - start:.0f} s", flush=True)

@@ -20,12 +20,14 @@ interpreted.
 Writing the index costs most when it is written message by message: FTS5 writes its
 pending terms to disk at every SAVEPOINT, and the writer runs each operation in one.
 So a new (or edited) body is only queued by a trigger (``messages_fts_pending``, the
-message id) and ``index_pending`` indexes the queue in one statement, and adds its
-trigrams to the term table, just before the group's COMMIT: a committed message is
-always indexed.  An edit or a delete takes the old body out of the index at once, in
-its own statement.  Whatever a writer other than the store's leaves queued (raw SQL)
-is still found: ``search`` also looks through the queued messages, and the store's
-writer indexes them when it starts.
+message id), in the transaction that writes it; once ``INDEX_BATCH`` are queued, the
+writer's ``index_pending`` indexes them in one statement and adds their trigrams to
+the term table, just before that group's COMMIT.  A search reads the queue beside the
+index (a few hundred rows at most, only those of the caller's rooms), so a committed
+message is always found.  An edit or a delete takes the old body out of the index at
+once, in its own statement (a queued one needs nothing: the queue is read as the
+messages are now).  A long queue left by a writer other than the store's (raw SQL, the
+migration that made the index) is indexed by the store's writer when it starts.
 
 Every search only looks in the rooms the account is a member of, never finds a deleted
 message (its body is empty and out of the index), and answers newest first.  ``scan``
@@ -48,8 +50,9 @@ TRIGRAM = 3  # characters the index needs in a query
 _M_COLS = ", ".join("m." + col.strip() for col in MSG_COLS.split(","))
 _BODY = [col.strip() for col in MSG_COLS.split(",")].index("body")
 
-# The queue's bodies enter FTS5 in one statement (one segment).  CROSS JOIN keeps the
-# queue as the outer loop (the planner has no statistics to know it is small).
+# The queue's bodies enter FTS5 in one statement (one segment).  CROSS JOIN (here and
+# in ``search``) keeps the queue or the index as the outer loop: the planner has no
+# statistics to know the queue is small, and could walk the rooms' messages instead.
 _INDEX_QUEUED = (
     "INSERT INTO messages_fts (rowid, body) SELECT m.id, m.body || char(10) "
     "FROM messages_fts_pending p CROSS JOIN messages m ON m.id = p.id WHERE m.body != ''")
@@ -170,7 +173,7 @@ def search(db: sqlite_utils.Database, q: SearchQuery) -> list[Message]:
     match = _match(c, q.text)
     if match is not None:
         cur = c.execute(
-            f"SELECT {_M_COLS} FROM messages_fts f JOIN messages m ON m.id = f.rowid "
+            f"SELECT {_M_COLS} FROM messages_fts f CROSS JOIN messages m ON m.id = f.rowid "
             f"WHERE messages_fts MATCH ? AND {where} ORDER BY f.rowid DESC", [match, *args])
         # The candidates hold every trigram; the body must hold the query itself.
         for row in cur:
@@ -181,8 +184,8 @@ def search(db: sqlite_utils.Database, q: SearchQuery) -> list[Message]:
         cur.close()
     if c.execute("SELECT 1 FROM messages_fts_pending LIMIT 1").fetchone():
         queued = c.execute(
-            f"SELECT {_M_COLS} FROM messages_fts_pending p JOIN messages m ON m.id = p.id "
-            f"WHERE {where} ORDER BY m.id DESC", args).fetchall()
+            f"SELECT {_M_COLS} FROM messages_fts_pending p CROSS JOIN messages m "
+            f"ON m.id = p.id WHERE {where} ORDER BY p.id DESC", args).fetchall()
         rows += [r for r in queued if needle in fold(r[_BODY])]
         rows = sorted(rows, key=lambda r: -int(r[0]))[:q.limit]
     return load_messages(c, rows)
