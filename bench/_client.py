@@ -751,17 +751,18 @@ def _process_main(conn: Connection) -> None:
     trio.run(_LoadProcess(conn).main)
 
 
-class LoadProcesses:
-    """Client processes; client ``idx`` lives in process ``idx % n``."""
+class ClientProcesses:
+    """``n`` spawned client processes each running ``target(conn)``, asked in turn:
+    ``_all(cmd, args)`` sends each its argument and returns their answers in order."""
 
-    def __init__(self, n: int) -> None:
+    def __init__(self, n: int, target: Callable[[Connection], None]) -> None:
         ctx = mp.get_context("spawn")
         self.n = n
         self.conns: list[Connection] = []
         self.procs: list[Any] = []
         for _ in range(n):
             parent, child = ctx.Pipe()
-            p = ctx.Process(target=_process_main, args=(child,), daemon=True)
+            p = ctx.Process(target=target, args=(child,), daemon=True)
             p.start()
             self.conns.append(parent)
             self.procs.append(p)
@@ -775,6 +776,13 @@ class LoadProcesses:
             assert status == "ok", value
             out.append(value)
         return out
+
+
+class LoadProcesses(ClientProcesses):
+    """Client processes; client ``idx`` lives in process ``idx % n``."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__(n, _process_main)
 
     def connect(self, specs: list[ClientSpec]) -> None:
         self._all("connect", [[s for s in specs if s.idx % self.n == i] for i in range(self.n)])

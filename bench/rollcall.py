@@ -41,8 +41,6 @@ answers all committed by 9.70 s, every member's tally converged 259 ms (p50) /
 from __future__ import annotations
 
 import argparse
-import json
-import multiprocessing as mp
 import re
 import sys
 import tempfile
@@ -58,7 +56,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench._client import (  # noqa: E402
-    WS, Account, Target, WSClosed, bench_config, cpu_s, create_room, loadavg, pct_ms,
+    WS, Account, ClientProcesses, Target, WSClosed, bench_config, cpu_s, create_room, loadavg, pct_ms,
     relayd_target, rss_kib, settings_lines, setup_accounts, verdict,
 )
 from tests.e2e.harness import HTTPClient, start_relayd  # noqa: E402
@@ -244,26 +242,9 @@ def _proc_main(conn: Connection) -> None:
     trio.run(_Proc(conn).main)
 
 
-class Procs:
+class Procs(ClientProcesses):
     def __init__(self, n: int) -> None:
-        ctx = mp.get_context("spawn")
-        self.conns, self.procs = [], []
-        for _ in range(n):
-            parent, child = ctx.Pipe()
-            p = ctx.Process(target=_proc_main, args=(child,), daemon=True)
-            p.start()
-            self.conns.append(parent)
-            self.procs.append(p)
-
-    def _all(self, cmd: str, args: list[Any]) -> list[Any]:
-        for conn, arg in zip(self.conns, args):
-            conn.send((cmd, arg))
-        out = []
-        for conn in self.conns:
-            status, value = conn.recv()
-            assert status == "ok", value
-            out.append(value)
-        return out
+        super().__init__(n, _proc_main)
 
     def connect(self, members: list[Member], ids: dict[str, int]) -> None:
         k = len(self.conns)
