@@ -7,6 +7,7 @@ message has one shape whichever way it comes.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from http.cookies import CookieError, SimpleCookie
@@ -167,8 +168,19 @@ def bearer_token(req: Request, lgwan_http_cookie: bool = False) -> str | None:
 
 def cookie_allowed(req: Request, lgwan_http_cookie: bool) -> bool:
     """Whether this listener sets and reads the session cookie: TLS listeners always;
-    the plain-HTTP LGWAN listener only with ``auth.lgwan_http_cookie``."""
-    return req.tls or (lgwan_http_cookie and req.zone == "lgwan")
+    the plain-HTTP LGWAN listener with ``auth.lgwan_http_cookie``, or for a browser on
+    the relay host itself (loopback traffic never crosses a network: the embedded
+    default can be tried in a browser, admin screens included)."""
+    if req.tls:
+        return True
+    return req.zone == "lgwan" and (lgwan_http_cookie or _loopback(req.peer))
+
+
+def _loopback(peer: str) -> bool:
+    try:
+        return ipaddress.ip_address(peer).is_loopback
+    except ValueError:
+        return False
 
 
 def credentials(req: Request, lgwan_http_cookie: bool = False) -> tuple[str | None, bool]:

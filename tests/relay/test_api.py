@@ -212,6 +212,16 @@ async def test_token_is_bound_to_its_listener(env: Env) -> None:
     assert r.status == 401
 
 
+async def test_a_browser_on_the_relay_host_keeps_a_session_on_plain_lgwan(env: Env) -> None:
+    # Loopback traffic never crosses a network: the embedded default is usable in a
+    # browser on the host (admins log in on LGWAN only); from the network it is not.
+    local = await env.login("root", peer="127.0.0.1")
+    cookie = dict(local.headers)["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Secure" not in cookie
+    remote = await env.login("tanaka", peer="192.0.2.44")
+    assert dict(remote.headers).get("set-cookie") is None
+
+
 async def test_cookie_on_tls_listener(env: Env) -> None:
     r = await env.login("tanaka", zone="internet", tls=True)
     cookie = dict(r.headers)["set-cookie"]
