@@ -1,9 +1,9 @@
-"""The application: routing, who may call what, and the answer to every request.
+"""The application: the route table, who may call what, and the answer to every request.
 
 ``RelayApp.handle`` turns one parsed ``Request`` into a ``Response``; nothing here
 touches a socket, so tests call it directly.  Each route declares once what it needs
-(``public``, ``member`` -- any session --, or ``admin``) and handlers of the last two
-receive a ``Caller`` that is never None; admin routes (and ``/metrics``) exist only on
+(``relay.routing``: ``public``, ``member`` -- any session --, or ``admin``) and handlers
+of the last two receive a ``Caller`` that is never None; admin routes (and ``/metrics``) exist only on
 the LGWAN listener: elsewhere they are not in the table at all and answer exactly like
 an unknown path (404, before any authentication that could tell them apart).
 Errors are translated once, here (``relay.errors``).
@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Mapping
+from typing import Callable, Mapping
 
 import trio
 
@@ -23,84 +22,33 @@ from sanitize.pool import WorkerPool
 from store.facade import Store
 
 from relay import errors, externals, stream
-from relay.commands import Caller, Context
+from relay.commands import Context
 from relay.config import Config
 from relay.disarm_jobs import DisarmJobs
 from relay.hub import Hub
-from relay.push import PushSender
 from relay.logs import request_line
 from relay.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE, Metrics
 from relay.my_sessions import last_seen
+from relay.push import PushSender
+from relay.routes import admin_routes, member_routes
+from relay.routes_collab import collab_routes
+from relay.routes_lifecycle import lifecycle_routes
+from relay.routes_push import push_routes
+from relay.routes_time import time_routes
+from relay.routes_votes import vote_routes
+from relay.routes_work import work_routes
+from relay.routing import ok, public, segments
 from relay.schedule_send import TimedWork
 from relay.sessions import Logins, authenticate
-from relay.shapes import ID_RE, bearer_token, credentials, same_origin
-from relay.web import Accept, Request, Response, json_response
-from relay.webclient import ASSET_RE
+from relay.shapes import bearer_token, credentials, same_origin
+from relay.web import Accept, Request, Response
+from relay.webclient import web_routes
 
 log = logging.getLogger(__name__)
 
 # All a session may do while its password, set by someone else, is still to be changed.
 PASSWORD_CHANGE_ROUTES = frozenset({("GET", "/api/v1/me"), ("POST", "/api/v1/me/password"),
                                     ("POST", "/api/v1/logout")})
-
-PublicHandler = Callable[[Request, list[str]], Awaitable[Response]]
-MemberHandler = Callable[[Request, Caller, list[str]], Awaitable[Response]]
-
-
-def ok(status: int, obj: Any, headers: tuple[tuple[str, str], ...] = ()) -> Response:
-    # Answers carry personal data: no cache keeps them.
-    return json_response(status, obj, headers=(("cache-control", "no-store"), *headers))
-
-
-def no_content(headers: tuple[tuple[str, str], ...] = ()) -> Response:
-    return Response(204, (("cache-control", "no-store"), *headers))
-
-
-@dataclass(frozen=True, slots=True)
-class Route:
-    method: str
-    pattern: tuple[str, ...]  # path segments; "{id}" matches an id
-    handler: Callable[..., Awaitable[Response]]
-    access: str  # "public" | "member" | "admin"
-    lgwan_only: bool  # admin and operations paths: absent elsewhere
-
-    @property
-    def path(self) -> str:
-        return "/" + "/".join(self.pattern)
-
-    def match(self, segments: list[str]) -> list[str] | None:
-        if len(segments) != len(self.pattern):
-            return None
-        params: list[str] = []
-        for want, got in zip(self.pattern, segments):
-            if want == "{id}":
-                if not ID_RE.fullmatch(got):
-                    return None
-                params.append(got)
-            elif want == "{asset}":  # a web client file name: no path, no traversal
-                if not ASSET_RE.fullmatch(got):
-                    return None
-                params.append(got)
-            elif want != got:
-                return None
-        return params
-
-
-def _segments(path: str) -> list[str]:
-    return path.strip("/").split("/") if path.strip("/") else []
-
-
-def public(method: str, path: str, handler: PublicHandler, lgwan_only: bool = False) -> Route:
-    return Route(method, tuple(_segments(path)), handler, "public", lgwan_only)
-
-
-def member(method: str, path: str, handler: MemberHandler) -> Route:
-    return Route(method, tuple(_segments(path)), handler, "member", False)
-
-
-def admin(method: str, path: str, handler: MemberHandler) -> Route:
-    return Route(method, tuple(_segments(path)), handler, "admin", True)
-
 
 def build_app(cfg: Config, store: Store, now: Callable[[], float] = time.time,
               pool: WorkerPool | None = None) -> "RelayApp":
@@ -113,15 +61,6 @@ class RelayApp:
 
     def __init__(self, cfg: Config, store: Store, now: Callable[[], float],
                  pool: WorkerPool | None = None) -> None:
-        from relay.routes import admin_routes, member_routes  # they import this module
-        from relay.routes_collab import collab_routes
-        from relay.routes_votes import vote_routes
-        from relay.routes_work import work_routes
-        from relay.routes_lifecycle import lifecycle_routes
-        from relay.routes_time import time_routes
-        from relay.routes_push import push_routes
-        from relay.webclient import web_routes
-
         self.cfg = cfg
         self.store = store
         self.hub = Hub(cfg.http.ws_send_queue)
@@ -195,12 +134,12 @@ class RelayApp:
         return None
 
     async def _dispatch(self, req: Request) -> Response:
-        segments = _segments(req.path)
+        parts = segments(req.path)
         allowed: list[str] = []
         for route in self.routes:
             if route.lgwan_only and not access.admin_paths_exist(req.zone):
                 continue
-            params = route.match(segments)
+            params = route.match(parts)
             if params is None:
                 continue
             # HEAD is answered by the server from GET if it wants to; we do not.

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from policy.zones import Zone
 
 from relay import accounts, errors, externals, files, messages, originals, rooms, sessions
-from relay.app import Route, admin, member, no_content, ok, public
+from relay.routing import Route, admin, member, no_content, ok, public
 from relay.commands import Caller
 from relay.directory import check_directory, departments, with_departments
 from relay.my_sessions import device_label

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from relay import edits, errors, reactions, search
-from relay.app import Route, member, no_content, ok
+from relay.routing import Route, member, no_content, ok
 from relay.commands import Caller
 from relay.shapes import Fields, query_id, query_int
 from relay.stamps import catalogue

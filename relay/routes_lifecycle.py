@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from relay import externals, my_sessions
-from relay.app import Route, admin, member, no_content, ok
+from relay.routing import Route, admin, member, no_content, ok
 from relay.commands import Caller
 from relay.shapes import Fields, query_int
 from relay.web import Request, Response

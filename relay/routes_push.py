@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from relay import push
-from relay.app import Route, member, no_content, ok
+from relay.routing import Route, member, no_content, ok
 from relay.commands import Caller
 from relay.shapes import Fields
 from relay.web import Request, Response

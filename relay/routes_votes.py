@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from policy.votes import ANSWERS, MAX_SLOTS
 
 from relay import errors, polls, rollcalls, schedules
-from relay.app import Route, member, ok
+from relay.routing import Route, member, ok
 from relay.commands import Caller
 from relay.shapes import ID_RE, Fields
 from relay.web import Request, Response

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from store.tasks import TaskChange
 
 from relay import errors, locations, memos, notes, tasks
-from relay.app import Route, member, ok
+from relay.routing import Route, member, ok
 from relay.commands import Caller
 from relay.shapes import Fields, query_id, query_int
 from relay.web import Request, Response

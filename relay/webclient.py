@@ -10,7 +10,7 @@ gzipped once at start and served compressed to browsers that accept it.
 
 The page gets a strict Content-Security-Policy (no inline script or style, no eval,
 nothing from another origin: LGWAN PCs have no internet) and the other browser
-hardening headers.  Only names matching ``ASSET_RE`` are ever looked up, in a dict
+hardening headers.  Only names matching ``relay.routing.ASSET_RE`` are ever looked up, in a dict
 built at start: there is no path from a request to the file system.
 """
 
@@ -25,20 +25,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from relay import errors
+from relay.routing import ASSET_HASH_CHARS, Route, ok, public
 from relay.sessions import authenticate
 from relay.shapes import cookie_allowed, credentials
 from relay.web import Request, Response
 
 if TYPE_CHECKING:
-    from relay.app import RelayApp, Route
+    from relay.app import RelayApp
 
 log = logging.getLogger(__name__)
 
 WEB_DIR = Path(__file__).resolve().parents[1] / "web"
-HASH_CHARS = 16
+HASH_CHARS = ASSET_HASH_CHARS
 # A source file of web/ and the served name of an asset.
 SOURCE_RE = re.compile(r"[a-z][a-z0-9-]{0,40}\.(?:js|css|svg)")
-ASSET_RE = re.compile(r"[a-z][a-z0-9-]{0,40}\.[0-9a-f]{%d}\.(?:js|css|svg)" % HASH_CHARS)
 # A reference from one file to another: "./x.js" in a module or stylesheet, and
 # src="x.js" / href="x.css" in index.html.
 MODULE_REF_RE = re.compile(r"""(["'])\./([a-z][a-z0-9-]{0,40}\.(?:js|css|svg))\1""")
@@ -150,7 +150,6 @@ def _serve(req: Request, asset: Asset, headers: tuple[tuple[str, str], ...]) -> 
 
 def web_routes(app: "RelayApp") -> list["Route"]:
     """``/`` (the page), ``/assets/{asset}`` and the page's session check."""
-    from relay.app import ok, public
 
     try:
         bundle: Bundle | None = load()

@@ -8,7 +8,8 @@ import re
 import socket
 from html.parser import HTMLParser
 
-from relay.webclient import ASSET_RE, load
+from relay.routing import ASSET_RE
+from relay.webclient import load
 from tests.e2e.harness import relayd, start_relayd
 from tests.web.conftest import (DESKTOP, PHONE, WEB_CONFIG, api, finish, log_in, login_token,
                                 open_page, prepare)
