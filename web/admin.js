@@ -34,16 +34,31 @@ export class Admin {
     const login = h("input", { id: "new-login", required: true, autocomplete: "off", autocapitalize: "off" });
     const name = h("input", { id: "new-name", maxlength: 100, autocomplete: "off" });
     const kind = h("select", { id: "new-kind" }, Object.entries(KINDS).map(([k, v]) => h("option", { value: k }, v)));
+    // An outside partner needs a staff member responsible for it and a last day of use.
+    const staff = accounts.filter((a) => a.kind === "staff" && !a.disabled);
+    const sponsor = h("select", { id: "new-sponsor" },
+      staff.map((a) => h("option", { value: a.id }, `${a.display_name}（${a.login}）`)));
+    const expires = h("input", { id: "new-expires", type: "date" });
+    const external = h("div", { class: "external-fields", hidden: true },
+      h("div", { class: "field" }, h("label", { for: "new-sponsor" }, "担当職員"), sponsor),
+      h("div", { class: "field" }, h("label", { for: "new-expires" }, "利用期限（空欄なら1年後）"), expires));
+    kind.addEventListener("change", () => { external.hidden = kind.value !== "external"; });
     const error = h("p", { class: "error", role: "alert" });
     const form = h("form", { class: "form inline-form", "aria-label": "アカウントの追加" },
       h("div", { class: "field" }, h("label", { for: "new-login" }, "ログイン名"), login),
       h("div", { class: "field" }, h("label", { for: "new-name" }, "表示名"), name),
       h("div", { class: "field" }, h("label", { for: "new-kind" }, "種別"), kind),
+      external,
       h("button", { type: "submit", class: "btn" }, "追加する"), error);
     form.addEventListener("submit", async (e) => {
       e.preventDefault();
       try {
-        const made = await post("/api/v1/admin/accounts", { login: login.value.trim(), display_name: name.value, kind: kind.value });
+        const body = { login: login.value.trim(), display_name: name.value, kind: kind.value };
+        if (kind.value === "external") {
+          body.sponsor = sponsor.value;
+          if (expires.value) body.expires_at = expires.value;
+        }
+        const made = await post("/api/v1/admin/accounts", body);
         this.showPassword(made, made.initial_password);
         this.show("accounts");
       } catch (err) { error.textContent = err.message; }

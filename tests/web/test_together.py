@@ -6,6 +6,7 @@ every main screen."""
 
 from __future__ import annotations
 
+import datetime
 import re
 
 import pytest
@@ -374,3 +375,27 @@ def test_axe_finds_nothing_serious_on_the_main_screens_on_a_phone_and_a_desk(bro
             found += accessibility(w, "audit-desktop")
         finish(w)
     assert found == []
+
+
+def test_an_admin_adds_an_outside_partner_with_its_staff_sponsor_and_last_day(browser, server):
+    r, people, admin_token = server
+    admin = open_page(browser, r, "lgwan", DESKTOP)
+    log_in(admin, "admin", people.admin_password)
+    page = admin.page
+    page.get_by_role("navigation", name="メニュー", exact=True).get_by_role("button", name="管理").click()
+    page.get_by_label("ログイン名", exact=True).fill("jichikai")
+    page.get_by_label("表示名", exact=True).fill("山本（第三自治会）")
+    # The sponsor and the last day are asked only for an outside partner.
+    assert page.get_by_label("担当職員").is_hidden()
+    page.get_by_label("種別", exact=True).select_option("external")
+    page.get_by_label("担当職員").select_option(people.staff["id"])
+    last_day = (datetime.date.today() + datetime.timedelta(days=120)).isoformat()
+    page.get_by_label("利用期限（空欄なら1年後）").fill(last_day)
+    page.get_by_role("button", name="追加する").click()
+    page.locator(".secret code").wait_for()
+    admin.shot("admin-external-desktop")
+    finish(admin)
+    made = [a for a in api(r, "lgwan", "GET", "/api/v1/admin/external-accounts", admin_token)
+            ["accounts"] if a["login"] == "jichikai"]
+    assert made and made[0]["sponsor"] == people.staff["id"]
+    assert made[0]["expires_at"] == last_day
