@@ -1,8 +1,9 @@
 """What the commands of polls, schedule adjustments and roll calls share: the checks
-before a create (a member of the room, a valid ``client_id``, the send rate limit,
-the 個人番号 check of every text an internet member will read), finding the room of
-something to answer without telling a non-member it exists, and the audit entry of
-a create that an idempotent repeat does not write twice."""
+before a create once the caller's room is checked (a valid ``client_id``, the send
+rate limit, the 個人番号 check of every text an internet member will read), finding
+the room of something to answer without telling a non-member it exists (tasks, memos
+and notes use that too), and the audit entry of a create that an idempotent repeat
+does not write twice."""
 
 from __future__ import annotations
 
@@ -11,41 +12,25 @@ from typing import Any, Callable, Iterable
 from store.errors import NotFound, RoomNotFound
 from store.records import Audit, Message, Room
 
-from relay import errors
 from relay.commands import Caller, Context, Event
 from relay.messages import check_client_id
-from relay.outbound import check_outbound
 from relay.rooms import check_room
+from relay.work_checks import check_texts_out, take_send
 
 
-def take_send(ctx: Context, caller: Caller) -> None:
-    """Creates and answers share the send rate limit of messages."""
-    wait = ctx.limits.sends.take(caller.account.id, ctx.now())
-    if wait:
-        raise errors.rate_limited(wait)
-
-
-async def check_texts_out(ctx: Context, caller: Caller, room: Room,
-                          texts: Iterable[tuple[str, str]]) -> None:
-    """The outbound check of each (text, where) written from LGWAN, one by one (so
-    digits of two options never read as one number)."""
-    for value, where in texts:
-        if value:
-            await check_outbound(ctx, caller, room, value, where)
-
-
-async def check_create(ctx: Context, caller: Caller, room_id: str, client_id: str | None,
-                       texts: Iterable[tuple[str, str]]) -> Room:
-    room = await check_room(ctx, caller, room_id)
+async def check_create(ctx: Context, caller: Caller, room: Room, client_id: str | None,
+                       texts: Iterable[tuple[str, str]]) -> None:
+    """The checks after ``check_room``: a valid ``client_id``, the send rate limit,
+    then the outbound check of ``texts``."""
     check_client_id(client_id)
     take_send(ctx, caller)
     await check_texts_out(ctx, caller, room, texts)
-    return room
 
 
 async def room_of(ctx: Context, caller: Caller, room_id: str, missing: NotFound) -> Room:
-    """The room of a poll, schedule or roll call when the caller is a member; else
-    ``missing`` (that kind's not-found, as if it did not exist: admins included)."""
+    """The room of a poll, schedule, roll call, task, memo or note when the caller is a
+    member; else ``missing`` (that kind's not-found, as if it did not exist: admins
+    included)."""
     try:
         return await check_room(ctx, caller, room_id)
     except RoomNotFound:

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from store.errors import RoomNotFound
 from store.memos import MemoDraft
 from store.records import Audit, Message
 from store.work_objects import MemoNotFound
 from store.work_records import Memo
 
 from relay import errors
+from relay.answering import room_of
 from relay.commands import Caller, Context, Done, Event
 from relay.messages import check_client_id
 from relay.rooms import check_room
@@ -54,10 +54,7 @@ async def visible_memo(ctx: Context, caller: Caller, memo_id: str) -> Memo:
     """The memo if the caller is a member of its room and its message is still there;
     ``memo_not_found`` otherwise."""
     memo = await ctx.store.get_memo(memo_id)
-    try:
-        await check_room(ctx, caller, memo.room_id)
-    except RoomNotFound:
-        raise MemoNotFound("memo not found", memo_id=memo_id) from None
+    await room_of(ctx, caller, memo.room_id, MemoNotFound("memo not found", memo_id=memo_id))
     if (await ctx.store.get_message(memo.message_id)).deleted:
         raise MemoNotFound("memo not found", memo_id=memo_id)
     return memo

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import hashlib
 
-from store.errors import RoomNotFound
 from store.records import Audit, Message
 from store.work_objects import NoteNotFound
 from store.work_records import Note, NoteVersion
 
+from relay.answering import room_of
 from relay.commands import Caller, Context, Done, Event
 from relay.messages import check_client_id
 from relay.rooms import check_room
@@ -39,10 +39,7 @@ def check_body(body: str) -> str:
 async def visible_note(ctx: Context, caller: Caller, note_id: str) -> Note:
     """The note if the caller is a member of its room; ``note_not_found`` otherwise."""
     note = await ctx.store.get_note(note_id)
-    try:
-        await check_room(ctx, caller, note.room_id)
-    except RoomNotFound:
-        raise NoteNotFound("note not found", note_id=note_id) from None
+    await room_of(ctx, caller, note.room_id, NoteNotFound("note not found", note_id=note_id))
     return note
 
 

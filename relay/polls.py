@@ -13,8 +13,10 @@ from store.records import Audit, Message
 from store.vote_records import Poll
 
 from relay import errors
-from relay.answering import check_create, created_audit, created_event, room_of, take_send
+from relay.answering import check_create, created_audit, created_event, room_of
 from relay.commands import Caller, Context, Done, Event
+from relay.rooms import check_room
+from relay.work_checks import take_send
 
 
 async def create(ctx: Context, caller: Caller, room_id: str, question: str,
@@ -23,7 +25,8 @@ async def create(ctx: Context, caller: Caller, room_id: str, question: str,
     question = votes.title(question, "question")
     labels = votes.options(options, votes.MIN_POLL_OPTIONS, votes.MAX_POLL_OPTIONS)
     closes_ts = votes.deadline(closes_at, ctx.now())
-    room = await check_create(ctx, caller, room_id, client_id, [
+    room = await check_room(ctx, caller, room_id)
+    await check_create(ctx, caller, room, client_id, [
         (question, "poll_question"), *((label, "poll_option") for label in labels)])
     message, created = await ctx.store.create_poll(
         room.id, caller.account.id, question, labels, multiple, anonymous, closes_ts,

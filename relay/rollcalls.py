@@ -24,11 +24,10 @@ from store.rollcalls import RollCallNotFound
 from store.vote_records import FILLED_NOTICE_JA, RollCall, RollCallAnswer
 
 from relay import errors
-from relay.answering import (
-    check_create, check_texts_out, created_audit, created_event, room_of, take_send,
-)
+from relay.answering import check_create, created_audit, created_event, room_of
 from relay.commands import Caller, Context, Done, Event
 from relay.rooms import check_room
+from relay.work_checks import check_texts_out, take_send
 
 # Answers within this window share one event: in a room of hundreds answering at
 # once, one event per answer to every member would be members x answers frames.
@@ -42,7 +41,7 @@ async def create(ctx: Context, caller: Caller, room_id: str, title: str, needed:
                            votes.MIN_ROLLCALL_OPTIONS, votes.MAX_ROLLCALL_OPTIONS)
     room = await check_room(ctx, caller, room_id)
     votes.needed(needed, len(room.members))
-    room = await check_create(ctx, caller, room_id, client_id, [
+    await check_create(ctx, caller, room, client_id, [
         (title, "rollcall_title"), *((label, "rollcall_option") for label in labels)])
     message, created = await ctx.store.create_rollcall(
         room.id, caller.account.id, title, needed, labels, caller.zone, client_id,

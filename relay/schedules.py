@@ -14,10 +14,10 @@ from store.records import Audit, Message
 from store.schedules import ScheduleNotFound
 from store.vote_records import Schedule, ScheduleSlot
 
-from relay.answering import (
-    check_create, check_texts_out, created_audit, created_event, room_of, take_send,
-)
+from relay.answering import check_create, created_audit, created_event, room_of
 from relay.commands import Caller, Context, Done, Event
+from relay.rooms import check_room
+from relay.work_checks import check_texts_out, take_send
 
 JST = timezone(timedelta(hours=9))
 _WEEKDAYS = "月火水木金土日"
@@ -29,7 +29,8 @@ async def create(ctx: Context, caller: Caller, room_id: str, title: str,
     title = votes.title(title)
     checked = votes.slots(slots)
     closes_ts = votes.deadline(closes_at, ctx.now())
-    room = await check_create(ctx, caller, room_id, client_id, [
+    room = await check_room(ctx, caller, room_id)
+    await check_create(ctx, caller, room, client_id, [
         (title, "schedule_title"), *((s.label, "slot_label") for s in checked)])
     message, created = await ctx.store.create_schedule(
         room.id, caller.account.id, title, [(s.start, s.end, s.label) for s in checked],

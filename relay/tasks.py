@@ -16,13 +16,13 @@ import dataclasses
 from datetime import timedelta
 from typing import Any
 
-from store.errors import RoomNotFound
 from store.records import Audit, Message
 from store.tasks import TaskChange
 from store.work_objects import TaskNotFound
 from store.work_records import Task
 
 from relay import errors
+from relay.answering import room_of
 from relay.commands import Caller, Context, Done, Event
 from relay.messages import check_client_id
 from relay.rooms import check_room
@@ -43,10 +43,7 @@ async def visible_task(ctx: Context, caller: Caller, task_id: str) -> Task:
     """The task if the caller is a member of its room and its message is still there;
     ``task_not_found`` otherwise (a stranger cannot tell it from none)."""
     task = await ctx.store.get_task(task_id)
-    try:
-        await check_room(ctx, caller, task.room_id)
-    except RoomNotFound:
-        raise TaskNotFound("task not found", task_id=task_id) from None
+    await room_of(ctx, caller, task.room_id, TaskNotFound("task not found", task_id=task_id))
     if (await ctx.store.get_message(task.message_id)).deleted:
         raise TaskNotFound("task not found", task_id=task_id)
     return task

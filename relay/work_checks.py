@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 import re
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, Iterable
 
 from policy import text
 from policy.errors import Invalid
@@ -141,13 +141,20 @@ def account_id(f: Fields, name: str) -> str:
     return value
 
 
-async def check_texts(ctx: Context, caller: Caller, room: Room,
-                      texts: dict[str, str | None]) -> None:
-    """The 個人番号 check of each text an internet member of the room may read, when
-    written from LGWAN (``where``: the key, as the audit's ``in`` names it)."""
-    for where, value in texts.items():
+async def check_texts_out(ctx: Context, caller: Caller, room: Room,
+                          texts: Iterable[tuple[str | None, str]]) -> None:
+    """The 個人番号 check of each (text, where) an internet member of the room may
+    read, when written from LGWAN, one by one (so digits of two options never read as
+    one number; ``where`` as the audit's ``in`` names it)."""
+    for value, where in texts:
         if value:
             await check_outbound(ctx, caller, room, value, where)
+
+
+async def check_texts(ctx: Context, caller: Caller, room: Room,
+                      texts: dict[str, str | None]) -> None:
+    """``check_texts_out`` of texts keyed by where they stand."""
+    await check_texts_out(ctx, caller, room, ((value, where) for where, value in texts.items()))
 
 
 def take_send(ctx: Context, caller: Caller) -> None:
