@@ -132,7 +132,7 @@ export class Talk {
   upsert(m, rerender = true) {
     const i = this.messages.findIndex((x) => x.id === m.id);
     if (i >= 0) {
-      this.messages[i] = m;
+      this.messages[i] = keepDecided(this.messages[i], m);
       this.nodes.delete(m.id);
     } else {
       let j = this.messages.length;
@@ -308,4 +308,15 @@ export class Talk {
       this.ctx.toast(err.message);
     }
   }
+}
+
+// A copy of a message can be older than the one shown: the answer to our own upload
+// may land after the stream said its file was disarmed or blocked.  A file's state
+// only moves on from "pending", so a decided one is never put back to 処理中.
+function keepDecided(shown, m) {
+  const decided = new Map((shown.attachments || []).filter((a) => a.status !== "pending")
+    .map((a) => [a.id, a]));
+  if (!decided.size || !m.attachments) return m;
+  return { ...m, attachments: m.attachments.map((a) =>
+    (a.status === "pending" && decided.has(a.id) ? { ...a, ...decided.get(a.id) } : a)) };
 }
