@@ -5,12 +5,13 @@
 // the camera on phones, paste or drop, with a progress bar each; スタンプ sends a
 // stamp; a reply shows what it answers above the box; @ suggests members.
 
-import { h, clear, announce } from "./dom.js";
+import { h, clear, announce, dialog } from "./dom.js";
 import { upload } from "./api.js";
 import { pickStamp } from "./stamps.js";
 import { Mentions } from "./mentions.js";
 import { summary } from "./cards.js";
 import { prefs } from "./prefs.js";
+import { composerActions } from "./extend.js";
 
 export class Composer {
   constructor(ctx) {
@@ -39,6 +40,8 @@ export class Composer {
         coarse ? h("button", { type: "button", class: "btn secondary", onclick: () => this.camera.click() }, "写真") : null,
         h("button", { type: "button", class: "btn secondary stamp-btn", "aria-haspopup": "dialog",
           onclick: () => pickStamp(ctx, "スタンプを送る", (id) => this.sendStamp(id)) }, "スタンプ"),
+        h("button", { type: "button", class: "btn secondary more-btn", "aria-haspopup": "dialog",
+          "aria-label": "その他の投稿（アンケート・日程調整など）", onclick: () => this.moreMenu() }, "＋"),
         this.input, this.sendBtn),
       this.hint, this.file, this.camera);
     this.showHint();
@@ -59,6 +62,18 @@ export class Composer {
     for (const input of [this.file, this.camera]) {
       input.addEventListener("change", () => { this.sendFiles(Array.from(input.files)); input.value = ""; });
     }
+  }
+
+  // 「＋」: what the feature modules let a member post (extend.js).
+  moreMenu() {
+    const room = this.ctx.current;
+    const usable = composerActions.filter((a) => a.when(this.ctx, room));
+    const d = dialog("投稿する", h("div", { class: "menu" }, usable.length ? usable.map((a) =>
+      h("button", { type: "button", class: "btn secondary menu-item",
+        onclick: () => { d.close(); a.run(this.ctx, room); } }, a.label))
+      : h("p", { class: "muted" }, "このトークで使える機能はありません。")));
+    const first = d.querySelector(".menu-item");
+    if (first) first.focus();
   }
 
   showHint() {

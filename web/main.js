@@ -14,6 +14,7 @@ import { Search } from "./search.js";
 import { Settings } from "./settings.js";
 import { loadStamps } from "./stamps.js";
 import { loadPrefs, resetPrefs } from "./prefs.js";
+import { eventHandlers, views } from "./extend.js";
 
 const root = document.getElementById("app");
 let ctx = null;
@@ -47,11 +48,22 @@ class App {
     // CSS shows one of them.
     const tabs = [["list", "トーク", () => this.showList()], ["search", "検索", () => this.showSearch()],
       ["settings", "設定", () => this.showSettings()]];
+    // Pages of the feature modules (extend.js), before 設定.
+    this.pages = new Map();
+    for (const v of views) {
+      if (!v.when(this)) continue;
+      const page = v.create(this);
+      page.el.classList.add("ext-page");
+      page.el.dataset.page = v.view;
+      this.pages.set(v.view, page);
+      tabs.splice(tabs.length - 1, 0, [v.view, v.label, () => this.showPage(v.view)]);
+    }
     if (this.admin) tabs.push(["admin", "管理", () => this.showAdmin()]);
     const nav = (cls, label) => h("nav", { class: cls, "aria-label": label }, tabs.map(([view, text, fn]) =>
       h("button", { type: "button", class: "nav-btn", dataset: { view }, onclick: fn }, text)));
     this.main = h("main", { class: "layout", dataset: { view: "list" } },
       this.roomsView.el, this.talk.el, this.search.el, this.settings.el);
+    for (const page of this.pages.values()) this.main.append(page.el);
     if (this.admin) this.main.append(this.admin.el);
     this.navs = [nav("nav", "メニュー"), nav("tabbar", "メニュー（下）")];
     clear(root,
@@ -145,6 +157,8 @@ class App {
   // The tab of a view is marked current in both tab bars.
   setView(view) {
     this.main.dataset.view = view;
+    this.main.classList.toggle("on-page", this.pages.has(view));
+    for (const [name, page] of this.pages) page.el.classList.toggle("current-page", name === view);
     const tab = view === "talk" ? "list" : view;
     for (const n of this.navs) {
       for (const b of n.children) b.setAttribute("aria-current", b.dataset.view === tab ? "page" : "false");
@@ -169,6 +183,11 @@ class App {
   showSearch() {
     this.setView("search");
     this.search.show();
+  }
+
+  showPage(view) {
+    this.setView(view);
+    this.pages.get(view).show();
   }
 
   showSettings() {
@@ -281,7 +300,9 @@ class App {
         this.talk.refreshFile(ev.request.file_id);
         this.toast(ev.request.status === "approved" ? "原本の申請が承認されました。ダウンロードできます。" : "原本の申請は却下されました。");
         break;
-      default: break;
+      default:
+        for (const fn of eventHandlers.get(ev.type) || []) fn(this, ev);
+        break;
     }
   }
 

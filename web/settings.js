@@ -1,9 +1,10 @@
-// 設定: the password, the font size and the send key.  (Sessions and devices are not
-// in the API yet; they will be a section here.)
+// 設定: the font size and the send key, the password, then the sections feature
+// modules register (extend.js: sessions, notifications, business hours …).
 
 import { h, clear, announce } from "./dom.js";
 import { passwordForm } from "./login.js";
 import { prefs, setPref, FONT_SIZES, SEND_KEYS } from "./prefs.js";
+import { settingsSections } from "./extend.js";
 
 export class Settings {
   constructor(ctx) {
@@ -35,6 +36,7 @@ export class Settings {
         this.choice("fontSize", "文字の大きさ", FONT_SIZES, () => {}),
         this.choice("sendKey", "送信のキー", SEND_KEYS, () => this.ctx.talk.composer.showHint())),
       h("section", { class: "card", "aria-labelledby": "set-password" },
-        h("h3", { id: "set-password" }, "パスワードの変更"), form, done));
+        h("h3", { id: "set-password" }, "パスワードの変更"), form, done),
+      settingsSections.map((fn) => fn(this.ctx)));
   }
 }

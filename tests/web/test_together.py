@@ -307,8 +307,8 @@ def test_keyboard_only_a_message_is_sent_and_a_stamp_put_on_it_and_taken_back(br
     kb.type("キーボードだけで送ります")
     kb.press("Enter")
     page.locator(".msg.own:not(.sending)", has_text="キーボードだけで").wait_for()
-    # Back from the composer: スタンプ, 添付, then the newest message's 「…」.
-    for _ in range(3):
+    # Back from the composer: ＋, スタンプ, 添付, then the newest message's 「…」.
+    for _ in range(4):
         kb.press("Shift+Tab")
     assert page.evaluate("document.activeElement.className") == "msg-menu"
     kb.press("Enter")

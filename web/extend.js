@@ -1,0 +1,29 @@
+// Extension points for the features that sit beside chatting (polls, 日程調整, 参集確認,
+// tasks, notes, locations, phone memos, photo annotation, push, sessions …).  Each
+// feature is one module that registers here when main.js imports it, so adding one
+// touches neither the composer, the stream handling, the settings nor the tab bar.
+// (New kinds of message card register with cards.js `registerContent`.)
+
+// The composer's 「＋」 menu: { label, run(ctx, room), when(ctx, room) -> bool }.
+export const composerActions = [];
+export function registerComposerAction(label, run, when = () => true) {
+  composerActions.push({ label, run, when });
+}
+
+// Stream events main.js does not handle itself: type -> [fn(ctx, event)].
+export const eventHandlers = new Map();
+export function registerEvent(type, fn) {
+  if (!eventHandlers.has(type)) eventHandlers.set(type, []);
+  eventHandlers.get(type).push(fn);
+}
+
+// Sections of 設定, in order: fn(ctx) -> Node (drawn each time 設定 opens).
+export const settingsSections = [];
+export function registerSettingsSection(fn) { settingsSections.push(fn); }
+
+// A page with its own tab (for example 「マイタスク」): create(ctx) -> { el, show() }.
+// when(ctx) -> bool decides whether this account gets the tab.
+export const views = [];
+export function registerView(view, label, create, when = () => true) {
+  views.push({ view, label, create, when });
+}
