@@ -7,6 +7,7 @@ import { get, patch, del } from "./api.js";
 import { dateTime } from "./format.js";
 import { pickStamp, toggleReaction } from "./stamps.js";
 import { summary } from "./cards.js";
+import { messageActions } from "./extend.js";
 
 export function messageMenu(ctx, talk, m) {
   const own = m.sender === ctx.me.id;
@@ -21,6 +22,7 @@ export function messageMenu(ctx, talk, m) {
       if (!r || !r.accounts.includes(ctx.me.id)) toggleReaction(ctx, m, id, true);
     }));
     if (own && (m.kind || "text") === "text") item("編集", () => editMessage(ctx, m));
+    for (const a of messageActions) if (a.when(ctx, m)) item(a.label, () => a.run(ctx, talk, m));
   }
   if ((own || admin) && (m.edited_at || m.deleted)) item("編集履歴", () => showVersions(ctx, m));
   if (!m.deleted && (own || admin)) item(own ? "削除" : "削除（管理者）", () => deleteMessage(ctx, m), "danger-text");

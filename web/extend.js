@@ -27,3 +27,10 @@ export const views = [];
 export function registerView(view, label, create, when = () => true) {
   views.push({ view, label, create, when });
 }
+
+// Items of a message's 「…」 menu (actions.js), after 返信 and リアクション:
+// { label, run(ctx, talk, message), when(ctx, message) -> bool }.
+export const messageActions = [];
+export function registerMessageAction(label, run, when = () => true) {
+  messageActions.push({ label, run, when });
+}
