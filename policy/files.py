@@ -78,13 +78,16 @@ def outbound_allowed(kind: str, cfg: PolicyConfig) -> bool:
 
 
 def variant_for(viewer_zone: Zone, origin_zone: Zone, status: str, kind: str,
-                cfg: PolicyConfig, *, outbound: Mapping[str, Any] | None) -> Variant | Denied:
+                cfg: PolicyConfig, *, outbound: Mapping[str, Any] | None,
+                approval: str | None = None) -> Variant | Denied:
     """Which bytes a viewer in ``viewer_zone`` receives of an attachment.
 
     ``status`` is the attachment's disarm status (pending / ready / blocked);
     ``outbound`` the 個人番号 check of an LGWAN file's text (``report.outbound``; None
     while it has not been checked).  Decided per viewer at each request, so a member
     added later is held from a file exactly like the members there when it was posted.
+    ``approval`` is the 上長承認 of an LGWAN file (None: it needs none): internet members
+    get nothing until it is ``approved``, and never once it is ``refused``.
     """
     if origin_zone == "internet":
         if viewer_zone == "internet" and cfg.internet_receives == "original":
@@ -97,6 +100,10 @@ def variant_for(viewer_zone: Zone, origin_zone: Zone, status: str, kind: str,
     # From LGWAN: LGWAN members get it as posted; internet members only allowed kinds.
     if viewer_zone == "lgwan":
         return "original"
+    if approval == "refused":
+        return Denied("approval_refused", 403)
+    if approval is not None and approval != "approved":
+        return Denied("approval_pending", 409)
     if status == "pending":
         return Denied("file_pending", 409)
     if not outbound_allowed(kind, cfg):

@@ -28,7 +28,7 @@ import trio
 from policy.errors import Forbidden
 
 from relay import accounts, directory_ops, errors, externals, lifecycle_ops, originals
-from relay import records
+from relay import approvals_cli, records
 from relay.commands import OPERATOR, Actor, Context
 
 log = logging.getLogger(__name__)
@@ -123,6 +123,8 @@ OPERATIONS: dict[str, Operation] = {
     **lifecycle_ops.OPERATIONS,
     # exports for a disclosure request (情報公開), the audit log, the usage report
     **records.OPERATIONS,
+    # 上長承認: the queue, decisions, where approval applies and who approves
+    **approvals_cli.OPERATIONS,
 }
 
 

@@ -9,7 +9,8 @@ import sys
 from functools import partial
 from typing import Any, Callable
 
-from relay import accounts, ctl_output as o, directory, originals, personnel, records_cli
+from relay import accounts, approvals_cli, ctl_output as o, directory, originals, personnel
+from relay import records_cli
 
 Printer = Callable[[dict[str, Any]], int]
 
@@ -133,6 +134,8 @@ def parser() -> argparse.ArgumentParser:
         decide.add_argument("--admin", default="admin", metavar="LOGIN",
                             help="the admin account recorded as deciding (default: admin)")
 
+    approvals_cli.add_parser(sub)
+
     sub.add_parser("sanitize", help="disarm local files (relayctl sanitize --help)")
 
     bk = sub.add_parser("backup", help="online backup of the state directory into DEST "
@@ -152,6 +155,9 @@ def operation(args: argparse.Namespace) -> tuple[str, dict[str, Any], Printer]:
     records_op = records_cli.operation(args)  # room export, audit export, report
     if records_op is not None:
         return records_op
+    approval_op = approvals_cli.operation(args)  # 上長承認
+    if approval_op is not None:
+        return approval_op
     command, action = args.command, getattr(args, "action", None)
     as_json = bool(getattr(args, "json", False))
     password = sys.stdin.readline().rstrip("\r\n") if getattr(args, "password_stdin", False) else None

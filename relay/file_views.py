@@ -87,6 +87,13 @@ def _policy_blocked_report() -> dict[str, Any]:
     return {"removed": [], "reason": "policy_blocked", "message_ja": ja, "message_en": en}
 
 
+def approval_refused_report() -> dict[str, Any]:
+    """What internet members see of a file its approver refused (not the reason)."""
+    return {"removed": [], "reason": "approval_refused",
+            "message_ja": "承認されなかったため、庁外の参加者には届けません。",
+            "message_en": "The file was not approved for members outside LGWAN."}
+
+
 def hold_report(reason: str) -> dict[str, Any]:
     """The report internet members see of an LGWAN file a check holds from them."""
     ja, en = file_policy.HOLD_REASONS[reason]
@@ -118,9 +125,16 @@ def attachment_view(att: Attachment, zone: Zone, cfg: PolicyConfig) -> dict[str,
     elif zone == "internet" and checked is not None:
         view["report"] = {k: v for k, v in att.report.items() if k != "outbound"}
     variant = file_policy.variant_for(zone, att.origin_zone, att.status, att.kind, cfg,
-                                      outbound=checked)
+                                      outbound=checked, approval=att.approval)
+    if zone == "lgwan" and att.approval == "refused":
+        view["approval_reason"] = att.approval_reason  # the refusal's reason stays inside
     if isinstance(variant, file_policy.Denied):
-        if variant.code == "policy_blocked":
+        if variant.code == "approval_refused":
+            view["status"] = "blocked"
+            view["report"] = approval_refused_report()
+        elif variant.code == "approval_pending":
+            view["status"] = "pending"
+        elif variant.code == "policy_blocked":
             view["status"] = "blocked"
             view["report"] = _policy_blocked_report()
         elif variant.reason is not None:

@@ -19,7 +19,7 @@ from policy import files as file_policy
 from store.errors import FileNotFound, RoomNotFound
 from store.records import Attachment, Audit, Message
 
-from relay import errors, hours
+from relay import approvals, errors, hours
 from relay.commands import Caller, Context, Done
 from relay.disarm_jobs import DisarmJobs
 from relay.file_views import (Download, attachment_view, content_type, file_name,
@@ -41,6 +41,7 @@ class NewUpload:
     members: tuple[str, ...]
     name: str
     client_id: str | None
+    hold: approvals.Hold | None = None  # 上長承認: the file waits for an approver
 
 
 async def check_upload(ctx: Context, caller: Caller, room_id: str, raw_name: str | None,
@@ -54,7 +55,8 @@ async def check_upload(ctx: Context, caller: Caller, room_id: str, raw_name: str
         raise errors.rate_limited(wait)
     # A file name is text that leaves LGWAN like a message body does.
     await check_outbound(ctx, caller, room, name, "file_name")
-    return NewUpload(caller, room.id, room.members, name, client_id)
+    return NewUpload(caller, room.id, room.members, name, client_id,
+                     await approvals.hold_for(ctx, caller, room))
 
 
 async def upload(ctx: Context, jobs: DisarmJobs, up: NewUpload, body: Body) -> Done[Message]:
@@ -78,16 +80,23 @@ async def upload(ctx: Context, jobs: DisarmJobs, up: NewUpload, body: Body) -> D
         sha, size = await blob.commit()
         # Inside the block: bytes whose message is not recorded (refused, a full disk,
         # a resend of one already there) are deleted, not left unnamed on disk.
-        message, created = await ctx.store.post_file(
-            up.room_id, up.caller.account.id, zone, up.name, size, sha, "", "pending",
-            up.client_id, ctx.now(), session_id=up.caller.session.id)
+        if up.hold is not None:  # with its pending approval, in the same transaction
+            message, created = await approvals.post_held(ctx, up.hold, up.room_id, up.caller,
+                                                         up.name, size, sha, up.client_id)
+        else:
+            message, created = await ctx.store.post_file(
+                up.room_id, up.caller.account.id, zone, up.name, size, sha, "", "pending",
+                up.client_id, ctx.now(), session_id=up.caller.session.id)
         if not created:
             blob.unused()
     if not created:
         return Done(message)
     ctx.messages_posted += 1
     jobs.enqueue(message.attachments[0].id, up.caller.account.id, zone)
-    return Done(message, events=await hours.created_events(ctx, up.members, message))
+    events = await hours.created_events(ctx, up.members, message)
+    if up.hold is not None:
+        events += await approvals.requested_events(ctx, message)
+    return Done(message, events=events)
 
 
 async def check_file(ctx: Context, caller: Caller, file_id: str) -> Attachment:
@@ -137,7 +146,8 @@ async def content(ctx: Context, caller: Caller, file_id: str,
     """The bytes of the variant the caller's zone may receive."""
     att = await check_file(ctx, caller, file_id)
     variant = file_policy.variant_for(caller.zone, att.origin_zone, att.status, att.kind,
-                                      ctx.cfg.policy, outbound=outbound_check(att))
+                                      ctx.cfg.policy, outbound=outbound_check(att),
+                                      approval=att.approval)
     if isinstance(variant, file_policy.Denied):
         details: dict[str, Any] = {"file_id": att.id}
         _check_later(att, "pending" if variant.code == "file_pending" else "", jobs, caller)

@@ -57,6 +57,7 @@ import trio
 from store import accounts, audit as audit_log, push, files, messages, originals, rooms
 from store import edits, extras, reactions, search as message_search
 from store.facade_votes import VoteStore
+from store.facade_approvals import ApprovalStore
 from store.facade_records import RecordsStore
 from store.scheduled import TimeStore
 from store.work_facade import WorkStore
@@ -146,7 +147,7 @@ class Upload:
                 await trio.to_thread.run_sync(self._release, self._sha, forget)
 
 
-class Store(VoteStore, TimeStore, WorkStore, RecordsStore):
+class Store(VoteStore, TimeStore, WorkStore, RecordsStore, ApprovalStore):
     """Open with ``await Store.open(cfg)``; close with ``await store.aclose()``."""
 
     def __init__(self, cfg: StoreConfig, paths: StatePaths, writer: Writer,

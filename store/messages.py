@@ -27,7 +27,10 @@ MSG_COLS = ("id, room_id, sender, body, created_at, origin_zone, client_id, kind
             "reply_to, edited_at, deleted_at, urgent")
 _URGENT = MSG_COLS.split(", ").index("urgent")  # marked urgent (store.scheduled)
 ATT_COLS = ("id, message_id, room_id, name, size, kind, status, origin_zone, sha256, "
-            "sanitized_sha256, sanitized_size, sanitized_name, report")
+            "sanitized_sha256, sanitized_size, sanitized_name, report, "
+            # 上長承認 (store.approvals): the held file's approval status and reason.
+            "(SELECT status FROM file_approvals WHERE attachment_id = attachments.id), "
+            "(SELECT reason FROM file_approvals WHERE attachment_id = attachments.id)")
 # Most ids in one "IN (...)" list (SQLite's default limit on variables is 32766).
 _IN_CHUNK = 500
 
@@ -37,7 +40,8 @@ def attachment_from_row(row: Sequence[Any]) -> Attachment:
                       name=row[3], size=int(row[4]), kind=row[5], status=row[6],
                       origin_zone=row[7], sha256=row[8], sanitized_sha256=row[9],
                       sanitized_size=row[10], sanitized_name=row[11],
-                      report=json.loads(row[12]))
+                      report=json.loads(row[12]), approval=row[13],
+                      approval_reason=row[14] or "")
 
 
 def _chunks(ids: list[int]) -> Iterable[list[int]]:

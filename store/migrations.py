@@ -532,6 +532,34 @@ CREATE INDEX messages_retention ON messages(room_id, created_at) WHERE purged_at
 """
 
 
+# 上長承認 (store.approvals): where LGWAN files wait for an approver before internet
+# members get them (a department and the ones under it, or a room), who approves for a
+# department (and the ones under it), and one row per held file with its decision.
+_V_APPROVALS = """
+ALTER TABLE departments ADD COLUMN file_approval INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE rooms ADD COLUMN file_approval INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE approvers (
+    department_id INTEGER NOT NULL REFERENCES departments(id),
+    account_id INTEGER NOT NULL REFERENCES accounts(id),
+    PRIMARY KEY (department_id, account_id)
+) WITHOUT ROWID;
+CREATE INDEX approvers_account ON approvers(account_id, department_id);
+CREATE TABLE file_approvals (
+    id INTEGER PRIMARY KEY,
+    attachment_id INTEGER NOT NULL UNIQUE REFERENCES attachments(id),
+    room_id INTEGER NOT NULL REFERENCES rooms(id),
+    sender INTEGER NOT NULL REFERENCES accounts(id),
+    department_id INTEGER REFERENCES departments(id),
+    status TEXT NOT NULL CHECK (status IN ('pending', 'approved', 'refused')),
+    created_at TEXT NOT NULL,
+    decided_by INTEGER REFERENCES accounts(id),
+    decided_at TEXT,
+    reason TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX file_approvals_department ON file_approvals(department_id, status, id);
+"""
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _script(_V1),
     _script(_V2),
@@ -545,6 +573,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _script(_V_SEARCH),
     _script(_V_PUSH),
     _script(_V_RECORDS),
+    _script(_V_APPROVALS),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -58,10 +58,15 @@ class Attachment:
     sanitized_size: int | None = None
     sanitized_name: str | None = None
     report: dict[str, Any] = field(default_factory=dict)
+    # 上長承認 (store.approvals): None when the file needs none, else pending |
+    # approved | refused; the reason of a refusal is for LGWAN eyes only.
+    approval: str | None = None
+    approval_reason: str = ""
 
     def public(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "size": self.size, "kind": self.kind,
-                "status": self.status, "report": self.report, "origin_zone": self.origin_zone}
+                "status": self.status, "report": self.report, "origin_zone": self.origin_zone,
+                "approval": self.approval}
 
 
 @dataclass(frozen=True, slots=True)
