@@ -19,7 +19,7 @@ from policy.errors import Forbidden, Invalid
 from store.errors import Conflict
 from store.records import Account, AccountKind, Audit
 
-from relay import errors
+from relay import errors, ldapauth
 from relay.commands import Actor, Caller, Context, Done
 from relay.outbound import check_display_name
 from relay.sessions import MAX_PASSWORD_CHARS, login_key, totp_for
@@ -115,6 +115,10 @@ async def reset_password(ctx: Context, actor: Actor, login: str,
         password = one_time_password()
     check_password_strength(password)
     target = await ctx.store.get_account_by_login(login)
+    if ldapauth.manages(ctx.cfg.ldap, target):
+        # A local password would never be asked for (and would wake if the directory
+        # were turned off): the directory is where it is reset.
+        raise errors.error("password_in_directory")
     account, _ended = await ctx.store.set_password(
         login, password, now=ctx.now(), must_change=True,
         audit=Audit("account.password_reset", actor.account_id, target.id,
@@ -127,6 +131,8 @@ async def change_own_password(ctx: Context, caller: Caller, old: str, new: str,
     """A person changes their own password: the old one proves it is them (and is
     limited like a login), every other session of theirs ends."""
     login, now = caller.account.login, ctx.now()
+    if ldapauth.manages(ctx.cfg.ldap, caller.account):
+        raise errors.error("password_in_directory")
     bucket, key = ctx.limits.login_by_account, login_key(caller.zone, login)
     wait = bucket.take(key, now)
     if wait:

@@ -30,6 +30,7 @@ from typing import Any, Literal, Mapping
 
 from policy import hours as business_hours
 from policy.config import PolicyConfig
+from relay.ldap_config import LdapConfig
 from relay.records_config import RecordsConfig
 from sanitize.config import SanitizeConfig
 from store.config import StoreConfig
@@ -215,6 +216,7 @@ class Config:
     hours: HoursConfig = HoursConfig()
     records: RecordsConfig = RecordsConfig()
     push: PushConfig = PushConfig()
+    ldap: LdapConfig = LdapConfig()
 
     def __post_init__(self) -> None:
         # File contents are records too: the retention they fall back to has the floor.

@@ -11,6 +11,11 @@ zone, or an external account past its last day of use (store.externals), is answ
 exactly like a wrong password, so it cannot be probed.  The failed logins of the
 last window are read back from the audit log when relayd starts, so a restart hands a
 guesser no fresh set of tries.
+
+With ``[ldap]`` on, the staff's password is the office directory's (relay.ldapauth):
+checked by a bind there, never kept here, under the same buckets and audit entries; a
+directory that cannot be reached answers 503 ``directory_unavailable``, and the local
+admin (whose password relayd keeps) still signs in.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from store import externals
 from store.errors import AccountNotFound
 from store.records import Account, Audit
 
-from relay import errors
+from relay import errors, ldapauth
 from relay.commands import Caller, Context, Done
 from relay.my_sessions import last_seen
 from relay.web import HTTPError
@@ -88,6 +93,7 @@ class Logins:
         # ("account"|"ip", key) -> when its current lockout ends; see _locked_out.
         self._lockouts: dict[tuple[str, str], float] = {}
         self._limits_restored = False
+        self.directory = ldapauth.Directory()
 
     async def login(self, login: str, password: str, totp: str | None, zone: Zone,
                     peer: str, device: str = "") -> tuple[str, Account]:
@@ -107,9 +113,17 @@ class Logins:
         if wait:
             await self._locked_out("account", key, wait, zone, peer, now)
             raise errors.rate_limited(wait)
-        account = None
+        found = ldapauth.Outcome(None)
         if len(login) <= MAX_LOGIN_CHARS and len(password) <= MAX_PASSWORD_CHARS:
-            account = await ctx.store.check_password(login, password, now)
+            try:
+                found = await ldapauth.check_login(ctx, self.directory, login, password, now)
+            except ldapauth.DirectoryUnavailable:
+                # Nothing was checked: no guess either way, but the attempt was taken
+                # from the buckets like any other (a dead directory is no way around them).
+                await ctx.store.record(Audit("login.refused", None, key, {
+                    "zone": zone, "peer": peer, "code": "directory_unavailable"}), now)
+                raise errors.error("directory_unavailable") from None
+        account = found.account
         expired = account is not None and await externals.read(
             ctx.store, externals.expired, account.id, now)
         if account is None or not access.may_use_zone(account.kind, zone) or expired:
@@ -118,6 +132,8 @@ class Logins:
             data = {"zone": zone, "peer": peer}
             if account is not None:
                 data["reason"] = "expired" if expired else "zone_forbidden"
+            elif found.via_directory:
+                data["reason"] = f"directory_{found.reason}"
             await ctx.store.record(Audit("login.failed", None, key, data), now)
             raise errors.invalid_credentials()
         try:
@@ -135,7 +151,8 @@ class Logins:
             raise
         token, _session = await ctx.store.create_session(
             account.id, zone, now, ctx.cfg.auth.session_ttl_hours * 3600, device=device,
-            audit=Audit("login.ok", account.id, account.id, {"zone": zone, "peer": peer}))
+            audit=Audit("login.ok", account.id, account.id, {
+                "zone": zone, "peer": peer} | ({"via": "directory"} if found.via_directory else {})))
         # A successful login is not an attack: it does not use up the user's attempts.
         self.by_ip.give_back(ip, now)
         self.by_account.give_back(login_key(zone, key), now)
