@@ -12,6 +12,7 @@ import { Mentions } from "./mentions.js";
 import { summary } from "./cards.js";
 import { prefs } from "./prefs.js";
 import { composerActions } from "./extend.js";
+import { canAnnotate, offerAnnotation } from "./annotate.js";
 
 export class Composer {
   constructor(ctx) {
@@ -57,6 +58,14 @@ export class Composer {
     });
     this.input.addEventListener("paste", (e) => {
       const files = Array.from(e.clipboardData ? e.clipboardData.files : []);
+      if (files.length) { e.preventDefault(); this.sendFiles(files); }
+    });
+    // Files dropped anywhere on the composer are sent like chosen ones.
+    this.el.addEventListener("dragover", (e) => {
+      if (e.dataTransfer && Array.from(e.dataTransfer.types).includes("Files")) e.preventDefault();
+    });
+    this.el.addEventListener("drop", (e) => {
+      const files = Array.from(e.dataTransfer ? e.dataTransfer.files : []);
       if (files.length) { e.preventDefault(); this.sendFiles(files); }
     });
     for (const input of [this.file, this.camera]) {
@@ -175,12 +184,19 @@ export class Composer {
     this.input.focus();
   }
 
+  // One photo: the member may write on it first (annotate.js).  Several files go
+  // out at once, so ten photos from a site are not ten questions.
   sendFiles(files) {
-    for (const f of files) this.sendFile(f);
+    const roomId = this.roomId;
+    if (files.length === 1 && canAnnotate(files[0])) {
+      offerAnnotation(files[0], (f) => this.sendFile(f, roomId),
+        { onDone: () => { if (this.roomId === roomId) this.input.focus(); } });
+      return;
+    }
+    for (const f of files) this.sendFile(f, roomId);
   }
 
-  async sendFile(file) {
-    const roomId = this.roomId;
+  async sendFile(file, roomId = this.roomId) {
     const bar = h("progress", { max: 1, value: 0, "aria-label": `${file.name} の送信状況` });
     const row = h("div", { class: "upload" }, h("span", { class: "upload-name" }, file.name), bar);
     this.uploads.append(row);
