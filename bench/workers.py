@@ -9,7 +9,9 @@ Prints, for each tree, runs interleaved (old, new, old, new, ...) so a noisy mac
 hurts both alike, the median and the range:
 
 * ``relayctl sanitize`` of one small PDF: the whole process, wall clock (interpreter,
-  imports, workers starting, the file, exit);
+  imports, workers starting, the file, exit), beside ``python -c pass`` measured in
+  the same rounds (the floor no Python command line gets under, and a gauge of how
+  loaded the machine is);
 * ``relayctl sanitize --jobs 1`` and ``--jobs 2`` on 60 generated twenty-page PDFs,
   whole process, and the speed-up from one to two;
 * a worker's replacement: SIGKILL an idle worker, then time until a file is disarmed
@@ -18,6 +20,9 @@ hurts both alike, the median and the range:
   replacement to be ready).
 
 Targets: one small file <= 0.3 s; --jobs 2 >= 1.7x --jobs 1; replacement <= 20 ms.
+The machine's load average is printed at the start and the end of each part: on a
+shared machine the figures are only as good as the load beside them, and the
+median of interleaved runs is the one to compare.
 Without ``--old`` only this tree is measured.  Each tree runs its own code (its
 directory first on sys.path), with this venv's Python and libraries.
 """
@@ -65,6 +70,16 @@ print(json.dumps(times))
 """
 
 
+def bare_python() -> float:
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "pass"], check=True)
+    return time.perf_counter() - t0
+
+
+def load() -> str:
+    return "load " + " ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
 def relayctl(tree: Path, args: list[str], cwd: Path) -> float:
     t0 = time.perf_counter()
     subprocess.run([sys.executable, "-c", _RELAYCTL, str(tree), *args], cwd=cwd,
@@ -89,6 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--old", type=Path, help="the tree to compare with (a git worktree)")
     ap.add_argument("--quick", action="store_true", help="fewer rounds")
+    ap.add_argument("--only", choices=("small", "jobs", "replace"),
+                    help="one part only: the small file, --jobs 1/2, or the replacement")
     args = ap.parse_args(argv)
     trees = {"new": ROOT}
     if args.old:
@@ -108,37 +125,50 @@ def main(argv: list[str] | None = None) -> int:
               f"{sum(os.path.getsize(p) for p in pdfs) / 60 / 1024:.0f} KiB each; "
               f"{os.cpu_count()} CPUs; load {os.getloadavg()[0]:.1f}", flush=True)
 
-        one: dict[str, list[float]] = {k: [] for k in trees}
-        for r in range(rounds_small):
+        parts = {args.only} if args.only else {"small", "jobs", "replace"}
+        one: dict[str, list[float]] = {k: [] for k in ("python -c pass", *trees)}
+        before = load()
+        for r in range(rounds_small if "small" in parts else 0):
+            one["python -c pass"].append(bare_python())
             for name, tree in trees.items():
                 out = tmp / f"out-{name}-{r}"
                 one[name].append(relayctl(tree, ["sanitize", str(small), "--out", str(out)],
                                           tmp))
-        print("\nrelayctl sanitize, one small PDF (whole process, wall clock; target <= 0.3 s)")
-        for name in trees:
-            print(f"  {name}: {fmt(one[name])}")
+        if "small" in parts:
+            print("\nrelayctl sanitize, one small PDF (whole process, wall clock; target <= 0.3 s)"
+              f"; {before} -> {load()}")
+            for name, values in one.items():
+                verdict = "" if name not in trees else (
+                    "  (target met)" if statistics.median(values) <= 0.3 else "  (over target)")
+                print(f"  {name}: {fmt(values)}{verdict}")
 
         jobs: dict[tuple[str, int], list[float]] = {(k, j): [] for k in trees for j in (1, 2)}
-        for r in range(rounds_folder):
+        before = load()
+        for r in range(rounds_folder if "jobs" in parts else 0):
             for j in (1, 2):
                 for name, tree in trees.items():
                     out = tmp / f"folder-{name}-{j}-{r}"
                     jobs[name, j].append(relayctl(
                         tree, ["sanitize", *pdfs, "--out", str(out), "--jobs", str(j)], tmp))
-        print("\nrelayctl sanitize of 60 twenty-page PDFs, whole process "
-              "(target: --jobs 2 >= 1.7x --jobs 1)")
-        for name in trees:
+        for name in trees if "jobs" in parts else ():
+            if name == next(iter(trees)):
+                print("\nrelayctl sanitize of 60 twenty-page PDFs, whole process "
+                      f"(target: --jobs 2 >= 1.7x --jobs 1); {before} -> {load()}")
             t1, t2 = jobs[name, 1], jobs[name, 2]
             ups = [a / b for a, b in zip(t1, t2)]
             print(f"  {name}: --jobs 1 {fmt(t1)}, --jobs 2 {fmt(t2)}, speed-up "
                   f"{statistics.median(ups):.2f}x ({min(ups):.2f}–{max(ups):.2f})")
+        if "replace" not in parts:
+            return 0
 
-        print("\nworker replacement: SIGKILL to the next file disarmed (target <= 20 ms)")
+        before = load()
         rep: dict[str, list[float]] = {k: [] for k in trees}
         for _ in range(2 if args.old else 1):  # interleaved halves
             for name, tree in trees.items():
                 rep[name] += replacements(tree, max(1, n_replace // 2 if args.old else
                                                      n_replace))
+        print("\nworker replacement: SIGKILL to the next file disarmed (target <= 20 ms)"
+              f"; {before} -> {load()}")
         for name in trees:
             print(f"  {name}: {fmt(rep[name], 'ms', 1000)}")
     return 0

@@ -7,6 +7,11 @@ when every file was processed, 1 when a file could not be read or written, 2 for
 usage error.  Output: one line per file in Japanese and English, or with ``--json``
 one JSON object per line (API.md "Command line"); a progress bar on stderr when it
 is a terminal.
+
+relayctl launches the fork server (``sanitize.forkserver``) before it loads its
+configuration and imports this module, and hands it to ``main``: the server's
+imports are most of a small file's time, and they overlap with the rest of the
+start that way (``python -m bench.workers`` measures the whole process).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from typing import TextIO
 
 from sanitize.config import SanitizeConfig
 from sanitize.engine import blocked
+from sanitize.forkserver import ForkServer
 from sanitize.pool import PoolError, WorkerPool
 from sanitize.report import Result, Verdict
 
@@ -52,9 +58,19 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str], cfg: SanitizeConfig | None = None) -> int:
-    """Entry point; ``cfg`` is the ``[sanitize]`` section when relayctl has loaded one."""
-    cfg = cfg or SanitizeConfig()
+def main(argv: list[str], cfg: SanitizeConfig | None = None,
+         server: ForkServer | None = None) -> int:
+    """Entry point; ``cfg`` is the ``[sanitize]`` section when relayctl has loaded one;
+    ``server`` a fork server launched by the caller, which is ours to close from now on
+    (closing it twice is harmless: the pool closes it too)."""
+    try:
+        return _main(argv, cfg or SanitizeConfig(), server)
+    finally:
+        if server is not None:
+            server.close()  # after a usage error it is still importing: killed
+
+
+def _main(argv: list[str], cfg: SanitizeConfig, server: ForkServer | None) -> int:
     try:
         args = _parser().parse_args(argv)
         inputs = [Path(f) for f in args.files]
@@ -73,7 +89,7 @@ def main(argv: list[str], cfg: SanitizeConfig | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     workers = max(1, min(args.jobs or cfg.workers or os.cpu_count() or 1, len(inputs)))
     try:
-        pool = WorkerPool(cfg, workers=workers)
+        pool = WorkerPool(cfg, workers=workers, server=server)
     except PoolError as exc:
         print(f"relayctl sanitize: {exc}", file=sys.stderr)
         return EXIT_FAILED

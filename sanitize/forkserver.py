@@ -9,10 +9,11 @@ imported everything costs a few milliseconds.
 
 Who forks.  relayd runs trio and threads, and a fork of a threaded process is unsafe,
 so the pool (``sanitize.pool``) starts this server once as a child process
-(``python -I``, minimal environment, cwd ``/``), and talks to it over a unix
-SOCK_SEQPACKET socket pair:
+(``python -I``, minimal environment, cwd ``/``: ``launch``), and talks to it over a
+unix SOCK_SEQPACKET socket pair:
 
-    pool -> server   {"op": "spawn", "id": n}  + the worker's job file (SCM_RIGHTS)
+    pool -> server   {"op": "spawn", "id": n, "config": {…}}
+                       + the worker's job file (SCM_RIGHTS)
     server -> pool   {"op": "ready", "pid", "sandbox", "problems"}   (once, at start)
                      {"op": "spawned", "id": n, "pid": p}
                        + the pool's ends of the worker's two pipes and a pidfd
@@ -30,6 +31,13 @@ the socket and every descriptor of other workers before it runs a job.
 The server reaps its children and reports each exit status; it exits when the pool
 closes the socket (relayd stopping or dying), leaving workers to end when their
 pipes close.
+
+Starting early.  The server's imports (~0.25 s) are most of ``relayctl sanitize``'s
+time for a small file, and they need nothing from the caller: the configuration
+travels with each spawn request, not on the server's command line.  So the command
+line launches the server first (``launch(wait=False)``) and loads its configuration,
+parses its arguments and imports its own modules while the server imports on the
+other CPU; the pool waits for "ready" when it first needs a worker.
 """
 
 from __future__ import annotations
@@ -47,13 +55,25 @@ import sys
 import threading
 import time
 import traceback
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sanitize
-from sanitize import landlock, seccomp
+
+if TYPE_CHECKING:
+    from sanitize import landlock
+
+# The sandbox modules (``sanitize.landlock``, ``sanitize.seccomp``) are imported by the
+# server and the workers where they lock down, not here: the command line imports this
+# module to launch the server as early as it can, and needs neither.
 
 _MSG_MAX = 64 * 1024
+START_TIMEOUT_S = 60.0  # the server's imports of pikepdf, Pillow, lxml; a fork
+# glibc's malloc in a worker: give freed heap back to the system only past 32 MiB,
+# and take blocks under 4 MiB from the heap rather than mmap.  By default a worker
+# handed back its heap after every file and faulted it in again for the next, a
+# measurable share of a small file's time.  Memory a file leaves behind
+# is bounded by the pool's retirement; other C libraries ignore the variable.
+MALLOC_TUNABLES = "glibc.malloc.trim_threshold=33554432:glibc.malloc.mmap_threshold=4194304"
 _POLL_NO_PIDFD_MS = 100  # reaping by polling where pidfd_open is missing (Linux < 5.3)
 
 
@@ -69,6 +89,8 @@ def landlock_state() -> str:
     """Restrict this process with the server's rules (building them first when this
     process is not a fork of the server): "abi N", or why Landlock is not in force."""
     global _ruleset
+    from sanitize import landlock
+
     if _ruleset is None:
         _ruleset = landlock.Ruleset.build(readable_paths())
     if isinstance(_ruleset, str):
@@ -80,10 +102,14 @@ def landlock_state() -> str:
 
 
 def readable_paths() -> list[str]:
-    return landlock.code_paths(str(Path(sanitize.__file__).resolve().parent))
+    from sanitize import landlock
+
+    return landlock.code_paths(os.path.dirname(os.path.realpath(sanitize.__file__)))
 
 
 def _lock_down_server() -> dict[str, Any]:
+    from sanitize import landlock, seccomp
+
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the pool decides when to stop
     global _server_pid
@@ -106,22 +132,26 @@ def _send(sock: socket.socket, msg: dict[str, Any], fds: list[int] = ()) -> None
 
 
 def main(argv: list[str]) -> int:
-    """The server process: ``argv`` is the worker module, the config as JSON, and the
-    socket's fd."""
-    module_name, cfg_json, sock_fd = argv[0], argv[1], int(argv[2])
+    """The server process: ``argv`` is the worker module and the socket's fd."""
+    module_name, sock_fd = argv[0], int(argv[1])
     sock = socket.socket(fileno=sock_fd)
     devnull = os.open(os.devnull, os.O_RDWR)
     os.dup2(devnull, 0)
     os.dup2(2, 1)  # a library that prints goes to the log, as in a worker
     os.close(devnull)
+    # No collections while importing: imports build objects that live as long as the
+    # process, and there is nothing for the collector to find among them.
+    gc.disable()
     module = importlib.import_module(module_name)
     from sanitize import worker
     problems = worker._preimport()
     sandbox = _lock_down_server()
     # What the imports allocated stays untouched by the collector in every child: a
-    # collection would write to (and so copy) the pages the children share.
-    gc.collect()
+    # collection would write to (and so copy) the pages the children share.  No
+    # gc.collect() first: a full collection of it all cost ~11 ms of every start, to
+    # free the little garbage that imports leave.
     gc.freeze()
+    gc.enable()
     _send(sock, {"op": "ready", "pid": os.getpid(), "sandbox": sandbox, "problems": problems})
     children: dict[int, int] = {}  # pidfd (or -pid without pidfds) -> pid
     poller = select.poll()
@@ -136,17 +166,22 @@ def main(argv: list[str]) -> int:
                 except OSError:
                     data, fds = b"", []
                 if not data:
-                    return 0  # the pool has gone: workers end when their pipes close
+                    # The pool has gone: workers end when their pipes close.  No
+                    # interpreter teardown (~15 ms of freeing what the imports built,
+                    # on the command line's clock): nothing here is left to flush.
+                    sys.stderr.flush()
+                    os._exit(0)
                 try:
                     req = json.loads(data)
                 except ValueError:
                     req = {}
-                if req.get("op") != "spawn" or len(fds) != 1:
+                if (req.get("op") != "spawn" or len(fds) != 1
+                        or not isinstance(req.get("config"), dict)):
                     for f in fds:
                         os.close(f)
                     continue
-                pid, pidfd = _fork_worker(sock, module, cfg_json, fds[0], req.get("id"),
-                                          children)
+                pid, pidfd = _fork_worker(sock, module, json.dumps(req["config"]), fds[0],
+                                          req.get("id"), children)
                 if pidfd >= 0:
                     children[pidfd] = pid
                     poller.register(pidfd, select.POLLIN)
@@ -281,14 +316,33 @@ class WorkerProcess:
         return bool(poller.poll(0))
 
 
+def launch(worker_main: str = "sanitize.worker", *, wait: bool = True) -> ForkServer:
+    """Start a fork server whose workers run ``worker_main`` (a module's ``main(argv)``,
+    imported from the package root).  ``wait=False`` returns while it still imports:
+    ``wait_ready`` (or the first ``spawn``) waits for it."""
+    root = os.path.dirname(os.path.dirname(os.path.realpath(sanitize.__file__)))
+    env = {"PATH": os.defpath, "LANG": "C.UTF-8", "GLIBC_TUNABLES": MALLOC_TUNABLES}
+    # -I: no PYTHON* variables, no user site, no cwd on sys.path; the package root is
+    # given explicitly, so the server and its workers run our code and only ours.  The
+    # modules are arguments, not part of the code: names, never run as Python.
+    boot = ("import importlib, sys; sys.path.insert(0, sys.argv[1]); "
+            "sys.exit(importlib.import_module(sys.argv[2]).main(sys.argv[3:]))")
+    server = ForkServer([sys.executable, "-I", "-c", boot, root], env, worker_main,
+                        START_TIMEOUT_S)
+    if wait:
+        server.wait_ready()
+    return server
+
+
 class ForkServer:
     """The pool's handle on its fork server; ``spawn`` is thread-safe, and starts the
-    server again if it has died."""
+    server again if it has died.  It is launched at once; ``wait_ready`` waits for
+    its imports (``spawn`` does, too)."""
 
     def __init__(self, argv_prefix: list[str], env: dict[str, str], worker_main: str,
-                 cfg_json: str, start_timeout: float) -> None:
+                 start_timeout: float) -> None:
         self._argv_prefix, self._env = argv_prefix, env
-        self._worker_main, self._cfg_json = worker_main, cfg_json
+        self._worker_main = worker_main
         self._start_timeout = start_timeout
         self._lock = threading.Lock()  # one spawn at a time; (re)starting the server
         self._cond = threading.Condition()
@@ -302,16 +356,18 @@ class ForkServer:
         self._gen = 0
         self.sandbox: dict[str, Any] = {}
         self.problems: list[str] = []
-        self._start()
+        # Launched, not yet "ready": (process, socket, when launched).
+        self._launched: tuple[subprocess.Popen[bytes], socket.socket, float] | None = None
+        self._launch()
 
     # -- lifecycle
 
-    def _start(self) -> None:
+    def _launch(self) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
             proc = subprocess.Popen(
                 [*self._argv_prefix, "sanitize.forkserver", self._worker_main,
-                 self._cfg_json, str(theirs.fileno())],
+                 str(theirs.fileno())],
                 stdin=subprocess.DEVNULL, env=self._env, close_fds=True,
                 pass_fds=(theirs.fileno(),), cwd="/")
         except BaseException:
@@ -319,10 +375,30 @@ class ForkServer:
             raise
         finally:
             theirs.close()
+        self._launched = (proc, ours, time.monotonic())
+
+    def wait_ready(self) -> None:
+        """Wait until the server launched has imported and locked itself down.
+        ServerGone if it did not start (or was closed)."""
+        with self._lock:
+            self._await_ready()
+
+    def _start(self) -> None:
+        self._launch()
+        self._await_ready()
+
+    def _await_ready(self) -> None:
+        if self._launched is None:
+            if self._closed:
+                raise ServerGone("the fork server is closed")
+            return
+        proc, ours, launched = self._launched
+        self._launched = None
         poller = select.poll()
         poller.register(ours, select.POLLIN)
         ready: dict[str, Any] = {}
-        if poller.poll(self._start_timeout * 1000):
+        left = max(0.0, launched + self._start_timeout - time.monotonic())
+        if poller.poll(left * 1000):
             try:
                 ready = json.loads(ours.recv(_MSG_MAX) or b"{}")
             except (OSError, ValueError):
@@ -350,6 +426,14 @@ class ForkServer:
     def close(self) -> None:
         with self._lock:
             self._closed = True
+            if self._launched is not None:
+                # Still importing (a usage error on the command line): it holds
+                # nothing yet, so it need not finish.
+                proc, ours, _ = self._launched
+                self._launched = None
+                ours.close()
+                proc.kill()
+                proc.wait()
             self._stop()
 
     def _stop(self) -> None:
@@ -373,12 +457,14 @@ class ForkServer:
 
     # -- requests
 
-    def spawn(self, job_fd: int) -> tuple[WorkerProcess, int, int]:
-        """Fork a worker sharing ``job_fd``: (its process, the fd to write requests
-        to, the fd to read replies from).  ServerGone if there is no server."""
+    def spawn(self, job_fd: int, config: dict[str, Any]) -> tuple[WorkerProcess, int, int]:
+        """Fork a worker sharing ``job_fd`` and running with ``config`` (the JSON form
+        of its SanitizeConfig): (its process, the fd to write requests to, the fd to
+        read replies from).  ServerGone if there is no server."""
         with self._lock:
             if self._closed:
                 raise ServerGone("the fork server is closed")
+            self._await_ready()
             if not self._alive:
                 self._stop()  # reap the one that died
                 self._start()  # ServerGone (or OSError) if it cannot
@@ -387,8 +473,8 @@ class ForkServer:
             self._next_id += 1
             req_id = self._next_id
             try:
-                socket.send_fds(sock, [json.dumps({"op": "spawn", "id": req_id}).encode()],
-                                [job_fd])
+                socket.send_fds(sock, [json.dumps({"op": "spawn", "id": req_id,
+                                                   "config": config}).encode()], [job_fd])
             except OSError as exc:
                 raise ServerGone(f"the fork server is gone: {exc}") from None
             with self._cond:

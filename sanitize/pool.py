@@ -18,29 +18,28 @@ behind) or after many jobs.  The successor is started first and the old worker g
 on serving until it is ready, so no job waits for a worker to start.
 
 Workers are forked by one fork server (``sanitize.forkserver``), started with the
-pool, that has imported every format library: a worker is ready a few milliseconds
-after it is asked for, the imports are paid once per pool, not once per worker.
+pool (or before it, by a caller that has other work to do meanwhile: ``server=``),
+that has imported every format library: a worker is ready a few milliseconds after
+it is asked for, the imports are paid once per pool, not once per worker.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import select
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable, TypeVar
 
-import sanitize
 from sanitize import textscan
 from sanitize.config import SanitizeConfig
 from sanitize.engine import blocked, output_name
-from sanitize.forkserver import ForkServer, WorkerProcess
+from sanitize.forkserver import START_TIMEOUT_S, ForkServer, WorkerProcess, launch
 from sanitize.kinds import ALWAYS_BLOCKED, KINDS
 from sanitize.report import REASONS, Removed, Result, Verdict, messages_for
 from sanitize.jobfile import KIND_LEN, PAYLOAD_AT, JobFile
@@ -58,13 +57,6 @@ JOBS_PER_WORKER = 5000
 # is spare (sanitize.worker.Pipe.linger): longer than the pool takes to hand it the
 # next queued file, short enough to cost little when none comes.
 LINGER_S = 0.0003
-START_TIMEOUT_S = 60.0  # the fork server's imports of pikepdf, Pillow, lxml; a fork
-# glibc's malloc in a worker: give freed heap back to the system only past 32 MiB,
-# and take blocks under 4 MiB from the heap rather than mmap.  By default a worker
-# handed back its heap after every file and faulted it in again for the next, a
-# measurable share of a small file's time.  Memory a file leaves behind
-# is bounded by RETIRE_GROWTH; other C libraries ignore the variable.
-_MALLOC_TUNABLES = "glibc.malloc.trim_threshold=33554432:glibc.malloc.mmap_threshold=4194304"
 _REMOVED_MAX = 100_000
 # The module a worker process runs (its ``main(argv)``).
 WORKER_MAIN = "sanitize.worker"
@@ -129,8 +121,9 @@ class WorkerPool:
 
     def __init__(self, cfg: SanitizeConfig, *, workers: int | None = None,
                  jobs_per_worker: int = JOBS_PER_WORKER,
-                 worker_main: str = WORKER_MAIN) -> None:
+                 worker_main: str = WORKER_MAIN, server: ForkServer | None = None) -> None:
         self.cfg = cfg
+        self._config = json.loads(config_to_json(cfg))  # what each spawn request carries
         self.size = workers or cfg.workers or os.cpu_count() or 1
         try:
             self._cpus = len(os.sched_getaffinity(0))
@@ -151,8 +144,13 @@ class WorkerPool:
         self.sandbox: dict[str, Any] = {}  # as the last worker to start reported it
         self.problems: list[str] = []
         try:
-            self._server = _start_server(cfg, worker_main)
+            # ``server``: launched by the caller (sanitize.forkserver.launch), who owns
+            # it no more: the pool closes it.
+            self._server = server or launch(worker_main)
+            self._server.wait_ready()
         except OSError as exc:
+            if server is not None:
+                server.close()
             raise PoolError(f"disarm workers did not start: {exc}") from None
         workers_: list[_Worker] = []
         try:
@@ -332,7 +330,7 @@ class WorkerPool:
         """A new worker, forked by the server (ServerGone, an OSError, if it cannot)."""
         job = JobFile.create()
         try:
-            proc, wfd, rfd = self._server.spawn(job.fd)
+            proc, wfd, rfd = self._server.spawn(job.fd, self._config)
         except BaseException:
             job.close()
             raise
@@ -631,18 +629,6 @@ class _Body:
             return self.job.read(PAYLOAD_AT + offset, n)
         except (OSError, ValueError) as exc:
             raise _WorkerLost("worker_crashed", f"protocol error: {exc}") from None
-
-
-def _start_server(cfg: SanitizeConfig, worker_main: str) -> ForkServer:
-    root = str(Path(sanitize.__file__).resolve().parent.parent)
-    env = {"PATH": os.defpath, "LANG": "C.UTF-8", "GLIBC_TUNABLES": _MALLOC_TUNABLES}
-    # -I: no PYTHON* variables, no user site, no cwd on sys.path; the package root is
-    # given explicitly, so the server and its workers run our code and only ours.  The
-    # modules are arguments, not part of the code: names, never run as Python.
-    boot = ("import importlib, sys; sys.path.insert(0, sys.argv[1]); "
-            "sys.exit(importlib.import_module(sys.argv[2]).main(sys.argv[3:]))")
-    return ForkServer([sys.executable, "-I", "-c", boot, root], env, worker_main,
-                      config_to_json(cfg), START_TIMEOUT_S)
 
 
 def _detected(w: _Worker) -> str:
