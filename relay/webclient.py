@@ -12,12 +12,22 @@ The page gets a strict Content-Security-Policy (no inline script or style, no ev
 nothing from another origin: LGWAN PCs have no internet) and the other browser
 hardening headers.  Only names matching ``relay.routing.ASSET_RE`` are ever looked up, in a dict
 built at start: there is no path from a request to the file system.
+
+Two files are not hashed assets, because browsers need them at a fixed address: the
+web app manifest (``/manifest.webmanifest``, its icons rewritten to their hashed
+names) and the service worker (``/sw.js``: a worker's scope is the folder of its
+script, so at the root it controls ``/``).  relayd puts the list of what the worker
+may keep (``/`` and the hashed assets, see web/sw.js for why nothing else) at the top
+of the worker's script, so the script — and with it the worker — changes whenever
+any asset does; both are served ``no-cache`` so the browser always asks for the
+current one.
 """
 
 from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 import logging
 import re
 from dataclasses import dataclass
@@ -44,6 +54,10 @@ SOURCE_RE = re.compile(r"[a-z][a-z0-9-]{0,40}\.(?:js|css|svg)")
 MODULE_REF_RE = re.compile(r"""(["'])\./([a-z][a-z0-9-]{0,40}\.(?:js|css|svg))\1""")
 HTML_REF_RE = re.compile(r"""((?:src|href)=")([a-z][a-z0-9-]{0,40}\.(?:js|css|svg))(")""")
 PRELOAD_MARK = "<!-- modulepreload -->"
+WORKER = "sw.js"  # served at /sw.js, not as an asset
+MANIFEST = "manifest.webmanifest"  # served at /manifest.webmanifest
+# The worker's script gets its own policy (a worker's CSP is that of its response).
+WORKER_CSP = "default-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'"
 CONTENT_TYPES = {"js": "text/javascript; charset=utf-8", "css": "text/css; charset=utf-8",
                  "svg": "image/svg+xml"}
 # Only what the client uses: a photo from the camera, a location later.
@@ -75,6 +89,8 @@ class Bundle:
     index: Asset
     assets: dict[str, Asset]  # "talk.3f2a….js" -> Asset
     names: dict[str, str]  # "talk.js" -> "talk.3f2a….js"
+    worker: Asset | None = None  # /sw.js
+    manifest: Asset | None = None  # /manifest.webmanifest
 
 
 def _asset(content_type: str, body: bytes) -> Asset:
@@ -86,7 +102,7 @@ def load(root: Path = WEB_DIR) -> Bundle:
     outside the pattern or a cycle of references (a hash cannot cover itself)."""
     sources: dict[str, str] = {}
     for path in sorted(root.iterdir()):
-        if path.name == "index.html" or path.name.startswith("."):
+        if path.name in ("index.html", WORKER, MANIFEST) or path.name.startswith("."):
             continue
         if not path.is_file() or not SOURCE_RE.fullmatch(path.name):
             raise ValueError(f"web/{path.name}: not a name relayd serves ({SOURCE_RE.pattern})")
@@ -121,7 +137,33 @@ def load(root: Path = WEB_DIR) -> Bundle:
     preload = "\n".join(f'<link rel="modulepreload" href="/assets/{names[n]}">'
                         for n in sorted(sources) if n.endswith(".js"))
     html = html.replace(PRELOAD_MARK, preload)
-    return Bundle(_asset("text/html; charset=utf-8", html.encode("utf-8")), served, names)
+    index = _asset("text/html; charset=utf-8", html.encode("utf-8"))
+    return Bundle(index, served, names, _worker(root, index, names), _manifest(root, names))
+
+
+def _worker(root: Path, index: Asset, names: dict[str, str]) -> Asset | None:
+    """web/sw.js after a first line naming the shell it may keep and its version."""
+    path = root / WORKER
+    if not path.is_file():
+        return None
+    shell = ["/", *(f"/assets/{names[n]}" for n in sorted(names))]
+    version = hashlib.sha256(index.body + "\n".join(shell).encode()).hexdigest()[:HASH_CHARS]
+    head = f"const SHELL = {json.dumps(shell)};\nconst VERSION = {json.dumps(version)};\n"
+    return _asset(CONTENT_TYPES["js"], (head + path.read_text(encoding="utf-8")).encode("utf-8"))
+
+
+def _manifest(root: Path, names: dict[str, str]) -> Asset | None:
+    """web/manifest.webmanifest with each icon's ``src`` as its hashed asset."""
+    path = root / MANIFEST
+    if not path.is_file():
+        return None
+    manifest = json.loads(path.read_text(encoding="utf-8"))
+    for icon in manifest.get("icons", []):
+        if icon["src"] not in names:
+            raise ValueError(f"web/{MANIFEST}: icon {icon['src']} is not in web/")
+        icon["src"] = f"/assets/{names[icon['src']]}"
+    body = json.dumps(manifest, ensure_ascii=False, indent=1).encode("utf-8")
+    return _asset("application/manifest+json; charset=utf-8", body)
 
 
 def content_security_policy(host: str | None, tls: bool) -> str:
@@ -149,7 +191,8 @@ def _serve(req: Request, asset: Asset, headers: tuple[tuple[str, str], ...]) -> 
 
 
 def web_routes(app: "RelayApp") -> list["Route"]:
-    """``/`` (the page), ``/assets/{asset}`` and the page's session check."""
+    """``/`` (the page), ``/sw.js`` (its service worker), ``/manifest.webmanifest``,
+    ``/assets/{asset}`` and the page's session check."""
 
     try:
         bundle: Bundle | None = load()
@@ -188,6 +231,22 @@ def web_routes(app: "RelayApp") -> list["Route"]:
             return ok(200, {"account": None, **where})
         return ok(200, {"account": caller.account.public(), **where})
 
+    async def worker(req: Request, p: list[str]) -> Response:
+        if bundle is None or bundle.worker is None:
+            raise errors.not_found()
+        # no-cache: the browser checks for a new worker at every navigation anyway.
+        return _serve(req, bundle.worker, (("cache-control", "no-cache"),
+                                           ("content-security-policy", WORKER_CSP),
+                                           ("cross-origin-resource-policy", "same-origin")))
+
+    async def manifest(req: Request, p: list[str]) -> Response:
+        if bundle is None or bundle.manifest is None:
+            raise errors.not_found()
+        return _serve(req, bundle.manifest, (("cache-control", "no-cache"),
+                                             ("cross-origin-resource-policy", "same-origin")))
+
     return [public("GET", "/", page),
+            public("GET", "/sw.js", worker),
+            public("GET", "/manifest.webmanifest", manifest),
             public("GET", "/assets/{asset}", asset),
             public("GET", "/api/v1/session", session)]

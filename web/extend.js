@@ -10,7 +10,8 @@ export function registerComposerAction(label, run, when = () => true) {
   composerActions.push({ label, run, when });
 }
 
-// Stream events main.js does not handle itself: type -> [fn(ctx, event)].
+// Stream events: type -> [fn(ctx, event)], called after main.js's own handling of the
+// type, if it has one (notify.js watches message.created).
 export const eventHandlers = new Map();
 export function registerEvent(type, fn) {
   if (!eventHandlers.has(type)) eventHandlers.set(type, []);
@@ -33,4 +34,12 @@ export function registerView(view, label, create, when = () => true) {
 export const messageActions = [];
 export function registerMessageAction(label, run, when = () => true) {
   messageActions.push({ label, run, when });
+}
+
+// The session's own moments: start(ctx) once the rooms are loaded and the stream runs;
+// leave(ctx, live) when it ends — live true before logging out (the session still
+// works, so a hook may still call relayd; awaited), false once it already ended.
+export const sessionHooks = [];
+export function registerSessionHooks({ start = () => {}, leave = () => {} }) {
+  sessionHooks.push({ start, leave });
 }

@@ -125,8 +125,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Relayd, A
 def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
     with sync_playwright() as p:
+        # The internet listener's certificate is self-signed: a context's
+        # ignore_https_errors does not reach the fetch of a service worker's script
+        # (web/sw.js), which Chromium then refuses with a console error.
         b = p.chromium.launch(executable_path=CHROMIUM, headless=True,
-                              args=["--disable-gpu", "--disable-dev-shm-usage"])
+                              args=["--disable-gpu", "--disable-dev-shm-usage",
+                                    "--ignore-certificate-errors"])
         yield b
         b.close()
 
