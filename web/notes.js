@@ -41,7 +41,7 @@ registerContent("note", (m, ctx) => {
 // ---------------------------------------------------------------- writing one
 function newNote(ctx, room) {
   const title = h("input", { id: "note-new-title", maxlength: TITLE_MAX, required: true });
-  const body = h("textarea", { id: "note-new-body", class: "note-body-input", rows: 12, maxlength: BODY_MAX });
+  const body = h("textarea", { id: "note-new-body", class: "note-body-input", rows: 8, maxlength: BODY_MAX });
   const error = h("p", { class: "error", role: "alert" });
   const submit = h("button", { type: "submit", class: "btn" }, "ノートを作る");
   const form = h("form", { class: "form" },
@@ -133,7 +133,7 @@ class NoteView {
     const { note } = this;
     this.base = note.version;
     this.title = h("input", { id: "note-edit-title", maxlength: TITLE_MAX, required: true, value: note.title });
-    this.body = h("textarea", { id: "note-edit-body", class: "note-body-input", rows: 14, maxlength: BODY_MAX,
+    this.body = h("textarea", { id: "note-edit-body", class: "note-body-input", rows: 8, maxlength: BODY_MAX,
       value: note.body });
     this.warning = h("div", { class: "note-warning", role: "alert", hidden: true });
     this.newer = h("div", { class: "note-newer", hidden: true });
@@ -212,7 +212,7 @@ class NoteView {
     const back = h("button", { type: "button", class: "btn secondary", onclick: () => this.read() }, "ノートに戻る");
     clear(this.content,
       h("p", { class: "muted" }, `${data.versions.length} 版（新しい順）`),
-      h("ol", { class: "note-versions", reversed: true }, [...data.versions].reverse().map((v) => h("li", {},
+      h("ul", { class: "note-versions" }, [...data.versions].reverse().map((v) => h("li", {},
         h("details", {}, h("summary", {}, `第 ${v.version} 版・${this.ctx.personName(v.saved_by)}・${dateTime(new Date(v.saved_at))}`,
           v.title !== this.note.title ? `（${v.title}）` : ""),
         h("div", { class: "note-body" }, v.body || "（本文なし）"))))),

@@ -185,6 +185,10 @@ registerMessageAction("タスクにする", (ctx, talk, m) => {
 }, (ctx, m) => !["task", "note", "stamp", "system"].includes(m.kind));
 
 registerEvent("task.updated", (ctx, ev) => taskChanged(ctx, ev.task));
+// A new task given to me joins マイタスク while it is open.
+registerEvent("message.created", (ctx, ev) => {
+  if (ev.message && ev.message.kind === "task" && ev.message.task && myTasks) myTasks.taskChanged(ev.message.task);
+});
 
 // ---------------------------------------------------------------- マイタスク
 let myTasks = null;
