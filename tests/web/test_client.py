@@ -171,8 +171,15 @@ def test_only_hashed_asset_names_are_served_and_nothing_else_of_the_disk(server)
     stem = name.split(".")[0]
     for path in (f"/assets/{stem}.js", "/assets/../relay/app.py", "/assets/%2e%2e%2fsetup.cfg",
                  "/assets/index.html", "/web/main.js", f"/assets/{name}/x",
-                 f"/assets/{name[:-3]}.JS", "/index.html", "/assets/" + "a" * 17 + ".js"):
+                 f"/assets/{name[:-3]}.JS", "/index.html", "/assets/" + "a" * 17 + ".js",
+                 "/assets/sw.js", "/sw.JS", "/web/sw.js", "/manifest.json",
+                 "/assets/manifest.webmanifest"):
         assert r.request_sync("lgwan", "GET", path).status == 404, path
+    # The service worker and the manifest are at their fixed addresses only, never
+    # among the hashed assets (nor in the page's modulepreload list).
+    assert not [n for n in load().assets if n.startswith(("sw.", "manifest."))]
+    for path in ("/sw.js", "/manifest.webmanifest"):
+        assert r.request_sync("lgwan", "GET", path).status == 200, path
 
 
 def test_the_page_knows_its_session_without_a_401_and_the_stream_accepts_its_own_origin(server):
