@@ -219,6 +219,8 @@ def check_sync(cfg: LdapConfig, login: str, password: str) -> Verdict:
             return _Check(cfg, uri, service_password).run(login, password)
         except _Unreachable as exc:
             problems.append(f"{uri}: {exc}")
+        except LDAPException as exc:  # a ca_file that cannot be read, a bad URI
+            problems.append(f"{uri}: {type(exc).__name__}: {exc}")
     raise DirectoryUnavailable("; ".join(problems))
 
 

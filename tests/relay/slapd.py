@@ -108,19 +108,24 @@ def make_ca(name: str) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
     return cert, key
 
 
-def make_server_cert(ca: x509.Certificate, ca_key: ec.EllipticCurvePrivateKey
+def make_server_cert(ca: x509.Certificate, ca_key: ec.EllipticCurvePrivateKey,
+                     names: tuple[str, ...] = ("localhost", "127.0.0.1"),
                      ) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
     key = _key()
+    alt: list[x509.GeneralName] = []
+    for n in names:
+        try:
+            alt.append(x509.IPAddress(ipaddress.ip_address(n)))
+        except ValueError:
+            alt.append(x509.DNSName(n))
     now = datetime.datetime.now(datetime.timezone.utc)
     cert = (x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
             .issuer_name(ca.subject).public_key(key.public_key())
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - datetime.timedelta(hours=1))
             .not_valid_after(now + datetime.timedelta(days=2))
-            .add_extension(x509.SubjectAlternativeName([
-                x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                critical=False)
+            .add_extension(x509.SubjectAlternativeName(alt), critical=False)
             .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]),
                            critical=False)
             .sign(ca_key, hashes.SHA256()))
@@ -138,6 +143,8 @@ class Slapd:
     users: list[User]
     dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="kk-slapd-")))
     port: int = field(default_factory=free_port)
+    # The names the server's certificate is for (a wrong one: the host name check).
+    cert_names: tuple[str, ...] = ("localhost", "127.0.0.1")
     proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -151,7 +158,7 @@ class Slapd:
     def _write(self) -> None:
         d = self.dir
         ca, ca_key = make_ca("Kakehashi test directory CA")
-        cert, key = make_server_cert(ca, ca_key)
+        cert, key = make_server_cert(ca, ca_key, self.cert_names)
         self.ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
         (d / "server.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
         (d / "server.key").write_bytes(_pem_key(key))

@@ -32,6 +32,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.skipif(
 TANAKA_PW = "tanaka directory pw 1"
 SUZUKI_PW = "suzuki directory pw 1"
 KIMURA_PW = "kimura directory pw 1"
+YAMADA_PW = "yamada directory pw 1"
 LOCAL_PW = "a local password 1"
 USERS = [
     User("tanaka", TANAKA_PW, "田中 太郎", "総務部/総務課", "tanaka@example.lg.jp"),
@@ -39,6 +40,7 @@ USERS = [
     # AD's userAccountControl 514 = NORMAL_ACCOUNT | ACCOUNTDISABLE: the password is
     # right and the bind works, but the account is off.
     User("kimura", KIMURA_PW, "木村 一郎", uac=514),
+    User("yamada", YAMADA_PW, "山田 次郎"),
 ]
 
 
@@ -121,9 +123,20 @@ async def test_staff_sign_in_with_the_directory_password_others_keep_theirs(
                                 json={"old_password": TANAKA_PW, "new_password": "x" * 12})
         assert (change.status, change.error_code) == (409, "password_in_directory")
         assert "ディレクトリ" in change.json()["error"]["message"]
+        reset = relayctl(r, "account", "reset", "tanaka")
+        assert reset.returncode != 0 and "password_in_directory" in reset.stderr
+        # An account made with a one-time password: the directory's is the one in
+        # use, so no forced change (which the directory account could never make).
+        made = relayctl(r, "account", "add", "yamada", "--kind", "staff")
+        assert made.returncode == 0, made.stderr
+        yamada = login(r, "yamada", YAMADA_PW)
+        assert yamada.json()["account"]["password_change_required"] is False
+        me = r.request_sync("lgwan", "GET", "/api/v1/rooms", token=yamada.json()["token"])
+        assert me.status == 200, me.body
         entries = audit(r)
-        oks = [d for a, s, d in entries if a == "login.ok" and d.get("via") == "directory"]
-        assert len(oks) == 1
+        via = {d.get("via") for a, _s, d in entries if a == "login.ok"}
+        assert via == {"directory", None}  # tanaka and yamada; hoikuen and admin
+        assert "account.password_change_waived" in {a for a, _s, _d in entries}
         failed = {(s, d.get("reason")) for a, s, d in entries if a == "login.failed"}
         assert {("tanaka", "directory_wrong_password"), ("kimura", "directory_disabled"),
                 ("ghost", "directory_no_entry")} <= failed
@@ -294,6 +307,12 @@ def test_the_password_crosses_only_in_verified_tls(directory: Slapd, tmp_path: P
                       dataclasses.replace(cfg, ca_file="")):  # the system's CAs
         with pytest.raises(DirectoryUnavailable, match="CERTIFICATE_VERIFY_FAILED"):
             check_sync(untrusted, "tanaka", TANAKA_PW)
+
+
+def test_a_certificate_for_another_host_is_refused(tmp_path: Path) -> None:
+    with Slapd(USERS, cert_names=("directory.example.lg.jp",)) as other_host:
+        with pytest.raises(DirectoryUnavailable, match="doesn't match"):
+            check_sync(cfg_for(other_host, tmp_path), "tanaka", TANAKA_PW)
 
 
 def test_a_wrong_service_password_is_unavailable_not_a_wrong_password(
