@@ -102,8 +102,22 @@ class NoteView {
     this.d = dialog(note.title, this.content, { onClose: () => { if (openView === this) openView = null; } });
     this.d.classList.add("wide-dialog");
     this.heading = this.d.querySelector("h2");
+    // Esc and × would drop an unsaved edit with the dialog: ask first.  (A capture
+    // listener on × runs before the one dom.js closes the dialog with.)
+    this.d.addEventListener("cancel", (e) => { if (!this.mayLeave()) e.preventDefault(); });
+    this.d.querySelector(".dialog-head .icon-btn").addEventListener("click", (e) => {
+      if (!this.mayLeave()) e.stopImmediatePropagation();
+    }, { capture: true });
     openView = this;
     this.read();
+  }
+
+  dirty() {
+    return this.mode === "edit" && (this.title.value !== this.startTitle || this.body.value !== this.startBody);
+  }
+
+  mayLeave() {
+    return !this.dirty() || window.confirm("保存していない変更があります。破棄してよろしいですか？");
   }
 
   setNote(note) {
@@ -132,6 +146,8 @@ class NoteView {
     this.mode = "edit";
     const { note } = this;
     this.base = note.version;
+    this.startTitle = note.title;
+    this.startBody = note.body;
     this.title = h("input", { id: "note-edit-title", maxlength: TITLE_MAX, required: true, value: note.title });
     this.body = h("textarea", { id: "note-edit-body", class: "note-body-input", rows: 8, maxlength: BODY_MAX,
       value: note.body });
@@ -145,7 +161,8 @@ class NoteView {
       h("label", { for: this.title.id }, "タイトル"), this.title,
       h("label", { for: this.body.id }, "本文"), this.body, this.error,
       h("div", { class: "form-actions" },
-        h("button", { type: "button", class: "btn secondary", onclick: () => this.read() }, "やめる"), save));
+        h("button", { type: "button", class: "btn secondary", onclick: () => { if (this.mayLeave()) this.read(); } }, "やめる"),
+        save));
     form.addEventListener("submit", (e) => { e.preventDefault(); this.save(save); });
     clear(this.content, form);
     this.body.focus();
@@ -181,7 +198,7 @@ class NoteView {
       h("p", {}, `${who} さんが ${when} に第 ${details.version} 版を保存しました。あなたは第 ${this.base} 版から編集していたため、`,
         "上書きしないように保存を止めました。あなたの入力は下に残っています。"),
       h("button", { type: "button", class: "btn secondary small", onclick: () => this.loadNewer() },
-        `第 ${details.version} 版を表示して、その上に保存する`));
+        `第 ${details.version} 版を表示して見比べる`));
     this.warning.hidden = false;
     this.warning.querySelector("button").focus();
   }
@@ -192,6 +209,8 @@ class NoteView {
       const note = await get(`/api/v1/notes/${this.note.id}`);
       this.setNote(note);
       this.base = note.version;
+    this.startTitle = note.title;
+    this.startBody = note.body;
       clear(this.newer, h("p", { class: "note-warning-title" }, `最新の内容（${meta(this.ctx, note)}）`),
         h("div", { class: "note-body", role: "region", tabindex: "0", "aria-label": `第 ${note.version} 版の本文` }, note.body));
       this.newer.hidden = false;

@@ -77,8 +77,9 @@ function taskChanged(ctx, task) {
   if (myTasks) myTasks.taskChanged(task);
 }
 
+// The box is not disabled while the change is on its way: a disabled box loses the
+// keyboard focus, which the redrawn card gives back to the new box.
 async function setDone(ctx, task, done, box) {
-  box.disabled = true;
   try {
     const updated = await patch(`/api/v1/tasks/${task.id}`, { done });
     taskChanged(ctx, updated);
@@ -86,8 +87,6 @@ async function setDone(ctx, task, done, box) {
   } catch (err) {
     box.checked = !done;
     ctx.toast(err.message);
-  } finally {
-    box.disabled = !canChange(ctx, task);
   }
 }
 
@@ -215,28 +214,31 @@ class MyTasks {
   async load() {
     const q = this.withDone.checked ? "assignee=me&limit=500" : "assignee=me&done=false&limit=500";
     try {
-      this.tasks = (await get(`/api/v1/tasks?${q}`)).tasks;
+      this.tasks = (await get(`/api/v1/tasks?${q}`)).tasks.sort(byDue);
       this.render();
     } catch (err) {
       this.status.textContent = err.message;
     }
   }
 
-  // A change from the stream or our own tick.  A task just done stays in the list
-  // (ticked) until the page is opened again, so a mistaken tick can be taken back.
+  // A change from the stream or our own tick.  A task just done stays where it is
+  // in the list (ticked) until the page is opened again, so nothing moves under the
+  // finger and a mistaken tick can be taken back.
   taskChanged(task) {
     const i = this.tasks.findIndex((t) => t.id === task.id);
     const mine = task.assignees.includes(this.ctx.me.id);
     if (i >= 0 && mine) this.tasks[i] = task;
     else if (i >= 0) this.tasks.splice(i, 1);
-    else if (mine && !task.done) this.tasks.push(task);
+    else if (mine && !task.done) { this.tasks.push(task); this.tasks.sort(byDue); }
     else return;
     if (this.el.classList.contains("current-page")) this.render();
   }
 
   render() {
     const { ctx } = this;
-    const tasks = [...this.tasks].sort(byDue);
+    // Drawn again after a tick: the keyboard focus stays on that task's checkbox.
+    const focused = this.list.contains(document.activeElement) && document.activeElement.dataset.task;
+    const tasks = this.tasks;
     const open = tasks.filter((t) => !t.done).length;
     const late = tasks.filter((t) => overdue(t)).length;
     const done = tasks.length - open;
@@ -253,6 +255,8 @@ class MyTasks {
           h("button", { type: "button", class: "btn secondary small", "aria-label": `「${t.title}」をトークで開く`,
             onclick: () => ctx.openRoom(t.room_id, t.message_id) }, "トークで開く")));
     }));
+    const box = focused && this.list.querySelector(`input[data-task="${focused}"]`);
+    if (box) box.focus();
   }
 }
 

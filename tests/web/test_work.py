@@ -109,7 +109,8 @@ def test_a_task_from_a_message_reaches_my_tasks_and_done_shows_on_the_card_live(
     partner.shot("work-mytasks-phone")
 
     # Ticked done on the phone: the clerk's card says 完了 and who, without a reload.
-    items.nth(1).get_by_role("checkbox").click()
+    ours = items.filter(has_text="園だよりの原稿")
+    ours.get_by_role("checkbox").click()
     done = card.locator(".task-who", has_text="佐藤（ひまわり保育園）")
     done.wait_for(timeout=WAIT)
     assert card.get_by_role("checkbox").is_checked()
@@ -122,8 +123,9 @@ def test_a_task_from_a_message_reaches_my_tasks_and_done_shows_on_the_card_live(
     # The clerk opens it again; the partner's page follows live, then hides it
     # (only open ones) once opened again, and shows it with 完了したタスクも表示.
     card.get_by_role("checkbox").click()
-    items.nth(1).get_by_role("checkbox", checked=False).wait_for(timeout=WAIT)
-    items.nth(1).get_by_role("checkbox").click()
+    ours.get_by_role("checkbox", checked=False).wait_for(timeout=WAIT)
+    assert items.locator(".task-title").all_inner_texts()[1].startswith("園だより")  # it stayed in place
+    ours.get_by_role("checkbox").click()
     card.get_by_role("checkbox", checked=True).wait_for(timeout=WAIT)
     tab(partner, "トーク", phone=True)
     tab(partner, "マイタスク", phone=True)
@@ -169,6 +171,12 @@ def test_a_member_who_is_neither_assignee_nor_creator_cannot_tick_a_task(browser
     mine = w.page.locator(".msg[data-kind=task]", has_text="議事録の確認")
     mine.wait_for(timeout=WAIT)
     assert "期限なし" in mine.inner_text() and mine.get_by_role("checkbox").is_enabled()
+    # The creator ticks it with the keyboard; the card is drawn again with the focus kept.
+    mine.get_by_role("checkbox").focus()
+    w.page.keyboard.press("Space")
+    mine.locator(".task-who", has_text="鈴木 花子").wait_for(timeout=WAIT)
+    assert w.page.evaluate("document.activeElement.type") == "checkbox"
+    assert mine.get_by_role("checkbox").evaluate("(el) => el === document.activeElement")
     finish(w)
 
 
@@ -237,7 +245,7 @@ def test_a_note_edited_by_the_other_side_live_and_a_stale_save_refused_clearly(b
 
     # The clerk looks at 第 3 版 beside its own text and saves on top of it: 第 4 版,
     # which the partner's open note shows live.
-    clerk_view.get_by_role("button", name="第 3 版を表示して、その上に保存する").click()
+    clerk_view.get_by_role("button", name="第 3 版を表示して見比べる").click()
     clerk_view.get_by_role("region", name="第 3 版の本文").get_by_text("8:45 集合（正門）").wait_for()
     clerk_view.get_by_label("本文", exact=True).fill("8:45 集合（体育館）\n9:30 避難訓練\n10:00 消火器の使い方\n10:30 解散")
     clerk_view.get_by_role("button", name="保存する").click()
@@ -263,7 +271,20 @@ def test_a_note_edited_by_the_other_side_live_and_a_stale_save_refused_clearly(b
     assert "第 4 版" in listing.inner_text()
     partner.shot("work-note-list-phone")
     listing.get_by_role("button", name=re.compile("訓練当日の流れ")).click()
-    partner.page.get_by_role("dialog").get_by_text("8:45 集合（体育館）").wait_for(timeout=WAIT)
+    view.get_by_text("8:45 集合（体育館）").wait_for(timeout=WAIT)
+
+    # An unsaved edit is not dropped by Esc or × without asking.
+    view.get_by_role("button", name="編集する").click()
+    view.get_by_label("本文", exact=True).fill("書きかけのメモ")
+    asked: list[str] = []
+    partner.page.once("dialog", lambda d: (asked.append(d.message), d.dismiss()))
+    partner.page.keyboard.press("Escape")
+    partner.page.wait_for_function("() => document.querySelector('dialog.wide-dialog[open]')")
+    assert asked and "保存していない変更があります" in asked[0]
+    assert view.get_by_label("本文", exact=True).input_value() == "書きかけのメモ"
+    partner.page.once("dialog", lambda d: d.accept())
+    view.get_by_role("button", name="閉じる").click()
+    view.wait_for(state="detached", timeout=WAIT)
     finish(partner)
     finish(clerk)
 
