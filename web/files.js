@@ -43,13 +43,20 @@ export function isImage(att) {
 // The state line: [class, text, detail].
 export function describe(att, zone) {
   const r = att.report || {};
+  // 上長承認 (approvals.js): before an approver decides, nothing else matters outside.
+  if (att.approval === "pending") {
+    return ["pending", "承認待ち", zone === "lgwan" ? "承認されると庁外の参加者にも届きます。" : "庁内で確認中です。承認されると届きます。"];
+  }
+  if (att.approval === "refused") {
+    return ["blocked", "差し戻し", zone === "lgwan" ? (att.approval_reason ? `（${att.approval_reason}）` : "") : "庁外の参加者には届けません。"];
+  }
   if (att.status === "pending") {
     return ["pending", att.origin_zone === "internet" && zone === "lgwan" ? "処理中（無害化しています）" : "処理中", ""];
   }
   if (att.status === "blocked") {
     return ["blocked", "ブロック", (r.message_ja || "安全のため届けられません。").trim()];
   }
-  if (att.origin_zone !== "internet") return ["ready", "", ""];
+  if (att.origin_zone !== "internet") return ["ready", att.approval === "approved" ? "承認済み" : "", ""];
   // The sender's side receives the original; it learns what LGWAN received.
   const label = zone === "internet" ? "庁内へは無害化して届けました" : "無害化済み";
   const labels = removedLabels(r);
@@ -70,12 +77,17 @@ export function fileCard(att, ctx) {
       state === "pending" ? h("span", { class: "spinner", "aria-hidden": "true" }) : null,
       h("strong", {}, label), detail ? ` ${detail}` : ""));
   }
-  if (att.status === "ready" && isImage(att)) {
+  // Outside LGWAN a file waiting for (or refused) its approval has no bytes to show.
+  const held = ctx.zone === "internet" && att.approval && att.approval !== "approved";
+  if (ctx.zone === "lgwan" && att.approval === "refused" && att.approval_reason === undefined) {
+    get(`/api/v1/files/${att.id}`).then((v) => { if (v.approval_reason) ctx.talk.updateAttachment(v); }).catch(() => {});
+  }
+  if (!held && att.status === "ready" && isImage(att)) {
     card.append(h("img", { class: "preview", src: `/api/v1/files/${att.id}/content`,
       alt: `${att.name} のプレビュー`, loading: "lazy", decoding: "async" }));
   }
   const actions = h("div", { class: "file-actions" });
-  if (att.status === "ready" || (att.status === "pending" && att.origin_zone === ctx.zone)) {
+  if (!held && (att.status === "ready" || (att.status === "pending" && att.origin_zone === ctx.zone))) {
     actions.append(h("button", { type: "button", class: "btn small", onclick: () => download(att, ctx) },
       "ダウンロード"));
   }
