@@ -84,6 +84,8 @@ REASONS: dict[str, tuple[str, str]] = {
                             "Macros or links in this legacy format cannot be removed safely; please re-save it in a current format."),
     "active_content": ("除去できない動的コンテンツ（マクロ・埋め込みオブジェクト等）が含まれています。",
                        "It contains active content (macros, embedded objects, …) that cannot be removed."),
+    "picture_not_rebuilt": ("文書内の図を安全に作り直せない形式のため届けられません（docx・xlsx・pptx など新しい形式で保存し直してください）。",
+                            "A picture inside this legacy Office document cannot be rebuilt safely, so it is not delivered; please re-save it in a current format (docx, xlsx, pptx)."),
     "verify_failed": ("無害化後の検査で問題が見つかったため届けられません。",
                       "The check after disarming found a problem, so the file is not delivered."),
     "timeout": ("無害化の処理が時間内に終わらなかったため届けられません。",

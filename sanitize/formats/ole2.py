@@ -49,7 +49,7 @@ from typing import Iterable
 import olefile
 
 from sanitize import cfb
-from sanitize.formats import Context
+from sanitize.formats import Context, ole2_pictures
 from sanitize.formats import ooxml_rules as rules
 from sanitize.report import Blocked, Rebuilt, Removed, VerifyFailed
 
@@ -148,6 +148,7 @@ def rebuild(data: bytes, kind: str, ctx: Context) -> Rebuilt:
     removed: list[Removed] = []
     kept = _strip(root, (), removed)
     kept = _scrub_summary(kept, removed)
+    kept, main = _rebuild_pictures(kept, actual, main, ctx, removed)
     try:
         out = cfb.write_cfb(kept)
     except ValueError as exc:  # read_tree refuses what the writer cannot write
@@ -156,8 +157,31 @@ def rebuild(data: bytes, kind: str, ctx: Context) -> Rebuilt:
     return Rebuilt(out, actual, tuple(removed))
 
 
+def _rebuild_pictures(root: cfb.Node, kind: str, main: cfb.Node, ctx: Context,
+                      removed: list[Removed]) -> tuple[cfb.Node, cfb.Node]:
+    """Every JPEG and PNG picture rebuilt in place, at the same size
+    (``ole2_pictures``); (the new root, the new main stream)."""
+    changed, found = ole2_pictures.rebuild_streams(
+        ((path, node.data) for path, node in root.walk() if not node.is_storage), kind, ctx)
+    if not changed:
+        return root, main
+    removed.extend(found)
+
+    def renew(node: cfb.Node, path: tuple[str, ...]) -> cfb.Node:
+        if not node.is_storage:
+            data = changed.get(path)
+            return node if data is None else dataclasses.replace(node, data=data)
+        return dataclasses.replace(node, children=tuple(renew(k, path + (k.name,))
+                                                        for k in node.children))
+
+    root = renew(root, ())
+    new_main = root.child(main.name)
+    assert new_main is not None
+    return root, new_main
+
+
 def _check_main_stream(out: bytes, main: cfb.Node) -> None:
-    """The main stream must come out byte for byte (``verify`` never sees the input,
+    """The main stream (with its pictures rebuilt in place) must come out byte for byte (``verify`` never sees the input,
     so this half of the check lives here).
 
     A fidelity check of our writer, not a safety one: the output is read back by
@@ -667,6 +691,8 @@ def verify(data: bytes, kind: str, ctx: Context) -> None:
         want = {n for n, k in MAIN_STREAMS.items() if k == kind}
         if not root_streams & want:
             raise VerifyFailed(f"output has no {kind} main stream")
+        ole2_pictures.check(((tuple(p), ole.openstream(p).read()) for p in ole.listdir()),
+                            kind)
         if SUMMARY_INFO.lower() in root_streams:
             props = ole.getproperties(SUMMARY_INFO, convert_time=False)
             if PIDSI_TEMPLATE in props or PIDSI_COMMENTS in props:

@@ -1,0 +1,314 @@
+"""Pictures inside .doc, .xls and .ppt are rebuilt in place (CDR.md "Legacy Office").
+
+The fixtures are written here, record by record, the way Office stores a pasted
+picture (MS-ODRAW BLIPs inside BLIP store entries; MS-DOC PICF in the Data stream;
+MS-XLS MSODRAWINGGROUP + CONTINUE; MS-PPT Pictures stream), around a phone photo:
+EXIF with a GPS position, a JPEG comment and 15 bytes after its end.  After the
+disarm, every length field and offset is as it was, the picture decodes at the same
+size with none of the planted markers left, and only zeros follow its end."""
+
+from __future__ import annotations
+
+import io
+import struct
+from pathlib import Path
+
+import olefile
+import pytest
+from oletools import msodde
+from oletools.olevba import VBA_Parser
+from PIL import Image, ImageChops, ImageStat
+
+from sanitize.cfb import clsid_bytes, storage, stream, write_cfb
+from sanitize.config import SanitizeConfig
+from sanitize.engine import disarm_bytes
+from sanitize.formats import Context, ole2
+from sanitize.report import REASONS, Result, Verdict, VerifyFailed
+from tests.sanitize import ole_fixtures as F
+
+CFG = SanitizeConfig()
+TRAILER = b"KK-TRAILING-15!"
+MARKERS = (b"KK-EXIF-MAKE", b"KK-GPS-DATUM", b"KK-COMMENT", b"KK-PNG-TEXT", TRAILER)
+UID = bytes(range(16))
+
+
+# -- pictures ------------------------------------------------------------------------
+
+def scene(size: tuple[int, int]) -> Image.Image:
+    w, h = size
+    g = Image.linear_gradient("L").resize(size)
+    im = Image.merge("RGB", [g, g.transpose(Image.Transpose.FLIP_LEFT_RIGHT),
+                             g.transpose(Image.Transpose.ROTATE_180)])
+    im.paste((30, 120, 200), (w // 4, h // 4, w // 2, h // 2))
+    return im
+
+
+def phone_photo(size: tuple[int, int] = (640, 480)) -> bytes:
+    exif = Image.Exif()
+    exif[0x010F] = "KK-EXIF-MAKE"
+    exif[0x8825] = {1: "N", 2: (35.0, 41.0, 22.5), 3: "E", 4: (139.0, 41.0, 30.0),
+                    0x12: "KK-GPS-DATUM"}
+    out = io.BytesIO()
+    scene(size).save(out, "JPEG", quality=92, exif=exif, comment=b"KK-COMMENT")
+    return out.getvalue() + TRAILER
+
+
+def png_with_text() -> bytes:
+    from PIL import PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Comment", "KK-PNG-TEXT")
+    out = io.BytesIO()
+    scene((120, 80)).save(out, "PNG", pnginfo=info)
+    return out.getvalue()
+
+
+def emf() -> bytes:
+    """A header-only EMF (EMR_HEADER then EMR_EOF)."""
+    header = struct.pack("<II4i4i4sIIIHHIIII2i", 1, 88, 0, 0, 100, 100, 0, 0, 2540, 2540,
+                         b" EMF", 0x10000, 108, 2, 0, 0, 0, 0, 0, 0, 1024, 768)
+    return header + struct.pack("<IIIII", 14, 20, 0, 0, 20)
+
+
+# -- OfficeArt records (MS-ODRAW) ----------------------------------------------------
+
+_BLIP = {"jpeg": (0xF01D, 0x46A, 5), "png": (0xF01E, 0x6E0, 6), "emf": (0xF01A, 0x3D4, 2),
+         "wmf": (0xF01B, 0x216, 3)}
+
+
+def record(rtype: int, body: bytes, ver: int = 0, inst: int = 0) -> bytes:
+    return struct.pack("<HHI", ver | inst << 4, rtype, len(body)) + body
+
+
+def blip(data: bytes, kind: str = "jpeg") -> bytes:
+    rtype, inst, _ = _BLIP[kind]
+    if kind in ("emf", "wmf"):  # OfficeArtMetafileHeader, then the (deflated) metafile
+        import zlib
+
+        packed = zlib.compress(data)
+        head = struct.pack("<I4i2iIBB", len(data), 0, 0, 100, 100, 914400, 914400,
+                           len(packed), 0, 0xFE)
+        return record(rtype, UID + head + packed, inst=inst)
+    return record(rtype, UID + b"\xff" + data, inst=inst)
+
+
+def fbse(kind: str, size: int, embedded: bytes = b"", offset: int = 0) -> bytes:
+    """A BLIP store entry; ``embedded`` the BLIP itself, or it lies at ``offset`` in
+    the delay stream (.ppt Pictures, .doc WordDocument)."""
+    bt = _BLIP[kind][2]
+    body = struct.pack("<BB16sHIIIBBBB", bt, bt, UID, 0xFF, size, 1, offset, 0, 0, 0, 0)
+    return record(0xF007, body + embedded, ver=2, inst=bt)
+
+
+def dgg_container(*entries: bytes) -> bytes:
+    dgg = record(0xF006, struct.pack("<IIII", 1026, 2, 1, 1) + struct.pack("<II", 1, 2))
+    return record(0xF000, dgg + record(0xF001, b"".join(entries), ver=0xF, inst=len(entries)),
+                  ver=0xF)
+
+
+# -- the three formats ---------------------------------------------------------------
+
+def picf(*pictures: tuple[bytes, str]) -> bytes:
+    """Word's Data stream: per picture a PICF (MS-DOC 2.9.193: lcb, cbHeader 0x44,
+    mfpf.mm MM_SHAPE) and the inline shape container with its BLIP store entry."""
+    out = b""
+    for data, kind in pictures:
+        b = blip(data, kind)
+        shape = record(0xF004, record(0xF00A, struct.pack("<II", 1025, 0xA00), ver=2, inst=75),
+                       ver=0xF)
+        inline = shape + fbse(kind, len(b), b)
+        head = struct.pack("<IHhhhH", 0x44 + len(inline), 0x44, 0x64, 0, 0, 0)
+        out += head + bytes(0x44 - len(head)) + inline
+    return out
+
+
+def doc_with(*pictures: tuple[bytes, str]) -> bytes:
+    text = b"\x01 photo of the site\r"  # 0x01: where Word shows the inline picture
+    return F.doc(stream("Data", picf(*pictures)), text=text)
+
+
+def xls_with(photo: bytes) -> bytes:
+    group = dgg_container(fbse("jpeg", len(blip(photo)), blip(photo)))
+    first, rest = group[:8224], group[8224:]
+    records = [F.biff(0x00EB, first)]
+    records += [F.biff(0x003C, rest[i:i + 8224]) for i in range(0, len(rest), 8224)]
+    return F.xls(records=tuple(records))
+
+
+def ppt_with(*pictures: tuple[bytes, str]) -> bytes:
+    blips, entries = b"", []
+    for data, kind in pictures:
+        b = blip(data, kind)
+        entries.append(fbse(kind, len(b), offset=len(blips)))
+        blips += b
+    drawing_group = F.ppt_record(0x040B, dgg_container(*entries), container=True)
+    raw = F.ppt(drawing_group)
+    with olefile.OleFileIO(io.BytesIO(raw)) as ole:
+        kids = [stream(p[0], ole.openstream(p).read()) for p in ole.listdir()]
+    return write_cfb(storage("Root Entry", [*kids, stream("Pictures", blips)],
+                             clsid=clsid_bytes("64818D10-4F9B-11CF-86EA-00AA00B929E8")))
+
+
+# -- helpers -------------------------------------------------------------------------
+
+def disarm(data: bytes, name: str) -> Result:
+    return disarm_bytes(data, name, CFG)
+
+
+def streams(data: bytes) -> dict[str, bytes]:
+    with olefile.OleFileIO(io.BytesIO(data), raise_defects=olefile.DEFECT_INCORRECT) as ole:
+        return {"/".join(p): ole.openstream(p).read() for p in ole.listdir()}
+
+
+def everything(data: bytes) -> bytes:
+    return b"".join(streams(data).values())
+
+
+def details(r: Result, code: str) -> list[str]:
+    return [x.detail for x in r.removed if x.code == code]
+
+
+def jpeg_at(data: bytes, at: int) -> bytes:
+    """The JPEG of the BLIP record at ``at`` (header, one id, tag), to its record's end."""
+    size = struct.unpack_from("<I", data, at + 4)[0]
+    return data[at + 8 + 17:at + 8 + size]
+
+
+def looks_the_same(before: bytes, after: bytes) -> None:
+    with Image.open(io.BytesIO(before)) as a, Image.open(io.BytesIO(after)) as b:
+        assert b.size == a.size
+        assert not b.getexif() and "comment" not in b.info and "exif" not in b.info
+        diff = ImageChops.difference(a.convert("RGB"), b.convert("RGB"))
+        assert max(ImageStat.Stat(diff).mean) < 3
+
+
+def only_zeros_after_eoi(body: bytes) -> None:
+    eoi = body.rfind(b"\xff\xd9")
+    assert eoi > 0 and body[eoi + 2:] == bytes(len(body) - eoi - 2)
+
+
+def judges_find_nothing(data: bytes, tmp_path: Path) -> None:
+    parser = VBA_Parser("judged.bin", data=data)
+    try:
+        assert not parser.detect_vba_macros()
+    finally:
+        parser.close()
+    path = tmp_path / "judged.doc"
+    path.write_bytes(data)
+    assert not msodde.process_file(str(path)).strip()
+
+
+# -- tests ---------------------------------------------------------------------------
+
+def test_doc_phone_photo_loses_exif_gps_comment_and_trailer_at_the_same_size(tmp_path: Path) -> None:
+    photo, png = phone_photo(), png_with_text()
+    data = doc_with((photo, "jpeg"), (png, "png"))
+    assert all(m in everything(data) for m in MARKERS)
+    r = disarm(data, "現場写真.doc")
+    assert r.verdict is Verdict.SANITIZED, r.detail
+    rebuilt = details(r, "ole2.image_rebuilt")
+    assert len(rebuilt) == 2 and rebuilt[0].startswith("Data at ")
+    for what in ("JPEG", "EXIF", "GPS position", "comment", "trailing data"):
+        assert what in rebuilt[0]
+    assert "PNG" in rebuilt[1] and "text chunks" in rebuilt[1]
+    assert r.output is not None
+    out = streams(r.output)
+    assert not [m for m in MARKERS if m in everything(r.output)]
+    assert b"Exif\0\0" not in everything(r.output)
+    before = streams(data)
+    assert out["WordDocument"] == before["WordDocument"]
+    new, old = out["Data"], before["Data"]
+    assert len(new) == len(old)
+    # PICF, the shape container, the BLIP store entry and the BLIP's header and id are
+    # unchanged: every length and offset still holds.
+    blip_at = old.find(struct.pack("<HH", 0x46A << 4, 0xF01D))
+    assert new[:blip_at + 25] == old[:blip_at + 25]
+    body = jpeg_at(new, blip_at)
+    looks_the_same(photo[:-len(TRAILER)], body)
+    only_zeros_after_eoi(body)
+    png_at = old.find(struct.pack("<HH", 0x6E0 << 4, 0xF01E))
+    assert new[blip_at + 25 + len(body):png_at + 25] == old[blip_at + 25 + len(body):png_at + 25]
+    new_png = jpeg_at(new, png_at)
+    with Image.open(io.BytesIO(new_png)) as im:
+        assert im.size == (120, 80) and "Comment" not in im.info
+    assert new_png[new_png.find(b"IEND") + 8:].strip(b"\0") == b""
+    ole2.verify(r.output, "doc", Context(CFG))
+    judges_find_nothing(r.output, tmp_path)
+
+
+def test_xls_photo_in_a_drawing_group_split_over_continue_records(tmp_path: Path) -> None:
+    photo = phone_photo()
+    data = xls_with(photo)
+    old = streams(data)["Workbook"]
+    assert old.count(struct.pack("<H", 0x003C)) >= 2 and TRAILER in old
+    r = disarm(data, "集計.xls")
+    assert r.verdict is Verdict.SANITIZED, r.detail
+    [detail] = details(r, "ole2.image_rebuilt")
+    assert detail.startswith("Workbook at ") and "GPS position" in detail
+    assert r.output is not None
+    new = streams(r.output)["Workbook"]
+    assert not [m for m in MARKERS if m in new]
+    assert list(ole2.biff_records(new))[0][:2] == list(ole2.biff_records(old))[0][:2]
+    shape = [(t, len(b)) for _, t, b in ole2.biff_records(new)]
+    assert shape == [(t, len(b)) for _, t, b in ole2.biff_records(old)]
+    group = b"".join(b for _, t, b in ole2.biff_records(new) if t in (0x00EB, 0x003C))
+    at = group.find(struct.pack("<HH", 0x46A << 4, 0xF01D))
+    body = jpeg_at(group, at)
+    looks_the_same(photo[:-len(TRAILER)], body)
+    only_zeros_after_eoi(body)
+    judges_find_nothing(r.output, tmp_path)
+
+
+def test_ppt_pictures_stream_keeps_every_offset(tmp_path: Path) -> None:
+    photo, png = phone_photo((320, 240)), png_with_text()
+    data = ppt_with((photo, "jpeg"), (png, "png"))
+    r = disarm(data, "説明会.ppt")
+    assert r.verdict is Verdict.SANITIZED, r.detail
+    assert [d.split(" at ")[0] for d in details(r, "ole2.image_rebuilt")] == ["Pictures"] * 2
+    assert r.output is not None
+    before, after = streams(data), streams(r.output)
+    assert after["PowerPoint Document"] == before["PowerPoint Document"]
+    assert len(after["Pictures"]) == len(before["Pictures"])
+    body = jpeg_at(after["Pictures"], 0)
+    looks_the_same(photo[:-len(TRAILER)], body)
+    only_zeros_after_eoi(body)
+    png_at = len(blip(photo))
+    assert after["Pictures"][png_at:png_at + 25] == before["Pictures"][png_at:png_at + 25]
+    assert not [m for m in MARKERS if m in everything(r.output)]
+    judges_find_nothing(r.output, tmp_path)
+
+
+@pytest.mark.parametrize("make, name, what", [
+    (lambda: doc_with((phone_photo(), "jpeg"), (emf(), "emf")), "図面.doc", "EMF picture in Data"),
+    (lambda: ppt_with((emf(), "wmf")), "図面.ppt", "WMF picture in Pictures"),
+], ids=["doc-emf", "ppt-wmf"])
+def test_a_metafile_picture_blocks_the_document(make, name: str, what: str) -> None:
+    r = disarm(make(), name)
+    assert r.verdict is Verdict.BLOCKED and r.reason == "picture_not_rebuilt", r.detail
+    assert (r.message_ja, r.message_en) == REASONS["picture_not_rebuilt"]
+    assert what in r.detail
+
+
+def test_jpeg_data_outside_any_picture_record_blocks_the_document() -> None:
+    data = F.doc(stream("Data", bytes(64) + phone_photo((64, 48)) + bytes(64)),
+                 text=b"\x01\r")
+    r = disarm(data, "写真.doc")
+    assert r.verdict is Verdict.BLOCKED and r.reason == "picture_not_rebuilt", r.detail
+    assert "outside any picture record" in r.detail
+
+
+def test_a_picture_that_does_not_decode_blocks_the_document() -> None:
+    broken = phone_photo((64, 48))[:200]
+    r = disarm(doc_with((broken, "jpeg")), "壊れた写真.doc")
+    assert r.verdict is Verdict.BLOCKED and r.reason == "picture_not_rebuilt", r.detail
+
+
+def test_verify_refuses_a_picture_with_exif_or_a_trailer() -> None:
+    with pytest.raises(VerifyFailed, match="JPEG metadata segment"):
+        ole2.verify(doc_with((phone_photo((64, 48)), "jpeg")), "doc", Context(CFG))
+    clean = io.BytesIO()
+    scene((64, 48)).save(clean, "JPEG")
+    with pytest.raises(VerifyFailed, match="after the JPEG's end"):
+        ole2.verify(doc_with((clean.getvalue() + TRAILER, "jpeg")), "doc", Context(CFG))
+    ole2.verify(doc_with((clean.getvalue() + bytes(15), "jpeg")), "doc", Context(CFG))
+
