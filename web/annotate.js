@@ -104,7 +104,7 @@ class Editor {
     this.stage = h("div", { class: "annotate-stage" }, this.canvas);
     this.status = h("p", { class: "annotate-status", role: "status" }, "写真を読み込んでいます…");
     this.toolBtns = TOOLS.map(([tool, label]) => h("button", { type: "button", class: "tool-btn",
-      dataset: { tool }, "aria-pressed": String(tool === this.tool), onclick: () => this.pick(tool) }, label));
+      dataset: { tool }, "aria-pressed": String(tool === this.tool), onclick: (e) => this.pick(tool, e) }, label));
     this.colorBtns = COLORS.map(([key, label, value]) => h("button", { type: "button",
       class: `swatch swatch-${key}`, "aria-pressed": String(value === this.color),
       title: label, onclick: () => this.pickColor(value) }, label));
@@ -144,8 +144,16 @@ class Editor {
     try {
       this.photo = await decode(this.file);
     } catch {
+      // A kind this browser cannot draw (HEIC outside Safari): it can still go as it is.
       this.status.textContent = "";
-      this.error.textContent = "この画像は書き込みに使えません。「やめる」を押して、そのまま送ってください。";
+      this.error.textContent = "この画像には書き込めません。そのまま送ることはできます。";
+      const plain = h("button", { type: "button", class: "btn small", onclick: () => {
+        this.sent = true;
+        this.dialog.close();
+        this.send(this.file);
+      } }, "そのまま送る");
+      this.sendBtn.replaceWith(plain);
+      plain.focus();
       return;
     }
     if (!this.dialog.open) { this.release(); return; }
@@ -214,14 +222,19 @@ class Editor {
     this.canvas.style.height = `${Math.floor(this.canvas.height * k)}px`;
   }
 
-  pick(tool) {
+  pick(tool, e) {
     this.tool = tool;
     for (const b of this.toolBtns) b.setAttribute("aria-pressed", String(b.dataset.tool === tool));
     this.textRow.hidden = tool !== "text";
     if (tool === "text") {
       this.textAt = null;
-      this.textInput.focus();
-      this.status.textContent = "文字を入力して「置く」を押してください。";
+      // From the keyboard (a click with detail 0) or a mouse: straight to typing, at
+      // the centre.  A finger first taps where the text goes: the phone's keyboard
+      // would otherwise cover the photo before a place is chosen.
+      const touch = e && e.pointerType === "touch";
+      if (!touch || e.detail === 0) this.textInput.focus();
+      this.status.textContent = touch ? "文字を置く所をタップして、入力してください。"
+        : "文字を入力して「置く」を押してください。";
     } else {
       this.status.textContent = `${NAMES[tool]}: 写真の上をなぞって書き込みます。`;
     }

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import io
 import re
+import time
 
 import pytest
 from PIL import Image
@@ -61,6 +62,11 @@ def at(canvas, fx: float, fy: float) -> tuple[float, float]:
     return box["x"] + box["width"] * fx, box["y"] + box["height"] * fy
 
 
+def center(locator) -> tuple[float, float]:
+    box = locator.bounding_box()
+    return box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+
+
 def drag(w, canvas, start: tuple[float, float], end: tuple[float, float]) -> None:
     page = w.page
     page.mouse.move(*at(canvas, *start))
@@ -73,11 +79,19 @@ def touch_drag(w, canvas, start: tuple[float, float], end: tuple[float, float]) 
     """A finger on the screen (Chromium's touch input: pointerType "touch")."""
     cdp = w.context.new_cdp_session(w.page)
     (x0, y0), (x1, y1) = at(canvas, *start), at(canvas, *end)
-    cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [{"x": x0, "y": y0}]})
+    # Event times a finger's pace apart, ending at rest: a stroke that ends moving
+    # fast is a fling to Chromium, and the next tap would only stop the fling.
+    t0 = time.time()
+
+    def send(kind: str, step: int, points: list[dict[str, float]]) -> None:
+        cdp.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": points,
+                                              "timestamp": t0 + step * 0.05})
+    send("touchStart", 0, [{"x": x0, "y": y0}])
     for i in range(1, 9):
-        x, y = x0 + (x1 - x0) * i / 8, y0 + (y1 - y0) * i / 8
-        cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [{"x": x, "y": y}]})
-    cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+        send("touchMove", i, [{"x": x0 + (x1 - x0) * i / 8, "y": y0 + (y1 - y0) * i / 8}])
+    for i in range(9, 13):
+        send("touchMove", i, [{"x": x1, "y": y1}])
+    send("touchEnd", 13, [])
     cdp.detach()
 
 
@@ -202,11 +216,16 @@ def test_a_partner_writes_on_a_phone_photo_and_the_clerk_gets_it_disarmed_uprigh
 
     # Yellow text where the finger tapped, typed through the IME: the Enter that
     # confirms the conversion does not place it yet.
+    # A finger chooses 文字, then the place: only then is the text box focused (the
+    # phone's keyboard would cover the photo).
     dlg.get_by_role("button", name="黄", exact=True).click()
-    dlg.get_by_role("button", name="文字", exact=True).click()
+    page.touchscreen.tap(*center(dlg.get_by_role("button", name="文字", exact=True)))
     text = dlg.get_by_label("書き込む文字")
+    text.wait_for()
+    dlg.get_by_text("文字を置く所をタップして").wait_for()
+    assert not text.evaluate("e => e === document.activeElement")
+    page.touchscreen.tap(*at(canvas, 0.5, 0.15))
     assert text.evaluate("e => e === document.activeElement")
-    page.mouse.click(*at(canvas, 0.5, 0.15))
     cdp = partner.context.new_cdp_session(page)
     cdp.send("Input.imeSetComposition", {"text": "ここをおす", "selectionStart": 5, "selectionEnd": 5})
     page.keyboard.press("Enter")
@@ -348,6 +367,14 @@ def test_at_a_desk_a_dropped_screenshot_gets_text_from_the_keyboard_and_several_
     box.press("Enter")
     page.locator(".msg.own:not(.sending) .text", has_text="写真は送りませんでした").wait_for()
 
+    # An image this browser cannot draw still goes as it is from the editor.
+    upload.set_input_files([{"name": "壊れた.jpg", "mimeType": "image/jpeg", "buffer": b"\xff\xd8not a jpeg"}])
+    page.get_by_role("dialog", name="写真を送る").get_by_role("button", name="書き込んでから送る").click()
+    dlg = page.get_by_role("dialog", name="写真に書き込む")
+    dlg.get_by_role("alert").filter(has_text="この画像には書き込めません").wait_for()
+    dlg.get_by_role("button", name="そのまま送る").click()
+    page.locator(".file-card", has_text="壊れた.jpg").wait_for(timeout=30000)
+
     # Several files at once: no question, all of them are sent.
     upload.set_input_files([{"name": f"現場{i}.jpg", "mimeType": "image/jpeg", "buffer": site_photo()}
                             for i in (1, 2, 3)])
@@ -357,6 +384,6 @@ def test_at_a_desk_a_dropped_screenshot_gets_text_from_the_keyboard_and_several_
     names = [m["attachments"][0]["name"] for m in api(
         r, "lgwan", "GET", f"/api/v1/rooms/{room['id']}/messages", token)["messages"]
         if m.get("attachments")]
-    assert sorted(names) == ["現場1.jpg", "現場2.jpg", "現場3.jpg", "画面_書き込み.png"]
+    assert sorted(names) == ["壊れた.jpg", "現場1.jpg", "現場2.jpg", "現場3.jpg", "画面_書き込み.png"]
     assert found == []
     finish(w)
