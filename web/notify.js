@@ -5,7 +5,8 @@
 // A new message from someone else is notified when it is in another room than the one
 // shown, or while the page is hidden; never one's own, and never one whose
 // notification business hours hold (message.created with notify: false: no pop-up, no
-// sound — it is in the talk all the same).  Urgent ones say 【緊急】 and stay until
+// sound — it is in the talk all the same, marked 「時間外（通知なし）」 while this page
+// lives).  Urgent ones say 【緊急】 and stay until
 // clicked.  They are shown through the service worker's registration, like pushes, so
 // a click is handled in one place (web/sw.js) and a room's page and push notifications
 // share one tag.  They name the sender and the room but carry no message text: on a
@@ -17,8 +18,22 @@ import { h, clear, announce } from "./dom.js";
 import { get, api } from "./api.js";
 import { registerEvent, registerSessionHooks, registerSettingsSection } from "./extend.js";
 import { registration, pushSection } from "./pwa.js";
+import { dateTime } from "./format.js";
 
 let active = null; // the App while logged in
+const held = new Map(); // message id -> notify_at of the held ones seen by this page
+let watcher = null; // marks them again whenever the talk redraws a message
+
+function markHeld(root) {
+  if (!held.size) return;
+  for (const el of root.querySelectorAll(".msg[data-id]")) {
+    const at = held.get(el.dataset.id);
+    const meta = at !== undefined && !el.querySelector(".held") ? el.querySelector(".meta") : null;
+    if (!meta) continue;
+    const when = at ? `。${dateTime(new Date(at))}の業務開始時に、未読ならまとめてお知らせします` : "";
+    meta.prepend(h("span", { class: "held", title: `業務時間外のため通知していません${when}` }, "時間外（通知なし）"));
+  }
+}
 const supported = () => "Notification" in window;
 
 async function show(title, options) {
@@ -29,7 +44,12 @@ async function show(title, options) {
 
 function messageCreated(ctx, ev) {
   const m = ev.message;
-  if (!m || m.sender === ctx.me.id || ev.notify === false) return;
+  if (!m || m.sender === ctx.me.id) return;
+  if (ev.notify === false) {
+    held.set(m.id, ev.notify_at || null);
+    markHeld(ctx.talk.el);
+    return;
+  }
   const shown = ctx.current && ctx.current.id === m.room_id && document.visibilityState === "visible";
   if (shown) return;
   const room = ctx.rooms.find((r) => r.id === m.room_id);
@@ -46,7 +66,8 @@ function messageCreated(ctx, ev) {
 function digest(ctx, ev) {
   const rooms = ev.rooms || [];
   if (!ev.total) return;
-  const text = `業務時間外に届いた未読のメッセージが ${ev.total} 件あります（${rooms.length} トーク）。`;
+  const where = rooms.length > 1 ? `（${rooms.length} つのトーク）` : "";
+  const text = `業務時間外に届いた未読のメッセージが ${ev.total} 件あります${where}。`;
   ctx.toast(text);
   show("業務時間外のメッセージ", {
     body: text, tag: "digest", data: { room_id: rooms.length === 1 ? rooms[0].room_id : null },
@@ -76,8 +97,18 @@ window.addEventListener("hashchange", openFromHash);
 registerEvent("message.created", messageCreated);
 registerEvent("notify.digest", digest);
 registerSessionHooks({
-  start: (ctx) => { active = ctx; openFromHash(); },
-  leave: () => { active = null; return closeAll(); },
+  start: (ctx) => {
+    active = ctx;
+    watcher = new MutationObserver(() => markHeld(ctx.talk.el));
+    watcher.observe(ctx.talk.el, { childList: true, subtree: true });
+    openFromHash();
+  },
+  leave: () => {
+    active = null;
+    held.clear();
+    if (watcher) watcher.disconnect();
+    return closeAll();
+  },
 });
 
 // ------------------------------------------------------------------ 設定

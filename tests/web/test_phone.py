@@ -292,8 +292,13 @@ def test_outside_business_hours_a_message_is_shown_but_not_notified_unless_urgen
     say(r, tanaka, loud, "河川の水位が上がっています", urgent=True)
     wait_shown(w, f"room-{loud}", "【緊急】田中 一郎さんから新しいメッセージ")
     assert shown(w, f"room-{quiet}") == []
-    # Held, yet there at once.
-    w.page.get_by_role("button", name=re.compile("広報 原稿.*未読 1 件")).wait_for()
+    # Held, yet there at once, and quietly marked in the talk.
+    w.page.get_by_role("button", name=re.compile("広報 原稿.*未読 1 件")).click()
+    held = w.page.locator(".msg", has_text="原稿の確認は明日で大丈夫です")
+    held.locator(".held", has_text="時間外（通知なし）").wait_for()
+    assert "業務開始時" in held.locator(".held").get_attribute("title")
+    w.shot("held-message-phone")
+    w.page.get_by_role("button", name="トーク一覧").click()
 
     # On call: 当番・待機中は時間外も通知する.
     open_settings(w)
@@ -308,6 +313,34 @@ def test_outside_business_hours_a_message_is_shown_but_not_notified_unless_urgen
     say(r, tanaka, quiet, "今夜の原稿差し替えをお願いします")
     wait_shown(w, f"room-{quiet}", "田中 一郎さんから新しいメッセージ")
     finish(w)
+
+
+def test_when_hours_begin_the_held_messages_come_as_one_toast_and_one_notification(
+        browser, tmp_path_factory):
+    # Hours that begin at the first whole minute at least 90 s from now: long enough to
+    # log in and send before, short enough to wait for (real time, real relayd).
+    now = datetime.datetime.now(datetime.timezone.utc)
+    opening = (now + datetime.timedelta(seconds=150)).replace(second=0, microsecond=0)
+    if opening.hour == 23 and opening.minute > 50 or opening.date() != now.date():
+        pytest.skip("too close to midnight UTC for a same-day window")
+    hours = {"hours": {**hours_now_closed()["hours"], "start": f"{opening:%H:%M}",
+                       "end": f"{opening.hour:02d}:59" if opening.minute < 59 else "23:59"}}
+    with relayd(tmp_path_factory.mktemp("relayd-digest"), merge(WEB_CONFIG, hours)) as r:
+        people, admin_token = prepare(r)
+        rid = room(r, admin_token, "税務課 窓口", people.staff, people.staff2)
+        w = open_page(browser, r, "lgwan", DESKTOP, permissions=NOTIFY)
+        log_in(w, "suzuki")
+        controlled(w)
+        sent = api(r, "lgwan", "POST", f"/api/v1/rooms/{rid}/messages",
+                   login_token(r, "lgwan", "tanaka", PASSWORD), {"body": "明朝の窓口体制について"})
+        assert sent["notify_at"] == opening.strftime("%Y-%m-%dT%H:%M:00.000Z")
+        assert shown(w) == []
+        toast = w.page.locator(".toast", has_text="業務時間外に届いた未読のメッセージが 1 件あります。")
+        toast.wait_for(timeout=300000)
+        n = wait_shown(w, "digest", "業務時間外のメッセージ")
+        assert n["data"]["room_id"] == rid and "1 件" in n["body"]
+        w.shot("digest-toast-desktop")
+        finish(w)
 
 
 def test_ending_the_session_of_a_lost_phone_logs_it_out_at_once(browser, server):
