@@ -19,9 +19,8 @@ const WEEKDAYS = ["日", "月", "火", "水", "木", "金", "土"];
 const TITLE_MAX = 200;
 
 // Today as relayd reads a due date: "that day in Japan" (API.md Task).
-function todayInJapan() {
-  return new Intl.DateTimeFormat("sv-SE", { timeZone: "Asia/Tokyo" }).format(new Date());
-}
+const japaneseDate = (d) => new Intl.DateTimeFormat("sv-SE", { timeZone: "Asia/Tokyo" }).format(d);
+const todayInJapan = () => japaneseDate(new Date());
 
 const isDate = (due) => /^\d{4}-\d{2}-\d{2}$/.test(due);
 
@@ -35,7 +34,7 @@ export function dueLabel(due) {
   const [y, m, d] = due.split("-").map(Number);
   const day = new Date(y, m - 1, d);
   const today = todayInJapan();
-  const tomorrow = new Intl.DateTimeFormat("sv-SE", { timeZone: "Asia/Tokyo" }).format(new Date(Date.now() + 864e5));
+  const tomorrow = japaneseDate(new Date(Date.now() + 864e5));
   const base = `${m}月${d}日(${WEEKDAYS[day.getDay()]})`;
   if (due === today) return `今日 ${base}`;
   if (due === tomorrow) return `明日 ${base}`;
@@ -125,10 +124,13 @@ registerContent("task", (m, ctx) => {
 // ---------------------------------------------------------------- making a task
 let formSeq = 0;
 
-function taskForm(ctx, room, { title = "", assignees = [] } = {}) {
+// A new task, or (task given) a change of one: only what was changed is sent.
+function taskForm(ctx, room, { title = "", assignees = [], task = null } = {}) {
   const n = ++formSeq;
+  if (task) ({ title, assignees } = task);
+  const dueBefore = !task || !task.due ? "" : isDate(task.due) ? task.due : japaneseDate(new Date(task.due));
   const titleInput = h("input", { id: `task-title-${n}`, maxlength: TITLE_MAX, required: true, value: title });
-  const due = h("input", { type: "date", id: `task-due-${n}` });
+  const due = h("input", { type: "date", id: `task-due-${n}`, value: dueBefore });
   const filter = h("input", { type: "search", class: "search", "aria-label": "担当者を名前で絞り込む",
     placeholder: "名前で絞り込む" });
   const members = [...room.members].sort((a, b) => (a === ctx.me.id ? -1 : b === ctx.me.id ? 1 : 0));
@@ -140,7 +142,7 @@ function taskForm(ctx, room, { title = "", assignees = [] } = {}) {
     for (const li of picks) li.hidden = !!q && !li.dataset.name.toLowerCase().includes(q);
   });
   const error = h("p", { class: "error", role: "alert" });
-  const submit = h("button", { type: "submit", class: "btn" }, "タスクを作る");
+  const submit = h("button", { type: "submit", class: "btn" }, task ? "保存する" : "タスクを作る");
   const form = h("form", { class: "form task-form" },
     h("label", { for: titleInput.id }, "やること"), titleInput,
     h("fieldset", {}, h("legend", {}, "担当者"), members.length > 8 ? filter : null,
@@ -148,7 +150,7 @@ function taskForm(ctx, room, { title = "", assignees = [] } = {}) {
     h("label", { for: due.id }, "期限（なくてもよい）"), due, error,
     h("div", { class: "form-actions" },
       h("button", { type: "button", class: "btn secondary", onclick: () => d.close() }, "やめる"), submit));
-  const d = dialog("タスクを作る", form);
+  const d = dialog(task ? "タスクの編集" : "タスクを作る", form);
   titleInput.focus();
   const key = newClientId(); // the same task even when 作る is pressed twice
   form.addEventListener("submit", async (e) => {
@@ -156,10 +158,11 @@ function taskForm(ctx, room, { title = "", assignees = [] } = {}) {
     const chosen = picks.map((li) => li.querySelector("input")).filter((b) => b.checked).map((b) => b.value);
     if (!titleInput.value.trim()) { error.textContent = "やることを入力してください。"; titleInput.focus(); return; }
     if (!chosen.length) { error.textContent = "担当者を 1 人以上選んでください。"; return; }
-    const body = { title: titleInput.value, assignees: chosen, client_id: key };
-    if (due.value) body.due = due.value;
     submit.disabled = true;
     try {
+      if (task) { await saveTask(ctx, task, d, { title: titleInput.value, due: due.value, dueBefore, assignees: chosen }); return; }
+      const body = { title: titleInput.value, assignees: chosen, client_id: key };
+      if (due.value) body.due = due.value;
       const message = await post(`/api/v1/rooms/${room.id}/tasks`, body);
       d.close();
       ctx.messageArrived(message);
@@ -173,6 +176,19 @@ function taskForm(ctx, room, { title = "", assignees = [] } = {}) {
   });
 }
 
+async function saveTask(ctx, task, d, { title, due, dueBefore, assignees }) {
+  const body = {};
+  if (title !== task.title) body.title = title;
+  if (due !== dueBefore) body.due = due || null;
+  if ([...assignees].sort().join() !== [...task.assignees].sort().join()) body.assignees = assignees;
+  if (Object.keys(body).length) {
+    const updated = await patch(`/api/v1/tasks/${task.id}`, body);
+    taskChanged(ctx, updated);
+    announce(`タスク「${updated.title}」を変更しました`);
+  }
+  d.close();
+}
+
 registerComposerAction("タスク", (ctx, room) => taskForm(ctx, room,
   { assignees: room.members.length === 2 ? room.members.filter((id) => id !== ctx.me.id) : [] }));
 
@@ -182,6 +198,11 @@ registerMessageAction("タスクにする", (ctx, talk, m) => {
   taskForm(ctx, room, { title: Array.from(line.trim()).slice(0, TITLE_MAX).join(""),
     assignees: m.sender !== ctx.me.id ? [m.sender] : [] });
 }, (ctx, m) => !["task", "note", "stamp", "system"].includes(m.kind));
+
+registerMessageAction("タスクを編集", (ctx, talk, m) => {
+  const room = ctx.rooms.find((r) => r.id === m.room_id) || talk.room;
+  taskForm(ctx, room, { task: m.task });
+}, (ctx, m) => m.kind === "task" && !!m.task && canChange(ctx, m.task));
 
 registerEvent("task.updated", (ctx, ev) => taskChanged(ctx, ev.task));
 // A new task given to me joins マイタスク while it is open.

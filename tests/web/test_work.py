@@ -177,6 +177,22 @@ def test_a_member_who_is_neither_assignee_nor_creator_cannot_tick_a_task(browser
     mine.locator(".task-who", has_text="鈴木 花子").wait_for(timeout=WAIT)
     assert w.page.evaluate("document.activeElement.type") == "checkbox"
     assert mine.get_by_role("checkbox").evaluate("(el) => el === document.activeElement")
+    # Its creator changes it from its 「…」: a due date, and 鈴木 as a second assignee.
+    mine.locator(".msg-menu").click()
+    w.page.get_by_role("dialog").get_by_role("button", name="タスクを編集", exact=True).click()
+    dlg = w.page.get_by_role("dialog")
+    assert dlg.get_by_label("やること").input_value() == "議事録の確認"
+    due = today() + datetime.timedelta(days=1)
+    dlg.get_by_label("期限（なくてもよい）").fill(due.isoformat())
+    dlg.get_by_role("checkbox", name=re.compile("鈴木 花子")).check()
+    dlg.get_by_role("button", name="保存する").click()
+    mine.locator(".task-due", has_text=f"明日 {due.month}月{due.day}日").wait_for(timeout=WAIT)
+    assert "担当 鈴木 花子（あなた）、田中 一郎" in mine.inner_text()
+    # Someone who may not change it is not offered the edit.
+    card.locator(".msg-menu").click()
+    offered = w.page.get_by_role("dialog").get_by_role("button").all_inner_texts()
+    assert "タスクを編集" not in offered and "タスクにする" not in offered
+    w.page.keyboard.press("Escape")
     finish(w)
 
 
