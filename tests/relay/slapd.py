@@ -9,7 +9,8 @@ binds are refused without TLS (``security simple_bind=128``): a client that skip
 StartTLS could not sign anyone in.  ``stop()`` ends it (and ``start()`` again serves
 the same database); the context manager stops it and removes its directory.
 
-As root, slapd drops to the ``openldap`` user the package made.
+As root, slapd drops to the ``openldap`` user the package made (its files are handed to
+it; the directory is made under /tmp so that user can reach it).
 """
 
 from __future__ import annotations
@@ -196,16 +197,26 @@ access to * by users read by * none
         (d / "data.ldif").write_text("\n".join(ldif), encoding="utf-8")
         subprocess.run([str(SLAPADD), "-f", str(d / "slapd.conf"), "-l", str(d / "data.ldif")],
                        check=True, capture_output=True)
-        if os.getuid() == 0:
+        if self._drop_to_openldap():
             ldap = pwd.getpwnam("openldap")
             for p in [d, *d.rglob("*")]:
                 os.chown(p, ldap.pw_uid, ldap.pw_gid)
+
+    @staticmethod
+    def _drop_to_openldap() -> bool:
+        if os.getuid() != 0:
+            return False
+        try:
+            pwd.getpwnam("openldap")
+            return True
+        except KeyError:  # the package's user is missing: slapd runs as we do
+            return False
 
     def start(self) -> "Slapd":
         if not (self.dir / "slapd.conf").exists():
             self._write()
         cmd = [str(SLAPD), "-f", str(self.dir / "slapd.conf"), "-h", f"{self.uri}/", "-d", "0"]
-        if os.getuid() == 0:
+        if self._drop_to_openldap():
             cmd += ["-u", "openldap", "-g", "openldap"]
         log = open(self.dir / "slapd.log", "ab")
         self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)

@@ -321,3 +321,18 @@ def test_a_wrong_service_password_is_unavailable_not_a_wrong_password(
     Path(cfg.bind_password_file).write_text("not it\n", encoding="utf-8")
     with pytest.raises(DirectoryUnavailable, match="service bind"):
         check_sync(cfg, "tanaka", TANAKA_PW)
+
+
+def test_check_config_names_the_bad_ldap_keys(tmp_path: Path) -> None:
+    from relay.config import ConfigError, load
+    bad = tmp_path / "relayd.toml"
+    for table, key in [('kinds = ["admin"]', "ldap.kinds"),
+                       ('enabled = true\nservers = ["http://dc1"]\nbase_dn = "dc=x"', "ldap.servers"),
+                       ('enabled = true\nservers = ["ldaps://dc1"]', "ldap.base_dn"),
+                       ('enabled = true\nservers = ["ldaps://dc1"]\nbase_dn = "dc=x"\n'
+                        'user_filter = "(uid=tanaka)"', "ldap.user_filter"),
+                       ("timeout_s = 0", "ldap.timeout_s"), ("porte = 1", "ldap.porte")]:
+        bad.write_text(f"[ldap]\n{table}\n", encoding="utf-8")
+        with pytest.raises(ConfigError) as refused:
+            load(bad)
+        assert refused.value.path == key, (table, str(refused.value))
