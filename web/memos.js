@@ -43,6 +43,7 @@ function writeMemo(ctx, room) {
     h("div", { class: "form-actions" },
       h("button", { type: "button", class: "btn secondary", onclick: () => d.close() }, "やめる"), submit));
   const d = dialog("電話メモ", form);
+  form.addEventListener("input", () => { error.textContent = ""; });
   to.focus();
 
   form.addEventListener("submit", async (e) => {

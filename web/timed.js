@@ -16,7 +16,7 @@ import { get, post, del, newClientId } from "./api.js";
 import { dateTime } from "./format.js";
 import { summary } from "./cards.js";
 import { Talk } from "./talk.js";
-import { registerComposerAction, registerEvent, registerMessageAction } from "./extend.js";
+import { registerComposerAction, registerEvent, registerMessageAction, registerSessionHooks } from "./extend.js";
 
 const pad = (n) => String(n).padStart(2, "0");
 
@@ -92,12 +92,15 @@ registerEvent("message.reminded", (ctx, ev) => {
 // The caller's pending schedules, id -> Scheduled; null until first loaded.
 let pending = null;
 let listView = null; // the open 予約一覧, redrawn on changes
+// Schedules relayd dropped while this page was open: a toast goes after a few seconds,
+// so 予約一覧 keeps saying which were not sent and why.
+const dropped = [];
 
 const DROPPED = {
   not_member: "送信する時点でこのトークのメンバーではなくなっていたため",
   sender_disabled: "アカウントが無効になっていたため",
   room_archived: "トークがアーカイブされていたため",
-  my_number_blocked: "個人番号（マイナンバー）が含まれ、庁外の参加者がいるトークには送れなくなったため",
+  my_number_blocked: "個人番号（マイナンバー）が含まれ、庁外の参加者が加わったトークには送れないため",
 };
 
 async function loadPending() {
@@ -135,6 +138,7 @@ function scheduleDialog(ctx, room) {
     h("div", { class: "form-actions" },
       h("button", { type: "button", class: "btn secondary", onclick: () => d.close() }, "やめる"), submit));
   const d = dialog("予約送信", form);
+  form.addEventListener("input", () => { error.textContent = ""; });
   (draft ? when : text).focus();
 
   form.addEventListener("submit", async (e) => {
@@ -188,8 +192,16 @@ async function cancel(ctx, s, button) {
 async function listDialog(ctx) {
   const list = h("ul", { class: "sched-list", "aria-label": "予約中のメッセージ" });
   const count = h("p", { class: "muted", role: "status" }, "読み込んでいます…");
-  const d = dialog("予約一覧", h("div", {}, count, list), { onClose: () => { listView = null; } });
+  const notSent = h("div", { class: "sched-dropped" });
+  const d = dialog("予約一覧", h("div", {}, count, list, notSent), { onClose: () => { listView = null; } });
   const draw = () => {
+    clear(notSent, dropped.length ? [h("h3", {}, "送信されなかった予約"),
+      h("ul", { class: "sched-list" }, dropped.map((s) => h("li", { class: "sched-item" },
+        h("div", { class: "sched-main" },
+          h("p", { class: "sched-when" }, h("time", { datetime: s.send_at }, dateTime(new Date(s.send_at))),
+            h("span", { class: "sched-room" }, roomLabel(ctx, s.room_id))),
+          h("p", { class: "sched-body" }, s.body),
+          h("p", { class: "sched-reason" }, `${droppedWhy(s.reason)}、送信されませんでした。`)))))] : null);
     const items = [...pending.values()].sort((a, b) => (a.send_at < b.send_at ? -1 : a.send_at > b.send_at ? 1 : 0));
     count.textContent = items.length ? `予約中のメッセージ ${items.length} 件` : "予約中のメッセージはありません。";
     clear(list, items.map((s) => {
@@ -215,6 +227,16 @@ async function listDialog(ctx) {
   draw();
 }
 
+// What this module remembers belongs to one login: the next person on a shared PC
+// starts with none of it (the page is not reloaded between logins).
+function forget() {
+  reminded.clear();
+  pending = null;
+  listView = null;
+  dropped.length = 0;
+}
+registerSessionHooks({ start: forget, leave: forget });
+
 registerComposerAction("予約送信", scheduleDialog);
 registerComposerAction("予約一覧", (ctx) => listDialog(ctx));
 
@@ -238,10 +260,13 @@ registerEvent("scheduled.sent", (ctx, ev) => {
   ctx.toast(`予約したメッセージを「${roomLabel(ctx, ev.scheduled.room_id)}」に送信しました：${short(ev.scheduled.body)}`);
 });
 
+function droppedWhy(reason) { return DROPPED[reason] || `理由（${reason || "不明"}）により`; }
+
 registerEvent("scheduled.dropped", (ctx, ev) => {
   if (pending) pending.delete(ev.scheduled.id);
-  changed();
   const reason = ev.reason || ev.scheduled.reason;
-  ctx.toast(`予約したメッセージ「${short(ev.scheduled.body)}」は送信されませんでした。${
-    DROPPED[reason] || `理由：${reason || "不明"}`}。`);
+  dropped.unshift({ ...ev.scheduled, reason });
+  changed();
+  ctx.toast(`予約したメッセージ「${short(ev.scheduled.body)}」は、${droppedWhy(reason)}送信されませんでした。`
+    + "「＋」→「予約一覧」で確認できます。");
 });

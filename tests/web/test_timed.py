@@ -332,7 +332,16 @@ def test_a_scheduled_message_that_may_no_longer_go_out_is_dropped_with_its_reaso
     admin.page.locator(".toast", has_text="送信を予約しました").wait_for()
     api(r, "lgwan", "POST", f"/api/v1/rooms/{room['id']}/members", admin_token,
         {"account_id": people.partner["id"]})
-    admin.page.locator(".toast", has_text="送信されませんでした。個人番号（マイナンバー）が含まれ").wait_for(timeout=SLOW)
+    admin.page.locator(".toast", has_text="個人番号（マイナンバー）が含まれ、庁外の参加者が加わったトークには"
+                       "送れないため送信されませんでした").wait_for(timeout=SLOW)
     admin.shot("scheduled-send-dropped-phone")
     assert admin.page.locator(".msg", has_text=MY_NUMBER).count() == 0
+    # The toast goes; 予約一覧 keeps saying which was not sent, and why.
+    plus(admin, "予約一覧")
+    lst = admin.page.get_by_role("dialog")
+    lst.get_by_role("status").filter(has_text="予約中のメッセージはありません。").wait_for()
+    gone = lst.locator(".sched-dropped .sched-item")
+    assert gone.count() == 1 and MY_NUMBER in gone.inner_text()
+    assert "庁外の参加者が加わったトークには送れないため、送信されませんでした。" in gone.inner_text()
+    admin.shot("scheduled-send-dropped-list-phone")
     finish(admin)
