@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import signal
 import socket
 import sqlite3
 import threading
@@ -20,8 +21,9 @@ from cryptography.hazmat.primitives import serialization
 
 from relay.ldap_config import LdapConfig
 from relay.ldapauth import DirectoryUnavailable, check_sync
-from tests.e2e.harness import Relayd, relayd
+from tests.e2e.harness import Relayd, relayd, toml_dumps
 from tests.e2e.test_control import relayctl
+from tests.e2e.test_operations import wait_for
 from tests.relay import slapd
 from tests.relay.slapd import PEOPLE, SERVICE_DN, SERVICE_PASSWORD, Slapd, User
 
@@ -179,6 +181,20 @@ async def test_directory_down_is_503_and_the_local_admin_still_signs_in(
         assert refused and refused[-1]["code"] == "directory_unavailable"
         s.start()  # back: sign-in works again without touching relayd
         assert login(r, "tanaka", TANAKA_PW).status == 200
+
+
+async def test_turned_on_by_sighup_without_a_restart(directory: Slapd, tmp_path: Path) -> None:
+    cfg = config(directory, tmp_path)
+    ldap = cfg.pop("ldap")
+    with relayd(tmp_path, cfg) as r:
+        add_account(r, "tanaka", "staff")
+        assert login(r, "tanaka", LOCAL_PW).status == 200
+        r.config_path.write_text(r.config_path.read_text(encoding="utf-8")
+                                 + toml_dumps({"ldap": ldap}), encoding="utf-8")
+        r.signal(signal.SIGHUP)
+        assert "config reloaded: ldap." in wait_for(r, "config reloaded")
+        assert login(r, "tanaka", TANAKA_PW).status == 200
+        assert login(r, "tanaka", LOCAL_PW).status == 401
 
 
 def silent_server() -> tuple[socket.socket, threading.Event]:
