@@ -26,7 +26,7 @@ function draw(ctx, e) {
   const mine = v && v.my_answer;
   const parts = [cardHead("参集確認", r.title, r.needed ? `必要 ${r.needed} 人` : null)];
   if (r.closed) parts.push(h("p", { class: "g-banner" }, "この参集確認は終了しました。"));
-  else if (r.filled) parts.push(h("p", { class: "g-banner g-ok" }, "必要な人数が揃いました"));
+  else if (r.filled && !(v && v.notice)) parts.push(h("p", { class: "g-banner g-ok" }, "必要な人数が揃いました"));
   if (r.needed) parts.push(h("p", { class: "g-progress" }, `${r.options[0]} ${coming} 人／必要 ${r.needed} 人`, bar(Math.min(coming, r.needed), r.needed)));
   parts.push(h("ul", { class: "g-tally", "aria-label": "回答の集計" },
     r.options.map((o, i) => h("li", { class: i === 0 ? "g-first" : null }, h("span", {}, o), h("strong", {}, `${r.tally[o] || 0} 人`))),
@@ -38,7 +38,7 @@ function draw(ctx, e) {
       value: mine && mine.eta_minutes !== null ? String(mine.eta_minutes) : "" });
     const comment = h("input", { type: "text", maxlength: 500, autocomplete: "off", dataset: { keep: "comment" }, value: mine ? mine.comment : "" });
     parts.push(h("div", { class: "g-answer-box" },
-      h("div", { class: "g-fields" }, h("label", { class: "g-inline" }, "到着までの時間（分・任意）", eta),
+      h("div", { class: "g-fields" }, h("label", { class: "g-inline" }, "到着まで（分・任意）", eta),
         h("label", { class: "g-inline" }, "コメント（任意）", comment)),
       h("div", { class: "g-big", role: "group", "aria-label": mine ? "回答を変更する" : "回答する" }, r.options.map((o, i) =>
         h("button", { type: "button", class: `btn g-answer-btn${i === 0 ? "" : " secondary"}`, "aria-pressed": String(!!mine && mine.option === o),

@@ -147,13 +147,15 @@ function createSchedule(ctx, room) {
   const list = h("ol", { class: "g-slots-edit" });
   const add = h("button", { type: "button", class: "btn secondary small" }, "＋ 候補を追加");
   const error = h("p", { class: "error", role: "alert" });
-  const rows = () => [...list.children].map((li) => li.slot);
+  const rows = () => [...list.children].map((li) => li.kkSlot);
   const renumber = () => {
     [...list.children].forEach((li, i) => {
       li.querySelector("legend").textContent = `候補 ${i + 1}`;
-      for (const [k, input] of Object.entries(li.slot)) input.id = `sch-${k}-${i}`;
+      for (const [k, input] of Object.entries(li.kkSlot)) input.id = `sch-${k}-${i}`;
       for (const label of li.querySelectorAll("label")) label.htmlFor = `sch-${label.dataset.k}-${i}`;
-      li.querySelector(".icon-btn").setAttribute("aria-label", `候補 ${i + 1} を削除`);
+      const remove = li.querySelector(".icon-btn");
+      remove.setAttribute("aria-label", `候補 ${i + 1} を削除`);
+      remove.hidden = list.children.length === 1; // one candidate at least
     });
     add.disabled = list.children.length >= 30;
   };
@@ -166,9 +168,8 @@ function createSchedule(ctx, room) {
     const remove = h("button", { type: "button", class: "icon-btn small" }, "×");
     const li = h("li", {}, h("fieldset", { class: "g-slot" }, h("legend", {}),
       lab("date", "日付"), lab("start", "開始"), lab("end", "終了（任意）"), lab("label", "場所・メモ（任意）"), remove));
-    li.slot = slot;
+    li.kkSlot = slot;
     remove.addEventListener("click", () => {
-      if (list.children.length <= 1) return;
       const next = li.nextElementSibling || li.previousElementSibling;
       li.remove();
       renumber();
@@ -190,7 +191,7 @@ function createSchedule(ctx, room) {
     const li = row(date, last.start.value, last.end.value);
     list.append(li);
     renumber();
-    li.slot.date.focus();
+    li.kkSlot.date.focus();
   });
   const submit = h("button", { type: "submit", class: "btn" }, "作成する");
   const form = h("form", { class: "form", novalidate: true },
