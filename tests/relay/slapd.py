@@ -146,11 +146,13 @@ class Slapd:
     port: int = field(default_factory=free_port)
     # The names the server's certificate is for (a wrong one: the host name check).
     cert_names: tuple[str, ...] = ("localhost", "127.0.0.1")
+    # "ldaps": TLS from the first byte instead of StartTLS on ldap://.
+    scheme: str = "ldap"
     proc: subprocess.Popen[bytes] | None = None
 
     @property
     def uri(self) -> str:
-        return f"ldap://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     @property
     def ca_file(self) -> Path:

@@ -325,6 +325,24 @@ def test_the_password_crosses_only_in_verified_tls(directory: Slapd, tmp_path: P
             check_sync(untrusted, "tanaka", TANAKA_PW)
 
 
+def test_the_next_server_answers_when_the_first_is_down(directory: Slapd,
+                                                        tmp_path: Path) -> None:
+    dead = f"ldap://127.0.0.1:{slapd.free_port()}"
+    cfg = cfg_for(directory, tmp_path, servers=[dead, directory.uri])
+    assert check_sync(cfg, "tanaka", TANAKA_PW).user is not None
+    with pytest.raises(DirectoryUnavailable, match=dead):
+        check_sync(dataclasses.replace(cfg, servers=(dead,)), "tanaka", TANAKA_PW)
+
+
+def test_ldaps_from_the_first_byte(tmp_path: Path) -> None:
+    with Slapd(USERS, scheme="ldaps") as s:
+        cfg = cfg_for(s, tmp_path)
+        assert cfg.servers[0].startswith("ldaps://")
+        found = check_sync(cfg, "tanaka", TANAKA_PW)
+        assert found.user is not None and found.user.dn == f"uid=tanaka,{PEOPLE}"
+        assert check_sync(cfg, "tanaka", "wrong password 1").reason == "wrong_password"
+
+
 def test_a_certificate_for_another_host_is_refused(tmp_path: Path) -> None:
     with Slapd(USERS, cert_names=("directory.example.lg.jp",)) as other_host:
         with pytest.raises(DirectoryUnavailable, match="doesn't match"):
