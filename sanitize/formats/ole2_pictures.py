@@ -25,20 +25,23 @@ over the old file data, the rest of the record zero-filled: every length field s
 as it was, and the zeros after the image's end (after JPEG's EOI, PNG's IEND) carry
 nothing and are ignored by readers.  What cannot be rebuilt that way is blocked
 ``picture_not_rebuilt``, never passed: a picture that does not fit even re-encoded,
-one that does not decode, metafiles (EMF, WMF, PICT: Office's own parsers for them
-have a long exploit history, and a blank one at the same size is not written here),
-DIB and TIFF BLIPs, and JPEG or PNG data found outside any BLIP record this module
-understands.
+one that does not decode, PICT, DIB and TIFF BLIPs, and JPEG or PNG data found
+outside any BLIP record this module understands.  EMF and WMF pictures (vector
+metafiles: their parsers have a long exploit history, and nothing here draws them)
+become a blank metafile, deflated into the same record, whose metafile header keeps
+the picture's bounds and size: the document lays out as before, the picture empty,
+as the OOXML and RTF paths put a blank placeholder where a metafile was.
 
 ``check`` is verify's half: it reads the output's streams again, finds the BLIPs the
 same way and requires every one to be a JPEG or PNG with no metadata segment or
-chunk and nothing but zeros after its end.
+chunk and nothing but zeros after its end, or exactly the blank metafile.
 """
 
 from __future__ import annotations
 
 import io
 import struct
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -63,6 +66,17 @@ BLIPS = {
 RASTER_REBUILT = frozenset({"jpeg", "png"})
 _METAFILES = frozenset({"emf", "wmf", "pict"})
 _METAFILE_HEADER = 34  # OfficeArtMetafileHeader
+_METAFILE_HEAD = struct.Struct("<I16s8sIBB")  # cbSize, rcBounds, ptSize, cbSave, compression, filter
+# The blank metafiles an EMF or WMF picture becomes: a header and the end record,
+# nothing drawn (MS-EMF EMR_HEADER + EMR_EOF; MS-WMF META_HEADER + META_EOF, the
+# form OfficeArt stores, without the placeable header).
+BLANK = {
+    "emf": struct.pack("<II4i4iIIIIHHIII2i2i", 1, 88, 0, 0, 0, 0, 0, 0, 100, 100,
+                       0x464D4520, 0x10000, 108, 2, 1, 0, 0, 0, 0, 1024, 768, 320, 240)
+    + struct.pack("<IIIII", 14, 20, 0, 16, 20),
+    "wmf": struct.pack("<HHHIHIH", 1, 9, 0x0300, 12, 0, 3, 0) + struct.pack("<IH", 3, 0),
+}
+_BLANK_PACKED = {k: zlib.compress(v, 9) for k, v in BLANK.items()}
 _NAMES = {"emf": "EMF", "wmf": "WMF", "pict": "PICT", "dib": "DIB (bitmap)", "tiff": "TIFF",
           "jpeg": "JPEG", "png": "PNG"}
 _SIGNATURES = {"jpeg": b"\xff\xd8\xff", "png": b"\x89PNG\r\n\x1a\n"}
@@ -83,10 +97,27 @@ class Blip:
     kind: str  # jpeg png emf wmf pict dib tiff
 
 
+def _looks_like(buf: bytes | bytearray, kind: str, at: int, end: int) -> bool:
+    """Whether the data of a BLIP record of ``kind`` starts as that format does: a
+    header look-alike in other data (text in the Symbol font is U+F0xx) is no BLIP.
+    A real picture without its signature is nothing a reader decodes; picture data
+    anywhere outside a BLIP is ``stray_pictures``'."""
+    if kind in _METAFILES:  # OfficeArtMetafileHeader: compression 0 or 0xFE, filter 0xFE
+        return at - 2 >= 0 and buf[at - 2] in (0x00, 0xFE) and buf[at - 1] == 0xFE
+    head = bytes(buf[at:min(at + 8, end)])
+    if kind == "dib":
+        return len(head) >= 4 and int.from_bytes(head[:4], "little") in (12, 40, 52, 56, 64,
+                                                                          108, 124)
+    if kind == "tiff":
+        return head[:4] in (b"II*\0", b"MM\0*")
+    return head.startswith(_SIGNATURES[kind])
+
+
 def find_blips(buf: bytes | bytearray) -> list[Blip]:
     """Every BLIP record of ``buf``: a header of the right version, instance and type
-    whose length stays inside ``buf``; records inside an earlier one's data (a header
-    look-alike in a picture) are not counted."""
+    whose length stays inside ``buf`` and whose data starts as its format does;
+    records inside an earlier one's data (a header look-alike in a picture) are not
+    counted."""
     found: list[Blip] = []
     size = len(buf)
     for rtype, (kind, instances) in BLIPS.items():
@@ -100,7 +131,7 @@ def find_blips(buf: bytes | bytearray) -> list[Blip]:
                 ids = 16 * (2 if ver_inst >> 4 & 1 else 1)
                 data_start = start + 8 + ids + (_METAFILE_HEADER if kind in _METAFILES else 1)
                 end = start + 8 + length
-                if data_start <= end <= size:
+                if data_start <= end <= size and _looks_like(buf, kind, data_start, end):
                     found.append(Blip(start, data_start, end, kind))
             i = buf.find(needle, i + 1)
     found.sort(key=lambda b: b.start)
@@ -203,7 +234,7 @@ def rebuild_streams(streams: Iterable[tuple[tuple[str, ...], bytes]], kind: str,
         blips = find_blips(view.logical)
         where = "/".join(path)
         for blip in blips:
-            if blip.kind not in RASTER_REBUILT:
+            if blip.kind not in RASTER_REBUILT and blip.kind not in BLANK:
                 raise Blocked("picture_not_rebuilt",
                               f"{_NAMES[blip.kind]} picture in {where} at {view.physical(blip.start)}")
         stray = _stray_outside(view, blips)
@@ -225,6 +256,9 @@ def rebuild_streams(streams: Iterable[tuple[tuple[str, ...], bytes]], kind: str,
         out = bytearray(view.data)
         where = "/".join(path)
         for blip in blips:
+            if blip.kind in BLANK:
+                removed.append(_blanked(view, out, blip, where))
+                continue
             old = bytes(view.logical[blip.data_start:blip.end])
             key = (old, len(old))
             if key not in done:  # the same picture twice (a .doc repeats them) once
@@ -236,6 +270,24 @@ def rebuild_streams(streams: Iterable[tuple[tuple[str, ...], bytes]], kind: str,
                                    f"{detail}: {pictures.summary(what)}" if what else detail))
         changed[path] = bytes(out)
     return changed, removed
+
+
+def _blanked(view: _View, out: bytearray, blip: Blip, where: str) -> Removed:
+    """An EMF or WMF picture replaced by a blank metafile, deflated, in the same record:
+    its metafile header keeps the picture's bounds and size (where the document shows
+    it) and names the new lengths; the rest of the record is zero-filled."""
+    at = view.physical(blip.start)
+    packed = _BLANK_PACKED[blip.kind]
+    room = blip.end - blip.data_start
+    if len(packed) > room:
+        raise Blocked("picture_not_rebuilt",
+                      f"{_NAMES[blip.kind]} picture in {where} at {at}: too small to blank")
+    head = blip.data_start - _METAFILE_HEADER
+    _, bounds, size, _, _, _ = _METAFILE_HEAD.unpack(bytes(view.logical[head:blip.data_start]))
+    new = _METAFILE_HEAD.pack(len(BLANK[blip.kind]), bounds, size, len(packed), 0, 0xFE)
+    view.put(out, head, new + packed + bytes(room - len(packed)))
+    return Removed("ole2.image_removed", f"{where} at {at} ({_NAMES[blip.kind]}): replaced by "
+                   "a blank picture of the same size")
 
 
 def _rebuilt(data: bytes, kind: str, budget: pictures.PixelBudget,
@@ -299,9 +351,26 @@ def check(streams: Iterable[tuple[tuple[str, ...], bytes]], kind: str) -> None:
         for blip in blips:
             body = bytes(view.logical[blip.data_start:blip.end])
             why = (_jpeg_problem(body) if blip.kind == "jpeg" else
-                   _png_problem(body) if blip.kind == "png" else f"{_NAMES[blip.kind]} picture")
+                   _png_problem(body) if blip.kind == "png" else
+                   _metafile_problem(view.logical, blip) if blip.kind in BLANK
+                   else f"{_NAMES[blip.kind]} picture")
             if why:
                 raise VerifyFailed(f"{where} at {view.physical(blip.start)}: {why}")
+
+
+def _metafile_problem(buf: bytes, blip: Blip) -> str | None:
+    """None when the metafile is exactly the blank one, deflated, then zeros."""
+    head = blip.data_start - _METAFILE_HEADER
+    cb_size, _, _, cb_save, compression, _ = _METAFILE_HEAD.unpack(buf[head:blip.data_start])
+    body = buf[blip.data_start:blip.end]
+    blank = BLANK[blip.kind]
+    if compression != 0 or cb_size != len(blank) or cb_save > len(body) or body[cb_save:].strip(b"\0"):
+        return f"{_NAMES[blip.kind]} picture that is not the blank one"
+    try:
+        inflated = zlib.decompressobj().decompress(body[:cb_save], len(blank) + 1)
+    except zlib.error:
+        inflated = b""
+    return None if inflated == blank else f"{_NAMES[blip.kind]} picture that is not the blank one"
 
 
 def _jpeg_problem(body: bytes) -> str | None:

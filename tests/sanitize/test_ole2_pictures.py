@@ -63,17 +63,35 @@ def png_with_text() -> bytes:
     return out.getvalue()
 
 
+EMF_TEXT = "KK-EMF-PAYLOAD".encode("utf-16-le")
+
+
 def emf() -> bytes:
-    """A header-only EMF (EMR_HEADER then EMR_EOF)."""
-    header = struct.pack("<II4i4i4sIIIHHIIII2i", 1, 88, 0, 0, 100, 100, 0, 0, 2540, 2540,
-                         b" EMF", 0x10000, 108, 2, 0, 0, 0, 0, 0, 0, 1024, 768)
-    return header + struct.pack("<IIIII", 14, 20, 0, 0, 20)
+    """An EMF with a description string and a comment record (EMR_HEADER,
+    EMR_COMMENT carrying a marker, EMR_EOF)."""
+    comment = struct.pack("<III", 70, 12 + 4 + 28, 28) + b"KK-EMF-COMMENT-PAYLOAD-HERE"[:28].ljust(28, b"!")
+    size = 108 + len(EMF_TEXT) + len(comment) + 20
+    header = struct.pack("<II4i4iIIIIHHIII2i2i", 1, 108 + len(EMF_TEXT), 0, 0, 100, 100,
+                         0, 0, 2540, 2540, 0x464D4520, 0x10000, size, 3, 1, 0,
+                         len(EMF_TEXT) // 2, 108, 0, 1024, 768, 320, 240)
+    header += bytes(108 - len(header))
+    return header + EMF_TEXT + comment + struct.pack("<IIIII", 14, 20, 0, 16, 20)
+
+
+def wmf() -> bytes:
+    """A WMF that draws text (META_TEXTOUT) then ends."""
+    text = b"KK-WMF-TEXT!"
+    record = struct.pack("<IHH", (8 + len(text) + 4) // 2, 0x0521, len(text)) + text + \
+        struct.pack("<hh", 10, 10)
+    body = record + struct.pack("<IH", 3, 0)
+    return struct.pack("<HHHIHIH", 1, 9, 0x0300, (18 + len(body)) // 2, 0, len(record) // 2,
+                       0) + body
 
 
 # -- OfficeArt records (MS-ODRAW) ----------------------------------------------------
 
 _BLIP = {"jpeg": (0xF01D, 0x46A, 5), "png": (0xF01E, 0x6E0, 6), "emf": (0xF01A, 0x3D4, 2),
-         "wmf": (0xF01B, 0x216, 3)}
+         "wmf": (0xF01B, 0x216, 3), "pict": (0xF01C, 0x542, 4)}
 
 
 def record(rtype: int, body: bytes, ver: int = 0, inst: int = 0) -> bytes:
@@ -82,7 +100,7 @@ def record(rtype: int, body: bytes, ver: int = 0, inst: int = 0) -> bytes:
 
 def blip(data: bytes, kind: str = "jpeg") -> bytes:
     rtype, inst, _ = _BLIP[kind]
-    if kind in ("emf", "wmf"):  # OfficeArtMetafileHeader, then the (deflated) metafile
+    if kind in ("emf", "wmf", "pict"):  # OfficeArtMetafileHeader, then the (deflated) metafile
         import zlib
 
         packed = zlib.compress(data)
@@ -278,15 +296,55 @@ def test_ppt_pictures_stream_keeps_every_offset(tmp_path: Path) -> None:
     judges_find_nothing(r.output, tmp_path)
 
 
-@pytest.mark.parametrize("make, name, what", [
-    (lambda: doc_with((phone_photo(), "jpeg"), (emf(), "emf")), "図面.doc", "EMF picture in Data"),
-    (lambda: ppt_with((emf(), "wmf")), "図面.ppt", "WMF picture in Pictures"),
-], ids=["doc-emf", "ppt-wmf"])
-def test_a_metafile_picture_blocks_the_document(make, name: str, what: str) -> None:
-    r = disarm(make(), name)
+def inflated_metafile(stream_data: bytes, at: int) -> tuple[bytes, bytes, bytes]:
+    """(the metafile's bounds and size, the inflated metafile, what follows it in its
+    record) of the metafile BLIP record at ``at``."""
+    import zlib
+
+    size = struct.unpack_from("<I", stream_data, at + 4)[0]
+    head = stream_data[at + 24:at + 24 + 34]
+    cb_save, compression = struct.unpack_from("<IB", head, 28)
+    assert compression == 0
+    body = stream_data[at + 24 + 34:at + 8 + size]
+    return head[4:28], zlib.decompress(body[:cb_save]), body[cb_save:]
+
+
+@pytest.mark.parametrize("kind, make, name", [
+    ("emf", lambda: doc_with((emf(), "emf"), (png_with_text(), "png")), "図面.doc"),
+    ("wmf", lambda: ppt_with((wmf(), "wmf")), "図面.ppt"),
+])
+def test_a_metafile_picture_becomes_a_blank_one_of_the_same_size(kind: str, make, name: str) -> None:
+    data = make()
+    r = disarm(data, name)
+    assert r.verdict is Verdict.SANITIZED, r.detail
+    [detail] = details(r, "ole2.image_removed")
+    assert f"({kind.upper()}): replaced by a blank picture" in detail
+    assert r.output is not None
+    stream_name = "Data" if name.endswith(".doc") else "Pictures"
+    before, after = streams(data)[stream_name], streams(r.output)[stream_name]
+    assert len(after) == len(before)
+    needle = struct.pack("<HH", _BLIP[kind][1] << 4, _BLIP[kind][0])
+    at = before.find(needle)
+    assert after[at:at + 24] == before[at:at + 24]  # header, length, id unchanged
+    bounds, metafile, rest = inflated_metafile(after, at)
+    assert bounds == inflated_metafile(before, at)[0]
+    assert not rest.strip(b"\0")
+    assert b"KK-" not in metafile and EMF_TEXT not in metafile
+    if kind == "emf":  # EMR_HEADER then EMR_EOF: two records, nothing drawn
+        assert struct.unpack_from("<II", metafile, 0) == (1, 88)
+        assert struct.unpack_from("<I", metafile, 88)[0] == 14 and len(metafile) == 108
+    else:  # META_HEADER then META_EOF
+        assert metafile[18:] == struct.pack("<IH", 3, 0)
+    ole2.verify(r.output, "doc" if name.endswith(".doc") else "ppt", Context(CFG))
+    with pytest.raises(VerifyFailed, match="not the blank one"):
+        ole2.verify(data, "doc" if name.endswith(".doc") else "ppt", Context(CFG))
+
+
+def test_a_pict_picture_blocks_the_document() -> None:
+    r = disarm(ppt_with((wmf(), "pict")), "図面.ppt")
     assert r.verdict is Verdict.BLOCKED and r.reason == "picture_not_rebuilt", r.detail
     assert (r.message_ja, r.message_en) == REASONS["picture_not_rebuilt"]
-    assert what in r.detail
+    assert "PICT picture in Pictures" in r.detail
 
 
 def test_jpeg_data_outside_any_picture_record_blocks_the_document() -> None:
