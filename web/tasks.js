@@ -217,7 +217,7 @@ class MyTasks {
   constructor(ctx) {
     this.ctx = ctx;
     this.tasks = [];
-    this.shown = false;
+    this.loads = 0; // only the newest load is drawn when the filter is flipped quickly
     this.withDone = h("input", { type: "checkbox", id: "mytasks-done", onchange: () => this.load() });
     this.status = h("p", { class: "muted", role: "status" });
     this.list = h("ul", { class: "task-list", "aria-label": "マイタスク一覧" });
@@ -228,14 +228,16 @@ class MyTasks {
   }
 
   async show() {
-    this.shown = true;
     await this.load();
   }
 
   async load() {
     const q = this.withDone.checked ? "assignee=me&limit=500" : "assignee=me&done=false&limit=500";
+    const seq = ++this.loads;
     try {
-      this.tasks = (await get(`/api/v1/tasks?${q}`)).tasks.sort(byDue);
+      const { tasks } = await get(`/api/v1/tasks?${q}`);
+      if (seq !== this.loads) return;
+      this.tasks = tasks.sort(byDue);
       this.render();
     } catch (err) {
       this.status.textContent = err.message;
