@@ -61,7 +61,7 @@ class LdapConfig:
     connect_timeout_s: float = field(default=5.0, metadata={"min": 0.1, "max": 120})
     # Each answer the directory owes; a slower directory is "unavailable" (503).
     timeout_s: float = field(default=10.0, metadata={"min": 0.1, "max": 300})
-    # Directory binds running at once (threads); more wait, at most timeout_s.
+    # Directory checks running at once (threads); more wait for a free one.
     max_concurrent: int = field(default=4, metadata={"min": 1, "max": 256})
 
     def __post_init__(self) -> None:

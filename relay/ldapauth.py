@@ -241,9 +241,11 @@ class Directory:
         return self._limiter
 
     async def check(self, cfg: LdapConfig, login: str, password: str) -> Verdict:
-        # Waiting for a thread, connecting, StartTLS, up to three requests: each step
-        # has its own timeout; this bounds them all even if one is not honoured.
-        budget = cfg.timeout_s * 5 + cfg.connect_timeout_s * 2
+        # Each step has its own timeout (per server: two connections, each with
+        # StartTLS and a bind, and the search); this bounds the wait for a thread and
+        # them all together, even if one of them were not honoured.
+        budget = cfg.timeout_s + len(cfg.servers) * (2 * cfg.connect_timeout_s
+                                                     + 6 * cfg.timeout_s)
         with trio.move_on_after(budget):
             try:
                 return await trio.to_thread.run_sync(
