@@ -5,7 +5,10 @@
 //
 // The editor draws in the photo's own pixels (capped at MAX_SIDE on the long side)
 // and only shows them scaled to fit, so what is sent has the photo's resolution on
-// any screen.  Pointer Events, so a mouse, a pen and a finger draw alike.  What is
+// any screen.  That canvas changes once per finished shape; the shape being drawn
+// and the text being typed go on an overlay at screen resolution, because drawing
+// a 12-megapixel photo again at every pointer move takes far longer than a frame
+// (bench/annotate.py).  Pointer Events, so a mouse, a pen and a finger draw alike.  What is
 // uploaded is a fresh canvas encoding: the original's EXIF (GPS position, camera) is
 // not carried over, by construction -- keep it that way.
 
@@ -101,7 +104,9 @@ class Editor {
     this.canvas = h("canvas", { class: "annotate-canvas", role: "img",
       "aria-label": "書き込む写真", dataset: { ready: "false" } });
     this.ctx2d = this.canvas.getContext("2d");
-    this.stage = h("div", { class: "annotate-stage" }, this.canvas);
+    this.overlay = h("canvas", { class: "annotate-overlay", "aria-hidden": "true" });
+    this.frameEl = h("div", { class: "annotate-frame" }, this.canvas, this.overlay);
+    this.stage = h("div", { class: "annotate-stage" }, this.frameEl);
     this.status = h("p", { class: "annotate-status", role: "status" }, "写真を読み込んでいます…");
     this.toolBtns = TOOLS.map(([tool, label]) => h("button", { type: "button", class: "tool-btn",
       dataset: { tool }, "aria-pressed": String(tool === this.tool), onclick: (e) => this.pick(tool, e) }, label));
@@ -167,25 +172,25 @@ class Editor {
     // Transparent PNG / GIF stay PNG; everything else becomes a JPEG on white.
     this.type = /png|gif/.test(this.file.type) ? "image/png" : "image/jpeg";
     this.fit();
-    this.render();
+    this.redraw();
     this.canvas.dataset.ready = "true";
     this.sendBtn.disabled = false;
     this.status.textContent = "写真の上をなぞって書き込みます。";
   }
 
   wire() {
-    const c = this.canvas;
+    const c = this.overlay;
     c.addEventListener("pointerdown", (e) => this.down(e));
     c.addEventListener("pointermove", (e) => this.move(e));
     c.addEventListener("pointerup", (e) => this.up(e));
     c.addEventListener("pointercancel", (e) => {
-      if (e.pointerId === this.pointer) { this.pointer = null; this.draft = null; this.render(); }
+      if (e.pointerId === this.pointer) { this.pointer = null; this.draft = null; this.preview(); }
     });
     // The whole stage is the photo's frame: resizing the window (or turning the
     // phone) scales the photo again.
     this.resize = new ResizeObserver(() => this.fit());
     this.resize.observe(this.stage);
-    this.textInput.addEventListener("input", () => this.render());
+    this.textInput.addEventListener("input", () => this.preview());
     this.textInput.addEventListener("keydown", (e) => {
       // Enter confirms an IME conversion; only a plain Enter places the text.
       if (e.key !== "Enter" || e.isComposing || e.keyCode === 229) return;
@@ -204,7 +209,7 @@ class Editor {
       if (this.textInput.value && document.activeElement === this.textInput) {
         e.preventDefault();
         this.textInput.value = "";
-        this.render();
+        this.preview();
       } else if (this.shapes.length) {
         e.preventDefault();
         this.status.textContent = "書き込みをやめるときは「やめる」を押してください。";
@@ -212,14 +217,21 @@ class Editor {
     });
   }
 
-  // The canvas keeps the photo's pixels; CSS size is what fits the stage.
+  // The canvas keeps the photo's pixels; its CSS size is what fits the stage.  The
+  // overlay covers it exactly, with the screen's pixels.
   fit() {
     if (!this.photo) return;
     const box = this.stage.getBoundingClientRect();
     if (!box.width || !box.height) return;
     const k = Math.min(box.width / this.canvas.width, box.height / this.canvas.height);
-    this.canvas.style.width = `${Math.floor(this.canvas.width * k)}px`;
-    this.canvas.style.height = `${Math.floor(this.canvas.height * k)}px`;
+    const cssW = Math.max(1, Math.floor(this.canvas.width * k));
+    const cssH = Math.max(1, Math.floor(this.canvas.height * k));
+    this.frameEl.style.width = `${cssW}px`;
+    this.frameEl.style.height = `${cssH}px`;
+    const dpr = Math.min(3, window.devicePixelRatio || 1);
+    this.overlay.width = Math.round(cssW * dpr);
+    this.overlay.height = Math.round(cssH * dpr);
+    this.preview();
   }
 
   pick(tool, e) {
@@ -238,24 +250,24 @@ class Editor {
     } else {
       this.status.textContent = `${NAMES[tool]}: 写真の上をなぞって書き込みます。`;
     }
-    this.render();
+    this.preview();
   }
 
   pickColor(value) {
     this.color = value;
     for (const [i, b] of this.colorBtns.entries()) b.setAttribute("aria-pressed", String(COLORS[i][2] === value));
-    this.render();
+    this.preview();
   }
 
   pickWidth(w) {
     this.width = w;
     for (const [i, b] of this.widthBtns.entries()) b.setAttribute("aria-pressed", String(WIDTHS[i] === w));
-    this.render();
+    this.preview();
   }
 
   // A pointer position in the photo's pixels.
   at(e) {
-    const r = this.canvas.getBoundingClientRect();
+    const r = this.overlay.getBoundingClientRect();
     const x = (e.clientX - r.left) * this.canvas.width / r.width;
     const y = (e.clientY - r.top) * this.canvas.height / r.height;
     return [Math.max(0, Math.min(this.canvas.width, x)), Math.max(0, Math.min(this.canvas.height, y))];
@@ -271,14 +283,14 @@ class Editor {
     if (this.tool === "text") {
       this.textAt = p;
       this.textInput.focus();
-      this.render();
+      this.preview();
       return;
     }
     this.pointer = e.pointerId;
-    this.canvas.setPointerCapture(e.pointerId);
+    this.overlay.setPointerCapture(e.pointerId);
     const style = { tool: this.tool, color: this.color, lw: this.lineWidth() };
     this.draft = this.tool === "pen" ? { ...style, points: [p] } : { ...style, a: p, b: p };
-    this.render();
+    this.preview();
   }
 
   move(e) {
@@ -304,29 +316,31 @@ class Editor {
     const xs = pts.map((p) => p[0]);
     const ys = pts.map((p) => p[1]);
     const span = Math.max(Math.max(...xs) - Math.min(...xs), Math.max(...ys) - Math.min(...ys));
-    const perPx = this.canvas.width / this.canvas.getBoundingClientRect().width;
+    const perPx = this.canvas.width / this.overlay.getBoundingClientRect().width;
     if (span >= 4 * perPx) this.add(d);
-    else this.render();
+    else this.preview();
   }
 
-  add(shape) {
+  // A new shape goes onto the photo's canvas as it is; undo and redo draw it all again.
+  add(shape, said = `${NAMES[shape.tool]}を書き込みました。`) {
     this.shapes.push(shape);
+    draw(this.ctx2d, shape);
     this.undone = [];
-    this.changed(`${NAMES[shape.tool]}を書き込みました。`);
+    this.changed(said, false);
   }
 
   placeText() {
     const text = this.textInput.value.trim();
     if (!text || !this.photo) return;
     const [x, y] = this.textAt || [this.canvas.width / 2, this.canvas.height / 2];
-    const size = Math.max(14, Math.round(this.long * this.width[3]));
-    this.shapes.push({ tool: "text", color: this.color, text, x, y, size });
-    this.undone = [];
+    const size = this.textSize();
     this.textInput.value = "";
     // The next text goes on the line below, as when writing steps one by one.
     this.textAt = [x, Math.min(this.canvas.height - size / 2, y + size * 1.3)];
-    this.changed(`文字「${text}」を置きました。`);
+    this.add({ tool: "text", color: this.color, text, x, y, size }, `文字「${text}」を置きました。`);
   }
+
+  textSize() { return Math.max(14, Math.round(this.long * this.width[3])); }
 
   undo() {
     if (!this.shapes.length) return;
@@ -342,7 +356,7 @@ class Editor {
     this.changed(`${NAMES[s.tool]}を元に戻しました。`);
   }
 
-  changed(said) {
+  changed(said, redraw = true) {
     // A button that becomes disabled would drop the keyboard focus out of the dialog:
     // it moves to the other one (nothing left to undo: やり直す can be pressed).
     const had = document.activeElement;
@@ -353,18 +367,17 @@ class Editor {
     this.canvas.setAttribute("aria-label", `書き込む写真（書き込み ${this.shapes.length} 件）`);
     this.canvas.dataset.shapes = String(this.shapes.length);
     this.status.textContent = said;
-    this.render();
+    if (redraw) this.redraw();
+    this.preview();
   }
 
   schedule() {
     if (this.frame) return;
-    this.frame = requestAnimationFrame(() => { this.frame = 0; this.render(); });
+    this.frame = requestAnimationFrame(() => { this.frame = 0; this.preview(); });
   }
 
-  // The photo, every shape, and (while editing) the shape being drawn and the text
-  // being typed.  The whole picture is drawn again each time: a stored copy of it
-  // would double the memory a 12-megapixel photo takes on a phone.
-  render(final = false) {
+  // The photo and every shape on the photo's canvas: what is sent.
+  redraw() {
     if (!this.photo) return;
     const g = this.ctx2d;
     const { width: w, height: hgt } = this.canvas;
@@ -372,12 +385,23 @@ class Editor {
     if (this.type === "image/jpeg") { g.fillStyle = "#fff"; g.fillRect(0, 0, w, hgt); }
     g.drawImage(this.photo.source, 0, 0, w, hgt);
     for (const s of this.shapes) draw(g, s);
-    if (final) return;
-    if (this.draft) draw(g, this.draft);
+  }
+
+  // The overlay: the shape being drawn, the text being typed or where it will go.
+  // In the photo's coordinates, scaled to the overlay's pixels.
+  preview() {
+    const o = this.overlay;
+    const g = o.getContext("2d");
+    g.setTransform(1, 0, 0, 1, 0, 0);
+    g.clearRect(0, 0, o.width, o.height);
+    if (!this.photo) return;
+    const k = o.width / this.canvas.width;
+    g.setTransform(k, 0, 0, k, 0, 0);
+    if (this.draft) draw(g, this.draft, this.canvas);
     if (this.tool === "text") {
-      const [x, y] = this.textAt || [w / 2, hgt / 2];
+      const [x, y] = this.textAt || [this.canvas.width / 2, this.canvas.height / 2];
       const text = this.textInput.value.trim();
-      if (text) draw(g, { tool: "text", color: this.color, text, x, y, size: Math.max(14, Math.round(this.long * this.width[3])) });
+      if (text) draw(g, { tool: "text", color: this.color, text, x, y, size: this.textSize() }, this.canvas);
       else marker(g, x, y, this.long);
     }
   }
@@ -387,7 +411,6 @@ class Editor {
     this.placeText(); // typed but not yet placed: it was meant to be on the photo
     this.sendBtn.disabled = true;
     this.status.textContent = "画像を作っています…";
-    this.render(true);
     const blob = await new Promise((resolve) => this.canvas.toBlob(resolve, this.type, 0.9));
     if (!blob) {
       this.sendBtn.disabled = false;
@@ -414,6 +437,8 @@ class Editor {
     // A canvas of 4096 px keeps its memory until it is shrunk (Safari).
     this.canvas.width = 1;
     this.canvas.height = 1;
+    this.overlay.width = 1;
+    this.overlay.height = 1;
     if (this.onDone) this.onDone();
   }
 }
@@ -423,7 +448,8 @@ function outline(color) {
   return ["#ffd400", "#ffffff"].includes(color) ? "#000000" : "#ffffff";
 }
 
-function draw(g, s) {
+// `area`: the photo's canvas, whose size bounds text (the overlay has other pixels).
+function draw(g, s, area = g.canvas) {
   g.save();
   g.strokeStyle = s.color;
   g.fillStyle = s.color;
@@ -451,8 +477,8 @@ function draw(g, s) {
     g.textBaseline = "middle";
     // Kept inside the photo when placed near an edge.
     const half = g.measureText(s.text).width / 2;
-    const x = Math.max(half, Math.min(g.canvas.width - half, s.x));
-    const y = Math.max(s.size / 2, Math.min(g.canvas.height - s.size / 2, s.y));
+    const x = Math.max(half, Math.min(area.width - half, s.x));
+    const y = Math.max(s.size / 2, Math.min(area.height - s.size / 2, s.y));
     g.lineWidth = Math.max(2, s.size * 0.16);
     g.strokeStyle = outline(s.color);
     g.strokeText(s.text, x, y);

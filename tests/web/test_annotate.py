@@ -52,7 +52,7 @@ def png(size: tuple[int, int], colour: tuple[int, int, int] = (235, 235, 235)) -
 
 def editor(w):
     dlg = w.page.get_by_role("dialog", name="写真に書き込む")
-    dlg.locator("canvas[data-ready=true]").wait_for(timeout=30000)
+    dlg.locator("canvas.annotate-canvas[data-ready=true]").wait_for(timeout=30000)
     return dlg
 
 
@@ -116,7 +116,7 @@ def canvas_image(w) -> Image.Image:
 
 
 def shapes(dlg) -> int:
-    return int(dlg.locator("canvas").get_attribute("data-shapes") or 0)
+    return int(dlg.locator("canvas.annotate-canvas").get_attribute("data-shapes") or 0)
 
 
 def near(img: Image.Image, fx: float, fy: float, test, radius: int = 3) -> bool:
@@ -179,7 +179,7 @@ def test_a_partner_writes_on_a_phone_photo_and_the_clerk_gets_it_disarmed_uprigh
     partner.shot("annotate-offer-phone")
     offer.get_by_role("button", name="書き込んでから送る").click()
     dlg = editor(partner)
-    canvas = dlg.locator("canvas")
+    canvas = dlg.locator("canvas.annotate-canvas")
     # Upright and at full size: the EXIF rotation is applied, the pixels are the photo's.
     assert canvas.evaluate("c => [c.width, c.height]") == [480, 640]
     assert like(canvas_pixel(partner, 0.95, 0.05), GREEN) and like(canvas_pixel(partner, 0.05, 0.05), BLUE)
@@ -316,7 +316,7 @@ def test_at_a_desk_a_dropped_screenshot_gets_text_from_the_keyboard_and_several_
     page.keyboard.press("Shift+Tab")
     page.keyboard.press("Enter")
     dlg = editor(w)
-    canvas = dlg.locator("canvas")
+    canvas = dlg.locator("canvas.annotate-canvas")
     assert canvas.evaluate("c => [c.width, c.height]") == [4096, 983]
     found += accessibility(w, "annotate-editor-desktop")
     assert dlg.get_by_role("button", name="矢印").evaluate("e => e === document.activeElement")
@@ -356,7 +356,7 @@ def test_at_a_desk_a_dropped_screenshot_gets_text_from_the_keyboard_and_several_
     upload.set_input_files([{"name": "下書き.jpg", "mimeType": "image/jpeg", "buffer": site_photo()}])
     page.get_by_role("dialog", name="写真を送る").get_by_role("button", name="書き込んでから送る").click()
     dlg = editor(w)
-    drag(w, dlg.locator("canvas"), (0.2, 0.2), (0.6, 0.6))
+    drag(w, dlg.locator("canvas.annotate-canvas"), (0.2, 0.2), (0.6, 0.6))
     page.keyboard.press("Escape")
     dlg.get_by_text("「やめる」を押してください").wait_for()
     assert shapes(dlg) == 1
@@ -366,6 +366,18 @@ def test_at_a_desk_a_dropped_screenshot_gets_text_from_the_keyboard_and_several_
     box.fill("写真は送りませんでした")
     box.press("Enter")
     page.locator(".msg.own:not(.sending) .text", has_text="写真は送りませんでした").wait_for()
+
+    # A pasted screenshot gets the same choice; closing it sends nothing.
+    page.get_by_label("メッセージ", exact=True).evaluate("""(box, b64) => {
+      const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+      const dt = new DataTransfer();
+      dt.items.add(new File([bytes], "image.png", { type: "image/png" }));
+      box.dispatchEvent(new ClipboardEvent("paste", { clipboardData: dt, bubbles: true, cancelable: true }));
+    }""", base64.b64encode(png((300, 200))).decode())
+    offer = page.get_by_role("dialog", name="写真を送る")
+    offer.get_by_text("image.png").wait_for()
+    offer.get_by_role("button", name="閉じる").click()
+    offer.wait_for(state="detached")
 
     # An image this browser cannot draw still goes as it is from the editor.
     upload.set_input_files([{"name": "壊れた.jpg", "mimeType": "image/jpeg", "buffer": b"\xff\xd8not a jpeg"}])
