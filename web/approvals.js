@@ -76,7 +76,7 @@ class ApprovalsPage {
           "aria-label": `「${a.name}」をダウンロード` }, "ダウンロード"),
         a.status === "pending" && !mine ? [
           h("button", { type: "button", class: "btn small", "aria-label": `「${a.name}」を承認する`,
-            onclick: () => this.decide(a, true, "") }, "承認する"),
+            onclick: () => this.decide(a, true, "").catch((err) => { ctx.toast(err.message); this.load(); }) }, "承認する"),
           h("button", { type: "button", class: "btn small danger", "aria-label": `「${a.name}」を差し戻す`,
             onclick: () => this.refuse(a) }, "差し戻す")] : null,
         mine && a.status === "pending" ? h("span", { class: "muted" }, "自分のファイルは他の承認者が判断します") : null));
