@@ -245,12 +245,15 @@ def test_a_reminder_reaches_the_one_who_has_not_read_and_not_too_often(browser, 
     finish(clerk)
 
 
-def local_input(w, seconds_ahead: float) -> str:
-    """The datetime-local value (with seconds) of a moment a few seconds from now."""
-    return w.page.evaluate("""(s) => { const d = new Date(Date.now() + s * 1000);
+def local_input(w, seconds_ahead: float, not_before_ms: float = 0) -> tuple[str, float]:
+    """The datetime-local value (with seconds) of a moment a few seconds from now, or
+    of not_before_ms (the page's clock) if that is later; and that moment."""
+    return tuple(w.page.evaluate("""([s, floor]) => {
+      const d = new Date(Math.max(Date.now() + s * 1000, floor));
       const p = (n) => String(n).padStart(2, '0');
-      return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`; }""",
-                           seconds_ahead)
+      return [`${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${
+        p(d.getMinutes())}:${p(d.getSeconds())}`, Math.floor(d.getTime() / 1000) * 1000]; }""",
+                                 [seconds_ahead, not_before_ms]))
 
 
 def test_a_scheduled_message_is_sent_to_both_sides_and_a_cancelled_one_never(browser, server):
@@ -268,12 +271,13 @@ def test_a_scheduled_message_is_sent_to_both_sides_and_a_cancelled_one_never(bro
     box = page.get_by_label("メッセージ", exact=True)
 
     # One to cancel, due first: were the cancellation ignored, it would be sent before
-    # the other one.
+    # the other one.  30 s leaves a busy machine time to cancel it before it is due.
     box.fill("この予約は取り消します")
     plus(clerk, "予約送信")
     dlg = page.get_by_role("dialog")
     assert dlg.get_by_label("メッセージ", exact=True).input_value() == "この予約は取り消します"
-    dlg.get_by_label("送信日時").fill(local_input(clerk, 20))
+    value, cancelled_due = local_input(clerk, 30)
+    dlg.get_by_label("送信日時").fill(value)
     dlg.get_by_role("button", name="予約する").click()
     page.locator(".toast", has_text="送信を予約しました").wait_for()
     assert box.input_value() == ""  # the draft went into the schedule
@@ -287,11 +291,11 @@ def test_a_scheduled_message_is_sent_to_both_sides_and_a_cancelled_one_never(bro
     lst.get_by_role("status").filter(has_text="予約中のメッセージはありません。").wait_for()
     lst.get_by_role("button", name="閉じる").click()
 
-    # The one to send: just after the cancelled one was due.
+    # The one to send: a few seconds ahead, and after the cancelled one was due.
     box.fill("明日の朝礼は9時からです")
     plus(clerk, "予約送信")
     dlg = page.get_by_role("dialog")
-    dlg.get_by_label("送信日時").fill(local_input(clerk, 25))
+    dlg.get_by_label("送信日時").fill(local_input(clerk, 5, cancelled_due + 2000)[0])
     clerk.shot("scheduled-send-dialog-desktop")
     axe(clerk, "scheduled-send-dialog-desktop", found)
     dlg.get_by_role("button", name="予約する").click()
@@ -326,7 +330,7 @@ def test_a_scheduled_message_that_may_no_longer_go_out_is_dropped_with_its_reaso
     plus(admin, "予約送信")
     dlg = admin.page.get_by_role("dialog")
     dlg.get_by_label("メッセージ", exact=True).fill(f"個人番号 {MY_NUMBER} の方の件")
-    dlg.get_by_label("送信日時").fill(local_input(admin, 15))
+    dlg.get_by_label("送信日時").fill(local_input(admin, 20)[0])
     admin.shot("scheduled-send-dialog-phone")
     dlg.get_by_role("button", name="予約する").click()
     admin.page.locator(".toast", has_text="送信を予約しました").wait_for()
