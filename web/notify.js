@@ -116,6 +116,12 @@ registerSessionHooks({
 function permissionSection() {
   const body = h("div", {});
   const draw = () => {
+    if (!window.isSecureContext) {
+      // Browsers allow notifications (and service workers) only over HTTPS.
+      clear(body, h("p", { class: "muted" }, "この接続（暗号化されていない HTTP）では、ブラウザーの通知は使えません。"
+        + "新しいメッセージはトーク一覧の未読の数でお知らせします。"));
+      return;
+    }
     if (!supported()) {
       clear(body, h("p", { class: "muted" }, "このブラウザーは通知に対応していません。"));
       return;
