@@ -183,6 +183,13 @@ class Editor {
     c.addEventListener("pointerdown", (e) => this.down(e));
     c.addEventListener("pointermove", (e) => this.move(e));
     c.addEventListener("pointerup", (e) => this.up(e));
+    // Where the text goes: on click, where phones let a script open the keyboard.
+    c.addEventListener("click", (e) => {
+      if (this.tool !== "text" || !this.photo) return;
+      this.textAt = this.at(e);
+      this.textInput.focus();
+      this.preview();
+    });
     c.addEventListener("pointercancel", (e) => {
       if (e.pointerId === this.pointer) { this.pointer = null; this.draft = null; this.preview(); }
     });
@@ -279,13 +286,8 @@ class Editor {
     // One pointer draws; a second finger (a pinch) or a right click does nothing.
     if (!this.photo || this.pointer !== null || !e.isPrimary || e.button > 0) return;
     e.preventDefault();
+    if (this.tool === "text") return; // placed on click (below)
     const p = this.at(e);
-    if (this.tool === "text") {
-      this.textAt = p;
-      this.textInput.focus();
-      this.preview();
-      return;
-    }
     this.pointer = e.pointerId;
     this.overlay.setPointerCapture(e.pointerId);
     const style = { tool: this.tool, color: this.color, lw: this.lineWidth() };
