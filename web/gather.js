@@ -27,7 +27,16 @@ export function liveCard(kind, path, draw, merge) {
     if (!summary) return h("p", { class: "text" }, m.body);
     const e = entryFor(ctx, kind, summary, m);
     const el = h("div", { class: `gather gather-${kind}`, dataset: { gather: summary.id } });
-    el.addEventListener("input", () => { el.dataset.dirty = "1"; });
+    // Kept per object, not per element: the talk draws a message's card anew when
+    // its 既読 count or reactions change.
+    const typed = () => {
+      for (const i of el.querySelectorAll("input[data-keep], textarea[data-keep]")) {
+        e.typed.set(i.dataset.keep, i.type === "checkbox" || i.type === "radio" ? i.checked : i.value);
+      }
+    };
+    el.addEventListener("input", typed);
+    el.addEventListener("change", typed);
+    el.addEventListener("toggle", (ev) => { if (ev.target.dataset.keep) e.opened.set(ev.target.dataset.keep, ev.target.open); }, true);
     e.els.add(el);
     e.draw = draw;
     paint(ctx, e, el);
@@ -55,7 +64,8 @@ function entryFor(ctx, kind, summary, m) {
   const key = `${kind}:${summary.id}`;
   let e = cache(ctx).get(key);
   if (!e) {
-    e = { kind, message: m, summary, seen: summary, view: null, loading: false, els: new Set() };
+    e = { kind, message: m, summary, seen: summary, view: null, loading: false, els: new Set(),
+      typed: new Map(), opened: new Map() };
     cache(ctx).set(key, e);
   } else if (e.seen !== summary && JSON.stringify(e.seen) !== JSON.stringify(summary)) {
     e.seen = summary;
@@ -88,7 +98,7 @@ export const data = (e) => e.view || e.summary;
 export function gotView(ctx, e, view) {
   e.view = { ...(e.view || {}), ...view };
   e.summary = e.view;
-  for (const el of e.els) delete el.dataset.dirty;
+  e.typed.clear(); // sent: the card shows what relayd now has
   redraw(ctx, e);
 }
 
@@ -99,21 +109,16 @@ export function redraw(ctx, e) {
   }
 }
 
-// Draw again, keeping what the member typed or ticked ([data-keep]) and the focus.
+// Draw again, keeping what the member typed or ticked and the lists it opened
+// ([data-keep]), and the focus.
 function paint(ctx, e, el) {
-  const kept = new Map();
-  const dirty = el.dataset.dirty === "1";
-  for (const i of el.querySelectorAll("[data-keep]")) {
-    kept.set(i.dataset.keep, i.tagName === "DETAILS" ? i.open : i.type === "checkbox" || i.type === "radio" ? i.checked : i.value);
-  }
   const focused = el.contains(document.activeElement) ? document.activeElement.dataset.keep : null;
   clear(el, e.draw(ctx, e), e.error ? h("p", { class: "error", role: "alert" }, e.error) : null);
   for (const i of el.querySelectorAll("[data-keep]")) {
     const k = i.dataset.keep;
-    if (i.tagName === "DETAILS") i.open = kept.get(k) || false;
-    else if (dirty && kept.has(k) && (i.tagName === "INPUT" || i.tagName === "TEXTAREA")) {
-      if (i.type === "checkbox" || i.type === "radio") i.checked = kept.get(k); else i.value = kept.get(k);
-    }
+    if (i.tagName === "DETAILS") i.open = e.opened.get(k) || false;
+    else if (e.typed.has(k) && (i.type === "checkbox" || i.type === "radio")) i.checked = e.typed.get(k);
+    else if (e.typed.has(k)) i.value = e.typed.get(k);
     if (k === focused) i.focus({ preventScroll: true });
   }
 }

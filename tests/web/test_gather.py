@@ -272,10 +272,19 @@ def test_a_roll_call_fills_the_others_see_the_notice_and_the_creator_reminds_who
     colleague.page.locator(".toast", has_text="大雨警報 本庁舎への参集").wait_for(timeout=LONG)
     assert "必要な人数が揃いました" in colleague.page.locator(".toast").inner_text()
     assert partner.page.locator(".toast").is_hidden()
-    # The lists stay open while the card changes live (the colleague answers 参集不可).
+    # What the clerk is typing survives the card being drawn anew (a reaction) and the
+    # live changes (the colleague answers 参集不可); the lists it opened stay open.
+    mine.get_by_label("コメント（任意）").fill("庁舎まで30分")
+    message_id = mine.locator("xpath=ancestor::article").get_attribute("data-id")
+    api(r, "lgwan", "PUT", f"/api/v1/messages/{message_id}/reactions/1",
+        login_token(r, "lgwan", "tanaka", PASSWORD))
+    page.locator(f'.msg[data-id="{message_id}"] .reaction').wait_for(timeout=LONG)
+    assert mine.get_by_label("コメント（任意）").input_value() == "庁舎まで30分"
+    assert mine.locator("details", has_text="未回答の人").get_attribute("open") is not None
     third.get_by_role("button", name="参集不可").click()
     mine.locator("summary", has_text="未回答の人（1 人）").wait_for(timeout=LONG)
     assert mine.locator("details", has_text="未回答の人").get_attribute("open") is not None
+    assert mine.get_by_label("コメント（任意）").input_value() == "庁舎まで30分"
     clerk.shot("rollcall-card-desktop")
     # A second reminder within the minute is refused, in words.
     mine.get_by_role("button", name="未回答の人に再通知").click()
