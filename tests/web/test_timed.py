@@ -1,7 +1,7 @@
 """位置情報, 電話メモ, リマインド and 予約送信 in the web client, between an LGWAN clerk
 at a desk and an internet partner on a phone (real relayd, real chromium): a location
 taken from the phone's (emulated) GPS reaches the clerk as coordinates and a map link
-that asks before leaving; a refused permission is explained; a phone memo to the
+that asks before leaving; a refused permission or an unknown position is explained; a phone memo to the
 partner is marked 対応済み and the clerk sees it live; a reminder reaches the one who
 has not read, not too often; a message scheduled a few seconds ahead is sent to both
 sides while a cancelled one never is, and one that may no longer go out is dropped
@@ -103,7 +103,7 @@ def test_a_partner_sends_their_location_from_a_phone_and_the_clerk_sees_it(brows
     assert found == []
 
 
-def test_a_refused_location_permission_is_explained_and_nothing_is_sent(browser, server):
+def test_a_refused_or_unknown_location_is_explained_and_nothing_is_sent(browser, server):
     r, people, admin_token = server
     room = api(r, "lgwan", "POST", "/api/v1/rooms", admin_token,
                {"name": "位置情報 拒否", "members": [people.staff["id"], people.partner["id"]]})
@@ -117,6 +117,16 @@ def test_a_refused_location_permission_is_explained_and_nothing_is_sent(browser,
     assert "許可してから、もう一度お試しください" in dlg.get_by_role("alert").inner_text()
     assert dlg.get_by_role("button", name="この位置を送る").is_disabled()
     partner.shot("location-refused-phone")
+    # Allowed, but the phone does not know where it is (Chromium's emulation of a
+    # position that is unavailable: an override without coordinates).
+    partner.context.grant_permissions(["geolocation"])
+    cdp = partner.context.new_cdp_session(partner.page)
+    cdp.send("Emulation.setGeolocationOverride", {})
+    dlg.get_by_role("button", name="現在地を取得する").click()
+    dlg.get_by_role("alert").filter(has_text="現在地がわかりませんでした").wait_for()
+    assert "位置情報（GPS）がオンになっているか確認" in dlg.get_by_role("alert").inner_text()
+    assert dlg.get_by_role("button", name="この位置を送る").is_disabled()
+    partner.shot("location-unavailable-phone")
     dlg.get_by_role("button", name="やめる").click()
     token = login_token(r, "internet", "partner", PASSWORD)
     assert api(r, "internet", "GET", f"/api/v1/rooms/{room['id']}/messages", token)["messages"] == []
