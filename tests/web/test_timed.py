@@ -1,11 +1,11 @@
 """位置情報, 電話メモ, リマインド and 予約送信 in the web client, between an LGWAN clerk
 at a desk and an internet partner on a phone (real relayd, real chromium): a location
 taken from the phone's (emulated) GPS reaches the clerk as coordinates and a map link
-that asks before leaving; a refused permission or an unknown position is explained; a phone memo to the
-partner is marked 対応済み and the clerk sees it live; a reminder reaches the one who
-has not read, not too often; a message scheduled a few seconds ahead is sent to both
-sides while a cancelled one never is, and one that may no longer go out is dropped
-with its reason.  axe-core checks every new dialog and card."""
+that asks before leaving; a refused permission or an unknown position is explained; a
+phone memo to the partner is marked 対応済み and the clerk sees it live; a reminder
+reaches the one who has not read, not too often; a message scheduled a few seconds
+ahead is sent to both sides while a cancelled one never is, and one that may no longer
+go out is dropped with its reason.  axe-core checks every new dialog and card."""
 
 from __future__ import annotations
 
