@@ -6,7 +6,7 @@
 // shown, or while the page is hidden; never one's own, and never one whose
 // notification business hours hold (message.created with notify: false: no pop-up, no
 // sound — it is in the talk all the same, marked 「時間外（通知なし）」 while this page
-// lives).  Urgent ones say 【緊急】 and stay until
+// lives); its sender is told once when the others will be notified.  Urgent ones say 【緊急】 and stay until
 // clicked.  They are shown through the service worker's registration, like pushes, so
 // a click is handled in one place (web/sw.js) and a room's page and push notifications
 // share one tag.  They name the sender and the room but carry no message text: on a
@@ -23,6 +23,7 @@ import { dateTime } from "./format.js";
 let active = null; // the App while logged in
 const held = new Map(); // message id -> notify_at of the held ones seen by this page
 let watcher = null; // marks them again whenever the talk redraws a message
+const told = new Set(); // notify_at values the sender was already told of
 
 function markHeld(root) {
   if (!held.size) return;
@@ -44,7 +45,15 @@ async function show(title, options) {
 
 function messageCreated(ctx, ev) {
   const m = ev.message;
-  if (!m || m.sender === ctx.me.id) return;
+  if (!m) return;
+  if (m.sender === ctx.me.id) {
+    // One's own message after hours: said once per opening, not at every message.
+    if (ev.notify === false && ev.notify_at && !told.has(ev.notify_at)) {
+      told.add(ev.notify_at);
+      ctx.toast(`業務時間外のため、ほかのメンバーへの通知は ${dateTime(new Date(ev.notify_at))} に送られます（当番・待機中の人にはすぐ届きます）。`);
+    }
+    return;
+  }
   if (ev.notify === false) {
     held.set(m.id, ev.notify_at || null);
     markHeld(ctx.talk.el);
@@ -106,6 +115,7 @@ registerSessionHooks({
   leave: () => {
     active = null;
     held.clear();
+    told.clear();
     if (watcher) watcher.disconnect();
     return closeAll();
   },

@@ -298,6 +298,11 @@ def test_outside_business_hours_a_message_is_shown_but_not_notified_unless_urgen
     held.locator(".held", has_text="時間外（通知なし）").wait_for()
     assert "業務開始時" in held.locator(".held").get_attribute("title")
     w.shot("held-message-phone")
+    # Her own answer: she is told when the others will hear of it.
+    box = w.page.get_by_label("メッセージ", exact=True)
+    box.fill("承知しました")
+    box.press("Enter")
+    w.page.locator(".toast", has_text="業務時間外のため、ほかのメンバーへの通知は").wait_for()
     w.page.get_by_role("button", name="トーク一覧").click()
 
     # On call: 当番・待機中は時間外も通知する.
