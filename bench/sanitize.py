@@ -199,11 +199,12 @@ def make_office_photos(kind: str, seed: int, photos: list[bytes]) -> bytes:
 
 
 def make_doc(seed: int, macros: bool) -> bytes:
-    """A Word 97 file of an office's usual size: ~100 KB of text, a picture in Data."""
+    """A Word 97 file of an office's usual size: ~100 KB of text, a picture in Data
+    (a PNG screenshot, inline, as Word stores it: PICF, shape, BLIP store entry, BLIP)."""
     from tests.sanitize import ole_fixtures as ole
     text = "".join(f"第{i}条 住民票の写しの交付について、窓口での受付は午前八時半から。(seed {seed})\r"
                    for i in range(1200)).encode("utf-16-le")
-    picture = cfb.stream("Data", make_screenshot(seed)[:150_000])
+    picture = cfb.stream("Data", ole.picf((make_screenshot(seed), "png")))
     extra = [picture, ole.vba_storage()] if macros else [picture]
     return ole.doc(*extra, text=text)
 
@@ -293,10 +294,20 @@ def _zip_floor(data: bytes) -> None:
 
 def _ole_floor(data: bytes) -> None:
     # olefile cannot write: the floor reads every stream with olefile into a tree and
-    # writes it with our CFB writer (sanitize.cfb), with no judging in between.
+    # writes it with our CFB writer (sanitize.cfb), with no judging in between; and,
+    # as for a picture anywhere, a Pillow decode and encode of each JPEG/PNG picture
+    # (its BLIP record found as the disarm finds it).
+    from sanitize.formats import ole2_pictures
+
     with olefile.OleFileIO(io.BytesIO(data)) as ole:
-        cfb.write_cfb(cfb.read_tree(ole, max_entries=10**6, max_total_bytes=10**10,
-                                    max_stream_bytes=10**10))
+        tree = cfb.read_tree(ole, max_entries=10**6, max_total_bytes=10**10,
+                             max_stream_bytes=10**10)
+    for _, node in tree.walk():
+        if not node.is_storage:
+            for b in ole2_pictures.find_blips(node.data):
+                if b.kind in ("jpeg", "png"):
+                    _image_floor(node.data[b.data_start:b.end])
+    cfb.write_cfb(tree)
 
 
 def floor_for(fmt: str) -> Callable[[bytes], None] | None:

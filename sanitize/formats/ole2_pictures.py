@@ -20,7 +20,7 @@ Offsets into these streams are held all over the document (character properties,
 BLIP store entries, BIFF offsets), so a picture is rebuilt **at the same size**:
 each JPEG or PNG BLIP is rebuilt by the image engine (``images.rebuild``: pixels
 only, no EXIF, GPS, XMP, comments, ICC profile or trailing bytes), re-encoded smaller
-when it does not fit (JPEG at a lower quality, PNG at full compression), and written
+when it does not fit (JPEG at a lower quality, PNG at higher zlib levels), and written
 over the old file data, the rest of the record zero-filled: every length field stays
 as it was, and the zeros after the image's end (after JPEG's EOI, PNG's IEND) carry
 nothing and are ignored by readers.  What cannot be rebuilt that way is blocked
@@ -83,7 +83,8 @@ _SIGNATURES = {"jpeg": b"\xff\xd8\xff", "png": b"\x89PNG\r\n\x1a\n"}
 # A JPEG start (SOI) counts as a picture only when a marker a JPEG starts with follows
 # it: APPn, DQT, SOF0/1/2, DHT, COM.  Three bytes alone occur in other binary data.
 _JPEG_NEXT = frozenset([*range(0xE0, 0xF0), 0xDB, 0xC0, 0xC1, 0xC2, 0xC4, 0xFE])
-# Lower JPEG qualities tried, in order, when a rebuilt picture is larger than its record.
+# Lower JPEG qualities tried, in order, when a rebuilt picture is larger than its record
+# (PNG: zlib's default level, its highest, then Pillow's slow search for the smallest).
 _FIT_QUALITIES = (85, 75, 60, 45, 30)
 BIFF_MSODRAWINGGROUP, BIFF_CONTINUE = 0x00EB, 0x003C
 XLS_MAIN = frozenset({"workbook", "book"})
@@ -320,7 +321,7 @@ def _smaller(data: bytes, kind: str, room: int) -> bytes | None:
         im.load()
         tries: list[dict[str, object]] = (
             [{"quality": q, "optimize": True} for q in _FIT_QUALITIES] if kind == "jpeg"
-            else [{"optimize": True, "compress_level": 9}])
+            else [{"compress_level": 6}, {"compress_level": 9}, {"optimize": True}])
         for params in tries:
             buf = io.BytesIO()
             im.save(buf, images._FORMAT[kind], **params)

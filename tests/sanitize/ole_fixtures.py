@@ -10,6 +10,7 @@ class ids of Equation Editor and friends, property sets.
 from __future__ import annotations
 
 import struct
+import zlib
 
 from sanitize.cfb import Node, clsid_bytes, storage, stream, write_cfb
 
@@ -257,6 +258,58 @@ def ppt_with_vba() -> bytes:
 
 def ppt_with_ole_object() -> bytes:
     return ppt(ppt_record(0x1011, b"\x00" * 64))
+
+
+# -- pictures: OfficeArt records (MS-ODRAW) ----------------------------------------
+
+BLIP_UID = bytes(range(16))
+
+# format -> (BLIP record type, instance, BLIP store type)
+BLIP_TYPES = {"jpeg": (0xF01D, 0x46A, 5), "png": (0xF01E, 0x6E0, 6), "emf": (0xF01A, 0x3D4, 2),
+              "wmf": (0xF01B, 0x216, 3), "pict": (0xF01C, 0x542, 4)}
+
+
+def odraw_record(rtype: int, body: bytes, ver: int = 0, inst: int = 0) -> bytes:
+    return struct.pack("<HHI", ver | inst << 4, rtype, len(body)) + body
+
+
+def blip(data: bytes, kind: str = "jpeg") -> bytes:
+    """An OfficeArt BLIP record holding ``data`` (a metafile deflated, as Office does)."""
+    rtype, inst, _ = BLIP_TYPES[kind]
+    if kind in ("emf", "wmf", "pict"):  # OfficeArtMetafileHeader, then the (deflated) metafile
+        packed = zlib.compress(data)
+        head = struct.pack("<I4i2iIBB", len(data), 0, 0, 100, 100, 914400, 914400,
+                           len(packed), 0, 0xFE)
+        return odraw_record(rtype, BLIP_UID + head + packed, inst=inst)
+    return odraw_record(rtype, BLIP_UID + b"\xff" + data, inst=inst)
+
+
+def fbse(kind: str, size: int, embedded: bytes = b"", offset: int = 0) -> bytes:
+    """A BLIP store entry; ``embedded`` the BLIP itself, or it lies at ``offset`` in
+    the delay stream (.ppt Pictures, .doc WordDocument)."""
+    bt = BLIP_TYPES[kind][2]
+    body = struct.pack("<BB16sHIIIBBBB", bt, bt, BLIP_UID, 0xFF, size, 1, offset, 0, 0, 0, 0)
+    return odraw_record(0xF007, body + embedded, ver=2, inst=bt)
+
+
+def dgg_container(*entries: bytes) -> bytes:
+    dgg = odraw_record(0xF006, struct.pack("<IIII", 1026, 2, 1, 1) + struct.pack("<II", 1, 2))
+    store = odraw_record(0xF001, b"".join(entries), ver=0xF, inst=len(entries))
+    return odraw_record(0xF000, dgg + store, ver=0xF)
+
+
+def picf(*pictures: tuple[bytes, str]) -> bytes:
+    """Word's Data stream: per picture a PICF (MS-DOC 2.9.193: lcb, cbHeader 0x44,
+    mfpf.mm MM_SHAPE) and the inline shape container with its BLIP store entry."""
+    out = b""
+    for data, kind in pictures:
+        b = blip(data, kind)
+        fsp = odraw_record(0xF00A, struct.pack("<II", 1025, 0xA00), ver=2, inst=75)
+        shape = odraw_record(0xF004, fsp, ver=0xF)
+        inline = shape + fbse(kind, len(b), b)
+        head = struct.pack("<IHhhhH", 0x44 + len(inline), 0x44, 0x64, 0, 0, 0)
+        out += head + bytes(0x44 - len(head)) + inline
+    return out
 
 
 # -- other compound files ------------------------------------------------------------

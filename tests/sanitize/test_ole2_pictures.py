@@ -29,7 +29,6 @@ from tests.sanitize import ole_fixtures as F
 CFG = SanitizeConfig()
 TRAILER = b"KK-TRAILING-15!"
 MARKERS = (b"KK-EXIF-MAKE", b"KK-GPS-DATUM", b"KK-COMMENT", b"KK-PNG-TEXT", TRAILER)
-UID = bytes(range(16))
 
 
 # -- pictures ------------------------------------------------------------------------
@@ -88,65 +87,15 @@ def wmf() -> bytes:
                        0) + body
 
 
-# -- OfficeArt records (MS-ODRAW) ----------------------------------------------------
-
-_BLIP = {"jpeg": (0xF01D, 0x46A, 5), "png": (0xF01E, 0x6E0, 6), "emf": (0xF01A, 0x3D4, 2),
-         "wmf": (0xF01B, 0x216, 3), "pict": (0xF01C, 0x542, 4)}
-
-
-def record(rtype: int, body: bytes, ver: int = 0, inst: int = 0) -> bytes:
-    return struct.pack("<HHI", ver | inst << 4, rtype, len(body)) + body
-
-
-def blip(data: bytes, kind: str = "jpeg") -> bytes:
-    rtype, inst, _ = _BLIP[kind]
-    if kind in ("emf", "wmf", "pict"):  # OfficeArtMetafileHeader, then the (deflated) metafile
-        import zlib
-
-        packed = zlib.compress(data)
-        head = struct.pack("<I4i2iIBB", len(data), 0, 0, 100, 100, 914400, 914400,
-                           len(packed), 0, 0xFE)
-        return record(rtype, UID + head + packed, inst=inst)
-    return record(rtype, UID + b"\xff" + data, inst=inst)
-
-
-def fbse(kind: str, size: int, embedded: bytes = b"", offset: int = 0) -> bytes:
-    """A BLIP store entry; ``embedded`` the BLIP itself, or it lies at ``offset`` in
-    the delay stream (.ppt Pictures, .doc WordDocument)."""
-    bt = _BLIP[kind][2]
-    body = struct.pack("<BB16sHIIIBBBB", bt, bt, UID, 0xFF, size, 1, offset, 0, 0, 0, 0)
-    return record(0xF007, body + embedded, ver=2, inst=bt)
-
-
-def dgg_container(*entries: bytes) -> bytes:
-    dgg = record(0xF006, struct.pack("<IIII", 1026, 2, 1, 1) + struct.pack("<II", 1, 2))
-    return record(0xF000, dgg + record(0xF001, b"".join(entries), ver=0xF, inst=len(entries)),
-                  ver=0xF)
-
-
 # -- the three formats ---------------------------------------------------------------
-
-def picf(*pictures: tuple[bytes, str]) -> bytes:
-    """Word's Data stream: per picture a PICF (MS-DOC 2.9.193: lcb, cbHeader 0x44,
-    mfpf.mm MM_SHAPE) and the inline shape container with its BLIP store entry."""
-    out = b""
-    for data, kind in pictures:
-        b = blip(data, kind)
-        shape = record(0xF004, record(0xF00A, struct.pack("<II", 1025, 0xA00), ver=2, inst=75),
-                       ver=0xF)
-        inline = shape + fbse(kind, len(b), b)
-        head = struct.pack("<IHhhhH", 0x44 + len(inline), 0x44, 0x64, 0, 0, 0)
-        out += head + bytes(0x44 - len(head)) + inline
-    return out
-
 
 def doc_with(*pictures: tuple[bytes, str]) -> bytes:
     text = b"\x01 photo of the site\r"  # 0x01: where Word shows the inline picture
-    return F.doc(stream("Data", picf(*pictures)), text=text)
+    return F.doc(stream("Data", F.picf(*pictures)), text=text)
 
 
 def xls_with(photo: bytes) -> bytes:
-    group = dgg_container(fbse("jpeg", len(blip(photo)), blip(photo)))
+    group = F.dgg_container(F.fbse("jpeg", len(F.blip(photo)), F.blip(photo)))
     first, rest = group[:8224], group[8224:]
     records = [F.biff(0x00EB, first)]
     records += [F.biff(0x003C, rest[i:i + 8224]) for i in range(0, len(rest), 8224)]
@@ -156,10 +105,10 @@ def xls_with(photo: bytes) -> bytes:
 def ppt_with(*pictures: tuple[bytes, str]) -> bytes:
     blips, entries = b"", []
     for data, kind in pictures:
-        b = blip(data, kind)
-        entries.append(fbse(kind, len(b), offset=len(blips)))
+        b = F.blip(data, kind)
+        entries.append(F.fbse(kind, len(b), offset=len(blips)))
         blips += b
-    drawing_group = F.ppt_record(0x040B, dgg_container(*entries), container=True)
+    drawing_group = F.ppt_record(0x040B, F.dgg_container(*entries), container=True)
     raw = F.ppt(drawing_group)
     with olefile.OleFileIO(io.BytesIO(raw)) as ole:
         kids = [stream(p[0], ole.openstream(p).read()) for p in ole.listdir()]
@@ -290,7 +239,7 @@ def test_ppt_pictures_stream_keeps_every_offset(tmp_path: Path) -> None:
     body = jpeg_at(after["Pictures"], 0)
     looks_the_same(photo[:-len(TRAILER)], body)
     only_zeros_after_eoi(body)
-    png_at = len(blip(photo))
+    png_at = len(F.blip(photo))
     assert after["Pictures"][png_at:png_at + 25] == before["Pictures"][png_at:png_at + 25]
     assert not [m for m in MARKERS if m in everything(r.output)]
     judges_find_nothing(r.output, tmp_path)
@@ -323,7 +272,7 @@ def test_a_metafile_picture_becomes_a_blank_one_of_the_same_size(kind: str, make
     stream_name = "Data" if name.endswith(".doc") else "Pictures"
     before, after = streams(data)[stream_name], streams(r.output)[stream_name]
     assert len(after) == len(before)
-    needle = struct.pack("<HH", _BLIP[kind][1] << 4, _BLIP[kind][0])
+    needle = struct.pack("<HH", F.BLIP_TYPES[kind][1] << 4, F.BLIP_TYPES[kind][0])
     at = before.find(needle)
     assert after[at:at + 24] == before[at:at + 24]  # header, length, id unchanged
     bounds, metafile, rest = inflated_metafile(after, at)
