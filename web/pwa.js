@@ -31,8 +31,11 @@ function start() {
 }
 start();
 
-// The active worker's registration (notifications are shown through it), or null.
-export function registration() { return worker; }
+// The active worker's registration (notifications are shown through it), or null —
+// also when it is not active within 10 s (an install that failed never becomes ready).
+export function registration() {
+  return Promise.race([worker, new Promise((resolve) => { setTimeout(() => resolve(null), 10000); })]);
+}
 
 function saved() {
   try { return JSON.parse(localStorage.getItem(PUSH_KEY) || "null"); } catch { return null; }
