@@ -120,7 +120,8 @@ async function drawPush(ctx, body) {
   }
   const reg = await registration();
   if (!reg || !pushSupported()) {
-    clear(body, h("p", { class: "muted" }, workerProblem || "このブラウザーはプッシュ通知に対応していません。"));
+    clear(body, h("p", { class: "muted" }, !pushSupported() ? "このブラウザーはプッシュ通知に対応していません。"
+      : workerProblem || "Service Worker の準備ができていません。ページを再読み込みしてください。"));
     return;
   }
   let on = !!(await current(ctx).catch(() => null));
