@@ -120,7 +120,11 @@ async function drawPush(ctx, body) {
   }
   const reg = await registration();
   if (!reg || !pushSupported()) {
-    clear(body, h("p", { class: "muted" }, !pushSupported() ? "このブラウザーはプッシュ通知に対応していません。"
+    // Safari on iPhone offers push only to the app added to the home screen.
+    const ios = /iPhone|iPad/.test(navigator.userAgent);
+    clear(body, h("p", { class: "muted" }, !pushSupported() ? (ios
+      ? "iPhone・iPad では、共有メニューの「ホーム画面に追加」で追加した架け橋を開いて、ここで設定してください。"
+      : "このブラウザーはプッシュ通知に対応していません。")
       : workerProblem || "Service Worker の準備ができていません。ページを再読み込みしてください。"));
     return;
   }
