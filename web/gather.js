@@ -124,6 +124,9 @@ function paint(ctx, e, el) {
 }
 
 // ---------------------------------------------------------------- drawing helpers
+// Closed, or past its 締切: a message's summary says `closed` only as it was sent.
+export const isClosed = (o) => o.closed || (!!o.closes_at && new Date(o.closes_at) <= new Date());
+
 export function cardHead(label, title, ...tags) {
   return h("div", { class: "g-head" }, h("span", { class: "g-kind" }, label),
     h("p", { class: "g-title" }, title), h("p", { class: "g-tags" }, tags.filter(Boolean).map((t) => h("span", { class: "g-tag" }, t))));

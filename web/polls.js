@@ -7,25 +7,26 @@
 import { h, dialog, announce } from "./dom.js";
 import { post, newClientId } from "./api.js";
 import { registerComposerAction } from "./extend.js";
-import { liveCard, data, gotView, redraw, cardHead, bar, when, names, confirmDialog,
+import { liveCard, data, isClosed, gotView, redraw, cardHead, bar, when, names, confirmDialog,
   field, optionList, isoFromLocal, localValue, showError } from "./gather.js";
 
 let drawn = 0; // radio groups of different cards never share a name
 
 function draw(ctx, e) {
   const p = data(e);
+  const closed = isClosed(p);
   const loaded = !!e.view;
   const mine = new Set(p.my_votes || []);
   const own = p.creator === ctx.me.id;
   const group = `poll-${p.id}-${++drawn}`;
   const opts = p.options.map((o) => h("label", { class: `g-opt${mine.has(o.id) ? " mine" : ""}` },
     h("input", { type: p.multiple ? "checkbox" : "radio", name: group, value: o.id, checked: mine.has(o.id),
-      disabled: p.closed || !loaded, dataset: { keep: `o${o.id}` } }),
+      disabled: closed || !loaded, dataset: { keep: `o${o.id}` } }),
     h("span", { class: "g-opt-text" },
       h("span", { class: "g-opt-label" }, o.label, mine.has(o.id) ? h("span", { class: "g-you" }, "（あなた）") : null),
       h("span", { class: "g-count" }, `${o.count} 票`), bar(o.count, p.voters))));
   const actions = [];
-  if (!p.closed && loaded) {
+  if (!closed && loaded) {
     actions.push(h("button", { type: "submit", class: "btn small", dataset: { keep: "vote" } },
       mine.size ? "投票を変更する" : "投票する"));
     if (mine.size) actions.push(h("button", { type: "button", class: "btn secondary small", dataset: { keep: "undo" },
@@ -33,12 +34,12 @@ function draw(ctx, e) {
   }
   if (!p.anonymous && loaded && p.voters) actions.push(h("button", { type: "button", class: "btn secondary small",
     "aria-haspopup": "dialog", dataset: { keep: "who" }, onclick: () => voters(ctx, e) }, "投票した人"));
-  if (own && !p.closed && loaded) actions.push(h("button", { type: "button", class: "btn secondary small", dataset: { keep: "close" },
+  if (own && !closed && loaded) actions.push(h("button", { type: "button", class: "btn secondary small", dataset: { keep: "close" },
     onclick: () => confirmDialog("アンケートを締め切る", "締め切ると、これ以降は誰も投票できません。", "締め切る", () => close(ctx, e)) }, "締め切る"));
   const form = h("form", { class: "g-form" },
     h("fieldset", { class: "g-plain" }, h("legend", { class: "visually-hidden" }, `${p.question}（${p.multiple ? "複数選択可" : "1 つ選択"}）`), opts),
     h("p", { class: "g-status" }, `${p.voters} 人が投票`,
-      p.closed ? h("strong", { class: "g-closed" }, "締め切りました") : p.closes_at ? `・締切 ${when(p.closes_at)}` : null),
+      closed ? h("strong", { class: "g-closed" }, "締め切りました") : p.closes_at ? `・締切 ${when(p.closes_at)}` : null),
     actions.length ? h("div", { class: "g-actions" }, actions) : null);
   form.addEventListener("submit", (ev) => {
     ev.preventDefault();

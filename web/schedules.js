@@ -8,7 +8,7 @@
 import { h, dialog, announce } from "./dom.js";
 import { post, newClientId } from "./api.js";
 import { registerComposerAction } from "./extend.js";
-import { liveCard, data, gotView, cardHead, when, names, field, isoFromLocal, showError } from "./gather.js";
+import { liveCard, data, isClosed, gotView, cardHead, when, names, field, isoFromLocal, showError } from "./gather.js";
 
 const MARKS = { yes: ["○", "参加できる"], maybe: ["△", "未定"], no: ["×", "参加できない"] };
 const pad = (n) => String(n).padStart(2, "0");
@@ -30,6 +30,7 @@ function mark(said) {
 
 function draw(ctx, e) {
   const s = data(e);
+  const closed = isClosed(s);
   const loaded = !!e.view;
   const answers = (e.view && e.view.answers) || [];
   const decided = s.slots.find((x) => x.id === s.decided_slot);
@@ -48,7 +49,7 @@ function draw(ctx, e) {
   const own = s.creator === ctx.me.id;
   const mine = e.view && Object.keys(e.view.my_answers || {}).length;
   const actions = [];
-  if (!s.closed && loaded) actions.push(h("button", { type: "button", class: "btn small", "aria-haspopup": "dialog",
+  if (!closed && loaded) actions.push(h("button", { type: "button", class: "btn small", "aria-haspopup": "dialog",
     dataset: { keep: "answer" }, onclick: () => answer(ctx, e) }, mine ? "回答を変更する" : "回答する"));
   if (own && !s.decided_slot && loaded) actions.push(h("button", { type: "button", class: "btn secondary small",
     "aria-haspopup": "dialog", dataset: { keep: "decide" }, onclick: () => decide(ctx, e) }, "日程を決定する"));
@@ -58,8 +59,8 @@ function draw(ctx, e) {
     comments.length ? h("ul", { class: "g-comments" }, comments.map((a) =>
       h("li", {}, h("span", { class: "g-name" }, ctx.personName(a.account)), a.comment))) : null,
     h("p", { class: "g-status" }, `${s.respondents} 人が回答`,
-      s.closed && !decided ? h("strong", { class: "g-closed" }, "締め切りました") : null,
-      !s.closed && s.closes_at ? `・締切 ${when(s.closes_at)}` : null),
+      closed && !decided ? h("strong", { class: "g-closed" }, "締め切りました") : null,
+      !closed && s.closes_at ? `・締切 ${when(s.closes_at)}` : null),
     actions.length ? h("div", { class: "g-actions" }, actions) : null];
 }
 
