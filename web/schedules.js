@@ -8,7 +8,7 @@
 import { h, dialog, announce } from "./dom.js";
 import { post, newClientId } from "./api.js";
 import { registerComposerAction } from "./extend.js";
-import { liveCard, data, isClosed, gotView, cardHead, when, names, field, isoFromLocal, showError } from "./gather.js";
+import { liveCard, data, isClosed, gotView, cardHead, when, field, isoFromLocal, showError } from "./gather.js";
 
 const MARKS = { yes: ["○", "参加できる"], maybe: ["△", "未定"], no: ["×", "参加できない"] };
 const pad = (n) => String(n).padStart(2, "0");
@@ -34,7 +34,7 @@ function draw(ctx, e) {
   const loaded = !!e.view;
   const answers = (e.view && e.view.answers) || [];
   const decided = s.slots.find((x) => x.id === s.decided_slot);
-  const who = names(ctx, answers.map((a) => a.account));
+  const who = answers.map((a) => (a.account === ctx.me.id ? "あなた" : ctx.personName(a.account)));
   const table = h("table", { class: "g-table" },
     h("caption", { class: "visually-hidden" }, `${s.title}の候補日時と回答`),
     h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "候補日時"),

@@ -380,6 +380,9 @@ def test_axe_finds_nothing_serious_on_the_cards_and_their_dialogs_on_a_phone_and
     poll = api(r, "lgwan", "POST", f"{base}/polls", token,
                {"question": "研修の希望日", "options": ["火曜", "木曜"], "multiple": True})["poll"]
     api(r, "lgwan", "POST", f"/api/v1/polls/{poll['id']}/votes", token, {"options": [poll["options"][0]["id"]]})
+    secret = api(r, "lgwan", "POST", f"{base}/polls", token,
+                 {"question": "職場の満足度", "options": ["満足", "不満"], "anonymous": True})["poll"]
+    api(r, "lgwan", "POST", f"/api/v1/polls/{secret['id']}/votes", token, {"options": [secret["options"][1]["id"]]})
     sched = api(r, "lgwan", "POST", f"{base}/schedules", token, {"title": "引継ぎの打合せ", "slots": [
         {"start": "2027-02-01T10:00:00+09:00", "end": "2027-02-01T11:00:00+09:00", "label": "3階"},
         {"start": "2027-02-02T15:00:00+09:00"}]})["schedule"]
@@ -399,6 +402,11 @@ def test_axe_finds_nothing_serious_on_the_cards_and_their_dialogs_on_a_phone_and
             c.locator(".g-actions, .g-answer-box").first.wait_for(timeout=LONG)
             c.scroll_into_view_if_needed()
             w.shot(f"gather-{kind}-{tag}")
+        # An anonymous poll: the counts, never who voted.
+        anon = card(w, "poll", "職場の満足度")
+        option(anon, "不満").locator(".g-count", has_text="1 票").wait_for()
+        assert "匿名" in anon.locator(".g-tags").inner_text()
+        assert anon.get_by_role("button", name="投票した人").count() == 0
         rc = card(w, "rollcall", "夜間の参集")
         rc.locator(".g-notice").wait_for()
         rc.locator("summary", has_text="回答した人").click()
