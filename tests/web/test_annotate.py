@@ -159,7 +159,7 @@ def test_a_partner_writes_on_a_phone_photo_and_the_clerk_gets_it_disarmed_uprigh
     r, people, admin_token = server
     room = api(r, "lgwan", "POST", "/api/v1/rooms", admin_token,
                {"name": "現場対応 写真", "members": [people.staff["id"], people.partner["id"]]})
-    partner = open_page(browser, r, "internet", PHONE, has_touch=True)
+    partner = open_page(browser, r, "internet", PHONE, axe=AXE.exists(), has_touch=True)
     log_in(partner, "partner")
     clerk = open_page(browser, r, "lgwan")
     log_in(clerk, "suzuki")
@@ -177,6 +177,7 @@ def test_a_partner_writes_on_a_phone_photo_and_the_clerk_gets_it_disarmed_uprigh
     page.wait_for_function("() => { const i = document.querySelector('.offer-preview');"
                            " return i && i.complete && i.naturalWidth > 0; }")
     partner.shot("annotate-offer-phone")
+    found = accessibility(partner, "annotate-offer-phone") if AXE.exists() else []
     offer.get_by_role("button", name="書き込んでから送る").click()
     dlg = editor(partner)
     canvas = dlg.locator("canvas.annotate-canvas")
@@ -232,6 +233,7 @@ def test_a_partner_writes_on_a_phone_photo_and_the_clerk_gets_it_disarmed_uprigh
     cdp.send("Input.insertText", {"text": "ここを押す"})
     assert shapes(dlg) == 3 and text.input_value() == "ここを押す"
     partner.shot("annotate-editor-phone")
+    found += accessibility(partner, "annotate-editor-phone") if AXE.exists() else []
     page.keyboard.press("Enter")
     assert shapes(dlg) == 4 and text.input_value() == ""
     partner.shot("annotate-drawn-phone")
@@ -280,6 +282,7 @@ def test_a_partner_writes_on_a_phone_photo_and_the_clerk_gets_it_disarmed_uprigh
     assert [m["attachments"][0]["name"] for m in api(
         r, "lgwan", "GET", f"/api/v1/rooms/{room['id']}/messages", clerk_token)["messages"]
         if m.get("attachments")] == ["現場_書き込み.jpg"]
+    assert found == []
     finish(partner)
     finish(clerk)
 
