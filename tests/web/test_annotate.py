@@ -4,9 +4,10 @@ photo with GPS and an EXIF rotation through 添付, draws with a mouse and a fin
 types Japanese through the IME, undoes and redoes, and sends; the LGWAN clerk sees
 the disarmed picture, and the bytes are checked with Pillow: upright, full size, the
 marks where they were drawn, no EXIF.  At a desk: a dropped screenshot is annotated
-from the keyboard alone (text at the centre), a too-large image is capped, several
-files go out without a question, やめる sends nothing, and axe-core checks both
-dialogs."""
+from the keyboard alone (text at the centre), a too-large image is capped, a pasted
+one gets the same choice, one the browser cannot draw still goes as it is, several
+files go out without a question, やめる sends nothing.  axe-core checks the choice and
+the editor on the phone and at the desk."""
 
 from __future__ import annotations
 
