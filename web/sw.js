@@ -9,7 +9,8 @@
 // who is logged in is asked of /api/v1/session at every load) and the hashed,
 // immutable scripts, styles and icons — and it never answers, reads or keeps anything
 // under /api/ (nor the WebSocket, which workers never see): those requests go past it
-// to relayd as if there were no worker.  The page comes from relayd whenever relayd
+// to relayd as if there were no worker (in Chromium a static route sends them to the
+// network without waking the worker at all).  The page comes from relayd whenever relayd
 // answers; the kept copy is only for opening the installed app with no network,
 // where it says in Japanese that relayd cannot be reached instead of a browser error.
 //
@@ -23,7 +24,14 @@
 const CACHE = `kakehashi-shell-${VERSION}`;
 
 self.addEventListener("install", (event) => {
-  event.waitUntil(caches.open(CACHE).then((c) => c.addAll(SHELL)).then(() => self.skipWaiting()));
+  // Where the browser can (Static Routing API), /api/ does not even wake the worker:
+  // those requests go straight to relayd.  Elsewhere the fetch handler lets them by.
+  const routed = event.addRoutes
+    ? Promise.resolve(event.addRoutes([{ condition: { urlPattern: "/api/*" }, source: "network" }]))
+      .catch(() => {})
+    : Promise.resolve();
+  event.waitUntil(Promise.all([routed, caches.open(CACHE).then((c) => c.addAll(SHELL))])
+    .then(() => self.skipWaiting()));
 });
 
 self.addEventListener("activate", (event) => {

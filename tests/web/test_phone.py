@@ -132,14 +132,21 @@ def test_the_worker_controls_the_page_never_answers_the_api_and_keeps_nothing_pe
     w.context.on("request", lambda req: worker_fetched.append(req.url) if req.service_worker else None)
     log_in(w, "suzuki")
     controlled(w)
+    # Chromium says for each response which rule of the worker's static routes sent it.
+    cdp = w.context.new_cdp_session(page)
+    routed: list[tuple[str, Any]] = []
+    cdp.on("Network.responseReceived", lambda e: routed.append(
+        (e["response"]["url"], e["response"].get("serviceWorkerRouterInfo"))))
+    cdp.send("Network.enable")
     page.reload()
-    log_in_again = page.locator(".topbar .logout")
-    log_in_again.wait_for()
+    page.locator(".topbar .logout").wait_for()
     page.get_by_role("button", name=re.compile("保健センター 連絡")).click()
     page.locator(".msg .text", has_text="検診の受付名簿").wait_for()
     assert any("/assets/" in u for u in from_worker), from_worker  # it does serve the shell
     assert not [u for u in from_worker if "/api/" in u]
     assert not [u for u in worker_fetched if "/api/" in u]
+    api_answers = [info for url, info in routed if "/api/" in url]
+    assert api_answers and all(i and i["matchedSourceType"] == "network" for i in api_answers), routed
     kept = page.evaluate("""async () => {
       const out = [];
       for (const name of await caches.keys()) {
