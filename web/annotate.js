@@ -50,7 +50,7 @@ export function offerAnnotation(file, send, { onDone } = {}) {
   const d = dialog("写真を送る", h("div", { class: "annotate-offer" },
     h("img", { class: "offer-preview", src: url, alt: `${label} のプレビュー` }),
     h("p", { class: "offer-name" }, label),
-    h("p", { class: "hint" }, "矢印・丸・文字などを写真に書き込んでから送れます。"),
+    h("p", { class: "hint" }, "矢印・丸・文字を書き込んでから送れます。"),
     h("div", { class: "form-actions" },
       h("button", { type: "button", class: "btn secondary", onclick: () => choose("annotate") }, "書き込んでから送る"),
       plain)),
