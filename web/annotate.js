@@ -120,7 +120,7 @@ class Editor {
     this.textRow = h("div", { class: "annotate-text", hidden: true },
       h("div", { class: "field" },
         h("label", { for: "annotate-text-input" }, "書き込む文字"), this.textInput,
-        h("p", { id: "annotate-text-hint", class: "hint" }, "写真をタップした所に置きます（選ばなければ中央）。")),
+        h("p", { id: "annotate-text-hint", class: "hint" }, "写真の上で押した所に置きます（選ばなければ中央）。")),
       h("button", { type: "button", class: "btn secondary", onclick: () => this.placeText() }, "置く"));
     this.undoBtn = h("button", { type: "button", class: "btn secondary small", disabled: true,
       onclick: () => this.undo() }, "元に戻す");
