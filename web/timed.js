@@ -115,7 +115,18 @@ function roomLabel(ctx, id) {
 
 function short(text) { return text.length > 30 ? `${text.slice(0, 30)}…` : text; }
 
-function changed() { if (listView) listView(); }
+// The small reminder in the talk, above the composer, while anything of ours is
+// pending (in any room): 「予約送信 N 件」, which opens 予約一覧.
+let chip = null;
+
+function changed() {
+  if (listView) listView();
+  if (!chip) return;
+  const n = pending ? pending.size : 0;
+  chip.hidden = n === 0;
+  chip.textContent = `予約送信 ${n} 件`;
+  chip.setAttribute("aria-label", `予約送信 ${n} 件（予約一覧を開く）`);
+}
 
 function scheduleDialog(ctx, room) {
   const composer = ctx.talk.composer;
@@ -222,6 +233,7 @@ async function listDialog(ctx) {
     count.textContent = err.message;
     return;
   }
+  changed();
   if (!d.open) return;
   listView = draw;
   draw();
@@ -234,8 +246,19 @@ function forget() {
   pending = null;
   listView = null;
   dropped.length = 0;
+  if (chip) chip.remove();
+  chip = null;
 }
-registerSessionHooks({ start: forget, leave: forget });
+
+function start(ctx) {
+  forget();
+  chip = h("button", { type: "button", class: "sched-chip", hidden: true, "aria-haspopup": "dialog",
+    onclick: () => listDialog(ctx) });
+  ctx.talk.composer.el.prepend(chip);
+  loadPending().then(changed, () => { /* 予約一覧 tries again when opened */ });
+}
+
+registerSessionHooks({ start, leave: forget });
 
 registerComposerAction("予約送信", scheduleDialog);
 registerComposerAction("予約一覧", (ctx) => listDialog(ctx));

@@ -291,6 +291,8 @@ def test_a_scheduled_message_is_sent_to_both_sides_and_a_cancelled_one_never(bro
     dlg.get_by_role("button", name="予約する").click()
     page.locator(".toast", has_text="送信を予約しました").wait_for()
     assert box.input_value() == ""  # the draft went into the schedule
+    chip = page.get_by_role("button", name="予約送信 1 件（予約一覧を開く）")
+    chip.wait_for()  # the talk shows that something of ours is pending
     plus(clerk, "予約一覧")
     lst = page.get_by_role("dialog")
     lst.get_by_role("status").filter(has_text="予約中のメッセージ 1 件").wait_for()
@@ -300,6 +302,7 @@ def test_a_scheduled_message_is_sent_to_both_sides_and_a_cancelled_one_never(bro
     lst.get_by_role("button", name=re.compile("この予約は取り消します.*を取り消す")).click()
     lst.get_by_role("status").filter(has_text="予約中のメッセージはありません。").wait_for()
     lst.get_by_role("button", name="閉じる").click()
+    assert page.locator(".sched-chip").is_hidden()
 
     # The one to send: a few seconds ahead, and after the cancelled one was due.
     box.fill("明日の朝礼は9時からです")
@@ -310,7 +313,8 @@ def test_a_scheduled_message_is_sent_to_both_sides_and_a_cancelled_one_never(bro
     axe(clerk, "scheduled-send-dialog-desktop", found)
     dlg.get_by_role("button", name="予約する").click()
     page.locator(".toast", has_text="送信を予約しました").wait_for()
-    plus(clerk, "予約一覧")
+    clerk.shot("scheduled-send-chip-desktop")
+    chip.click()  # 予約一覧, from the talk
     lst = page.get_by_role("dialog")
     lst.get_by_role("status").filter(has_text="予約中のメッセージ 1 件").wait_for()
     assert "明日の朝礼は9時からです" in lst.inner_text()
@@ -321,6 +325,8 @@ def test_a_scheduled_message_is_sent_to_both_sides_and_a_cancelled_one_never(bro
     clerk.shot("scheduled-send-sent-desktop")
     lst.get_by_role("button", name="閉じる").click()
     message(clerk, "明日の朝礼は9時からです").wait_for()
+    assert page.locator(".sched-chip").is_hidden()
+    assert partner.page.locator(".sched-chip").is_hidden()  # nothing of the partner's
     partner.shot("scheduled-send-sent-phone")
     for w in (clerk, partner):
         assert w.page.locator(".msg", has_text="この予約は取り消します").count() == 0
