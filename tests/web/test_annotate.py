@@ -53,7 +53,7 @@ def png(size: tuple[int, int], colour: tuple[int, int, int] = (235, 235, 235)) -
 
 def editor(w):
     dlg = w.page.get_by_role("dialog", name="写真に書き込む")
-    dlg.locator("canvas.annotate-canvas[data-ready=true]").wait_for(timeout=30000)
+    dlg.locator("canvas.annotate-canvas[data-ready=true]").wait_for(timeout=60000)
     return dlg
 
 
@@ -248,12 +248,12 @@ def test_a_partner_writes_on_a_phone_photo_and_the_clerk_gets_it_disarmed_uprigh
 
     dlg.get_by_role("button", name="送信", exact=True).click()
     mine = page.locator(".file-card", has_text="現場_書き込み.jpg")
-    mine.wait_for(timeout=30000)
+    mine.wait_for(timeout=60000)
     assert page.get_by_role("dialog").count() == 0
 
     # The clerk sees the disarmed picture, upright, at the photo's size.
     card = clerk.page.locator(".file-card", has_text="現場_書き込み.jpg")
-    card.locator(".state-ready", has_text="無害化済み").wait_for(timeout=30000)
+    card.locator(".state-ready", has_text="無害化済み").wait_for(timeout=60000)
     preview = card.locator("img.preview")
     preview.wait_for()
     clerk.page.wait_for_function("img => img.complete && img.naturalWidth === 480 && img.naturalHeight === 640",
@@ -346,7 +346,7 @@ def test_at_a_desk_a_dropped_screenshot_gets_text_from_the_keyboard_and_several_
     send = dlg.get_by_role("button", name="送信", exact=True)
     send.focus()
     page.keyboard.press("Enter")
-    page.locator(".file-card", has_text="画面_書き込み.png").wait_for(timeout=30000)
+    page.locator(".file-card", has_text="画面_書き込み.png").wait_for(timeout=60000)
     token = login_token(r, "lgwan", "suzuki", PASSWORD)
     file_id = page.locator(".file-card", has_text="画面_書き込み.png").get_attribute("data-file")
     img = Image.open(io.BytesIO(content(r, "lgwan", token, file_id)))
@@ -389,13 +389,13 @@ def test_at_a_desk_a_dropped_screenshot_gets_text_from_the_keyboard_and_several_
     dlg = page.get_by_role("dialog", name="写真に書き込む")
     dlg.get_by_role("alert").filter(has_text="この画像には書き込めません").wait_for()
     dlg.get_by_role("button", name="そのまま送る").click()
-    page.locator(".file-card", has_text="壊れた.jpg").wait_for(timeout=30000)
+    page.locator(".file-card", has_text="壊れた.jpg").wait_for(timeout=60000)
 
     # Several files at once: no question, all of them are sent.
     upload.set_input_files([{"name": f"現場{i}.jpg", "mimeType": "image/jpeg", "buffer": site_photo()}
                             for i in (1, 2, 3)])
     for i in (1, 2, 3):
-        page.locator(".file-card", has_text=f"現場{i}.jpg").wait_for(timeout=30000)
+        page.locator(".file-card", has_text=f"現場{i}.jpg").wait_for(timeout=60000)
     assert page.get_by_role("dialog").count() == 0
     names = [m["attachments"][0]["name"] for m in api(
         r, "lgwan", "GET", f"/api/v1/rooms/{room['id']}/messages", token)["messages"]
