@@ -8,9 +8,10 @@
 // any screen.  That canvas changes once per finished shape; the shape being drawn
 // and the text being typed go on an overlay at screen resolution, because drawing
 // a 12-megapixel photo again at every pointer move takes far longer than a frame
-// (bench/annotate.py).  Pointer Events, so a mouse, a pen and a finger draw alike.  What is
-// uploaded is a fresh canvas encoding: the original's EXIF (GPS position, camera) is
-// not carried over, by construction -- keep it that way.
+// (bench/annotate.py).  Pointer Events, so a mouse, a pen and a finger draw alike.
+// What is uploaded is a fresh canvas encoding: the original's EXIF (GPS position,
+// camera) is not carried over, by construction -- keep it that way.  An animated GIF
+// becomes its first frame (「そのまま送る」 keeps it whole).
 
 import { h, dialog } from "./dom.js";
 
