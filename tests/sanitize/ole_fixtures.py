@@ -266,7 +266,7 @@ BLIP_UID = bytes(range(16))
 
 # format -> (BLIP record type, instance, BLIP store type)
 BLIP_TYPES = {"jpeg": (0xF01D, 0x46A, 5), "png": (0xF01E, 0x6E0, 6), "emf": (0xF01A, 0x3D4, 2),
-              "wmf": (0xF01B, 0x216, 3), "pict": (0xF01C, 0x542, 4)}
+              "wmf": (0xF01B, 0x216, 3), "pict": (0xF01C, 0x542, 4), "dib": (0xF01F, 0x7A8, 7)}
 
 
 def odraw_record(rtype: int, body: bytes, ver: int = 0, inst: int = 0) -> bytes:

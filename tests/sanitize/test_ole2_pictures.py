@@ -289,6 +289,47 @@ def test_a_metafile_picture_becomes_a_blank_one_of_the_same_size(kind: str, make
         ole2.verify(data, "doc" if name.endswith(".doc") else "ppt", Context(CFG))
 
 
+def dib_of(im: Image.Image) -> bytes:
+    out = io.BytesIO()
+    im.save(out, "BMP")
+    return out.getvalue()[14:]
+
+
+def four_bit_dib(width: int = 64, height: int = 48) -> bytes:
+    """A 16-colour DIB (4 bits a pixel), which Pillow writes back at 8 bits: larger."""
+    stride = (width * 4 + 31) // 32 * 4
+    head = struct.pack("<IiiHHIIiiII", 40, width, height, 1, 4, 0, stride * height, 2835, 2835,
+                       16, 0)
+    palette = b"".join(struct.pack("<BBBB", i * 16, 255 - i * 16, 128, 0) for i in range(16))
+    return head + palette + bytes(range(256))[:stride] * height
+
+
+def test_a_dib_picture_is_written_again_as_a_plain_dib_without_what_followed_it() -> None:
+    picture = scene((64, 48))
+    dib = dib_of(picture) + b"KK-DIB-TRAILER"
+    data = doc_with((dib, "dib"))
+    r = disarm(data, "地図.doc")
+    assert r.verdict is Verdict.SANITIZED, r.detail
+    [detail] = details(r, "ole2.image_rebuilt")
+    assert detail.startswith("Data at ") and detail.endswith("(DIB)")  # BMP: no end marker
+    assert r.output is not None
+    before, after = streams(data)["Data"], streams(r.output)["Data"]
+    assert len(after) == len(before) and b"KK-DIB-TRAILER" not in after
+    at = before.find(struct.pack("<HH", 0x7A8 << 4, 0xF01F))
+    body = jpeg_at(after, at)  # header, one id, tag: the same layout as a JPEG's
+    pixels = len(dib_of(picture))
+    assert body[:pixels] == dib_of(picture) and not body[pixels:].strip(b"\0")
+    ole2.verify(r.output, "doc", Context(CFG))
+    with pytest.raises(VerifyFailed, match="after the DIB's pixels"):
+        ole2.verify(data, "doc", Context(CFG))
+
+
+def test_a_dib_that_grows_when_rebuilt_blocks_the_document() -> None:
+    r = disarm(doc_with((four_bit_dib(), "dib")), "地図.doc")
+    assert r.verdict is Verdict.BLOCKED and r.reason == "picture_not_rebuilt", r.detail
+    assert "does not fit" in r.detail
+
+
 def test_a_pict_picture_blocks_the_document() -> None:
     r = disarm(ppt_with((wmf(), "pict")), "図面.ppt")
     assert r.verdict is Verdict.BLOCKED and r.reason == "picture_not_rebuilt", r.detail
