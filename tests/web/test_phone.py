@@ -384,10 +384,15 @@ def test_ending_the_session_of_a_lost_phone_logs_it_out_at_once(browser, server)
     if AXE.exists():
         assert accessibility(desk, "settings-sessions-desktop") == []
 
-    lost.get_by_role("button", name="Chrome / Android（庁外）をログアウトさせる").click()
+    # By keyboard: the dialog starts on キャンセル (the safe choice), Tab to confirm.
+    lost.get_by_role("button", name="Chrome / Android（庁外）をログアウトさせる").focus()
+    desk.page.keyboard.press("Enter")
     dlg = desk.page.get_by_role("dialog")
     assert "Chrome / Android（庁外）" in dlg.inner_text()
-    dlg.get_by_role("button", name="ログアウトさせる").click()
+    assert desk.page.evaluate("document.activeElement.textContent") == "キャンセル"
+    desk.page.keyboard.press("Tab")
+    assert desk.page.evaluate("document.activeElement.textContent") == "ログアウトさせる"
+    desk.page.keyboard.press("Enter")
     phone.page.get_by_text("もう一度ログインしてください").wait_for(timeout=30000)
     sessions.locator("li", has_text="Chrome / Android").wait_for(state="detached")
     assert sessions.locator("li").count() == 1
