@@ -48,6 +48,7 @@ export function liveCard(kind, path, draw, merge) {
     if (!e) return; // never drawn here: the message brings its summary when it is
     e.summary = ev[kind];
     if (e.view) merge(ctx, e, ev);
+    else if (e.loading) e.stale = true; // the view on its way may be from before it
     redraw(ctx, e);
   });
 }
@@ -78,6 +79,7 @@ function entryFor(ctx, kind, summary, m) {
 
 async function load(ctx, e, path) {
   e.loading = true;
+  e.stale = false;
   try {
     const view = await get(`${path}${e.summary.id}`);
     e.view = view;
@@ -88,6 +90,7 @@ async function load(ctx, e, path) {
   } finally {
     e.loading = false;
   }
+  if (e.stale && !e.error) { e.view = null; load(ctx, e, path); return; }
   redraw(ctx, e);
 }
 
