@@ -177,7 +177,9 @@ def stray_pictures(buf: bytes | bytearray, blips: list[Blip]) -> list[tuple[int,
     """(offset, format) of JPEG or PNG data in ``buf`` that lies in no BLIP record."""
     out: list[tuple[int, str]] = []
     for kind, sig in _SIGNATURES.items():
-        for i in _occurrences(buf, sig, 1 if kind == "jpeg" else 0):
+        # Anchors: JPEG's first 0xFF, PNG's 0x1A — neither is in Word's UTF-16 text
+        # nor common in a workbook's records (0xD8 and 0x89 are, in kanji).
+        for i in _occurrences(buf, sig, 0 if kind == "jpeg" else 6):
             real = kind != "jpeg" or (i + 3 < len(buf) and buf[i + 3] in _JPEG_NEXT)
             if real and not any(b.start <= i < b.end for b in blips):
                 out.append((i, kind))
