@@ -48,6 +48,10 @@ def test_a_poll_made_at_a_desk_is_voted_on_a_phone_and_the_counts_change_live(br
     log_in(partner, "partner")
     talk_to(clerk, "アンケート確認")
     talk_to(partner, "アンケート確認")
+    fetched: dict[str, list[str]] = {"clerk": [], "partner": []}
+    for who, w in (("clerk", clerk), ("partner", partner)):
+        w.page.on("request", lambda req, who=who: fetched[who].append(req.url)
+                  if req.method == "GET" and "/api/v1/polls/" in req.url else None)
 
     page = clerk.page
     plus(clerk, "アンケート")
@@ -113,6 +117,8 @@ def test_a_poll_made_at_a_desk_is_voted_on_a_phone_and_the_counts_change_live(br
     assert theirs.get_by_role("radio", name=re.compile("弁当を注文")).is_disabled()
     assert theirs.get_by_role("button", name="投票を変更する").count() == 0
     mine.get_by_text("締め切りました").wait_for()
+    # Each page fetched the poll's view once: every change after came from the stream.
+    assert len(fetched["clerk"]) == 1 and len(fetched["partner"]) == 1, fetched
     clerk.shot("poll-card-desktop")
     partner.shot("poll-closed-phone")
     finish(partner)
@@ -233,6 +239,12 @@ def test_a_roll_call_fills_the_others_see_the_notice_and_the_creator_reminds_who
     # The usual three answers are there to start with.
     assert [dlg.get_by_label(f"選択肢 {i}", exact=True).input_value() for i in (1, 2, 3)] == [
         "参集可", "遅れて参集", "参集不可"]
+    # More than the room's three members: relayd's limit in words, the title kept.
+    dlg.get_by_label("必要な人数（任意）").fill("5")
+    dlg.get_by_role("button", name="緊急で送る").click()
+    dlg.get_by_text("必要な人数は 1〜3 人にしてください。").wait_for()
+    assert dlg.get_by_label("必要な人数（任意）").get_attribute("aria-invalid") == "true"
+    assert dlg.get_by_label("タイトル").input_value() == "大雨警報 本庁舎への参集"
     dlg.get_by_label("必要な人数（任意）").fill("1")
     clerk.shot("rollcall-create-desktop")
     dlg.get_by_role("button", name="緊急で送る").click()
@@ -295,7 +307,7 @@ def test_a_roll_call_fills_the_others_see_the_notice_and_the_creator_reminds_who
     theirs.get_by_text("この参集確認は終了しました。").wait_for(timeout=LONG)
     assert theirs.get_by_role("button", name="参集可").count() == 0
     partner.shot("rollcall-closed-phone")
-    clerk.allowed += ("status of 429",)  # the refused second reminder
+    clerk.allowed += ("status of 429", "status of 400")  # the refused reminder and needed count
     for w in (colleague, partner, clerk):
         finish(w)
 
