@@ -59,7 +59,9 @@ function messageCreated(ctx, ev) {
     markHeld(ctx.talk.el);
     return;
   }
-  const shown = ctx.current && ctx.current.id === m.room_id && document.visibilityState === "visible";
+  // The room is on screen only in the talk view (not behind 検索 or 設定).
+  const shown = ctx.current && ctx.current.id === m.room_id && ctx.main.dataset.view === "talk"
+    && document.visibilityState === "visible";
   if (shown) return;
   const room = ctx.rooms.find((r) => r.id === m.room_id);
   const who = ctx.personName(m.sender);
