@@ -278,7 +278,8 @@ def test_a_scheduled_message_is_sent_to_both_sides_and_a_cancelled_one_never(bro
     talk_to(clerk, "朝礼の連絡")
     talk_to(partner, "朝礼の連絡")
     page = clerk.page
-    box = page.get_by_label("メッセージ", exact=True)
+    # By id: the 予約送信 dialog's own メッセージ stays in the page a moment after it closed.
+    box = page.locator("#composer-text")
 
     # One to cancel, due first: were the cancellation ignored, it would be sent before
     # the other one.  30 s leaves a busy machine time to cancel it before it is due.
