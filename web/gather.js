@@ -177,7 +177,6 @@ export function optionList(prefix, initial, max) {
     const remove = h("button", { type: "button", class: "icon-btn small" }, "×");
     const li = h("li", {}, input, remove);
     remove.addEventListener("click", () => {
-      if (list.children.length <= 2) { input.value = ""; input.focus(); return; }
       const next = li.nextElementSibling || li.previousElementSibling;
       li.remove();
       renumber();
@@ -190,7 +189,9 @@ export function optionList(prefix, initial, max) {
       const input = li.querySelector("input");
       input.id = `${prefix}-${i}`;
       input.setAttribute("aria-label", `選択肢 ${i + 1}`);
-      li.querySelector("button").setAttribute("aria-label", `選択肢 ${i + 1} を削除`);
+      const remove = li.querySelector("button");
+      remove.setAttribute("aria-label", `選択肢 ${i + 1} を削除`);
+      remove.hidden = list.children.length <= 2; // two options at least
     });
     add.disabled = list.children.length >= max;
   };
