@@ -141,3 +141,58 @@ def test_progress_bar_on_a_terminal(inputs: list[Path], tmp_path: Path) -> None:
     assert proc.returncode == 0
     assert b"3/3" in drawn
     assert len(proc.stdout.splitlines()) == 3
+
+
+# -- through relayctl -------------------------------------------------------------------
+
+# What the other commands need (the configuration's own sections, store.config among
+# them, are read by every command).
+_HEAVY = ("store.facade", "store.db", "trio", "sqlite3", "relay.commands", "relay.control",
+          "relay.hub", "relay.ctl_args")
+
+
+def test_relayctl_sanitize_imports_nothing_of_the_store_or_relayd(inputs: list[Path],
+                                                                   tmp_path: Path) -> None:
+    """Its start is most of a small file's time: relay.ctl imports per command."""
+    code = ("import sys; from relay.ctl import main; status = main(sys.argv[1:]); "
+            f"heavy = {_HEAVY!r}; "
+            "print(' '.join(sorted(m for m in sys.modules "
+            "if any(m == h or m.startswith(h + '.') for h in heavy)))); sys.exit(status)")
+    proc = subprocess.run([sys.executable, "-c", code, "sanitize", str(inputs[0]), "--out",
+                           str(tmp_path / "out"), "--json"], cwd=ROOT, capture_output=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    report, imported = proc.stdout.decode().splitlines()
+    assert json.loads(report)["reason"] == "executable"
+    assert imported == ""
+
+
+def _forkservers_of(pid: int) -> list[int]:
+    """This process's children that run the fork server."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        if ppid == pid and b"sanitize.forkserver" in cmdline:
+            out.append(int(entry.name))
+    return out
+
+
+@pytest.mark.parametrize("argv", [["sanitize", "--out", "OUT"],  # no file: usage error
+                                  ["--config", "MISSING", "sanitize", "IN", "--out", "OUT"]])
+def test_relayctl_ends_the_fork_server_it_launched_early(inputs: list[Path], tmp_path: Path,
+                                                         argv: list[str]) -> None:
+    """relayctl launches the fork server before it reads its configuration and
+    arguments; when those are wrong, the server goes with it."""
+    from relay.ctl import main as relayctl
+
+    argv = [a.replace("OUT", str(tmp_path / "out")).replace("IN", str(inputs[0]))
+            .replace("MISSING", str(tmp_path / "missing.toml")) for a in argv]
+    assert relayctl(argv) == 2
+    assert _forkservers_of(os.getpid()) == []
