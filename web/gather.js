@@ -116,7 +116,10 @@ export function redraw(ctx, e) {
 // ([data-keep]), and the focus.
 function paint(ctx, e, el) {
   const focused = el.contains(document.activeElement) ? document.activeElement.dataset.keep : null;
-  clear(el, e.draw(ctx, e), e.error ? h("p", { class: "error", role: "alert" }, e.error) : null);
+  // An error is said (role=alert) when it is new, not again at every live redraw.
+  const fresh = e.error && e.error !== e.said;
+  e.said = e.error;
+  clear(el, e.draw(ctx, e), e.error ? h("p", { class: "error", role: fresh ? "alert" : null }, e.error) : null);
   for (const i of el.querySelectorAll("[data-keep]")) {
     const k = i.dataset.keep;
     if (i.tagName === "DETAILS") i.open = e.opened.get(k) || false;

@@ -31,7 +31,7 @@ function draw(ctx, e) {
   parts.push(h("ul", { class: "g-tally", "aria-label": "回答の集計" },
     r.options.map((o, i) => h("li", { class: i === 0 ? "g-first" : null }, h("span", {}, o), h("strong", {}, `${r.tally[o] || 0} 人`))),
     h("li", { class: "g-none" }, h("span", {}, "未回答"), h("strong", {}, `${r.unanswered_count} 人`))));
-  if (v && v.notice) parts.push(h("p", { class: "g-notice", role: "status" }, v.notice));
+  if (v && v.notice) parts.push(h("p", { class: "g-notice" }, v.notice));
   if (mine) parts.push(h("p", { class: "g-mine" }, "あなたの回答：", h("strong", {}, describe(mine))));
   if (v && !r.closed) {
     const eta = h("input", { type: "number", min: 0, max: 1440, step: 1, inputmode: "numeric", dataset: { keep: "eta" },
@@ -125,8 +125,11 @@ function applyAnswers(ctx, v, list) {
 
 function merge(ctx, e, ev) {
   const v = Object.assign(e.view, ev.rollcall);
+  const before = v.notice;
   applyAnswers(ctx, v, ev.answers || []);
   v.notice = v.filled && !v.my_answer ? ev.notice || v.notice || null : null;
+  // Said once, when it becomes true (the card is drawn again at every answer).
+  if (v.notice && !before) announce(`参集確認「${v.title}」：${v.notice}`);
 }
 
 liveCard("rollcall", "/api/v1/rollcalls/", draw, merge);

@@ -267,6 +267,8 @@ def test_a_roll_call_fills_the_others_see_the_notice_and_the_creator_reminds_who
         c.locator(".g-notice", has_text="必要な人数が揃いました").wait_for(timeout=LONG)
         assert c.locator(".g-tally .g-first").inner_text().split() == ["参集可", "1", "人"]
         assert "未回答 2 人" in " ".join(c.locator(".g-tally .g-none").inner_text().split())
+    # …and a screen reader is told once.
+    colleague.page.locator("#live", has_text="必要な人数が揃いました").wait_for(state="attached")
     colleague.shot("rollcall-filled-phone")
     partner.shot("rollcall-answered-phone")
     # The creator: who has not answered, and the answers; the others do not get the list.
