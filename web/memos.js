@@ -99,9 +99,13 @@ registerContent("memo", (m, ctx) => {
   if (!memo) return h("p", { class: "text" }, "電話メモ");
   const mine = memo.to === ctx.me.id;
   const canMark = !memo.done && (mine || m.sender === ctx.me.id);
+  // A tel: link only for a number that is nothing else (03-1234-5678, +81 …): one
+  // with 内線 or a note would dial the wrong digits run together, so it stays text.
+  const dialable = memo.number && /^\+?[0-9０-９()（）\-－‐ ]+$/.test(memo.number);
   const number = memo.number
     ? h("p", { class: "memo-number" }, h("span", { class: "memo-key" }, "電話番号"),
-      h("a", { href: `tel:${memo.number.replace(/[^0-9+#*]/g, "")}` }, memo.number)) : null;
+      dialable ? h("a", { href: `tel:${memo.number.normalize("NFKC").replace(/[^0-9+]/g, "")}` }, memo.number)
+        : h("span", { class: "memo-digits" }, memo.number)) : null;
   const button = canMark ? h("button", { type: "button", class: "btn small memo-done-btn" }, "対応済みにする") : null;
   if (button) button.addEventListener("click", () => markDone(ctx, m, button));
   return h("div", { class: `memo-slip${memo.done ? " done" : ""}` },

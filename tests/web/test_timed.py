@@ -190,6 +190,20 @@ def test_a_phone_memo_to_the_partner_is_marked_handled_and_the_clerk_sees_it_liv
     clerk.shot("memo-done-desktop")
     partner.shot("memo-done-phone")
     axe(clerk, "memo-done-desktop", found)
+
+    # A number with 内線 stays text (a tel: link would dial the digits run together);
+    # no call back asked.
+    token = login_token(r, "lgwan", "suzuki", PASSWORD)
+    room_id = next(x["id"] for x in api(r, "lgwan", "GET", "/api/v1/rooms", token)["rooms"]
+                   if x["name"] == "保育園 連絡")
+    api(r, "lgwan", "POST", f"/api/v1/rooms/{room_id}/memos", token,
+        {"to": people.partner["id"], "caller": "高橋", "number": "0120-000-000 内線 204",
+         "received_at": clerk.page.evaluate("new Date().toISOString()"), "callback": False})
+    other = partner.page.locator(".msg .memo-slip", has_text="高橋 様より")
+    other.wait_for()
+    assert other.locator(".memo-digits").inner_text() == "0120-000-000 内線 204"
+    assert other.get_by_role("link").count() == 0
+    assert other.locator(".memo-nocallback").inner_text() == "折り返しは不要です"
     finish(partner)
     finish(clerk)
     assert found == []
