@@ -464,7 +464,8 @@ def _dpi(info: dict[str | tuple[int, int], Any]) -> tuple[float, float] | None:
 
 
 def _encode(frames: list[Image.Image], fmt: str, source: Image.Image, keep_tables: bool,
-            durations: list[float], loop: int | None, dpi: tuple[float, float] | None) -> bytes:
+            durations: list[float], loop: int | None, dpi: tuple[float, float] | None,
+            png_level: int = PNG_COMPRESS_LEVEL) -> bytes:
     out = io.BytesIO()
     first, rest = frames[0], frames[1:]
     params: dict[str, Any] = {}
@@ -490,7 +491,7 @@ def _encode(frames: list[Image.Image], fmt: str, source: Image.Image, keep_table
         else:
             params["quality"] = JPEG_FALLBACK_QUALITY
     elif fmt == "PNG":
-        params["compress_level"] = PNG_COMPRESS_LEVEL
+        params["compress_level"] = png_level
     elif fmt == "WEBP":
         params["quality"] = WEBP_QUALITY
     elif fmt == "TIFF":
@@ -499,7 +500,11 @@ def _encode(frames: list[Image.Image], fmt: str, source: Image.Image, keep_table
     return out.getvalue()
 
 
-def rebuild(data: bytes, kind: str, ctx: Context) -> Rebuilt:
+def rebuild(data: bytes, kind: str, ctx: Context, *,
+            png_level: int = PNG_COMPRESS_LEVEL) -> Rebuilt:
+    """The image rebuilt from its pixels.  ``png_level``: zlib's level for a PNG
+    output (a picture rebuilt in place in a legacy Office file must fit where the
+    original was, which level 1 rarely does)."""
     out_kind = _OUT_KIND.get(kind, kind)
     with _pillow_guard(ctx.cfg.max_image_pixels):
         im = _open(data, kind)
@@ -527,7 +532,7 @@ def rebuild(data: bytes, kind: str, ctx: Context) -> Rebuilt:
             frames[i] = _pixels_only(normalised)
         keep_tables = kind == "jpeg" and not transformed
         output = _encode(frames, fmt, im, keep_tables, durations,
-                         loop if isinstance(loop, int) else None, dpi)
+                         loop if isinstance(loop, int) else None, dpi, png_level)
     return Rebuilt(output, out_kind, tuple(dict.fromkeys(removed)))
 
 

@@ -87,8 +87,10 @@ _SIGNATURES = {"jpeg": b"\xff\xd8\xff", "png": b"\x89PNG\r\n\x1a\n"}
 # it: APPn, DQT, SOF0/1/2, DHT, COM.  Three bytes alone occur in other binary data.
 _JPEG_NEXT = frozenset([*range(0xE0, 0xF0), 0xDB, 0xC0, 0xC1, 0xC2, 0xC4, 0xFE])
 # Lower JPEG qualities tried, in order, when a rebuilt picture is larger than its record
-# (PNG: zlib's default level, its highest, then Pillow's slow search for the smallest).
+# (PNG, first written at zlib's default level: its highest, then Pillow's slow search
+# for the smallest).
 _FIT_QUALITIES = (85, 75, 60, 45, 30)
+_PNG_LEVEL = 6
 BIFF_MSODRAWINGGROUP, BIFF_CONTINUE, BIFF_EOF = 0x00EB, 0x003C, 0x000A
 _BIFF_HEAD = struct.Struct("<HH")
 XLS_MAIN = frozenset({"workbook", "book"})
@@ -361,7 +363,9 @@ def _rebuilt(data: bytes, kind: str, budget: pictures.PixelBudget,
     if not data.startswith(sig):
         raise Blocked("picture_not_rebuilt", f"{_NAMES[kind]} record in {where} holds no {_NAMES[kind]}")
     try:
-        out = images.rebuild(data, kind, budget.context())
+        # PNG straight at zlib's default level: Office writes its PNGs so, and the
+        # image engine's level 1 nearly never fits (then a second encode).
+        out = images.rebuild(data, kind, budget.context(), png_level=_PNG_LEVEL)
     except Blocked as exc:
         if exc.reason == "limit_exceeded":
             raise
@@ -385,7 +389,8 @@ def _rebuilt_dib(data: bytes, budget: pictures.PixelBudget,
     writer: 1, 8, 24 or 32 bits a pixel).  One that grows (RLE-compressed, 4 or 16
     bits a pixel) does not fit its record."""
     try:
-        out = images.rebuild(_dib_to_bmp(data), "bmp", budget.context())
+        # The PNG is only a way through: stored, not compressed.
+        out = images.rebuild(_dib_to_bmp(data), "bmp", budget.context(), png_level=0)
     except (struct.error, ValueError) as exc:
         raise Blocked("picture_not_rebuilt", f"DIB picture in {where}: {exc}") from exc
     except Blocked as exc:
@@ -413,7 +418,7 @@ def _smaller(data: bytes, kind: str, room: int) -> bytes | None:
         im.load()
         tries: list[dict[str, object]] = (
             [{"quality": q, "optimize": True} for q in _FIT_QUALITIES] if kind == "jpeg"
-            else [{"compress_level": 6}, {"compress_level": 9}, {"optimize": True}])
+            else [{"compress_level": 9}, {"optimize": True}])
         for params in tries:
             buf = io.BytesIO()
             im.save(buf, images._FORMAT[kind], **params)
