@@ -130,8 +130,15 @@ function paint(ctx, e, el) {
 }
 
 // ---------------------------------------------------------------- drawing helpers
-// Closed, or past its 締切: a message's summary says `closed` only as it was sent.
-export const isClosed = (o) => o.closed || (!!o.closes_at && new Date(o.closes_at) <= new Date());
+// Closed, or past its 締切: a message's summary says `closed` only as it was sent, and
+// relayd sends no event when the time comes, so the card is drawn again then.
+export function isClosed(ctx, e, o) {
+  if (o.closed) return true;
+  if (!o.closes_at) return false;
+  const left = new Date(o.closes_at) - Date.now();
+  if (left > 0 && !e.wake && left < 2 ** 31 - 1) e.wake = setTimeout(() => redraw(ctx, e), left + 500);
+  return left <= 0;
+}
 
 export function cardHead(label, title, ...tags) {
   return h("div", { class: "g-head" }, h("span", { class: "g-kind" }, label),

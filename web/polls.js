@@ -14,7 +14,7 @@ let drawn = 0; // radio groups of different cards never share a name
 
 function draw(ctx, e) {
   const p = data(e);
-  const closed = isClosed(p);
+  const closed = isClosed(ctx, e, p);
   const loaded = !!e.view;
   const mine = new Set(p.my_votes || []);
   const own = p.creator === ctx.me.id;

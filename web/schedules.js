@@ -30,7 +30,7 @@ function mark(said) {
 
 function draw(ctx, e) {
   const s = data(e);
-  const closed = isClosed(s);
+  const closed = isClosed(ctx, e, s);
   const loaded = !!e.view;
   const answers = (e.view && e.view.answers) || [];
   const decided = s.slots.find((x) => x.id === s.decided_slot);

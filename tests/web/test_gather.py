@@ -6,6 +6,7 @@ axe-core's check of the cards and their dialogs on a phone and a desk."""
 
 from __future__ import annotations
 
+import datetime
 import re
 
 import pytest
@@ -442,3 +443,26 @@ def test_axe_finds_nothing_serious_on_the_cards_and_their_dialogs_on_a_phone_and
             page.get_by_role("dialog", name=title).wait_for(state="detached")
         finish(w)
     assert found == []
+
+
+def test_a_poll_shows_closed_when_its_deadline_passes_with_no_reload(browser, server):
+    r, people, _ = server
+    token = login_token(r, "lgwan", "tanaka", PASSWORD)
+    room = api(r, "lgwan", "POST", "/api/v1/rooms", token,
+               {"name": "締切の確認", "members": [people.staff["id"]]})
+    # Far enough ahead for a loaded machine to show it open first.
+    soon = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=20)
+    api(r, "lgwan", "POST", f"/api/v1/rooms/{room['id']}/polls", token,
+        {"question": "忘年会の出欠", "options": ["出席", "欠席"],
+         "closes_at": soon.isoformat(timespec="milliseconds")})
+    w = open_page(browser, r, "lgwan", PHONE)
+    log_in(w, "suzuki")
+    talk_to(w, "締切の確認")
+    c = card(w, "poll", "忘年会の出欠")
+    c.get_by_role("button", name="投票する").wait_for(timeout=LONG)
+    assert "締切" in c.locator(".g-status").inner_text()
+    # relayd sends nothing when the time comes: the card redraws itself.
+    c.get_by_text("締め切りました").wait_for(timeout=LONG)
+    assert c.get_by_role("button", name="投票する").count() == 0
+    assert c.get_by_role("radio", name=re.compile("出席")).is_disabled()
+    finish(w)
