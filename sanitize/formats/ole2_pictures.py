@@ -244,14 +244,11 @@ class _View:
 
 
 def _stray_outside(view: _View, blips: list[Blip]) -> list[tuple[int, str]]:
-    """Stray pictures of the whole physical stream: in the logical part, those outside
-    BLIPs; elsewhere (an .xls stream outside its drawing group), all."""
-    stray = [(view.physical(i), k) for i, k in stray_pictures(view.logical, blips)]
-    if len(view.pieces) != 1 or view.pieces[0] != (0, len(view.data)):
-        inside = [(o, o + n) for o, n in view.pieces]
-        stray += [(i, k) for i, k in stray_pictures(view.data, [])
-                  if not any(a <= i < b for a, b in inside)]
-    return stray
+    """Stray pictures (outside BLIPs) of the stream as OfficeArt sees it.  For an .xls
+    Workbook that is its drawing group only: Excel decodes no JPEG or PNG elsewhere in
+    it (cells, strings and formulas are not pictures), and scanning a workbook's every
+    record cost more than the rest of its disarm."""
+    return [(view.physical(i), k) for i, k in stray_pictures(view.logical, blips)]
 
 
 # -- rebuild -----------------------------------------------------------------------------
