@@ -119,7 +119,7 @@ registerSessionHooks({
     held.clear();
     told.clear();
     if (watcher) watcher.disconnect();
-    return closeAll();
+    closeAll().catch(() => {}); // not awaited: logging out never waits for the worker
   },
 });
 
