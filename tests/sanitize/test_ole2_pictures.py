@@ -203,6 +203,32 @@ def test_doc_phone_photo_loses_exif_gps_comment_and_trailer_at_the_same_size(tmp
     judges_find_nothing(r.output, tmp_path)
 
 
+def test_doc_floating_picture_in_the_main_stream_is_rebuilt_there() -> None:
+    """Word keeps a floating picture's BLIP in WordDocument (the BLIP store's delay
+    stream): the main stream changes only inside that record."""
+    photo = phone_photo((160, 120))
+    text = b"\x08 the floating picture's anchor\r"
+    main = F.word_document(text=text)
+    at = len(main)
+    main += F.blip(photo) + bytes(-len(F.blip(photo)) % 512)
+    data = write_cfb(storage("Root Entry", [
+        stream("WordDocument", main), stream("1Table", F.dgg_container(
+            F.fbse("jpeg", len(F.blip(photo)), offset=at)))],
+        clsid=clsid_bytes(F.WORD_CLSID)))
+    r = disarm(data, "配置図.doc")
+    assert r.verdict is Verdict.SANITIZED, r.detail
+    [detail] = details(r, "ole2.image_rebuilt")
+    assert detail.startswith(f"WordDocument at {at} (JPEG)")
+    assert r.output is not None
+    new = streams(r.output)["WordDocument"]
+    assert len(new) == len(main) and new[:at + 25] == main[:at + 25]
+    end = at + len(F.blip(photo))
+    assert new[end:] == main[end:]
+    body = jpeg_at(new, at)
+    looks_the_same(photo[:-len(TRAILER)], body)
+    only_zeros_after_eoi(body)
+
+
 def test_xls_photo_in_a_drawing_group_split_over_continue_records(tmp_path: Path) -> None:
     photo = phone_photo()
     data = xls_with(photo)
