@@ -57,6 +57,15 @@ CODES: dict[str, tuple[int, str]] = {
     "origin_forbidden": (403, "この Origin からは接続できません / origin not allowed"),
     "forbidden": (403, "権限がありません / forbidden"),
     "policy_refused": (403, "設定により許可されていません / refused by policy"),
+    # ---- sign-in against the office directory (relay.ldapauth)
+    "directory_unavailable": (503, "ディレクトリ（Active Directory 等）に接続できないため、"
+                                   "パスワードを確認できません。しばらくしてから再試行してください / "
+                                   "the office directory cannot be reached to check the "
+                                   "password; retry later"),
+    "password_in_directory": (409, "このアカウントのパスワードはディレクトリ（Active Directory "
+                                   "等）で管理されています。変更は庁内の手順で行ってください / "
+                                   "this account's password is managed in the office "
+                                   "directory; change it there"),
     # ---- accounts
     "invalid_request": (400, "リクエストが不正です / invalid request"),
     "invalid_period": (400, "期間が不正です（開始日から終了日まで） / the period must run from a "
@@ -207,6 +216,23 @@ CODES: dict[str, tuple[int, str]] = {
                                       "already decided"),
     "own_request": (403, "自分の申請は承認・却下できません。別の管理者に依頼してください / you "
                          "cannot decide your own request; ask another administrator"),
+    # ---- 上長承認 (relay.approvals)
+    "approval_pending": (409, "このファイルは上長の承認待ちです。承認されると届きます / the file "
+                              "waits for an approver; it is delivered once approved"),
+    "approval_refused": (403, "このファイルは承認されなかったため届けられません / the file was "
+                              "not approved and is not delivered"),
+    "approval_lgwan_only": (403, "承認は庁内（LGWAN）からのみ行えます / approvals are handled "
+                                 "from the LGWAN side"),
+    "approval_not_found": (404, "承認の依頼が見つかりません / approval not found"),
+    "approval_decided": (409, "この承認依頼は既に処理されています / the approval was already "
+                              "decided"),
+    "not_approver": (403, "このファイルを承認する権限がありません / you are not an approver "
+                          "for this file"),
+    "own_file": (403, "自分のファイルは承認できません。別の承認者に依頼してください / you cannot "
+                      "decide on your own file; ask another approver"),
+    "empty_refusal_reason": (400, "差し戻しの理由を入力してください / a reason is required to "
+                                  "refuse"),
+    "refusal_reason_too_long": (400, "差し戻しの理由が長すぎます / reason too long"),
     # ---- the store and the control socket
     "conflict": (409, "競合しています / conflict"),
     "store_error": (500, "保存処理でエラーが発生しました / storage error"),

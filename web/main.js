@@ -14,7 +14,19 @@ import { Search } from "./search.js";
 import { Settings } from "./settings.js";
 import { loadStamps } from "./stamps.js";
 import { loadPrefs, resetPrefs } from "./prefs.js";
-import { eventHandlers, views } from "./extend.js";
+import { eventHandlers, views, sessionHooks } from "./extend.js";
+import "./pwa.js";
+import "./notify.js";
+import "./sessions.js";
+import "./locations.js";
+import "./memos.js";
+import "./timed.js";
+import "./tasks.js";
+import "./notes.js";
+import "./polls.js";
+import "./schedules.js";
+import "./rollcalls.js";
+import "./approvals.js";
 
 const root = document.getElementById("app");
 let ctx = null;
@@ -92,6 +104,7 @@ class App {
     await Promise.all([this.loadPeople(), this.loadRooms(), loadStamps(this)]);
     this.roomsView.render();
     this.stream.start();
+    for (const k of sessionHooks) k.start(this);
   }
 
   async loadPeople() {
@@ -301,13 +314,14 @@ class App {
         this.toast(ev.request.status === "approved" ? "原本の申請が承認されました。ダウンロードできます。" : "原本の申請は却下されました。");
         break;
       default:
-        for (const fn of eventHandlers.get(ev.type) || []) fn(this, ev);
         break;
     }
+    for (const fn of eventHandlers.get(ev.type) || []) fn(this, ev);
   }
 
   // ---------------------------------------------------------------- session
   async logout() {
+    await Promise.allSettled(sessionHooks.map((k) => k.leave(this, true)));
     try { await post("/api/v1/logout"); } catch { /* the session ends either way */ }
     this.teardown();
     showLogin("ログアウトしました。");
@@ -315,6 +329,7 @@ class App {
 
   sessionEnded() {
     if (ctx !== this) return;
+    for (const k of sessionHooks) k.leave(this, false);
     this.teardown();
     showLogin("ログインの有効期限が切れたか、ログアウトされました。もう一度ログインしてください。");
   }
