@@ -218,7 +218,7 @@ class _View:
     their physical places."""
 
     def __init__(self, data: bytes, xls_main: bool) -> None:
-        self.data = data
+        self.data, self.xls_main = data, xls_main
         self.pieces = drawing_group(data) if xls_main else [(0, len(data))]
         self.logical = b"".join(data[o:o + n] for o, n in self.pieces)
 
@@ -241,6 +241,26 @@ class _View:
             at = 0
             if done == len(new):
                 return
+
+
+# Excel's pictures outside the drawing group: a sheet's background (BkHim, 0x00E9:
+# cf 0x09 bitmap or 0x0E native, two reserved zero bytes, then lcb) and the older
+# IMDATA (0x007F: cf 0x02 metafile, 0x09 bitmap or 0x0E native, env 1 or 2, lcb).
+# Not rebuilt: blocked.  Found without walking every record (a workbook's records
+# are most of it): the record type's low byte by memchr, then its header's fields.
+_SHEET_PICTURES = {0xE9: ("sheet background picture (BITMAP record)", (0x09, 0x0E), (0,)),
+                   0x7F: ("picture (IMDATA record)", (0x02, 0x09, 0x0E), (1, 2))}
+
+
+def _sheet_picture(main: bytes) -> str | None:
+    for low, (what, formats, envs) in _SHEET_PICTURES.items():
+        for i in _occurrences(main, bytes([low, 0]), 0):
+            if i + 12 > len(main):
+                continue
+            size, cf, env, lcb = struct.unpack_from("<HHHI", main, i + 2)
+            if size >= 8 and cf in formats and env in envs and 0 < lcb <= len(main):
+                return f"Excel {what} at {i}"
+    return None
 
 
 def _stray_outside(view: _View, blips: list[Blip]) -> list[tuple[int, str]]:
@@ -272,6 +292,9 @@ def rebuild_streams(streams: Iterable[tuple[tuple[str, ...], bytes]], kind: str,
             at, what = stray[0]
             raise Blocked("picture_not_rebuilt",
                           f"{_NAMES[what]} data outside any picture record in {where} at {at}")
+        sheet_picture = _sheet_picture(data) if view.xls_main else None
+        if sheet_picture:
+            raise Blocked("picture_not_rebuilt", f"{sheet_picture} in {where}")
         if blips:
             found.append((path, view, blips))
     if not found:
@@ -443,6 +466,9 @@ def check(streams: Iterable[tuple[tuple[str, ...], bytes]], kind: str) -> None:
         where = "/".join(path)
         if _stray_outside(view, blips):
             raise VerifyFailed(f"picture data outside a picture record in {where}")
+        sheet_picture = _sheet_picture(data) if view.xls_main else None
+        if sheet_picture:
+            raise VerifyFailed(f"{sheet_picture} in {where}")
         for blip in blips:
             body = bytes(view.logical[blip.data_start:blip.end])
             why = (_jpeg_problem(body) if blip.kind == "jpeg" else

@@ -252,6 +252,20 @@ def test_xls_photo_in_a_drawing_group_split_over_continue_records(tmp_path: Path
     judges_find_nothing(r.output, tmp_path)
 
 
+@pytest.mark.parametrize("record", [
+    F.biff(0x00E9, struct.pack("<HHI", 0x09, 0, 64) + bytes(64)),  # BkHim, a bitmap
+    F.biff(0x007F, struct.pack("<HHI", 0x09, 1, 64) + bytes(64)),  # IMDATA
+], ids=["BITMAP", "IMDATA"])
+def test_an_xls_sheet_picture_outside_the_drawing_group_blocks_the_workbook(record: bytes) -> None:
+    book = F.workbook_stream()
+    book = book[:-4] + record + book[-4:]  # inside the sheet, before its EOF
+    data = write_cfb(storage("Root Entry", [stream("Workbook", book)],
+                             clsid=clsid_bytes("00020820-0000-0000-C000-000000000046")))
+    r = disarm(data, "背景つき.xls")
+    assert r.verdict is Verdict.BLOCKED and r.reason == "picture_not_rebuilt", r.detail
+    assert "record) at " in r.detail
+
+
 def test_ppt_pictures_stream_keeps_every_offset(tmp_path: Path) -> None:
     photo, png = phone_photo((320, 240)), png_with_text()
     data = ppt_with((photo, "jpeg"), (png, "png"))
