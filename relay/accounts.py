@@ -15,7 +15,7 @@ import secrets
 from dataclasses import dataclass
 
 from policy import access, text
-from policy.errors import Forbidden, Invalid
+from policy.errors import Invalid
 from store.errors import Conflict
 from store.records import Account, AccountKind, Audit
 
@@ -192,7 +192,11 @@ async def bootstrap_admin(ctx: Context) -> str | None:
 
 
 async def directory(ctx: Context, caller: Caller) -> list[Account]:
-    if not access.may_list_directory(caller.account.kind):
-        raise Forbidden("外部アカウントは名簿を閲覧できません / external accounts "
-                        "may not list the directory", code="directory_forbidden")
-    return [a for a in await ctx.store.list_accounts() if not a.disabled]
+    """The enabled accounts the caller may see: everyone for staff and admins; for an
+    outside partner only the people it shares a room with (their names on cards,
+    their logins for @mentions), never the office's whole directory."""
+    everyone = [a for a in await ctx.store.list_accounts() if not a.disabled]
+    if access.may_list_directory(caller.account.kind):
+        return everyone
+    known = {m for s in await ctx.store.rooms_for(caller.account.id) for m in s.room.members}
+    return [a for a in everyone if a.id in known]

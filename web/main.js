@@ -107,8 +107,8 @@ class App {
     for (const k of sessionHooks) k.start(this);
   }
 
+  // Staff get the directory; an outside partner the people it shares a room with.
   async loadPeople() {
-    if (this.me.kind === "external") return;
     try {
       for (const p of (await get("/api/v1/accounts")).accounts) this.people.set(p.id, p);
     } catch { /* the names fall back to ids */ }
@@ -305,7 +305,8 @@ class App {
         break;
       case "room.created":
       case "room.member_added":
-        this.loadRooms().then(() => this.roomsView.render());
+        // Someone new may have come into sight (an outside partner sees only co-members).
+        Promise.all([this.loadRooms(), this.loadPeople()]).then(() => this.roomsView.render());
         if (ev.type === "room.created") announce(`新しいトーク「${this.roomName(ev.room)}」に参加しました`);
         break;
       case "original.decided":

@@ -59,8 +59,7 @@ export class RoomList {
     try {
       people = (await get("/api/v1/accounts")).accounts.filter((a) => a.id !== ctx.me.id);
     } catch (err) {
-      ctx.toast(err.code === "directory_forbidden"
-        ? "庁外のアカウントは新しいトークを始められません。職員の方に招待してもらってください。" : err.message);
+      ctx.toast(err.message);
       return;
     }
     for (const p of people) ctx.people.set(p.id, p);

@@ -327,8 +327,16 @@ async def test_non_members_cannot_see_or_post(env: Env) -> None:
 
 
 async def test_external_scope(env: Env) -> None:
+    # An outside partner sees nobody until it shares a room, then exactly its
+    # co-members: their names for cards and logins for @mentions, not the directory.
     r = await env.call("GET", "/api/v1/accounts", as_="hoikuen", zone="internet")
-    assert r.status == 403 and code(r) == "directory_forbidden"
+    assert r.status == 200 and body(r)["accounts"] == []
+    r = await env.call("POST", "/api/v1/rooms", {"name": "保育園との連絡", "members": [env.ids["hoikuen"]]},
+                       as_="tanaka")
+    assert r.status == 201, body(r)
+    seen = body(await env.call("GET", "/api/v1/accounts", as_="hoikuen", zone="internet"))["accounts"]
+    assert sorted(a["login"] for a in seen) == ["hoikuen", "tanaka"]
+    assert {a["display_name"] for a in seen if a["login"] == "tanaka"} != {""}
     staff_view = body(await env.call("GET", "/api/v1/accounts", as_="tanaka"))["accounts"]
     assert {a["login"] for a in staff_view} >= {"tanaka", "hoikuen"}
     r = await env.call("POST", "/api/v1/rooms", {"name": "x", "members": [env.ids["tanaka"]]},

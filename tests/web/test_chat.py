@@ -36,6 +36,9 @@ def test_login_screen_then_a_talk_between_lgwan_staff_and_an_internet_partner(br
     # User text is text: the markup shows as typed and makes no element.
     assert "<b>よろしく</b>" in text.inner_text()
     assert partner.page.locator(".msg .text b").count() == 0
+    # The partner cannot browse the office's directory, but knows who wrote to it.
+    assert partner.page.locator(".msg", has_text="明日の避難訓練").locator(".sender").inner_text() \
+        .startswith("鈴木 花子")
     # The clerk sees 既読 1 as soon as the partner has read it.
     clerk.page.get_by_role("button", name=re.compile("既読 1 人")).wait_for()
     partner.page.get_by_label("メッセージ", exact=True).fill("承知しました。")
