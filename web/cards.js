@@ -10,6 +10,7 @@ import { h, richText, initials } from "./dom.js";
 import { time, dateTime } from "./format.js";
 import { fileCard } from "./files.js";
 import { reactionsRow, stampLabel, isEmoji } from "./stamps.js";
+import { cardDecorators } from "./extend.js";
 
 const renderers = new Map();
 
@@ -50,9 +51,13 @@ function content(m, ctx) {
 }
 
 // What a message is, in a few words: for quotes, previews and announcements.
+const KIND_LABELS = { poll: "アンケート", schedule: "日程調整", rollcall: "参集確認", task: "タスク",
+  note: "ノート", location: "位置情報", memo: "電話メモ" };
+
 export function summary(m, ctx) {
   if (m.deleted) return "削除されたメッセージ";
   if (m.kind === "stamp") return `［スタンプ］${stampLabel(ctx, m.stamp)}`;
+  if (KIND_LABELS[m.kind]) return `［${KIND_LABELS[m.kind]}］${m.body || ""}`;
   if (m.body) return m.body;
   if (m.attachments && m.attachments[0]) return `［ファイル］${m.attachments[0].name}`;
   return m.kind === "file" ? "［ファイル］" : "";
@@ -95,7 +100,7 @@ export function messageCard(m, ctx, talk) {
     meta.append(menu);
   }
   const bubbleClass = m.kind === "stamp" && !m.deleted ? "bubble stamp" : "bubble";
-  return h("article", { class: `msg${own ? " own" : ""}${mentioned ? " mentioned" : ""}${m.deleted ? " is-deleted" : ""}`,
+  const card = h("article", { class: `msg${own ? " own" : ""}${mentioned ? " mentioned" : ""}${m.deleted ? " is-deleted" : ""}`,
     dataset: { id: m.id, kind: m.kind || "text" }, "aria-label": `${name} ${dateTime(d)}${mentioned ? "（あなたへのメンション）" : ""}` },
   own ? null : h("div", { class: "avatar", "aria-hidden": "true" }, initials(name)),
   h("div", { class: "msg-main" },
@@ -104,4 +109,6 @@ export function messageCard(m, ctx, talk) {
     h("div", { class: bubbleClass }, mentioned ? h("span", { class: "visually-hidden" }, "あなたへのメンション: ") : null,
       content(m, ctx)),
     reactionsRow(ctx, m), meta));
+  for (const fn of cardDecorators) fn(ctx, m, card);
+  return card;
 }

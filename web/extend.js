@@ -43,3 +43,8 @@ export const sessionHooks = [];
 export function registerSessionHooks({ start = () => {}, leave = () => {} }) {
   sessionHooks.push({ start, leave });
 }
+
+// Marks a feature puts on a message's card each time it is drawn (a card is drawn
+// again on every edit, reaction and 既読 change): fn(ctx, message, node).
+export const cardDecorators = [];
+export function registerCardDecorator(fn) { cardDecorators.push(fn); }

@@ -15,8 +15,8 @@ import { h, clear, dialog, announce } from "./dom.js";
 import { get, post, del, newClientId } from "./api.js";
 import { dateTime } from "./format.js";
 import { summary } from "./cards.js";
-import { Talk } from "./talk.js";
-import { registerComposerAction, registerEvent, registerMessageAction, registerSessionHooks } from "./extend.js";
+import { registerCardDecorator, registerComposerAction, registerEvent, registerMessageAction,
+  registerSessionHooks } from "./extend.js";
 
 const pad = (n) => String(n).padStart(2, "0");
 
@@ -48,14 +48,9 @@ function markReminded(ctx, node, by) {
 }
 
 // A card is drawn again on every edit or reaction: the mark goes on each new one.
-// (talk.js draws cards through messageNode; wrapping it keeps the mark without
-// touching talk.js or cards.js.)
-const drawCard = Talk.prototype.messageNode;
-Talk.prototype.messageNode = function messageNode(m) {
-  const node = drawCard.call(this, m);
-  if (reminded.has(m.id) && !m.deleted) markReminded(this.ctx, node, reminded.get(m.id));
-  return node;
-};
+registerCardDecorator((ctx, m, node) => {
+  if (reminded.has(m.id) && !m.deleted) markReminded(ctx, node, reminded.get(m.id));
+});
 
 async function remind(ctx, talk, m) {
   try {
