@@ -95,7 +95,7 @@ async def subscribe(ctx: Context, caller: Caller, endpoint: str, p256dh: str,
     _check_key(auth, "auth", 16)
     host = urllib.parse.urlsplit(endpoint).hostname
     sub = await ctx.store.add_push_subscription(
-        caller.account.id, endpoint, p256dh, auth, now=ctx.now(),
+        caller.account.id, caller.session.id, endpoint, p256dh, auth, now=ctx.now(),
         audit=lambda s: Audit("push.subscribed", caller.account.id, s.id, {"host": host}))
     return Done(sub)
 
@@ -158,7 +158,7 @@ class PushSender:
         async with trio.open_nursery() as nursery:
             task_status.started()
             async for recipients, notice in self._out:
-                subs = await self.ctx.store.push_subscriptions(list(recipients))
+                subs = await self.ctx.store.push_subscriptions(list(recipients), self.ctx.now())
                 for sub in subs:
                     await limiter.acquire()
                     nursery.start_soon(self._send_one, key, sub, notice, limiter)

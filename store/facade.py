@@ -648,11 +648,11 @@ class Store(VoteStore, TimeStore, WorkStore, RecordsStore, ApprovalStore):
         return await self._read(audit_log.verify, self._audit_key)
 
     # ---------------------------------------------------------------- web push
-    async def add_push_subscription(self, account_id: str, endpoint: str, p256dh: str,
-                                    auth: str, *, audit: AuditFor,
+    async def add_push_subscription(self, account_id: str, session_id: str, endpoint: str,
+                                    p256dh: str, auth: str, *, audit: AuditFor,
                                     now: float) -> push.PushSubscription:
-        return await self._audited(push.add_txn, (account_id, endpoint, p256dh, auth, now),
-                                   audit, now)
+        return await self._audited(push.add_txn, (account_id, session_id, endpoint, p256dh,
+                                                  auth, now), audit, now)
 
     async def remove_push_subscription(self, subscription_id: str, account_id: str | None, *,
                                        audit: AuditFor | None, now: float) -> bool:
@@ -661,8 +661,9 @@ class Store(VoteStore, TimeStore, WorkStore, RecordsStore, ApprovalStore):
             return await self._write(push.remove_txn, subscription_id, account_id)
         return await self._audited(push.remove_txn, (subscription_id, account_id), audit, now)
 
-    async def push_subscriptions(self, account_ids: list[str]) -> list[push.PushSubscription]:
-        return await self._read(push.of_accounts, account_ids)
+    async def push_subscriptions(self, account_ids: list[str],
+                                 now: float) -> list[push.PushSubscription]:
+        return await self._read(push.of_accounts, account_ids, now)
 
     async def push_subscribers(self) -> set[str]:
         """The accounts that have at least one subscription."""

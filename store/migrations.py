@@ -560,6 +560,13 @@ CREATE INDEX file_approvals_department ON file_approvals(department_id, status, 
 """
 
 
+# A subscription belongs to the session that made it: ending that session (a lost
+# phone, a password change, a disabled account) stops its pushes.  Rows from before
+# this version have no session and keep working until the browser unsubscribes.
+_V_PUSH_SESSION = """
+ALTER TABLE push_subscriptions ADD COLUMN session_id INTEGER REFERENCES sessions(id);
+"""
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _script(_V1),
     _script(_V2),
@@ -574,6 +581,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _script(_V_PUSH),
     _script(_V_RECORDS),
     _script(_V_APPROVALS),
+    _script(_V_PUSH_SESSION),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

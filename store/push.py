@@ -33,15 +33,15 @@ def _sub(row: tuple[object, ...]) -> PushSubscription:
     return PushSubscription(str(row[0]), str(row[1]), str(row[2]), str(row[3]), str(row[4]))
 
 
-def add_txn(db: sqlite_utils.Database, account_id: str, endpoint: str, p256dh: str, auth: str,
-            now: float) -> PushSubscription:
-    """The subscription of this endpoint, now the account's (a phone that changed hands
-    is subscribed by its new user; one endpoint is one browser)."""
+def add_txn(db: sqlite_utils.Database, account_id: str, session_id: str, endpoint: str,
+            p256dh: str, auth: str, now: float) -> PushSubscription:
+    """The subscription of this endpoint, now the account's and the session's (a phone
+    that changed hands is subscribed by its new user; one endpoint is one browser)."""
     c = db.conn
     c.execute("DELETE FROM push_subscriptions WHERE endpoint = ?", (endpoint,))
-    cur = c.execute("INSERT INTO push_subscriptions (account_id, endpoint, p256dh, auth, "
-                    "created_at) VALUES (?, ?, ?, ?, ?)",
-                    (int_id(account_id), endpoint, p256dh, auth, iso(now)))
+    cur = c.execute("INSERT INTO push_subscriptions (account_id, session_id, endpoint, p256dh, "
+                    "auth, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    (int_id(account_id), int_id(session_id), endpoint, p256dh, auth, iso(now)))
     return PushSubscription(str(cur.lastrowid), account_id, endpoint, p256dh, auth)
 
 
@@ -55,13 +55,19 @@ def remove_txn(db: sqlite_utils.Database, subscription_id: str,
     return db.conn.execute(sql, args).rowcount > 0
 
 
-def of_accounts(db: sqlite_utils.Database, account_ids: list[str]) -> list[PushSubscription]:
+def of_accounts(db: sqlite_utils.Database, account_ids: list[str],
+                now: float) -> list[PushSubscription]:
+    """The subscriptions of these accounts whose session still works (or that predate
+    sessions on subscriptions): an ended session's phone gets nothing more."""
     if not account_ids:
         return []
     marks = ",".join("?" * len(account_ids))
     rows = db.conn.execute(
-        f"SELECT id, account_id, endpoint, p256dh, auth FROM push_subscriptions "
-        f"WHERE account_id IN ({marks}) ORDER BY id", [int_id(a) for a in account_ids])
+        f"SELECT p.id, p.account_id, p.endpoint, p.p256dh, p.auth FROM push_subscriptions p "
+        f"LEFT JOIN sessions s ON s.id = p.session_id "
+        f"WHERE p.account_id IN ({marks}) AND (p.session_id IS NULL OR "
+        f"(s.id IS NOT NULL AND s.revoked = 0 AND s.expires_ts > ?)) ORDER BY p.id",
+        [*(int_id(a) for a in account_ids), now])
     return [_sub(r) for r in rows]
 
 

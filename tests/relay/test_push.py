@@ -165,8 +165,35 @@ async def test_a_subscription_the_push_service_says_is_gone_is_removed(
         room = await env.room("suzuki", "tanaka")
         await env.call("POST", f"/api/v1/rooms/{room}/messages", {"body": "x"}, as_="suzuki")
         await service.arrived.wait()
-        while await env.store.push_subscriptions([env.ids["tanaka"]]):
+        while await env.store.push_subscriptions([env.ids["tanaka"]], env.clock()):
             await trio.sleep(0.01)
+
+
+async def test_a_lost_phone_whose_session_was_ended_gets_no_more_pushes(
+        world: tuple[Env, PushService]) -> None:
+    env, service = world
+    with trio.fail_after(TIMEOUT_S):
+        lost = body(await env.login("tanaka", "internet"))["token"]
+        r = await env.call("POST", "/api/v1/push/subscriptions",
+                           {"endpoint": f"http://127.0.0.1:{service.port}/push/lost",
+                            "keys": Browser().keys()}, token=lost, zone="internet")
+        assert r.status == 201, body(r)
+        kept = Browser()
+        assert (await subscribe(env, "tanaka", f"http://127.0.0.1:{service.port}/push/kept",
+                                kept)).status == 201
+        # From the office PC, tanaka ends the lost phone's session.
+        sessions = body(await env.call("GET", "/api/v1/me/sessions", as_="tanaka"))["sessions"]
+        me = body(await env.call("GET", "/api/v1/me", token=lost, zone="internet"))
+        assert me["login"] == "tanaka"
+        lost_id = next(s["id"] for s in body(await env.call(
+            "GET", "/api/v1/me/sessions", token=lost, zone="internet"))["sessions"] if s["current"])
+        assert any(s["id"] == lost_id for s in sessions)
+        assert (await env.call("DELETE", f"/api/v1/me/sessions/{lost_id}", as_="tanaka")).status == 204
+        room = await env.room("suzuki", "tanaka")
+        await env.call("POST", f"/api/v1/rooms/{room}/messages", {"body": "x"}, as_="suzuki")
+        await service.arrived.wait()
+        await trio.sleep(0.3)  # a push to the lost phone would have been posted meanwhile
+        assert [t for t, _h, _d in service.received] == ["/push/kept"]
 
 
 @pytest.mark.parametrize("endpoint, keys, zone, want", [
@@ -184,7 +211,7 @@ async def test_relayd_posts_only_to_push_services_it_knows(
                        {"endpoint": endpoint, "keys": keys or Browser().keys()}, as_="tanaka",
                        zone=zone)
     assert r.status in (400, 403) and code(r) == want
-    assert await env.store.push_subscriptions([env.ids["tanaka"]]) == []
+    assert await env.store.push_subscriptions([env.ids["tanaka"]], env.clock()) == []
 
 
 async def test_plain_http_to_loopback_is_refused_unless_configured(tmp_path: Path) -> None:
