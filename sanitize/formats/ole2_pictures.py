@@ -248,18 +248,23 @@ class _View:
 # IMDATA (0x007F: cf 0x02 metafile, 0x09 bitmap or 0x0E native, env 1 or 2, lcb).
 # Not rebuilt: blocked.  Found without walking every record (a workbook's records
 # are most of it): the record type's low byte by memchr, then its header's fields.
+_SHEET_HEAD = struct.Struct("<HHHI")  # record size, cf, env (or reserved), lcb
 _SHEET_PICTURES = {0xE9: ("sheet background picture (BITMAP record)", (0x09, 0x0E), (0,)),
                    0x7F: ("picture (IMDATA record)", (0x02, 0x09, 0x0E), (1, 2))}
 
 
 def _sheet_picture(main: bytes) -> str | None:
+    last = len(main) - 12
+    head = _SHEET_HEAD.unpack_from
     for low, (what, formats, envs) in _SHEET_PICTURES.items():
-        for i in _occurrences(main, bytes([low, 0]), 0):
-            if i + 12 > len(main):
-                continue
-            size, cf, env, lcb = struct.unpack_from("<HHHI", main, i + 2)
-            if size >= 8 and cf in formats and env in envs and 0 < lcb <= len(main):
-                return f"Excel {what} at {i}"
+        byte = bytes([low])
+        i = main.find(byte)
+        while 0 <= i <= last:  # a loop of its own: a generator's step per hit cost double
+            if main[i + 1] == 0:
+                size, cf, env, lcb = head(main, i + 2)
+                if size >= 8 and cf in formats and env in envs and 0 < lcb <= len(main):
+                    return f"Excel {what} at {i}"
+            i = main.find(byte, i + 1)
     return None
 
 
