@@ -102,13 +102,14 @@ class Blip:
     data_start: int  # of the picture file inside it
     end: int  # of the record
     kind: str  # jpeg png emf wmf pict dib tiff
+    understood: bool = True  # its data starts as its format does (_looks_like)
 
 
 def _looks_like(buf: bytes | bytearray, kind: str, at: int, end: int) -> bool:
-    """Whether the data of a BLIP record of ``kind`` starts as that format does: a
-    header look-alike in other data (text in the Symbol font is U+F0xx) is no BLIP.
-    A real picture without its signature is nothing a reader decodes; picture data
-    anywhere outside a BLIP is ``stray_pictures``'."""
+    """Whether the data of a BLIP record of ``kind`` starts as that format does.  A
+    record that does not is not understood, and blocks the document: a reader may
+    decode it all the same (a header look-alike in other data would need the right
+    type, instance and a length inside the stream: U+46A0 U+F01D then a NUL, say)."""
     if kind in _METAFILES:  # OfficeArtMetafileHeader: compression 0 or 0xFE, filter 0xFE
         return at - 2 >= 0 and buf[at - 2] in (0x00, 0xFE) and buf[at - 1] == 0xFE
     head = bytes(buf[at:min(at + 8, end)])
@@ -144,8 +145,9 @@ def find_blips(buf: bytes | bytearray) -> list[Blip]:
                 end = start + 8 + struct.unpack_from("<I", buf, start + 4)[0]
                 ids = 16 * (2 if ver_inst >> 4 & 1 else 1)
                 data_start = start + 8 + ids + (_METAFILE_HEADER if kind in _METAFILES else 1)
-                if data_start <= end <= size and _looks_like(buf, kind, data_start, end):
-                    found.append(Blip(start, data_start, end, kind))
+                if data_start <= end <= size:
+                    found.append(Blip(start, data_start, end, kind,
+                                      _looks_like(buf, kind, data_start, end)))
     out: list[Blip] = []
     for b in found:  # in order of their start already
         if out and b.start < out[-1].end:
@@ -289,6 +291,10 @@ def rebuild_streams(streams: Iterable[tuple[tuple[str, ...], bytes]], kind: str,
         blips = find_blips(view.logical)
         where = "/".join(path)
         for blip in blips:
+            if not blip.understood:
+                raise Blocked("picture_not_rebuilt",
+                              f"{_NAMES[blip.kind]} picture record in {where} at "
+                              f"{view.physical(blip.start)} that holds no {_NAMES[blip.kind]}")
             if blip.kind not in RASTER_REBUILT and blip.kind not in BLANK:  # PICT, TIFF
                 raise Blocked("picture_not_rebuilt",
                               f"{_NAMES[blip.kind]} picture in {where} at {view.physical(blip.start)}")
@@ -476,7 +482,8 @@ def check(streams: Iterable[tuple[tuple[str, ...], bytes]], kind: str) -> None:
         # compared with the output's, byte for byte).
         for blip in blips:
             body = bytes(view.logical[blip.data_start:blip.end])
-            why = (_jpeg_problem(body) if blip.kind == "jpeg" else
+            why = ("a picture record that holds something else" if not blip.understood else
+                   _jpeg_problem(body) if blip.kind == "jpeg" else
                    _png_problem(body) if blip.kind == "png" else
                    _dib_problem(body) if blip.kind == "dib" else
                    _metafile_problem(view.logical, blip) if blip.kind in BLANK

@@ -385,6 +385,20 @@ def test_jpeg_data_outside_any_picture_record_blocks_the_document() -> None:
     assert "outside any picture record" in r.detail
 
 
+def test_a_picture_record_that_holds_another_format_blocks_the_document() -> None:
+    """A JPEG record holding a PNG, a metafile record whose header is not OfficeArt's:
+    a reader may decode them all the same, so they are not passed as "no picture"."""
+    r = disarm(doc_with((png_with_text(), "jpeg")), "偽装.doc")
+    assert r.verdict is Verdict.BLOCKED and r.reason == "picture_not_rebuilt", r.detail
+    assert "JPEG picture record in Data at " in r.detail and "holds no JPEG" in r.detail
+    odd = bytearray(F.blip(emf(), "emf"))
+    odd[8 + 16 + 33] = 0x00  # the metafile header's filter byte, 0xFE in every real one
+    data = F.doc(stream("Data", bytes(68) + bytes(odd)), text=b"\x01\r")
+    r = disarm(data, "偽装.doc")
+    assert r.verdict is Verdict.BLOCKED and r.reason == "picture_not_rebuilt", r.detail
+    assert "EMF picture record in Data at 68 that holds no EMF" in r.detail
+
+
 def test_a_picture_that_does_not_decode_blocks_the_document() -> None:
     broken = phone_photo((64, 48))[:200]
     r = disarm(doc_with((broken, "jpeg")), "壊れた写真.doc")
