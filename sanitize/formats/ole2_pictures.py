@@ -222,7 +222,7 @@ class _View:
     def __init__(self, data: bytes, xls_main: bool) -> None:
         self.data, self.xls_main = data, xls_main
         self.pieces = drawing_group(data) if xls_main else [(0, len(data))]
-        self.logical = b"".join(data[o:o + n] for o, n in self.pieces)
+        self.logical = data if not xls_main else b"".join(data[o:o + n] for o, n in self.pieces)
 
     def physical(self, at: int) -> int:
         for o, n in self.pieces:
