@@ -465,7 +465,7 @@ def _dpi(info: dict[str | tuple[int, int], Any]) -> tuple[float, float] | None:
 
 def _encode(frames: list[Image.Image], fmt: str, source: Image.Image, keep_tables: bool,
             durations: list[float], loop: int | None, dpi: tuple[float, float] | None,
-            png_level: int = PNG_COMPRESS_LEVEL) -> bytes:
+            png_level: int = PNG_COMPRESS_LEVEL, jpeg_optimize: bool = False) -> bytes:
     out = io.BytesIO()
     first, rest = frames[0], frames[1:]
     params: dict[str, Any] = {}
@@ -490,6 +490,8 @@ def _encode(frames: list[Image.Image], fmt: str, source: Image.Image, keep_table
                 params["subsampling"] = sampling
         else:
             params["quality"] = JPEG_FALLBACK_QUALITY
+        if jpeg_optimize:
+            params["optimize"] = True
     elif fmt == "PNG":
         params["compress_level"] = png_level
     elif fmt == "WEBP":
@@ -501,10 +503,12 @@ def _encode(frames: list[Image.Image], fmt: str, source: Image.Image, keep_table
 
 
 def rebuild(data: bytes, kind: str, ctx: Context, *,
-            png_level: int = PNG_COMPRESS_LEVEL) -> Rebuilt:
+            png_level: int = PNG_COMPRESS_LEVEL, jpeg_optimize: bool = False) -> Rebuilt:
     """The image rebuilt from its pixels.  ``png_level``: zlib's level for a PNG
-    output (a picture rebuilt in place in a legacy Office file must fit where the
-    original was, which level 1 rarely does)."""
+    output; ``jpeg_optimize``: Huffman tables made for this JPEG (an extra pass, no
+    loss).  A picture rebuilt in place in a legacy Office file must fit where the
+    original was, which level 1 rarely does, nor the standard tables when the
+    original's were optimised."""
     out_kind = _OUT_KIND.get(kind, kind)
     with _pillow_guard(ctx.cfg.max_image_pixels):
         im = _open(data, kind)
@@ -532,7 +536,8 @@ def rebuild(data: bytes, kind: str, ctx: Context, *,
             frames[i] = _pixels_only(normalised)
         keep_tables = kind == "jpeg" and not transformed
         output = _encode(frames, fmt, im, keep_tables, durations,
-                         loop if isinstance(loop, int) else None, dpi, png_level)
+                         loop if isinstance(loop, int) else None, dpi, png_level,
+                         jpeg_optimize)
     return Rebuilt(output, out_kind, tuple(dict.fromkeys(removed)))
 
 

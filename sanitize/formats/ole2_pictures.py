@@ -395,8 +395,11 @@ def _rebuilt(data: bytes, kind: str, budget: pictures.PixelBudget,
         raise Blocked("picture_not_rebuilt", f"{_NAMES[kind]} record in {where} holds no {_NAMES[kind]}")
     try:
         # PNG straight at zlib's default level: Office writes its PNGs so, and the
-        # image engine's level 1 nearly never fits (then a second encode).
-        out = images.rebuild(data, kind, budget.context(), png_level=_PNG_LEVEL)
+        # image engine's level 1 nearly never fits (then a second encode).  JPEG with
+        # its own Huffman tables: the standard ones made an optimised original 60 %
+        # larger, and so cost quality to fit.
+        out = images.rebuild(data, kind, budget.context(), png_level=_PNG_LEVEL,
+                             jpeg_optimize=True)
     except Blocked as exc:
         if exc.reason == "limit_exceeded":
             raise

@@ -399,6 +399,22 @@ def test_a_picture_record_that_holds_another_format_blocks_the_document() -> Non
     assert "EMF picture record in Data at 68 that holds no EMF" in r.detail
 
 
+def test_a_tightly_encoded_jpeg_keeps_its_quality_when_it_fits_again() -> None:
+    """A progressive JPEG with optimised Huffman tables and no metadata leaves no room:
+    the rebuild makes its own tables too, and keeps the original's quantisation."""
+    out = io.BytesIO()
+    scene((320, 240)).save(out, "JPEG", quality=95, optimize=True, progressive=True)
+    tight = out.getvalue()
+    r = disarm(doc_with((tight, "jpeg")), "写真.doc")
+    assert r.verdict in (Verdict.SANITIZED, Verdict.CLEAN), r.detail
+    assert r.output is not None
+    new = streams(r.output)["Data"]
+    body = jpeg_at(new, new.find(struct.pack("<HH", 0x46A << 4, 0xF01D)))
+    with Image.open(io.BytesIO(tight)) as a, Image.open(io.BytesIO(body)) as b:
+        assert b.quantization == a.quantization and b.size == a.size
+    only_zeros_after_eoi(body)
+
+
 def test_a_picture_that_does_not_decode_blocks_the_document() -> None:
     broken = phone_photo((64, 48))[:200]
     r = disarm(doc_with((broken, "jpeg")), "壊れた写真.doc")
