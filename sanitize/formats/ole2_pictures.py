@@ -329,9 +329,10 @@ def rebuild_streams(streams: Iterable[tuple[tuple[str, ...], bytes]], kind: str,
                 done[key] = _rebuilt(old, blip.kind, budget, f"{where} at {view.physical(blip.start)}")
             new, what = done[key]
             view.put(out, blip.data_start, new + bytes(len(old) - len(new)))
-            detail = f"{where} at {view.physical(blip.start)} ({_NAMES[blip.kind]})"
-            removed.append(Removed("ole2.image_rebuilt",
-                                   f"{detail}: {pictures.summary(what)}" if what else detail))
+            if what:  # rebuilt either way; reported when it carried something (as OOXML)
+                removed.append(Removed("ole2.image_rebuilt", f"{where} at "
+                                       f"{view.physical(blip.start)} ({_NAMES[blip.kind]}): "
+                                       f"{pictures.summary(what)}"))
         changed[path] = bytes(out)
     return changed, removed
 
@@ -443,7 +444,22 @@ def _rebuilt_dib(data: bytes, budget: pictures.PixelBudget,
     if len(new) > len(data):
         raise Blocked("picture_not_rebuilt", f"DIB picture in {where}: rebuilt, it does not "
                       f"fit its {len(data)} bytes")
-    return new, out.removed
+    return new, (*out.removed, *_dib_trailer(data))
+
+
+def _dib_trailer(dib: bytes) -> tuple[Removed, ...]:
+    """What follows an uncompressed DIB's rows (BMP has no end marker, so the image
+    engine cannot tell): reported, as after a JPEG's or PNG's end."""
+    try:
+        size, width, height, _, bits, compression = struct.unpack_from("<IiiHHI", dib, 0)
+        colours = struct.unpack_from("<I", dib, 32)[0] or (1 << bits if bits <= 8 else 0)
+    except struct.error:
+        return ()
+    if size != 40 or compression != 0 or width <= 0 or bits not in (1, 4, 8, 16, 24, 32):
+        return ()
+    end = 40 + 4 * colours + ((width * bits + 31) // 32) * 4 * abs(height)
+    extra = len(dib) - end
+    return (Removed("image.trailing_data", f"{extra} byte(s) after the pixels"),) if extra > 0 else ()
 
 
 def _smaller(data: bytes, kind: str, room: int) -> bytes | None:

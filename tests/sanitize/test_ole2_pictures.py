@@ -351,7 +351,7 @@ def test_a_dib_picture_is_written_again_as_a_plain_dib_without_what_followed_it(
     r = disarm(data, "地図.doc")
     assert r.verdict is Verdict.SANITIZED, r.detail
     [detail] = details(r, "ole2.image_rebuilt")
-    assert detail.startswith("Data at ") and detail.endswith("(DIB)")  # BMP: no end marker
+    assert detail.startswith("Data at ") and "(DIB): trailing data (14 byte(s) after the pixels)" in detail
     assert r.output is not None
     before, after = streams(data)["Data"], streams(r.output)["Data"]
     assert len(after) == len(before) and b"KK-DIB-TRAILER" not in after
@@ -397,6 +397,19 @@ def test_a_picture_record_that_holds_another_format_blocks_the_document() -> Non
     r = disarm(data, "偽装.doc")
     assert r.verdict is Verdict.BLOCKED and r.reason == "picture_not_rebuilt", r.detail
     assert "EMF picture record in Data at 68 that holds no EMF" in r.detail
+
+
+def test_a_clean_picture_is_rebuilt_without_a_report_line() -> None:
+    """As in OOXML: a picture that carried nothing is rebuilt all the same, and the
+    verdict stays clean."""
+    out = io.BytesIO()
+    scene((64, 48)).save(out, "JPEG", quality=90)
+    data = doc_with((out.getvalue(), "jpeg"))
+    r = disarm(data, "写真.doc")
+    assert r.verdict is Verdict.CLEAN and not r.removed, r.removed
+    assert r.output is not None
+    after, before = streams(r.output)["Data"], streams(data)["Data"]
+    assert after != before and len(after) == len(before)
 
 
 def test_a_tightly_encoded_jpeg_keeps_its_quality_when_it_fits_again() -> None:
