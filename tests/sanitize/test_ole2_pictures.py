@@ -425,6 +425,7 @@ def test_a_tightly_encoded_jpeg_keeps_its_quality_when_it_fits_again() -> None:
     body = jpeg_at(new, new.find(struct.pack("<HH", 0x46A << 4, 0xF01D)))
     with Image.open(io.BytesIO(tight)) as a, Image.open(io.BytesIO(body)) as b:
         assert b.quantization == a.quantization and b.size == a.size
+        assert a.info.get("progressive") and not b.info.get("progressive")  # rebuilt
     only_zeros_after_eoi(body)
 
 
