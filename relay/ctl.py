@@ -192,7 +192,7 @@ def _sanitize(config_path: str | None, argv: list[str]) -> int:
 
     server: ForkServer | None = None
     try:
-        server = launch(wait=False)
+        server = launch(wait=False, defer_fonts=True)
     except OSError:
         pass  # the pool tries again, and reports why it cannot
     cfg = _load(config_path)

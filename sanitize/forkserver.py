@@ -132,8 +132,10 @@ def _send(sock: socket.socket, msg: dict[str, Any], fds: list[int] = ()) -> None
 
 
 def main(argv: list[str]) -> int:
-    """The server process: ``argv`` is the worker module and the socket's fd."""
+    """The server process: ``argv`` is the worker module, the socket's fd and, from the
+    command line, ``defer-fonts`` (``launch``)."""
     module_name, sock_fd = argv[0], int(argv[1])
+    defer_fonts = argv[2:3] == ["defer-fonts"]
     sock = socket.socket(fileno=sock_fd)
     devnull = os.open(os.devnull, os.O_RDWR)
     os.dup2(devnull, 0)
@@ -144,7 +146,7 @@ def main(argv: list[str]) -> int:
     gc.disable()
     module = importlib.import_module(module_name)
     from sanitize import worker
-    problems = worker._preimport()
+    problems = worker._preimport(defer_fonts)
     sandbox = _lock_down_server()
     # What the imports allocated stays untouched by the collector in every child: a
     # collection would write to (and so copy) the pages the children share.  No
@@ -316,10 +318,14 @@ class WorkerProcess:
         return bool(poller.poll(0))
 
 
-def launch(worker_main: str = "sanitize.worker", *, wait: bool = True) -> ForkServer:
+def launch(worker_main: str = "sanitize.worker", *, wait: bool = True,
+           defer_fonts: bool = False) -> ForkServer:
     """Start a fork server whose workers run ``worker_main`` (a module's ``main(argv)``,
     imported from the package root).  ``wait=False`` returns while it still imports:
-    ``wait_ready`` (or the first ``spawn``) waits for it."""
+    ``wait_ready`` (or the first ``spawn``) waits for it.  ``defer_fonts``: the server
+    does not import fontTools (a quarter of its start); a worker imports it at its
+    first embedded font (``sanitize.formats.pdf_fonts``).  For the command line, whose
+    few workers live for one run; relayd's are ready for any file."""
     root = os.path.dirname(os.path.dirname(os.path.realpath(sanitize.__file__)))
     env = {"PATH": os.defpath, "LANG": "C.UTF-8", "GLIBC_TUNABLES": MALLOC_TUNABLES}
     # -I: no PYTHON* variables, no user site, no cwd on sys.path; the package root is
@@ -328,7 +334,7 @@ def launch(worker_main: str = "sanitize.worker", *, wait: bool = True) -> ForkSe
     boot = ("import importlib, sys; sys.path.insert(0, sys.argv[1]); "
             "sys.exit(importlib.import_module(sys.argv[2]).main(sys.argv[3:]))")
     server = ForkServer([sys.executable, "-I", "-c", boot, root], env, worker_main,
-                        START_TIMEOUT_S)
+                        START_TIMEOUT_S, ("defer-fonts",) if defer_fonts else ())
     if wait:
         server.wait_ready()
     return server
@@ -340,8 +346,8 @@ class ForkServer:
     its imports (``spawn`` does, too)."""
 
     def __init__(self, argv_prefix: list[str], env: dict[str, str], worker_main: str,
-                 start_timeout: float) -> None:
-        self._argv_prefix, self._env = argv_prefix, env
+                 start_timeout: float, options: tuple[str, ...] = ()) -> None:
+        self._argv_prefix, self._env, self._options = argv_prefix, env, options
         self._worker_main = worker_main
         self._start_timeout = start_timeout
         self._lock = threading.Lock()  # one spawn at a time; (re)starting the server
@@ -367,7 +373,7 @@ class ForkServer:
         try:
             proc = subprocess.Popen(
                 [*self._argv_prefix, "sanitize.forkserver", self._worker_main,
-                 str(theirs.fileno())],
+                 str(theirs.fileno()), *self._options],
                 stdin=subprocess.DEVNULL, env=self._env, close_fds=True,
                 pass_fds=(theirs.fileno(),), cwd="/")
         except BaseException:

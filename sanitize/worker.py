@@ -191,8 +191,9 @@ class Pipe:
 _warmed: list[str] | None = None  # the problems, once warm (a fork of the server is)
 
 
-def _preimport() -> list[str]:
-    """Import every format library now, before the sandbox and before any job."""
+def _preimport(defer_fonts: bool = False) -> list[str]:
+    """Import every format library now, before the sandbox and before any job;
+    fontTools too unless ``defer_fonts`` (``sanitize.formats.pdf_fonts.load``)."""
     global _warmed
     if _warmed is not None:
         return _warmed
@@ -203,6 +204,12 @@ def _preimport() -> list[str]:
         module_for("\0")  # matches nothing, so it imports every format module present
     except Exception as exc:  # a broken module only blocks its own kinds, per job
         problems.append(f"formats: {type(exc).__name__}: {exc}")
+    if not defer_fonts:
+        try:
+            from sanitize.formats import pdf_fonts
+            pdf_fonts.load()
+        except Exception as exc:
+            problems.append(f"fontTools: {exc}")
     for name in ("pikepdf", "PIL.Image", "lxml.etree", "olefile"):
         try:
             __import__(name)

@@ -25,23 +25,45 @@ describe it (``/Length1`` for TrueType, ``/Subtype`` for ``/FontFile3``).
 
 from __future__ import annotations
 
+import importlib
 import io
 from typing import TYPE_CHECKING
 
 import pikepdf
-from fontTools.cffLib import CFFFontSet
-from fontTools.ttLib import TTFont
-# Imported now, not on first use: the worker locks itself down after its imports, and
-# fontTools loads its table modules lazily.
-from fontTools.ttLib.tables import (D_S_I_G_, O_S_2f_2, _c_m_a_p, _c_v_t, _f_p_g_m, _g_a_s_p,  # noqa: F401
-                                    _g_l_y_f, _h_e_a_d, _h_h_e_a, _h_m_t_x, _l_o_c_a, _m_a_x_p,
-                                    _n_a_m_e, _p_o_s_t, _p_r_e_p, _v_h_e_a, _v_m_t_x, C_F_F_)
 from pikepdf import Dictionary, Name, Stream
 
 from sanitize.report import Removed
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
+
+    from fontTools.cffLib import CFFFontSet
+    from fontTools.ttLib import TTFont
+
+# fontTools: ~55 ms of imports, a quarter of the fork server's start.  ``load`` imports
+# it with the table modules fontTools would otherwise load lazily; the fork server
+# calls it before it locks down (``sanitize.worker._preimport``), so relayd's workers
+# have it.  ``relayctl sanitize`` defers it (``sanitize.forkserver.launch``): its first
+# workers import it at their first embedded font, reading the modules under their
+# sandbox as any module imported late (Landlock leaves the library directories
+# readable, seccomp refuses only writing).
+_fonttools: tuple[type[CFFFontSet], type[TTFont]] | None = None
+_TABLE_MODULES = ("D_S_I_G_", "O_S_2f_2", "_c_m_a_p", "_c_v_t", "_f_p_g_m", "_g_a_s_p",
+                  "_g_l_y_f", "_h_e_a_d", "_h_h_e_a", "_h_m_t_x", "_l_o_c_a", "_m_a_x_p",
+                  "_n_a_m_e", "_p_o_s_t", "_p_r_e_p", "_v_h_e_a", "_v_m_t_x", "C_F_F_")
+
+
+def load() -> tuple[type[CFFFontSet], type[TTFont]]:
+    """(CFFFontSet, TTFont), fontTools and the table modules the rebuild uses imported."""
+    global _fonttools
+    if _fonttools is None:
+        from fontTools.cffLib import CFFFontSet
+        from fontTools.ttLib import TTFont
+        for table in _TABLE_MODULES:  # fontTools would import each at its first use
+            importlib.import_module(f"fontTools.ttLib.tables.{table}")
+        _fonttools = (CFFFontSet, TTFont)
+    return _fonttools
+
 
 FONT_KEYS = ("/FontFile", "/FontFile2", "/FontFile3")
 # Programs run by the TrueType interpreter, and the table they read (and its variations).
@@ -146,7 +168,7 @@ def _sfnt(data: bytes, label: str, removed: list[Removed], cff_ok: bool) -> byte
     """A TrueType/OpenType font without hinting or unused tables."""
     if data[:4] not in (b"\x00\x01\x00\x00", b"true", b"OTTO"):
         raise ValueError("not a TrueType or OpenType font")
-    font = TTFont(io.BytesIO(data), recalcTimestamp=False, lazy=False)
+    font = load()[1](io.BytesIO(data), recalcTimestamp=False, lazy=False)
     try:
         tags = set(font.keys()) - {"GlyphOrder"}
         if "glyf" not in tags and not (cff_ok and "CFF " in tags):
@@ -214,8 +236,9 @@ def _cff_has_hints(cff: CFFFontSet) -> bool:
 
 def _cff(data: bytes, label: str, removed: list[Removed]) -> bytes:
     """A bare CFF font (FontFile3 Type1C / CIDFontType0C), de-hinted and recompiled."""
-    holder = TTFont(recalcBBoxes=False, recalcTimestamp=False)  # what cffLib asks of a font
-    cff = CFFFontSet()
+    cff_font_set, tt_font = load()
+    holder = tt_font(recalcBBoxes=False, recalcTimestamp=False)  # what cffLib asks of a font
+    cff = cff_font_set()
     cff.decompile(io.BytesIO(data), holder)
     if len(cff.fontNames) != 1:
         raise ValueError(f"{len(cff.fontNames)} fonts in one CFF")

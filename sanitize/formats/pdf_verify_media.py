@@ -22,13 +22,17 @@ from __future__ import annotations
 import io
 import re
 import struct
+from typing import TYPE_CHECKING
 
 import pikepdf
-from fontTools.cffLib import CFFFontSet
-from fontTools.ttLib import TTFont
 from pikepdf import Array, Name, Stream
 
+from sanitize.formats import pdf_fonts
 from sanitize.report import VerifyFailed
+
+if TYPE_CHECKING:
+    from fontTools.cffLib import CFFFontSet
+    from fontTools.ttLib import TTFont
 
 _OK_IMAGE_KEYS = frozenset({"/Type", "/Subtype", "/Width", "/Height", "/ColorSpace",
                             "/BitsPerComponent", "/Intent", "/ImageMask", "/Mask", "/Decode",
@@ -224,8 +228,9 @@ def _font(program: object, kind: bytes) -> None:
     sub_name = sub.unparse() if isinstance(sub, Name) else b""
     try:
         if kind == b"3" and sub_name in (b"/Type1C", b"/CIDFontType0C"):
-            cff = CFFFontSet()
-            cff.decompile(io.BytesIO(data), TTFont())
+            cff_font_set, tt_font = pdf_fonts.load()  # fontTools may be imported late
+            cff = cff_font_set()
+            cff.decompile(io.BytesIO(data), tt_font())
             _cff_unhinted(cff)
         elif kind == b"2" or sub_name == b"/OpenType":
             _sfnt_unhinted(data, allow_cff=kind == b"3")
@@ -240,7 +245,7 @@ def _font(program: object, kind: bytes) -> None:
 
 
 def _sfnt_unhinted(data: bytes, allow_cff: bool) -> None:
-    font = TTFont(io.BytesIO(data), lazy=True)
+    font = pdf_fonts.load()[1](io.BytesIO(data), lazy=True)
     try:
         tags = set(font.reader.keys())
         left = [t for t in _HINT_TABLES if t in tags]

@@ -196,3 +196,26 @@ def test_relayctl_ends_the_fork_server_it_launched_early(inputs: list[Path], tmp
             .replace("MISSING", str(tmp_path / "missing.toml")) for a in argv]
     assert relayctl(argv) == 2
     assert _forkservers_of(os.getpid()) == []
+
+
+def test_a_worker_of_the_command_lines_server_imports_fonttools_under_its_sandbox() -> None:
+    """relayctl's fork server leaves fontTools out (a quarter of its start): the first
+    embedded font makes the sandboxed worker import it, and the font is rebuilt, not
+    dropped."""
+    from sanitize.config import SanitizeConfig
+    from sanitize.forkserver import launch
+    from sanitize.pool import WorkerPool
+    from tests.sanitize import pdf_fixtures as fx
+
+    server = launch(wait=False, defer_fonts=True)
+    with WorkerPool(SanitizeConfig(), workers=1, server=server) as pool:
+        server_pid, [worker_pid] = server.pid(), pool.worker_pids()
+        assert "/fontTools/" not in Path(f"/proc/{server_pid}/maps").read_text()
+        for data in (fx.truetype_pdf(), fx.cff_pdf()):
+            result = pool.run(data, "font.pdf")
+            codes = [r.code for r in result.removed]
+            assert "pdf.font_hinting" in codes and "pdf.font_removed" not in codes, codes
+        assert "/fontTools/" in Path(f"/proc/{worker_pid}/maps").read_text()
+        if pool.sandbox.get("seccomp") == "filter":  # as the other sandbox tests
+            assert pool.sandbox["landlock"].startswith("abi ")
+    assert server.problems == []
