@@ -10,7 +10,7 @@ export class RoomList {
   constructor(ctx) {
     this.ctx = ctx;
     this.search = h("input", { type: "search", id: "room-search", class: "search",
-      placeholder: "トークを検索", "aria-label": "トークを検索", oninput: () => this.render() });
+      placeholder: "トークを検索", "aria-label": "トークを検索", oninput: () => this.draw() });
     this.list = h("ul", { class: "room-list", "aria-label": "トーク一覧" });
     this.el = h("section", { class: "pane rooms", "aria-label": "トーク一覧" },
       h("div", { class: "rooms-head" }, this.search,
@@ -18,7 +18,14 @@ export class RoomList {
       this.list);
   }
 
+  // Drawn at most once a frame: in a busy room every message moves the list, and
+  // redrawing a hundred rooms per message made the page fall behind.
   render() {
+    if (this.frame) return;
+    this.frame = requestAnimationFrame(() => { this.frame = 0; this.draw(); });
+  }
+
+  draw() {
     const { ctx } = this;
     const q = this.search.value.trim().toLowerCase();
     const rooms = ctx.rooms.filter((r) => !q || ctx.roomName(r).toLowerCase().includes(q));

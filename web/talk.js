@@ -3,7 +3,7 @@
 // (actions.js); older history loaded as you scroll up, with the number of messages
 // kept in the page bounded; edits, deletions and reactions replace a card in place.
 
-import { h, clear, dialog, announce } from "./dom.js";
+import { h, dialog, announce } from "./dom.js";
 import { get } from "./api.js";
 import { dayKey, dayLabel } from "./format.js";
 import { messageCard, summary } from "./cards.js";
@@ -19,6 +19,9 @@ export class Talk {
     this.room = null;
     this.messages = []; // sorted by id
     this.nodes = new Map(); // id -> element
+    this.days = new Map(); // day key -> its separator, kept like the cards
+    this.olderNote = h("p", { class: "older muted" }, "上にスクロールすると過去のメッセージを読み込みます");
+    this.emptyNote = h("p", { class: "muted center" }, "まだメッセージはありません。最初のメッセージを送りましょう。");
     this.pending = new Map(); // client-side id -> element (sending)
     this.hasOlder = false;
     this.hasNewer = false; // newest messages were dropped to keep the page small
@@ -67,6 +70,7 @@ export class Talk {
     if (this.room !== room) return;
     this.messages = messages;
     this.nodes.clear();
+    this.days.clear();
     this.hasOlder = messages.length === PAGE;
     this.hasNewer = false;
     this.newer.hidden = true;
@@ -105,8 +109,10 @@ export class Talk {
       const { messages } = await get(`/api/v1/rooms/${room.id}/messages?limit=${PAGE}&before=${this.messages[0].id}`);
       if (this.room !== room) return;
       this.hasOlder = messages.length === PAGE;
-      const height = this.list.scrollHeight;
-      const top = this.list.scrollTop;
+      // What the reader looks at stays where it is: the first card shown now is the
+      // anchor (the page's height alone does not tell once newer cards are dropped).
+      const anchor = this.nodes.get(this.messages[0].id);
+      const offset = anchor ? anchor.offsetTop - this.list.scrollTop : 0;
       this.messages = [...messages, ...this.messages];
       if (this.messages.length > MAX_KEPT) {
         for (const m of this.messages.slice(MAX_KEPT)) this.nodes.delete(m.id);
@@ -115,7 +121,7 @@ export class Talk {
         this.newer.hidden = false;
       }
       this.render();
-      this.list.scrollTop = top + (this.list.scrollHeight - height);
+      if (anchor) this.list.scrollTop = anchor.offsetTop - offset;
     } finally {
       this.loadingOlder = false;
     }
@@ -237,6 +243,9 @@ export class Talk {
     this.pending.delete(key);
   }
 
+  // The list as this.messages says, changing only what differs: a new message is one
+  // appended card, not 300 cards taken out and put back (which made a busy room's page
+  // fall seconds behind; bench/browser.py (d)).
   render() {
     const out = [];
     let prevDay = null;
@@ -245,7 +254,8 @@ export class Talk {
       const d = new Date(m.created_at);
       const day = dayKey(d);
       if (day !== prevDay) {
-        out.push(h("div", { class: "day", role: "separator" }, h("span", {}, dayLabel(d))));
+        if (!this.days.has(day)) this.days.set(day, h("div", { class: "day", role: "separator" }, h("span", {}, dayLabel(d))));
+        out.push(this.days.get(day));
         prevDay = day;
         prevSender = null;
       }
@@ -258,9 +268,17 @@ export class Talk {
       prevSender = m.sender;
       out.push(node);
     }
-    if (this.hasOlder) out.unshift(h("p", { class: "older muted" }, "上にスクロールすると過去のメッセージを読み込みます"));
-    else if (!this.messages.length) out.push(h("p", { class: "muted center" }, "まだメッセージはありません。最初のメッセージを送りましょう。"));
-    clear(this.list, out, [...this.pending.values()]);
+    if (this.hasOlder) out.unshift(this.olderNote);
+    else if (!this.messages.length) out.push(this.emptyNote);
+    out.push(...this.pending.values());
+    const keep = new Set(out);
+    let cur = this.list.firstChild;
+    for (const node of out) {
+      while (cur && !keep.has(cur)) { const next = cur.nextSibling; cur.remove(); cur = next; }
+      if (cur === node) cur = cur.nextSibling;
+      else this.list.insertBefore(node, cur);
+    }
+    while (cur) { const next = cur.nextSibling; cur.remove(); cur = next; }
   }
 
   messageNode(m) {
@@ -281,6 +299,7 @@ export class Talk {
       if (!messages.length || messages[0].id !== id) { this.ctx.toast("元のメッセージが見つかりません。"); return; }
       this.messages = messages;
       this.nodes.clear();
+      this.days.clear();
       this.hasOlder = true;
       this.hasNewer = messages.length === PAGE;
       this.newer.hidden = !this.hasNewer;
