@@ -15,8 +15,6 @@ or an approver of the sender's department, checked as on the web.
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from functools import partial
 from typing import Any, Awaitable, Callable
 
@@ -24,9 +22,9 @@ from policy.errors import Forbidden
 
 from relay import approvals
 from relay.commands import OPERATOR, Actor, Context
+from relay.ctl_output import EXIT_OK, dump
 
 Printer = Callable[[dict[str, Any]], int]
-EXIT_OK = 0
 
 
 def add_parser(sub: Any) -> None:
@@ -129,15 +127,9 @@ OPERATIONS: dict[str, Callable[[Context, dict[str, Any]], Awaitable[dict[str, An
 # --------------------------------------------------------------------------- output
 
 
-def _dump(obj: Any) -> int:
-    json.dump(obj, sys.stdout, ensure_ascii=False)
-    sys.stdout.write("\n")
-    return EXIT_OK
-
-
 def _print_list(r: dict[str, Any], as_json: bool = False) -> int:
     if as_json:
-        return _dump(r["approvals"])
+        return dump(r["approvals"])
     for g in r["approvals"]:
         print(f"{g['id']}\tfile {g['file_id']}\t{g['name']}\t{g['sender_login']}\t"
               f"{g['status']}\t{g['created_at']}\t{g['reason']}")
@@ -168,7 +160,7 @@ def _print_changed(r: dict[str, Any]) -> int:
 
 def _print_settings(r: dict[str, Any], as_json: bool = False) -> int:
     if as_json:
-        return _dump(r)
+        return dump(r)
     for d in r["departments"]:
         if d["required"] or d["approvers"]:
             mark = "承認必要 / required" if d["required"] else "-"
