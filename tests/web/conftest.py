@@ -16,6 +16,7 @@ tests/web/node_modules, never served by relayd) and are skipped without it.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -226,3 +227,24 @@ def finish(w: Watched) -> None:
     problems = w.problems() + [f"CSP violation: {v}" for v in csp]
     w.context.close()
     assert problems == []
+
+
+# ------------------------------------------------------------------ what a person does in a talk
+
+
+def talk_to(w: Watched, room_name: str, timeout: float | None = None) -> None:
+    """Open a talk from the room list; its composer is then ready."""
+    w.page.get_by_role("button", name=re.compile(re.escape(room_name))).click()
+    w.page.get_by_label("メッセージ", exact=True).wait_for(timeout=timeout)
+
+
+def message(w: Watched, text: str) -> Any:
+    """The newest message whose own content (not a quote of it) has the text."""
+    page = w.page
+    return page.locator(".msg:not(.sending)").filter(has=page.locator(".bubble", has_text=text)).last
+
+
+def plus(w: Watched, action: str) -> None:
+    """The composer's 「＋」, then one of its items."""
+    w.page.get_by_role("button", name="その他の投稿（アンケート・日程調整など）").click()
+    w.page.get_by_role("dialog").get_by_role("button", name=action, exact=True).click()

@@ -12,20 +12,11 @@ import re
 import pytest
 
 from tests.web.conftest import (AXE, DESKTOP, PASSWORD, PHONE, accessibility, api, finish,
-                                log_in, login_token, open_page)
+                                log_in, login_token, open_page, plus, talk_to)
 
 LONG = 30000  # ms: two or three browsers and relayd share 2 busy cores
 
 
-def talk_to(w, room_name: str) -> None:
-    w.page.get_by_role("button", name=re.compile(re.escape(room_name))).click()
-    w.page.get_by_label("メッセージ", exact=True).wait_for()
-
-
-def plus(w, action: str) -> None:
-    """「＋」, then one of its actions."""
-    w.page.get_by_role("button", name="その他の投稿（アンケート・日程調整など）").click()
-    w.page.get_by_role("dialog").get_by_role("button", name=action, exact=True).click()
 
 
 def card(w, kind: str, title: str):

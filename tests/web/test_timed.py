@@ -12,27 +12,14 @@ from __future__ import annotations
 import re
 
 from tests.web.conftest import (AXE, DESKTOP, PASSWORD, PHONE, accessibility, api, finish,
-                                log_in, login_token, open_page)
+                                log_in, login_token, message, open_page, plus, talk_to)
 
 TOCHO = {"latitude": 35.689487, "longitude": 139.691706, "accuracy": 12}
 MY_NUMBER = "123456789018"  # a 個人番号 with a valid check digit
 SLOW = 60000  # ms: relayd's scheduler wakes within seconds; the machine may be busy
 
 
-def talk_to(w, room_name: str) -> None:
-    w.page.get_by_role("button", name=re.compile(re.escape(room_name))).click()
-    w.page.get_by_label("メッセージ", exact=True).wait_for()
 
-
-def message(w, text: str):
-    page = w.page
-    return page.locator(".msg:not(.sending)").filter(has=page.locator(".bubble", has_text=text)).last
-
-
-def plus(w, action: str) -> None:
-    """「＋」 in the composer, then one of its items."""
-    w.page.get_by_role("button", name="その他の投稿（アンケート・日程調整など）").click()
-    w.page.get_by_role("dialog").get_by_role("button", name=action, exact=True).click()
 
 
 def axe(w, screen: str, found: list[str]) -> None:

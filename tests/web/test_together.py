@@ -12,18 +12,9 @@ import re
 import pytest
 
 from tests.web.conftest import (AXE, DESKTOP, PASSWORD, PHONE, accessibility, api, finish,
-                                log_in, login_token, open_page)
+                                log_in, login_token, message, open_page, talk_to)
 
 
-def talk_to(w, room_name: str) -> None:
-    w.page.get_by_role("button", name=re.compile(re.escape(room_name))).click()
-    w.page.get_by_label("メッセージ", exact=True).wait_for()
-
-
-def message(w, text: str):
-    """The newest message whose own content (not a quote of it) has the text."""
-    page = w.page
-    return page.locator(".msg:not(.sending)").filter(has=page.locator(".bubble", has_text=text)).last
 
 
 def menu(w, text: str, action: str) -> None:

@@ -13,7 +13,7 @@ import re
 import pytest
 
 from tests.web.conftest import (AXE, DESKTOP, PASSWORD, PHONE, accessibility, api, finish,
-                                log_in, login_token, open_page)
+                                log_in, login_token, message, open_page, plus, talk_to)
 
 JST = datetime.timezone(datetime.timedelta(hours=9))
 WAIT = 30000  # generous: several browsers share two cores
@@ -29,19 +29,7 @@ def today() -> datetime.date:
     return datetime.datetime.now(JST).date()
 
 
-def talk_to(w, room_name: str) -> None:
-    w.page.get_by_role("button", name=re.compile(re.escape(room_name))).click()
-    w.page.get_by_label("メッセージ", exact=True).wait_for(timeout=WAIT)
 
-
-def message(w, text: str):
-    page = w.page
-    return page.locator(".msg:not(.sending)").filter(has=page.locator(".bubble", has_text=text)).last
-
-
-def plus(w, action: str) -> None:
-    w.page.get_by_role("button", name="その他の投稿（アンケート・日程調整など）").click()
-    w.page.get_by_role("dialog").get_by_role("button", name=action, exact=True).click()
 
 
 def tab(w, name: str, phone: bool) -> None:
@@ -68,7 +56,7 @@ def test_a_task_from_a_message_reaches_my_tasks_and_done_shows_on_the_card_live(
     clerk = open_page(browser, r, "lgwan", DESKTOP)
     log_in(clerk, "suzuki")
     partner = phone_partner(browser, r)
-    talk_to(clerk, "子育て支援 連絡")
+    talk_to(clerk, "子育て支援 連絡", WAIT)
 
     # 「…」 → タスクにする: the title is the message's first line, its sender chosen.
     message(clerk, "園だよりの原稿").locator(".msg-menu").click()
@@ -150,7 +138,7 @@ def test_a_member_who_is_neither_assignee_nor_creator_cannot_tick_a_task(browser
         {"title": "会議室の予約", "assignees": [people.staff2["id"]]})
     w = open_page(browser, r, "lgwan", DESKTOP)
     log_in(w, "suzuki")
-    talk_to(w, "庁内タスク確認")
+    talk_to(w, "庁内タスク確認", WAIT)
     card = w.page.locator(".msg[data-kind=task]", has_text="会議室の予約")
     card.wait_for(timeout=WAIT)
     assert card.get_by_role("checkbox").is_disabled()
@@ -198,8 +186,8 @@ def test_a_note_edited_by_the_other_side_live_and_a_stale_save_refused_clearly(b
     clerk = open_page(browser, r, "lgwan", DESKTOP)
     log_in(clerk, "suzuki")
     partner = phone_partner(browser, r)
-    talk_to(clerk, "防災訓練 ノート")
-    talk_to(partner, "防災訓練 ノート")
+    talk_to(clerk, "防災訓練 ノート", WAIT)
+    talk_to(partner, "防災訓練 ノート", WAIT)
 
     # The clerk writes it from 「＋」 → ノート; both talks show its card.
     plus(clerk, "ノート")
