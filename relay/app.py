@@ -31,6 +31,7 @@ from relay.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE, Metrics
 from relay.my_sessions import last_seen
 from relay.push import PushSender
 from relay.routes import admin_routes, member_routes
+from relay.routes_admin import room_admin_routes
 from relay.routes_approvals import approval_routes
 from relay.routes_collab import collab_routes
 from relay.routes_lifecycle import lifecycle_routes
@@ -78,7 +79,7 @@ class RelayApp:
             *member_routes(self), *admin_routes(self), *web_routes(self),
             *collab_routes(self), *vote_routes(self), *work_routes(self),
             *time_routes(self), *lifecycle_routes(self), *push_routes(self),
-            *approval_routes(self)]
+            *approval_routes(self), *room_admin_routes(self)]
         self.prom = Metrics(self)  # /metrics, one registry per app
         # Open connections per zone, from the server layer (relay.main sets it).
         self.open_connections: Callable[[], Mapping[str, int]] = dict

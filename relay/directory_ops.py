@@ -36,6 +36,13 @@ def _room(r: RoomInfo, paths: dict[str, str], logins: dict[str, str]) -> dict[st
             "member_logins": [logins.get(m, m) for m in r.members]}
 
 
+async def rooms_shown(ctx: Context, found: list[RoomInfo]) -> list[dict[str, Any]]:
+    """Rooms as relayctl and the admin API (``relay.routes_admin``) both show them:
+    with their department's path and their members' logins."""
+    paths, logins = await _paths(ctx), await _logins(ctx)
+    return [_room(r, paths, logins) for r in found]
+
+
 async def _account_list(ctx: Context, a: dict[str, Any]) -> dict[str, Any]:
     found = await directory.people(ctx, a.get("kind"), a.get("department"), a.get("state"))
     paths = await _paths(ctx)
@@ -95,31 +102,30 @@ async def _room_list(ctx: Context, a: dict[str, Any]) -> dict[str, Any]:
     archived = a.get("archived")
     found = await directory.room_infos(ctx, a.get("department"),
                                        None if archived is None else bool(archived))
-    paths, logins = await _paths(ctx), await _logins(ctx)
-    return {"rooms": [_room(r, paths, logins) for r in found]}
+    return {"rooms": await rooms_shown(ctx, found)}
 
 
 async def _room_show(ctx: Context, a: dict[str, Any]) -> dict[str, Any]:
     r = await directory.room_info(ctx, str(a["id"]))
-    return {"room": _room(r, await _paths(ctx), await _logins(ctx))}
+    return {"room": (await rooms_shown(ctx, [r]))[0]}
 
 
 async def _room_create(ctx: Context, a: dict[str, Any]) -> dict[str, Any]:
     r = await ctx.run(directory.create_room(ctx, OPERATOR, a["name"], list(a.get("members") or []),
                                             a.get("department")))
-    return {"room": _room(r, await _paths(ctx), await _logins(ctx))}
+    return {"room": (await rooms_shown(ctx, [r]))[0]}
 
 
 async def _room_member(ctx: Context, a: dict[str, Any]) -> dict[str, Any]:
     cmd = directory.add_member if a.get("add", True) else directory.remove_member
     r = await ctx.run(cmd(ctx, OPERATOR, str(a["id"]), a["login"]))
-    return {"room": _room(r, await _paths(ctx), await _logins(ctx))}
+    return {"room": (await rooms_shown(ctx, [r]))[0]}
 
 
 async def _room_archive(ctx: Context, a: dict[str, Any]) -> dict[str, Any]:
     r = await ctx.run(directory.set_archived(ctx, OPERATOR, str(a["id"]),
                                              bool(a.get("archived", True))))
-    return {"room": _room(r, await _paths(ctx), await _logins(ctx))}
+    return {"room": (await rooms_shown(ctx, [r]))[0]}
 
 
 OPERATIONS: dict[str, Operation] = {
