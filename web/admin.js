@@ -1,6 +1,8 @@
-// Administration (LGWAN only): accounts (create, disable, reset the password),
-// requests for originals (approve / deny with a note), the audit log and the check
-// of its hash chain.
+// Administration (LGWAN only): accounts (create, disable, reset the password, enrol
+// the one-time code — TOTP — for logins from the internet), rooms (members added or
+// removed, archived or brought back: the same commands as relayctl, with the admin as
+// the audited actor), requests for originals (approve / deny with a note), the audit
+// log and the check of its hash chain.
 
 import { h, clear, dialog, announce } from "./dom.js";
 import { get, post } from "./api.js";
@@ -12,8 +14,12 @@ const STATUS = { pending: "審査待ち", approved: "承認済み", denied: "却
 export class Admin {
   constructor(ctx) {
     this.ctx = ctx;
-    this.tabs = [["accounts", "アカウント"], ["originals", "原本の申請"], ["audit", "監査ログ"]];
+    this.tabs = [["accounts", "アカウント"], ["rooms", "ルーム"], ["originals", "原本の申請"], ["audit", "監査ログ"]];
     this.current = "accounts";
+    // The ルーム tab remembers its filter, the room open and the last result across redraws.
+    this.roomFilter = { text: "", state: "open" };
+    this.openRoom = null;
+    this.roomResult = "";
     this.tabBar = h("div", { class: "tabs", role: "tablist", "aria-label": "管理メニュー" });
     this.panel = h("div", { class: "admin-panel", role: "tabpanel", tabindex: "0" });
     this.el = h("section", { class: "pane admin", "aria-label": "管理" },
@@ -25,7 +31,7 @@ export class Admin {
     clear(this.tabBar, this.tabs.map(([key, label]) => h("button", { type: "button", role: "tab",
       class: "tab", "aria-selected": String(key === tab), onclick: () => this.show(key) }, label)));
     clear(this.panel, h("p", { class: "muted" }, "読み込み中…"));
-    const views = { accounts: () => this.accounts(), originals: () => this.originals(), audit: () => this.audit() };
+    const views = { accounts: () => this.accounts(), rooms: () => this.rooms(), originals: () => this.originals(), audit: () => this.audit() };
     views[tab]().catch((err) => clear(this.panel, h("p", { class: "error" }, err.message)));
   }
 
@@ -77,7 +83,13 @@ export class Admin {
           onclick: () => this.confirmThen(`${a.display_name} のパスワードを再設定しますか？`, async () => {
             const r = await post(`/api/v1/admin/accounts/${a.id}/reset`);
             this.showPassword(r.account, r.password);
-          }) }, "パスワード再設定"))));
+          }) }, "パスワード再設定"),
+        // Codes are asked on the internet listener only, where admins never log in.
+        a.disabled || a.kind === "admin" ? null : h("button", { type: "button", class: "btn small secondary",
+          onclick: () => this.confirmThen(`${a.display_name} のワンタイムコード（2 段階目の確認）を設定しますか？ ` +
+            "以前に設定した鍵があれば置き換わり、古い認証アプリの登録ではログインできなくなります。本人はいったんログアウトされます。", async () => {
+            this.showTotp(a, await post(`/api/v1/admin/accounts/${a.id}/totp`));
+          }) }, "ワンタイムコード設定"))));
     clear(this.panel, h("h3", {}, "アカウントの追加"), form,
       h("h3", {}, `アカウント一覧（${accounts.length} 件）`),
       h("div", { class: "table-wrap" }, h("table", {},
@@ -91,6 +103,22 @@ export class Admin {
       h("p", { class: "secret" }, h("code", {}, password))));
   }
 
+  // The key is shown once, in groups of four for typing into an authenticator app; no QR
+  // code (no library for one, and a typed key works in every app).
+  showTotp(account, { secret, uri }) {
+    const grouped = secret.match(/.{1,4}/g).join(" ");
+    dialog("ワンタイムコードの設定", h("div", { class: "totp" },
+      h("p", {}, `${account.display_name}（${account.login}）のワンタイムコードの鍵です。`,
+        h("strong", {}, "この画面を閉じると二度と表示されません。"), "以前に設定した鍵があれば、それはもう使えません。"),
+      h("ol", {},
+        h("li", {}, "本人のスマートフォンの認証アプリ（Google Authenticator、Microsoft Authenticator など）で「セットアップキーを入力」を選びます。"),
+        h("li", {}, `アカウント名に「${account.login}」、キーに次の文字列を入力し、種類は「時間ベース」にします。`),
+        h("li", {}, "庁外（インターネット側）からログインするときは、パスワードのあとにアプリの 6 桁の数字を入力します。")),
+      h("p", { class: "secret totp-secret" }, h("code", {}, grouped)),
+      h("p", { class: "muted" }, "QR コードは表示しません。鍵を手で入力してください。URI を登録できるアプリでは次の URI も使えます:"),
+      h("p", { class: "totp-uri" }, h("code", {}, uri))));
+  }
+
   confirmThen(question, action) {
     const error = h("p", { class: "error", role: "alert" });
     const ok = h("button", { type: "button", class: "btn danger" }, "はい");
@@ -100,6 +128,116 @@ export class Admin {
     ok.addEventListener("click", async () => {
       try { await action(); d.close(); } catch (err) { error.textContent = err.message; }
     });
+  }
+
+  // ---------------------------------------------------------------- ルーム
+  async rooms() {
+    const [{ rooms }, { accounts }] = await Promise.all([get("/api/v1/admin/rooms"), get("/api/v1/admin/accounts")]);
+    this.roomList = rooms;
+    this.accountsById = new Map(accounts.map((a) => [a.id, a]));
+    const open = this.openRoom && rooms.find((r) => r.id === this.openRoom);
+    if (open) this.roomDetail(open);
+    else this.roomIndex();
+  }
+
+  roomIndex(focusFilter = false) {
+    this.openRoom = null;
+    const text = h("input", { id: "room-filter", type: "search", autocomplete: "off", value: this.roomFilter.text });
+    const state = h("select", { id: "room-state" },
+      [["open", "利用中"], ["archived", "アーカイブ済み"], ["all", "すべて"]].map(([v, label]) =>
+        h("option", { value: v, selected: v === this.roomFilter.state }, label)));
+    const count = h("p", { role: "status", class: "muted" });
+    const list = h("ul", { class: "admin-rooms" });
+    const draw = () => {
+      this.roomFilter = { text: text.value, state: state.value };
+      const words = text.value.trim().toLowerCase();
+      const shown = this.roomList.filter((r) => (state.value === "all" || r.archived === (state.value === "archived"))
+        && (!words || r.name.toLowerCase().includes(words)));
+      count.textContent = `${shown.length} 件（全 ${this.roomList.length} 件）`;
+      clear(list, shown.map((r) => h("li", { class: "admin-room" + (r.archived ? " is-archived" : "") },
+        h("div", { class: "admin-room-main" },
+          h("p", { class: "admin-room-name" }, r.name,
+            r.kind === "direct" ? h("span", { class: "tag" }, "ダイレクト") : null,
+            r.archived ? h("span", { class: "tag archived-tag" }, "アーカイブ済み") : null),
+          h("p", { class: "muted" }, `部署: ${r.department || "なし"} ／ メンバー ${r.members.length} 人`)),
+        h("button", { type: "button", class: "btn small secondary", "aria-label": `${r.name} のメンバーと設定`,
+          onclick: () => { this.roomResult = ""; this.roomDetail(r); } }, "メンバー・設定"))));
+      if (!shown.length) list.append(h("li", { class: "muted" }, "該当するルームはありません。"));
+    };
+    text.addEventListener("input", draw);
+    state.addEventListener("change", draw);
+    draw();
+    clear(this.panel,
+      h("div", { class: "form inline-form room-filters" },
+        h("div", { class: "field" }, h("label", { for: "room-filter" }, "ルーム名で絞り込む"), text),
+        h("div", { class: "field" }, h("label", { for: "room-state" }, "状態"), state)),
+      count, list);
+    if (focusFilter) text.focus();
+  }
+
+  roomDetail(room) {
+    this.openRoom = room.id;
+    const name = (id, i) => {
+      const a = this.accountsById.get(id);
+      return a ? `${a.display_name}（${a.login}）` : room.member_logins[i];
+    };
+    const done = (message) => (r) => {
+      this.roomList = this.roomList.map((x) => (x.id === r.room.id ? r.room : x));
+      this.roomResult = message;
+      announce(message);
+      this.roomDetail(r.room);
+      this.panel.querySelector(".room-result").focus();
+    };
+    const archive = room.archived
+      ? h("button", { type: "button", class: "btn secondary", onclick: () => this.confirmThen(
+        `「${room.name}」をアーカイブから戻しますか？ メンバーはまた投稿できるようになります。`, async () =>
+          done(`「${room.name}」をアーカイブから戻しました`)(await post(`/api/v1/admin/rooms/${room.id}/archive`, { archived: false }))) },
+      "アーカイブから戻す")
+      : h("button", { type: "button", class: "btn secondary", onclick: () => this.confirmThen(
+        `「${room.name}」をアーカイブしますか？ これまでのやりとりは読めますが、投稿できなくなります。`, async () =>
+          done(`「${room.name}」をアーカイブしました`)(await post(`/api/v1/admin/rooms/${room.id}/archive`, { archived: true }))) },
+      "アーカイブする");
+    const members = room.members.map((id, i) => h("li", {},
+      h("span", { class: "member-name" }, name(id, i)),
+      h("button", { type: "button", class: "btn small secondary", "aria-label": `${name(id, i)} を外す`,
+        onclick: () => this.confirmThen(`${name(id, i)} を「${room.name}」から外しますか？ このルームが見えなくなります（書いたメッセージは残ります）。`,
+          async () => done(`${name(id, i)}を外しました`)(await post(`/api/v1/admin/rooms/${room.id}/members`,
+            { login: room.member_logins[i], add: false }))) }, "外す")));
+    let adding;
+    if (room.kind === "direct") adding = h("p", { class: "muted" }, "ダイレクトにはメンバーを追加できません。");
+    else if (room.archived) adding = h("p", { class: "muted" }, "アーカイブ済みのルームにはメンバーを追加できません。戻してから追加してください。");
+    else {
+      // Choosing from the directory: the enabled accounts not in the room, as suggestions
+      // for the login (a municipality has too many people for a plain list).
+      const candidates = [...this.accountsById.values()].filter((a) => !a.disabled && !room.members.includes(a.id));
+      const login = h("input", { id: "room-add-login", list: "room-add-choices", required: true, autocomplete: "off", autocapitalize: "off" });
+      const error = h("p", { class: "error", role: "alert" });
+      adding = h("form", { class: "form inline-form", "aria-label": "メンバーの追加" },
+        h("div", { class: "field" }, h("label", { for: "room-add-login" }, "追加する人（ログイン名・名簿から選べます）"), login,
+          h("datalist", { id: "room-add-choices" }, candidates.map((a) =>
+            h("option", { value: a.login }, `${a.display_name}（${KINDS[a.kind] || a.kind}）`)))),
+        h("button", { type: "submit", class: "btn" }, "追加する"), error);
+      adding.addEventListener("submit", (e) => {
+        e.preventDefault();
+        const who = [...this.accountsById.values()].find((a) => a.login === login.value.trim());
+        if (!who) { error.textContent = "名簿にないログイン名です。候補から選んでください。"; return; }
+        error.textContent = "";
+        const label = `${who.display_name}（${who.login}）`;
+        this.confirmThen(`${label} を「${room.name}」に追加しますか？ これまでのやりとりもすべて読めるようになります。`,
+          async () => done(`${label}を追加しました`)(await post(`/api/v1/admin/rooms/${room.id}/members`,
+            { login: who.login, add: true })));
+      });
+    }
+    clear(this.panel,
+      h("button", { type: "button", class: "btn small secondary", onclick: () => { this.roomResult = ""; this.roomIndex(); } }, "← ルーム一覧"),
+      h("h3", {}, room.name, room.archived ? h("span", { class: "tag archived-tag" }, "アーカイブ済み") : null),
+      h("p", { class: "muted" }, `${room.kind === "direct" ? "ダイレクト" : "グループ"} ／ 部署: ${room.department || "なし"} ／ メッセージ ${room.messages} 件` +
+        (room.last_message_at ? ` ／ 最終投稿 ${dateTime(new Date(room.last_message_at))}` : "")),
+      h("p", { class: "room-result ok", role: "status", tabindex: "-1" }, this.roomResult),
+      h("div", { class: "form-actions room-archive" }, archive),
+      h("h4", {}, `メンバー（${room.members.length} 人）`),
+      h("ul", { class: "admin-members" }, members),
+      h("h4", {}, "メンバーの追加"), adding);
   }
 
   async originals() {
