@@ -13,6 +13,7 @@ import logging
 import re
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
 from policy import access, text
 from policy.errors import Invalid
@@ -189,6 +190,13 @@ async def bootstrap_admin(ctx: Context) -> str | None:
 
 
 # --------------------------------------------------------------------------- reads
+
+
+def own_view(ctx: Context, account: Account) -> dict[str, Any]:
+    """An account as its owner gets it (login, /me, the page's session): with whether
+    its password is the office directory's, so a client offers a change only where
+    one can be made here."""
+    return {**account.public(), "password_in_directory": ldapauth.manages(ctx.cfg.ldap, account)}
 
 
 async def directory(ctx: Context, caller: Caller) -> list[Account]:

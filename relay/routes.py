@@ -51,7 +51,7 @@ def member_routes(app: "RelayApp") -> list[Route]:
         if cookie_allowed(req, cfg.auth.lgwan_http_cookie):
             ttl = int(cfg.auth.session_ttl_hours * 3600)
             headers = (("set-cookie", _cookie(req.zone, token, ttl, req.tls)),)
-        return ok(200, {"token": token, "account": account.public()}, headers)
+        return ok(200, {"token": token, "account": accounts.own_view(ctx, account)}, headers)
 
     async def logout(req: Request, caller: Caller, p: list[str]) -> Response:
         await ctx.run(sessions.logout(ctx, caller))
@@ -60,7 +60,7 @@ def member_routes(app: "RelayApp") -> list[Route]:
         return no_content(headers)
 
     async def me(req: Request, caller: Caller, p: list[str]) -> Response:
-        return ok(200, caller.account.public())
+        return ok(200, accounts.own_view(ctx, caller.account))
 
     async def change_password(req: Request, caller: Caller, p: list[str]) -> Response:
         f = await fields(req)

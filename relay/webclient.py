@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from relay import errors
+from relay.accounts import own_view
 from relay.routing import ASSET_HASH_CHARS, Route, ok, public
 from relay.sessions import authenticate
 from relay.shapes import cookie_allowed, credentials
@@ -229,7 +230,7 @@ def web_routes(app: "RelayApp") -> list["Route"]:
             if refusal is None or refusal.status not in (401, 403):
                 raise
             return ok(200, {"account": None, **where})
-        return ok(200, {"account": caller.account.public(), **where})
+        return ok(200, {"account": own_view(app.ctx, caller.account), **where})
 
     async def worker(req: Request, p: list[str]) -> Response:
         if bundle is None or bundle.worker is None:

@@ -36,7 +36,10 @@ export class Settings {
         this.choice("fontSize", "文字の大きさ", FONT_SIZES, () => {}),
         this.choice("sendKey", "送信のキー", SEND_KEYS, () => this.ctx.talk.composer.showHint())),
       h("section", { class: "card", "aria-labelledby": "set-password" },
-        h("h3", { id: "set-password" }, "パスワードの変更"), form, done),
+        h("h3", { id: "set-password" }, "パスワードの変更"),
+        me.password_in_directory
+          ? h("p", {}, "このアカウントのパスワードは庁内のディレクトリ（Active Directory 等）で管理されています。変更は庁内の手順で行ってください。")
+          : [form, done]),
       settingsSections.map((fn) => fn(this.ctx)));
   }
 }

@@ -135,7 +135,8 @@ async def test_login_me_logout(env: Env) -> None:
     token = body(r)["token"]
     assert body(r)["account"] == {"id": env.ids["tanaka"], "login": "tanaka",
                                   "display_name": "Tanaka", "kind": "staff", "disabled": False,
-                                  "password_change_required": False}
+                                  "password_change_required": False,
+                                  "password_in_directory": False}
     assert dict(r.headers).get("set-cookie") is None  # plain listener: no cookie
     me = await env.call("GET", "/api/v1/me", token=token)
     assert me.status == 200 and body(me)["login"] == "tanaka"
