@@ -336,10 +336,11 @@ def test_outside_business_hours_a_message_is_shown_but_not_notified_unless_urgen
 
 def test_when_hours_begin_the_held_messages_come_as_one_toast_and_one_notification(
         browser, tmp_path_factory):
-    # Hours that begin at the first whole minute at least 90 s from now: long enough to
-    # log in and send before, short enough to wait for (real time, real relayd).
+    # Hours that begin at the first whole minute at least 45 s from now: long enough to
+    # start relayd, log in and send before (~10 s on a busy machine), short enough to
+    # wait for (real time, real relayd).
     now = datetime.datetime.now(datetime.timezone.utc)
-    opening = (now + datetime.timedelta(seconds=150)).replace(second=0, microsecond=0)
+    opening = (now + datetime.timedelta(seconds=105)).replace(second=0, microsecond=0)
     if opening.hour == 23 and opening.minute > 50 or opening.date() != now.date():
         pytest.skip("too close to midnight UTC for a same-day window")
     hours = {"hours": {**hours_now_closed()["hours"], "start": f"{opening:%H:%M}",
