@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from relay import directory
+from relay.commands import OPERATOR
 from tests.relay import test_api
 from tests.relay.test_api import Env, body, code
 from tests.relay.test_totp import totp_code
@@ -79,6 +81,21 @@ async def test_list_add_remove_archive_unarchive_each_audited_with_the_admin(env
         assert entry["actor"] == env.ids["root"] and entry["data"] == {"name": "防災訓練"}
     v = body(await env.call("GET", "/api/v1/admin/audit/verify", as_="root"))
     assert v["ok"] is True
+
+
+async def test_rooms_of_a_department_and_those_under_it(env: Env) -> None:
+    ctx = env.app.ctx
+    await ctx.run(directory.add_department(ctx, OPERATOR, "総務部", None))
+    await ctx.run(directory.add_department(ctx, OPERATOR, "総務課", "総務部"))
+    await ctx.run(directory.add_department(ctx, OPERATOR, "福祉部", None))
+    await ctx.run(directory.create_room(ctx, OPERATOR, "総務課連絡", ["tanaka"], "総務部/総務課"))
+    await ctx.run(directory.create_room(ctx, OPERATOR, "福祉部連絡", ["suzuki"], "福祉部"))
+    await env.room("tanaka", "suzuki", name="雑談")
+    under = await rooms(env, department="総務部")
+    assert set(under) == {"総務課連絡"} and under["総務課連絡"]["department"] == "総務部/総務課"
+    assert set(await rooms(env)) == {"総務課連絡", "福祉部連絡", "雑談"}
+    r = await env.call("GET", "/api/v1/admin/rooms", as_="root", query={"department": "土木部"})
+    assert r.status == 404 and code(r) == "department_not_found"
 
 
 async def test_bad_requests_name_what_is_wrong(env: Env) -> None:
