@@ -57,13 +57,16 @@ def test_an_admin_adds_a_member_archives_the_room_and_enrols_a_one_time_code(bro
     clerk.page.locator(".topbar .logout").wait_for()
     assert clerk.page.get_by_role("button", name=re.compile("防災訓練の連絡")).count() == 0
 
-    admin = open_admin(browser, r, people, DESKTOP, "メニュー")
+    admin = open_admin(browser, r, people, DESKTOP, "メニュー", axe=AXE.exists())
     page = admin.page
+    found: list[str] = []
     page.get_by_label("ルーム名で絞り込む").fill("防災")
     rooms = page.locator(".admin-rooms > li")
     rooms.filter(has_text="子育て支援課の連絡").wait_for(state="detached", timeout=WAIT)
     assert rooms.count() == 1 and "メンバー 2 人" in rooms.first.inner_text()
     admin.shot("admin-rooms-desktop")
+    if AXE.exists():
+        found += accessibility(admin, "admin-rooms-desktop")
     page.get_by_role("button", name="防災訓練の連絡 のメンバーと設定").click()
     page.get_by_role("heading", name="防災訓練の連絡").wait_for(timeout=WAIT)
     # The directory offers who may join: 田中 is there, the members are not.
@@ -76,6 +79,8 @@ def test_an_admin_adds_a_member_archives_the_room_and_enrols_a_one_time_code(bro
     page.locator(".room-result", has_text="田中 一郎（tanaka）を追加しました").wait_for(timeout=WAIT)
     assert page.get_by_role("heading", name="メンバー（3 人）").is_visible()
     admin.shot("admin-room-member-added-desktop")
+    if AXE.exists():
+        found += accessibility(admin, "admin-room-desktop")
 
     # Live on the clerk's page: the room appears in their list without a reload.
     clerk.page.get_by_role("button", name=re.compile("防災訓練の連絡")).wait_for(timeout=WAIT)
@@ -128,6 +133,7 @@ def test_an_admin_adds_a_member_archives_the_room_and_enrols_a_one_time_code(bro
     shown.wait_for(state="detached")
     assert key not in page.locator("body").inner_text()
     finish(admin)
+    assert found == [], json.dumps(found, ensure_ascii=False, indent=1)
 
 
 @pytest.mark.skipif(not AXE.exists(), reason="axe-core is not installed (npm ci in tests/web; .ci/bootstrap test does)")
