@@ -186,7 +186,9 @@ export class Admin {
       this.roomResult = message;
       announce(message);
       this.roomDetail(r.room);
-      this.panel.querySelector(".room-result").focus();
+      // The button pressed is gone with the redraw: keyboard focus goes to the result, once
+      // the confirm dialog has closed (the page behind a modal dialog takes no focus).
+      setTimeout(() => { const result = this.panel.querySelector(".room-result"); if (result) result.focus(); }, 0);
     };
     const archive = room.archived
       ? h("button", { type: "button", class: "btn secondary", onclick: () => this.confirmThen(

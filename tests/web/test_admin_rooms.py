@@ -158,6 +158,8 @@ def test_the_rooms_tab_and_the_one_time_code_on_a_phone_pass_axe(browser, server
     confirm(w)
     page.locator(".room-result", has_text="鈴木 花子（suzuki）を外しました").wait_for(timeout=WAIT)
     assert remove.count() == 0
+    # Keyboard focus lands on the result, not lost with the button that went away.
+    page.wait_for_function("document.activeElement.classList.contains('room-result')", timeout=WAIT)
 
     page.get_by_role("tab", name="アカウント").click()
     row = page.locator("tr", has_text="partner")
