@@ -86,10 +86,10 @@ export class Admin {
           }) }, "パスワード再設定"),
         // Codes are asked on the internet listener only, where admins never log in.
         a.disabled || a.kind === "admin" ? null : h("button", { type: "button", class: "btn small secondary",
-          onclick: () => this.confirmThen(`${a.display_name} のワンタイムコード（2 段階目の確認）を設定しますか？ ` +
+          onclick: (e) => { const opener = e.currentTarget; this.confirmThen(`${a.display_name} のワンタイムコード（2 段階目の確認）を設定しますか？ ` +
             "以前に設定した鍵があれば置き換わり、古い認証アプリの登録ではログインできなくなります。本人はいったんログアウトされます。", async () => {
-            this.showTotp(a, await post(`/api/v1/admin/accounts/${a.id}/totp`));
-          }) }, "ワンタイムコード設定"))));
+            this.showTotp(a, await post(`/api/v1/admin/accounts/${a.id}/totp`), opener);
+          }); } }, "ワンタイムコード設定"))));
     clear(this.panel, h("h3", {}, "アカウントの追加"), form,
       h("h3", {}, `アカウント一覧（${accounts.length} 件）`),
       h("div", { class: "table-wrap" }, h("table", {},
@@ -105,7 +105,7 @@ export class Admin {
 
   // The key is shown once, in groups of four for typing into an authenticator app; no QR
   // code (no library for one, and a typed key works in every app).
-  showTotp(account, { secret, uri }) {
+  showTotp(account, { secret, uri }, opener) {
     const grouped = secret.match(/.{1,4}/g).join(" ");
     dialog("ワンタイムコードの設定", h("div", { class: "totp" },
       h("p", {}, `${account.display_name}（${account.login}）のワンタイムコードの鍵です。`,
@@ -116,7 +116,9 @@ export class Admin {
         h("li", {}, "庁外（インターネット側）からログインするときは、パスワードのあとにアプリの 6 桁の数字を入力します。")),
       h("p", { class: "secret totp-secret" }, h("code", {}, grouped)),
       h("p", { class: "muted" }, "QR コードは表示しません。鍵を手で入力してください。URI を登録できるアプリでは次の URI も使えます:"),
-      h("p", { class: "totp-uri" }, h("code", {}, uri))));
+      h("p", { class: "totp-uri" }, h("code", {}, uri))),
+    // Back to the row's button: the confirm dialog it came through is gone.
+    { onClose: () => { if (opener && opener.isConnected) opener.focus(); } });
   }
 
   confirmThen(question, action) {

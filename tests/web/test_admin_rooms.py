@@ -132,6 +132,7 @@ def test_an_admin_adds_a_member_archives_the_room_and_enrols_a_one_time_code(bro
     shown.get_by_role("button", name="閉じる").click()
     shown.wait_for(state="detached")
     assert key not in page.locator("body").inner_text()
+    page.wait_for_function("document.activeElement.textContent === 'ワンタイムコード設定'", timeout=WAIT)
     finish(admin)
     assert found == [], json.dumps(found, ensure_ascii=False, indent=1)
 
