@@ -2,7 +2,9 @@
 
 Detect reads a compound file's directory (``cfb.scan``) or a zip's central directory
 (``safezip.open_zip``) to tell the kind, and the rebuild needs the very same reading;
-the PDF rebuild reads its output whole from an in-memory file, which verify can map
+the .doc/.xls/.ppt rebuild reads its output back with ``cfb.scan`` to check its main
+stream, and verify, given those bytes, reads their streams through that scan; the
+PDF rebuild reads its output whole from an in-memory file, which verify can map
 instead of copying the output into another.  The engine makes one ``Handover`` per
 file, gives it to detect and, in the ``Context``, to rebuild and verify, and drops it
 with the job: nothing parsed from one hostile file outlives its job or reaches another.

@@ -44,7 +44,7 @@ import dataclasses
 import io
 import re
 import struct
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
 import olefile
 
@@ -52,6 +52,9 @@ from sanitize import cfb
 from sanitize.formats import Context, ole2_pictures
 from sanitize.formats import ooxml_rules as rules
 from sanitize.report import Blocked, Rebuilt, Removed, VerifyFailed
+
+if TYPE_CHECKING:
+    from sanitize.handover import Handover
 
 KINDS = frozenset({"doc", "xls", "ppt"})
 
@@ -153,7 +156,7 @@ def rebuild(data: bytes, kind: str, ctx: Context) -> Rebuilt:
         out = cfb.write_cfb(kept)
     except ValueError as exc:  # read_tree refuses what the writer cannot write
         raise Blocked("corrupt", str(exc)) from exc
-    _check_main_stream(out, main)
+    _check_main_stream(out, main, ctx.handover)
     return Rebuilt(out, actual, tuple(removed))
 
 
@@ -180,17 +183,19 @@ def _rebuild_pictures(root: cfb.Node, kind: str, main: cfb.Node, ctx: Context,
     return root, new_main
 
 
-def _check_main_stream(out: bytes, main: cfb.Node) -> None:
-    """The main stream (with its pictures rebuilt in place) must come out byte for byte (``verify`` never sees the input,
-    so this half of the check lives here).
+def _check_main_stream(out: bytes, main: cfb.Node, handover: Handover | None = None) -> None:
+    """The main stream (with its pictures rebuilt in place) must come out byte for
+    byte (``verify`` never sees the input, so this half of the check lives here).
 
     A fidelity check of our writer, not a safety one: the output is read back by
     ``cfb.scan`` (header, FAT, directory tree and chains parsed from the bytes, not
     from the writer's bookkeeping), which costs far less than an olefile open; olefile
     reads files over 6.8 MB, which ``scan`` leaves alone.  That olefile finds the
-    main stream in the output is ``verify``'s part.
+    main stream in the output is ``verify``'s part.  The scan is left in the job's
+    ``handover``, where verify, given these very bytes, finds it (one parse of the
+    output's header, FAT and directory, not two: ~10 µs of a 117 KB workbook's ~0.4 ms).
     """
-    found = cfb.scan(out)
+    found = handover.scan(out) if handover is not None else cfb.scan(out)
     if found is None:  # over 6.8 MB (a DIFAT), which scan leaves to olefile
         try:
             with olefile.OleFileIO(io.BytesIO(out), raise_defects=olefile.DEFECT_INCORRECT) as ole:
@@ -660,11 +665,14 @@ _JUDGES = {"doc": _judge_doc, "xls": _judge_xls, "ppt": _judge_ppt}
 
 # -- verify: a separate, simpler re-open of the output ----------------------------------
 
-def _streams_of(data: bytes, ole: olefile.OleFileIO) -> Iterable[tuple[tuple[str, ...], bytes]]:
+def _streams_of(data: bytes, ole: olefile.OleFileIO,
+                handover: Handover | None = None) -> Iterable[tuple[tuple[str, ...], bytes]]:
     """(path, bytes) of every stream of the output, read back from its bytes by
     ``cfb.scan`` (header, FAT, directory and chains parsed anew; olefile's stream
-    reads cost several times more), or by olefile where scan leaves a file to it."""
-    found = cfb.scan(data)
+    reads cost several times more), or by olefile where scan leaves a file to it.
+    The scan is the rebuild's of these same bytes when the handover holds it (a scan
+    is a parse of the bytes, not of the rebuild's tree; every stream is read anew)."""
+    found = handover.scan(data) if handover is not None else cfb.scan(data)
     if found is None:
         return [(tuple(p), ole.openstream(p).read()) for p in ole.listdir()]
     return _scanned_streams(found)
@@ -711,7 +719,7 @@ def verify(data: bytes, kind: str, ctx: Context) -> None:
         want = {n for n, k in MAIN_STREAMS.items() if k == kind}
         if not root_streams & want:
             raise VerifyFailed(f"output has no {kind} main stream")
-        ole2_pictures.check(_streams_of(data, ole), kind)
+        ole2_pictures.check(_streams_of(data, ole, ctx.handover), kind)
         if SUMMARY_INFO.lower() in root_streams:
             props = ole.getproperties(SUMMARY_INFO, convert_time=False)
             if PIDSI_TEMPLATE in props or PIDSI_COMMENTS in props:
