@@ -259,6 +259,20 @@ class App {
     if (this.current && this.current.id === m.room_id) this.talk.arrived(m);
   }
 
+  // Taken out of a room (by an admin or relayctl): it leaves the list, and the talk
+  // closes with a word why.
+  leftRoom(roomId) {
+    const room = this.rooms.find((r) => r.id === roomId);
+    this.rooms = this.rooms.filter((r) => r.id !== roomId);
+    if (this.current && this.current.id === roomId) {
+      this.current = null;
+      this.talk.close();
+      this.setView("list");
+    }
+    this.roomsView.render();
+    if (room) this.toast(`トーク「${this.roomName(room)}」のメンバーから外れました。`);
+  }
+
   markRead(roomId, upTo) {
     const done = this.readUpTo.get(roomId);
     if (done && BigInt(done) >= BigInt(upTo)) return;
@@ -308,6 +322,18 @@ class App {
         // Someone new may have come into sight (an outside partner sees only co-members).
         Promise.all([this.loadRooms(), this.loadPeople()]).then(() => this.roomsView.render());
         if (ev.type === "room.created") announce(`新しいトーク「${this.roomName(ev.room)}」に参加しました`);
+        break;
+      case "room.member_removed":
+        if (ev.account_id === this.me.id) this.leftRoom(ev.room_id);
+        else this.loadRooms().then(() => this.roomsView.render()).catch(() => {});
+        break;
+      case "room.archived":
+      case "room.unarchived":
+        if (this.current && this.current.id === ev.room_id) {
+          this.toast(ev.type === "room.archived"
+            ? "このトークはアーカイブされました。読むことはできますが、送信はできません。"
+            : "このトークのアーカイブが解除されました。また送信できます。");
+        }
         break;
       case "original.decided":
         this.originals.set(ev.request.file_id, ev.request);

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.hashes import SHA1
 from cryptography.hazmat.primitives.twofactor.totp import TOTP
 
 from tests.web.conftest import (AXE, DESKTOP, PASSWORD, PHONE, accessibility, api, finish,
-                                log_in, open_page)
+                                log_in, open_page, talk_to)
 
 WAIT = 30_000  # ms: two cores shared by several test runs
 
@@ -151,6 +151,10 @@ def test_the_rooms_tab_and_the_one_time_code_on_a_phone_pass_axe(browser, server
     page.get_by_role("heading", name=re.compile("メンバー（")).wait_for(timeout=WAIT)
     found += accessibility(w, "admin-room-phone")
     w.shot("admin-room-phone")
+    # 鈴木 has the talk open at her desk while she is taken out of it.
+    suzuki = open_page(browser, r, "lgwan", DESKTOP)
+    log_in(suzuki, "suzuki")
+    talk_to(suzuki, "ひまわり保育園との連絡")
     # The keyboard alone removes a member: Tab to 外す, Enter, then はい.
     remove = page.get_by_role("button", name="鈴木 花子（suzuki） を外す")
     remove.focus()
@@ -161,6 +165,11 @@ def test_the_rooms_tab_and_the_one_time_code_on_a_phone_pass_axe(browser, server
     assert remove.count() == 0
     # Keyboard focus lands on the result, not lost with the button that went away.
     page.wait_for_function("document.activeElement.classList.contains('room-result')", timeout=WAIT)
+    # Her page says so at once, closes the talk and drops the room from her list.
+    suzuki.page.locator(".toast", has_text="のメンバーから外れました").wait_for(timeout=WAIT)
+    assert suzuki.page.get_by_role("button", name=re.compile("ひまわり保育園との連絡")).count() == 0
+    assert suzuki.page.locator(".talk-body").is_hidden()
+    finish(suzuki)
 
     page.get_by_role("tab", name="アカウント").click()
     row = page.locator("tr", has_text="partner")

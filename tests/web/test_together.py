@@ -187,7 +187,9 @@ def test_search_finds_a_two_character_japanese_query_and_marks_every_match(brows
 
 
 def test_an_admin_reset_forces_a_new_password_then_settings_change_size_and_send_key(browser, server):
-    r, people, _ = server
+    r, people, admin_token = server
+    api(r, "lgwan", "POST", "/api/v1/rooms", admin_token,
+        {"name": "送信キーの確認", "members": [people.staff2["id"]]})
     admin = open_page(browser, r, "lgwan")
     log_in(admin, "admin", people.admin_password)
     admin.page.get_by_role("navigation", name="メニュー", exact=True).get_by_role("button", name="管理").click()
@@ -237,7 +239,7 @@ def test_an_admin_reset_forces_a_new_password_then_settings_change_size_and_send
 
     # With Ctrl+Enter chosen, Enter breaks the line and Ctrl+Enter sends.
     tabs.get_by_role("button", name="トーク").click()
-    talk_to(w, "危機管理課")
+    talk_to(w, "送信キーの確認")
     box = page.get_by_label("メッセージ", exact=True)
     box.fill("一行目")
     box.press("Enter")
