@@ -189,6 +189,19 @@ def test_verify_refuses_media_the_rebuild_did_not_write(name: str) -> None:
         pdfmod.verify(NOT_REBUILT[name](), "pdf", CTX)
 
 
+@pytest.mark.parametrize(("name", "why"), [("truetype", "hinting table 'fpgm'"),
+                                         ("cff", "CFF hint operator"), ("type1", "Type 1")])
+def test_verify_finds_font_programs_whose_descriptors_sit_in_an_object_stream(name: str,
+                                                                              why: str) -> None:
+    # Compressed inside an /ObjStm, a font descriptor's /FontFile reference is not in
+    # the file's bytes: verify must read every object's dictionary instead.
+    data = fx.to_bytes(pikepdf.open(io.BytesIO(NOT_REBUILT[name]())),
+                       object_stream_mode=pikepdf.ObjectStreamMode.generate)
+    assert b"/ObjStm" in data and b"/FontFile" not in data
+    with pytest.raises(VerifyFailed, match=why):
+        pdfmod.verify(data, "pdf", CTX)
+
+
 def test_verify_refuses_a_jpeg_with_bytes_after_its_end() -> None:
     out = pikepdf.open(io.BytesIO(disarm(fx.jpeg_xobject_pdf()).data))
     img = out.pages[0].Resources.XObject.Im0
