@@ -442,7 +442,7 @@ def test_a_poll_shows_closed_when_its_deadline_passes_with_no_reload(browser, se
     room = api(r, "lgwan", "POST", "/api/v1/rooms", token,
                {"name": "締切の確認", "members": [people.staff["id"]]})
     # Far enough ahead for a loaded machine to show it open first.
-    soon = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=20)
+    soon = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=10)
     api(r, "lgwan", "POST", f"/api/v1/rooms/{room['id']}/polls", token,
         {"question": "忘年会の出欠", "options": ["出席", "欠席"],
          "closes_at": soon.isoformat(timespec="milliseconds")})

@@ -17,11 +17,13 @@ from __future__ import annotations
 import datetime
 import json
 import re
+import signal
+import time
 from typing import Any, Iterator
 
 import pytest
 
-from tests.e2e.harness import merge, relayd
+from tests.e2e.harness import merge, relayd, toml_dumps
 from tests.web.conftest import (AXE, DESKTOP, PASSWORD, PHONE, WEB_CONFIG, accessibility, api,
                                 finish, log_in, login_token, open_page, prepare)
 
@@ -336,21 +338,26 @@ def test_outside_business_hours_a_message_is_shown_but_not_notified_unless_urgen
 
 def test_when_hours_begin_the_held_messages_come_as_one_toast_and_one_notification(
         browser, tmp_path_factory):
-    # Hours that begin at the first whole minute at least 45 s from now: long enough to
-    # start relayd, log in and send before (~10 s on a busy machine), short enough to
-    # wait for (real time, real relayd).
-    now = datetime.datetime.now(datetime.timezone.utc)
-    opening = (now + datetime.timedelta(seconds=105)).replace(second=0, microsecond=0)
-    if opening.hour == 23 and opening.minute > 50 or opening.date() != now.date():
-        pytest.skip("too close to midnight UTC for a same-day window")
-    hours = {"hours": {**hours_now_closed()["hours"], "start": f"{opening:%H:%M}",
-                       "end": f"{opening.hour:02d}:59" if opening.minute < 59 else "23:59"}}
-    with relayd(tmp_path_factory.mktemp("relayd-digest"), merge(WEB_CONFIG, hours)) as r:
+    with relayd(tmp_path_factory.mktemp("relayd-digest"), merge(WEB_CONFIG, hours_now_closed())) as r:
         people, admin_token = prepare(r)
         rid = room(r, admin_token, "税務課 窓口", people.staff, people.staff2)
         w = open_page(browser, r, "lgwan", DESKTOP, permissions=NOTIFY)
         log_in(w, "suzuki")
         controlled(w)
+        # Everything set up, the hours are moved (SIGHUP) to begin at the first whole
+        # minute at least 15 s from now: time to send before, little to wait for
+        # (real time, real relayd; minutes are the hours' grain).
+        now = datetime.datetime.now(datetime.timezone.utc)
+        opening = (now + datetime.timedelta(seconds=75)).replace(second=0, microsecond=0)
+        if opening.hour == 23 and opening.minute > 50 or opening.date() != now.date():
+            pytest.skip("too close to midnight UTC for a same-day window")
+        hours = {"hours": {**hours_now_closed()["hours"], "start": f"{opening:%H:%M}",
+                           "end": f"{opening.hour:02d}:59" if opening.minute < 59 else "23:59"}}
+        r.config_path.write_text(toml_dumps(merge(WEB_CONFIG, hours)), encoding="utf-8")
+        r.signal(signal.SIGHUP)
+        deadline = time.monotonic() + 30
+        while "config reloaded: hours" not in r.log() and time.monotonic() < deadline:
+            time.sleep(0.1)
         sent = api(r, "lgwan", "POST", f"/api/v1/rooms/{rid}/messages",
                    login_token(r, "lgwan", "tanaka", PASSWORD), {"body": "明朝の窓口体制について"})
         assert sent["notify_at"] == opening.strftime("%Y-%m-%dT%H:%M:00.000Z")

@@ -283,12 +283,12 @@ def test_a_scheduled_message_is_sent_to_both_sides_and_a_cancelled_one_never(bro
     box = page.locator("#composer-text")
 
     # One to cancel, due first: were the cancellation ignored, it would be sent before
-    # the other one.  30 s leaves a busy machine time to cancel it before it is due.
+    # the other one.  15 s leaves a busy machine time to cancel it before it is due.
     box.fill("この予約は取り消します")
     plus(clerk, "予約送信")
     dlg = page.get_by_role("dialog")
     assert dlg.get_by_label("メッセージ", exact=True).input_value() == "この予約は取り消します"
-    value, cancelled_due = local_input(clerk, 30)
+    value, cancelled_due = local_input(clerk, 15)
     dlg.get_by_label("送信日時").fill(value)
     dlg.get_by_role("button", name="予約する").click()
     page.locator(".toast", has_text="送信を予約しました").wait_for()
@@ -348,7 +348,7 @@ def test_a_scheduled_message_that_may_no_longer_go_out_is_dropped_with_its_reaso
     plus(admin, "予約送信")
     dlg = admin.page.get_by_role("dialog")
     dlg.get_by_label("メッセージ", exact=True).fill(f"個人番号 {MY_NUMBER} の方の件")
-    dlg.get_by_label("送信日時").fill(local_input(admin, 20)[0])
+    dlg.get_by_label("送信日時").fill(local_input(admin, 10)[0])
     admin.shot("scheduled-send-dialog-phone")
     dlg.get_by_role("button", name="予約する").click()
     admin.page.locator(".toast", has_text="送信を予約しました").wait_for()
