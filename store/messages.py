@@ -167,7 +167,8 @@ def rooms_for(db: sqlite_utils.Database, account_id: str) -> list[RoomSummary]:
         " AND m.sender != rm.account_id) AS unread, "
         "(SELECT max(id) FROM messages m WHERE m.room_id = r.id) AS last_id, "
         "(SELECT count(*) FROM message_mentions mm WHERE mm.account_id = rm.account_id "
-        " AND mm.room_id = r.id AND mm.message_id > rm.last_read) AS mentions "
+        " AND mm.room_id = r.id AND mm.message_id > rm.last_read) AS mentions, "
+        "r.archived_at "
         "FROM room_members rm JOIN rooms r ON r.id = rm.room_id WHERE rm.account_id = ? "
         "ORDER BY coalesce(last_id, 0) DESC, r.id DESC", (aid,)).fetchall()
     members: dict[int, list[str]] = {}
@@ -185,7 +186,7 @@ def rooms_for(db: sqlite_utils.Database, account_id: str) -> list[RoomSummary]:
         last.update((m.id, m) for m in load_messages(c, msg_rows))
     return [RoomSummary(room=room_from_row(r, tuple(members.get(r[0], ()))), unread=int(r[5]),
                         last_message=last.get(str(r[6])) if r[6] is not None else None,
-                        mentions=int(r[7]))
+                        mentions=int(r[7]), archived=r[8] is not None)
             for r in rows]
 
 

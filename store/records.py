@@ -174,11 +174,12 @@ class RoomSummary:
     unread: int
     last_message: Message | None
     mentions: int = 0  # unread messages that mention this member
+    archived: bool = False  # readable, but nothing more is sent to it
 
     def public(self) -> dict[str, Any]:
         return {"id": self.room.id, "name": self.room.name, "kind": self.room.kind,
                 "members": list(self.room.members), "unread": self.unread,
-                "mentions": self.mentions,
+                "mentions": self.mentions, "archived": self.archived,
                 "last_message": self.last_message.public() if self.last_message else None}
 
 

@@ -146,7 +146,14 @@ export class Composer {
     this.input.style.height = `${Math.min(this.input.scrollHeight, 200)}px`;
   }
 
+  // An archived room is read, not written to: everything that would send is off.
+  setArchived(archived) {
+    for (const el of this.el.querySelectorAll("textarea, button")) el.disabled = archived;
+    this.input.placeholder = archived ? "アーカイブされたトークには送信できません" : "メッセージを入力";
+  }
+
   setRoom(room) {
+    this.setArchived(Boolean(room.archived));
     const roomId = room.id;
     this.roomId = roomId;
     this.mentions.setMembers(room.members || []);

@@ -328,13 +328,18 @@ class App {
         else this.loadRooms().then(() => this.roomsView.render()).catch(() => {});
         break;
       case "room.archived":
-      case "room.unarchived":
+      case "room.unarchived": {
+        const room = this.rooms.find((r) => r.id === ev.room_id);
+        if (room) room.archived = ev.type === "room.archived";
+        this.roomsView.render();
         if (this.current && this.current.id === ev.room_id) {
+          this.talk.composer.setArchived(ev.type === "room.archived");
           this.toast(ev.type === "room.archived"
             ? "このトークはアーカイブされました。読むことはできますが、送信はできません。"
             : "このトークのアーカイブが解除されました。また送信できます。");
         }
         break;
+      }
       case "original.decided":
         this.originals.set(ev.request.file_id, ev.request);
         this.talk.refreshFile(ev.request.file_id);

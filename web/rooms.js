@@ -36,7 +36,7 @@ export class RoomList {
         summary(last, ctx)}` : "メッセージはまだありません";
       const external = ctx.hasExternal(room);
       const mentions = room.mentions || 0;
-      const label = `${name}${external ? "（庁外の参加者あり）" : ""}${room.unread ? `、未読 ${room.unread} 件` : ""}${
+      const label = `${name}${external ? "（庁外の参加者あり）" : ""}${room.archived ? "（アーカイブ済み）" : ""}${room.unread ? `、未読 ${room.unread} 件` : ""}${
         mentions ? `、あなたへのメンション ${mentions} 件` : ""}`;
       return h("li", {},
         h("button", { type: "button", class: `room${ctx.current && ctx.current.id === room.id ? " active" : ""}`,
@@ -47,6 +47,7 @@ export class RoomList {
             h("span", { class: "room-line" },
               h("span", { class: "room-name" }, name),
               external ? h("span", { class: "tag external" }, "庁外") : null,
+              room.archived ? h("span", { class: "tag archived" }, "アーカイブ") : null,
               last ? h("span", { class: "room-time" }, shortWhen(new Date(last.created_at))) : null),
             h("span", { class: "room-line" },
               h("span", { class: "room-preview" }, preview),

@@ -85,7 +85,6 @@ def test_an_admin_adds_a_member_archives_the_room_and_enrols_a_one_time_code(bro
     # Live on the clerk's page: the room appears in their list without a reload.
     clerk.page.get_by_role("button", name=re.compile("防災訓練の連絡")).wait_for(timeout=WAIT)
     clerk.shot("admin-room-appears-for-the-member-phone")
-    finish(clerk)
 
     page.get_by_role("button", name="アーカイブする").click()
     confirm(admin)
@@ -93,6 +92,15 @@ def test_an_admin_adds_a_member_archives_the_room_and_enrols_a_one_time_code(bro
     assert page.locator("h3 .archived-tag").is_visible()
     assert page.get_by_label("追加する人（ログイン名・名簿から選べます）").count() == 0
     admin.shot("admin-room-archived-desktop")
+    # The member's page marks it archived, live, and offers no sending in it.
+    item = clerk.page.get_by_role("button", name=re.compile("防災訓練の連絡（アーカイブ済み）"))
+    item.wait_for(timeout=WAIT)
+    item.click()
+    box = clerk.page.get_by_label("メッセージ", exact=True)
+    box.wait_for(timeout=WAIT)
+    assert box.is_disabled() and clerk.page.get_by_role("button", name="送信").is_disabled()
+    clerk.shot("archived-room-member-phone")
+    finish(clerk)
     reply = r.request_sync("lgwan", "POST", f"/api/v1/rooms/{room['id']}/messages",
                            token=admin_token, json={"body": "訓練は中止", "client_id": "c-admin-rooms-1"})
     assert reply.status == 403 and reply.json()["error"]["code"] == "room_archived"
