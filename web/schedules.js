@@ -8,7 +8,7 @@
 import { h, dialog, announce } from "./dom.js";
 import { post, newClientId } from "./api.js";
 import { registerComposerAction } from "./extend.js";
-import { liveCard, data, isClosed, gotView, cardHead, when, field, isoFromLocal, showError } from "./gather.js";
+import { liveCard, data, isClosed, gotView, cardHead, when, field, isoFromLocal, localValue, showError } from "./gather.js";
 
 const MARKS = { yes: ["○", "参加できる"], maybe: ["△", "未定"], no: ["×", "参加できない"] };
 const pad = (n) => String(n).padStart(2, "0");
@@ -147,6 +147,7 @@ function createSchedule(ctx, room) {
   const title = h("input", { id: "sch-title", type: "text", maxlength: 200, required: true, autocomplete: "off" });
   const list = h("ol", { class: "g-slots-edit" });
   const add = h("button", { type: "button", class: "btn secondary small" }, "＋ 候補を追加");
+  const closes = h("input", { id: "sch-closes", type: "datetime-local", min: localValue(new Date()) });
   const error = h("p", { class: "error", role: "alert" });
   const rows = () => [...list.children].map((li) => li.kkSlot);
   const renumber = () => {
@@ -198,6 +199,7 @@ function createSchedule(ctx, room) {
   const form = h("form", { class: "form", novalidate: true },
     field("sch-title", "タイトル", title),
     h("fieldset", { class: "g-fieldset" }, h("legend", {}, "候補日時"), list, add),
+    field("sch-closes", "回答の締切（任意）", closes, "空欄なら、作成者が日程を決めるまで回答できます。"),
     error,
     h("div", { class: "form-actions" },
       h("button", { type: "button", class: "btn secondary", onclick: () => d.close() }, "やめる"), submit));
@@ -222,7 +224,9 @@ function createSchedule(ctx, room) {
     }
     submit.disabled = true;
     try {
-      const message = await post(`/api/v1/rooms/${room.id}/schedules`, { title: title.value, slots, client_id: clientId });
+      const body = { title: title.value, slots, client_id: clientId };
+      if (closes.value) body.closes_at = isoFromLocal(closes.value);
+      const message = await post(`/api/v1/rooms/${room.id}/schedules`, body);
       d.close();
       ctx.messageArrived(message);
       announce("日程調整を投稿しました");
@@ -230,6 +234,7 @@ function createSchedule(ctx, room) {
       submit.disabled = false;
       const find = (f) => {
         if (f === "title") return title;
+        if (f === "closes_at") return closes;
         const m = /^slots\[(\d+)\](?:\.(\w+))?/.exec(f);
         const r = m && rows()[Number(m[1])];
         return r ? r[m[2] || "date"] || r.date : null;

@@ -154,6 +154,7 @@ def test_a_schedule_is_answered_by_two_people_and_decided_and_both_see_it_live(b
     assert dlg.get_by_label("タイトル").input_value() == "防災訓練の打合せ"
     assert dlg.locator(".g-slot").first.get_by_label("場所・メモ（任意）").input_value() == "第1会議室"
     second.get_by_label("終了（任意）").fill("15:30")
+    dlg.get_by_label("回答の締切（任意）").fill("2027-01-19T17:00")
     clerk.shot("schedule-create-desktop")
     dlg.get_by_role("button", name="作成する").click()
     dlg.wait_for(state="detached")
@@ -162,6 +163,7 @@ def test_a_schedule_is_answered_by_two_people_and_decided_and_both_see_it_live(b
     theirs = card(partner, "schedule", "防災訓練の打合せ")
     mine.get_by_role("button", name="回答する").wait_for(timeout=LONG)
     assert row(mine, "1月20日(水) 10:00〜11:00").locator(".g-slot-label").inner_text() == "第1会議室"
+    assert "締切 2027年1月19日(火) 17:00" in mine.inner_text()
     # The clerk: ○ for the 20th, × for the 21st.
     mine.get_by_role("button", name="回答する").click()
     ans = page.get_by_role("dialog", name="日程調整に回答")
