@@ -206,5 +206,5 @@ async def directory(ctx: Context, caller: Caller) -> list[Account]:
     everyone = [a for a in await ctx.store.list_accounts() if not a.disabled]
     if access.may_list_directory(caller.account.kind):
         return everyone
-    known = {m for s in await ctx.store.rooms_for(caller.account.id) for m in s.room.members}
+    known = await ctx.store.co_members(caller.account.id)
     return [a for a in everyone if a.id in known]

@@ -430,6 +430,9 @@ class Store(VoteStore, TimeStore, WorkStore, RecordsStore, ApprovalStore):
     async def is_member(self, room_id: str, account_id: str) -> bool:
         return await self._read(rooms.is_member, room_id, account_id)
 
+    async def co_members(self, account_id: str) -> set[str]:
+        return await self._read(rooms.co_members, account_id)
+
     async def shares_room(self, account_a: str, account_b: str) -> bool:
         return await self._read(rooms.shares_room, account_a, account_b)
 

@@ -43,6 +43,14 @@ def is_member(db: sqlite_utils.Database, room_id: str, account_id: str) -> bool:
                            (int_id(room_id), int_id(account_id))).fetchone() is not None
 
 
+def co_members(db: sqlite_utils.Database, account_id: str) -> set[str]:
+    """Everyone who shares at least one room with the account (itself included once it
+    is in a room)."""
+    return {str(r[0]) for r in db.conn.execute(
+        "SELECT DISTINCT b.account_id FROM room_members a JOIN room_members b "
+        "ON a.room_id = b.room_id WHERE a.account_id = ?", (int_id(account_id),))}
+
+
 def shares_room(db: sqlite_utils.Database, account_a: str, account_b: str) -> bool:
     return db.conn.execute(
         "SELECT 1 FROM room_members a JOIN room_members b ON a.room_id = b.room_id "
