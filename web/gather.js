@@ -10,8 +10,8 @@
 // drawn for the object is redrawn from that one copy; what a member is typing in a
 // card (and where the focus is) survives the redraw.
 
-import { h, clear, dialog } from "./dom.js";
-import { get } from "./api.js";
+import { h, clear, dialog, announce } from "./dom.js";
+import { get, post, newClientId } from "./api.js";
 import { registerContent } from "./cards.js";
 import { registerEvent } from "./extend.js";
 
@@ -245,4 +245,38 @@ export function showError(form, errorEl, err, find = () => null) {
     input.setAttribute("aria-invalid", "true");
     input.focus();
   }
+}
+
+// A 「…を作る」 dialog (アンケート, 日程調整, 参集確認): its fields, the error line, やめる
+// and the submit button; one client_id for every retry of the form (never two posts);
+// the new message into the talk.  body(error) answers the request, or null once it has
+// said in `error` what is missing; fieldFor(f) is the input relayd's refusal names;
+// onRefused(err, error) adds what only this form knows about a refusal.
+export function createForm(ctx, room, { heading, submitLabel = "作成する", fields, focus, path, body,
+  fieldFor, posted, onRefused }) {
+  const error = h("p", { class: "error", role: "alert" });
+  const submit = h("button", { type: "submit", class: "btn" }, submitLabel);
+  const form = h("form", { class: "form", novalidate: true }, fields, error,
+    h("div", { class: "form-actions" },
+      h("button", { type: "button", class: "btn secondary", onclick: () => d.close() }, "やめる"), submit));
+  const d = dialog(heading, form);
+  focus.focus();
+  const clientId = newClientId();
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    error.textContent = "";
+    const request = body(error);
+    if (!request) return;
+    submit.disabled = true;
+    try {
+      const message = await post(`/api/v1/rooms/${room.id}/${path}`, { ...request, client_id: clientId });
+      d.close();
+      ctx.messageArrived(message);
+      announce(posted);
+    } catch (err) {
+      submit.disabled = false;
+      showError(form, error, err, fieldFor);
+      if (onRefused) onRefused(err, error);
+    }
+  });
 }

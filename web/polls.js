@@ -5,10 +5,10 @@
 // everyone (`poll.updated`, through gather.js).
 
 import { h, dialog, announce } from "./dom.js";
-import { post, newClientId } from "./api.js";
+import { post } from "./api.js";
 import { registerComposerAction } from "./extend.js";
 import { liveCard, data, isClosed, gotView, redraw, cardHead, bar, when, names, confirmDialog,
-  field, optionList, isoFromLocal, localValue, showError } from "./gather.js";
+  field, optionList, isoFromLocal, localValue, createForm } from "./gather.js";
 
 let drawn = 0; // radio groups of different cards never share a name
 
@@ -102,44 +102,29 @@ function createPoll(ctx, room) {
   const multiple = h("input", { id: "poll-multiple", type: "checkbox" });
   const anonymous = h("input", { id: "poll-anonymous", type: "checkbox" });
   const closes = h("input", { id: "poll-closes", type: "datetime-local", min: localValue(new Date()) });
-  const error = h("p", { class: "error", role: "alert" });
-  const submit = h("button", { type: "submit", class: "btn" }, "作成する");
-  const form = h("form", { class: "form", novalidate: true },
-    field("poll-question", "質問", question),
-    options.el,
-    h("label", { class: "pick", for: "poll-multiple" }, multiple, "複数選択できるようにする"),
-    h("label", { class: "pick", for: "poll-anonymous" }, anonymous, "匿名にする（誰が何を選んだかは作成者にも見えません）"),
-    field("poll-closes", "締切（任意）", closes, "空欄なら、作成者が締め切るまで投票できます。"),
-    error,
-    h("div", { class: "form-actions" },
-      h("button", { type: "button", class: "btn secondary", onclick: () => d.close() }, "やめる"), submit));
-  const d = dialog("アンケートを作る", form);
-  question.focus();
-  const clientId = newClientId(); // the same for a retry of this form: never two polls
-  form.addEventListener("submit", async (ev) => {
-    ev.preventDefault();
-    error.textContent = "";
-    const filled = options.inputs().filter((i) => i.value.trim());
-    if (!question.value.trim()) { error.textContent = "質問を入力してください。"; question.focus(); return; }
-    if (filled.length < 2) {
-      error.textContent = "選択肢を 2 つ以上入力してください。";
-      options.inputs().find((i) => !i.value.trim()).focus();
-      return;
-    }
-    const body = { question: question.value, options: filled.map((i) => i.value), multiple: multiple.checked,
-      anonymous: anonymous.checked, client_id: clientId };
-    if (closes.value) body.closes_at = isoFromLocal(closes.value);
-    submit.disabled = true;
-    try {
-      const message = await post(`/api/v1/rooms/${room.id}/polls`, body);
-      d.close();
-      ctx.messageArrived(message);
-      announce("アンケートを投稿しました");
-    } catch (err) {
-      submit.disabled = false;
-      showError(form, error, err, (f) => (f === "title" || f === "question" ? question : f === "closes_at" ? closes
-        : filled[Number((/^options\[(\d+)\]/.exec(f) || [])[1])] || null));
-    }
+  let filled = []; // the options as sent: a refusal names them by their index
+  createForm(ctx, room, {
+    heading: "アンケートを作る", path: "polls", posted: "アンケートを投稿しました", focus: question,
+    fields: [field("poll-question", "質問", question),
+      options.el,
+      h("label", { class: "pick", for: "poll-multiple" }, multiple, "複数選択できるようにする"),
+      h("label", { class: "pick", for: "poll-anonymous" }, anonymous, "匿名にする（誰が何を選んだかは作成者にも見えません）"),
+      field("poll-closes", "締切（任意）", closes, "空欄なら、作成者が締め切るまで投票できます。")],
+    body: (error) => {
+      filled = options.inputs().filter((i) => i.value.trim());
+      if (!question.value.trim()) { error.textContent = "質問を入力してください。"; question.focus(); return null; }
+      if (filled.length < 2) {
+        error.textContent = "選択肢を 2 つ以上入力してください。";
+        options.inputs().find((i) => !i.value.trim()).focus();
+        return null;
+      }
+      const body = { question: question.value, options: filled.map((i) => i.value), multiple: multiple.checked,
+        anonymous: anonymous.checked };
+      if (closes.value) body.closes_at = isoFromLocal(closes.value);
+      return body;
+    },
+    fieldFor: (f) => (f === "title" || f === "question" ? question : f === "closes_at" ? closes
+      : filled[Number((/^options\[(\d+)\]/.exec(f) || [])[1])] || null),
   });
 }
 

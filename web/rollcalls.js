@@ -6,10 +6,11 @@
 // answered, reminds them (they get a toast) and closes it. Once enough are coming, a
 // member who has not answered reads 「必要な人数が揃いました…」 and need not come.
 
-import { h, dialog, announce } from "./dom.js";
-import { post, newClientId } from "./api.js";
+import { h, announce } from "./dom.js";
+import { post } from "./api.js";
 import { registerComposerAction, registerEvent } from "./extend.js";
-import { liveCard, data, gotView, redraw, cardHead, bar, names, confirmDialog, field, optionList, showError } from "./gather.js";
+import { liveCard, data, gotView, redraw, cardHead, bar, names, confirmDialog, field, optionList,
+  createForm } from "./gather.js";
 
 const DEFAULTS = ["参集可", "遅れて参集", "参集不可"];
 
@@ -147,48 +148,35 @@ function createRollcall(ctx, room) {
   const members = (room.members || []).length;
   const needed = h("input", { id: "rc-needed", type: "number", min: 1, max: members, step: 1, inputmode: "numeric" });
   const options = optionList("rc-opt", DEFAULTS, 10);
-  const error = h("p", { class: "error", role: "alert" });
-  const submit = h("button", { type: "submit", class: "btn" }, "緊急で送る");
-  const form = h("form", { class: "form", novalidate: true },
-    field("rc-title", "タイトル", title, "例：震度5弱 本庁舎への参集確認"),
-    field("rc-needed", "必要な人数（任意）", needed, `1〜${members} 人。揃うと、未回答の人に「揃いました」と表示されます。`),
-    options.el,
-    h("p", { class: "hint" }, "最初の選択肢が「参集する」の意味になり、必要な人数に数えられます。参集確認は緊急のお知らせとして届きます。"),
-    error,
-    h("div", { class: "form-actions" },
-      h("button", { type: "button", class: "btn secondary", onclick: () => d.close() }, "やめる"), submit));
-  const d = dialog("参集確認を作る", form);
-  title.focus();
-  const clientId = newClientId();
-  form.addEventListener("submit", async (ev) => {
-    ev.preventDefault();
-    error.textContent = "";
-    if (!title.value.trim()) { error.textContent = "タイトルを入力してください。"; title.focus(); return; }
-    const filled = options.inputs().filter((i) => i.value.trim());
-    if (filled.length < 2) { error.textContent = "選択肢を 2 つ以上入力してください。"; options.inputs().find((i) => !i.value.trim()).focus(); return; }
-    const body = { title: title.value, options: filled.map((i) => i.value), client_id: clientId };
-    if (needed.value.trim()) body.needed = Number(needed.value);
-    if (body.needed !== undefined && !Number.isInteger(body.needed)) {
-      error.textContent = "必要な人数は整数で入力してください。";
-      needed.focus();
-      return;
-    }
-    submit.disabled = true;
-    try {
-      const message = await post(`/api/v1/rooms/${room.id}/rollcalls`, body);
-      d.close();
-      ctx.messageArrived(message);
-      announce("参集確認を送りました");
-    } catch (err) {
-      submit.disabled = false;
-      showError(form, error, err, (f) => (f === "title" ? title : f === "needed" ? needed
-        : filled[Number((/^options\[(\d+)\]/.exec(f) || [])[1])] || null));
+  let filled = []; // the options as sent: a refusal names them by their index
+  createForm(ctx, room, {
+    heading: "参集確認を作る", submitLabel: "緊急で送る", path: "rollcalls", posted: "参集確認を送りました", focus: title,
+    fields: [field("rc-title", "タイトル", title, "例：震度5弱 本庁舎への参集確認"),
+      field("rc-needed", "必要な人数（任意）", needed, `1〜${members} 人。揃うと、未回答の人に「揃いました」と表示されます。`),
+      options.el,
+      h("p", { class: "hint" }, "最初の選択肢が「参集する」の意味になり、必要な人数に数えられます。参集確認は緊急のお知らせとして届きます。")],
+    body: (error) => {
+      if (!title.value.trim()) { error.textContent = "タイトルを入力してください。"; title.focus(); return null; }
+      filled = options.inputs().filter((i) => i.value.trim());
+      if (filled.length < 2) { error.textContent = "選択肢を 2 つ以上入力してください。"; options.inputs().find((i) => !i.value.trim()).focus(); return null; }
+      const body = { title: title.value, options: filled.map((i) => i.value) };
+      if (needed.value.trim()) body.needed = Number(needed.value);
+      if (body.needed !== undefined && !Number.isInteger(body.needed)) {
+        error.textContent = "必要な人数は整数で入力してください。";
+        needed.focus();
+        return null;
+      }
+      return body;
+    },
+    fieldFor: (f) => (f === "title" ? title : f === "needed" ? needed
+      : filled[Number((/^options\[(\d+)\]/.exec(f) || [])[1])] || null),
+    onRefused: (err, error) => {
       if (err.code === "invalid_needed") {
         error.textContent = `必要な人数は 1〜${err.details.limit || members} 人にしてください。`;
         needed.setAttribute("aria-invalid", "true");
         needed.focus();
       }
-    }
+    },
   });
 }
 

@@ -6,9 +6,10 @@
 // through `schedule.updated` (gather.js).
 
 import { h, dialog, announce } from "./dom.js";
-import { post, newClientId } from "./api.js";
+import { post } from "./api.js";
 import { registerComposerAction } from "./extend.js";
-import { liveCard, data, isClosed, gotView, cardHead, when, field, isoFromLocal, localValue, showError } from "./gather.js";
+import { liveCard, data, isClosed, gotView, cardHead, when, field, isoFromLocal, localValue, showError,
+  createForm } from "./gather.js";
 
 const MARKS = { yes: ["○", "参加できる"], maybe: ["△", "未定"], no: ["×", "参加できない"] };
 const pad = (n) => String(n).padStart(2, "0");
@@ -148,7 +149,6 @@ function createSchedule(ctx, room) {
   const list = h("ol", { class: "g-slots-edit" });
   const add = h("button", { type: "button", class: "btn secondary small" }, "＋ 候補を追加");
   const closes = h("input", { id: "sch-closes", type: "datetime-local", min: localValue(new Date()) });
-  const error = h("p", { class: "error", role: "alert" });
   const rows = () => [...list.children].map((li) => li.kkSlot);
   const renumber = () => {
     [...list.children].forEach((li, i) => {
@@ -195,56 +195,42 @@ function createSchedule(ctx, room) {
     renumber();
     li.kkSlot.date.focus();
   });
-  const submit = h("button", { type: "submit", class: "btn" }, "作成する");
-  const form = h("form", { class: "form", novalidate: true },
-    field("sch-title", "タイトル", title),
-    h("fieldset", { class: "g-fieldset" }, h("legend", {}, "候補日時"), list, add),
-    field("sch-closes", "回答の締切（任意）", closes, "空欄なら、作成者が日程を決めるまで回答できます。"),
-    error,
-    h("div", { class: "form-actions" },
-      h("button", { type: "button", class: "btn secondary", onclick: () => d.close() }, "やめる"), submit));
-  const d = dialog("日程調整を作る", form);
-  title.focus();
-  const clientId = newClientId();
-  form.addEventListener("submit", async (ev) => {
-    ev.preventDefault();
-    error.textContent = "";
-    if (!title.value.trim()) { error.textContent = "タイトルを入力してください。"; title.focus(); return; }
-    const slots = [];
-    for (const [i, r] of rows().entries()) {
-      if (!r.date.value || !r.start.value) {
-        error.textContent = `候補 ${i + 1} の日付と開始時刻を入力してください。`;
-        (r.date.value ? r.start : r.date).focus();
-        return;
+  createForm(ctx, room, {
+    heading: "日程調整を作る", path: "schedules", posted: "日程調整を投稿しました", focus: title,
+    fields: [field("sch-title", "タイトル", title),
+      h("fieldset", { class: "g-fieldset" }, h("legend", {}, "候補日時"), list, add),
+      field("sch-closes", "回答の締切（任意）", closes, "空欄なら、作成者が日程を決めるまで回答できます。")],
+    body: (error) => {
+      if (!title.value.trim()) { error.textContent = "タイトルを入力してください。"; title.focus(); return null; }
+      const slots = [];
+      for (const [i, r] of rows().entries()) {
+        if (!r.date.value || !r.start.value) {
+          error.textContent = `候補 ${i + 1} の日付と開始時刻を入力してください。`;
+          (r.date.value ? r.start : r.date).focus();
+          return null;
+        }
+        const slot = { start: isoFromLocal(r.date.value, r.start.value) };
+        if (r.end.value) slot.end = isoFromLocal(r.date.value, r.end.value);
+        if (r.label.value.trim()) slot.label = r.label.value;
+        slots.push(slot);
       }
-      const slot = { start: isoFromLocal(r.date.value, r.start.value) };
-      if (r.end.value) slot.end = isoFromLocal(r.date.value, r.end.value);
-      if (r.label.value.trim()) slot.label = r.label.value;
-      slots.push(slot);
-    }
-    submit.disabled = true;
-    try {
-      const body = { title: title.value, slots, client_id: clientId };
+      const body = { title: title.value, slots };
       if (closes.value) body.closes_at = isoFromLocal(closes.value);
-      const message = await post(`/api/v1/rooms/${room.id}/schedules`, body);
-      d.close();
-      ctx.messageArrived(message);
-      announce("日程調整を投稿しました");
-    } catch (err) {
-      submit.disabled = false;
-      const find = (f) => {
-        if (f === "title") return title;
-        if (f === "closes_at") return closes;
-        const m = /^slots\[(\d+)\](?:\.(\w+))?/.exec(f);
-        const r = m && rows()[Number(m[1])];
-        return r ? r[m[2] || "date"] || r.date : null;
-      };
-      showError(form, error, err, find);
+      return body;
+    },
+    fieldFor: (f) => {
+      if (f === "title") return title;
+      if (f === "closes_at") return closes;
+      const m = /^slots\[(\d+)\](?:\.(\w+))?/.exec(f);
+      const r = m && rows()[Number(m[1])];
+      return r ? r[m[2] || "date"] || r.date : null;
+    },
+    onRefused: (err, error) => {
       if (err.code === "invalid_slot") {
         error.textContent = /\.end$/.test(err.details.field || "")
           ? "終了時刻は開始時刻より後にしてください。" : "同じ候補日時が 2 つあります。";
       }
-    }
+    },
   });
 }
 
