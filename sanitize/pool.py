@@ -45,7 +45,7 @@ from sanitize.report import REASONS, Removed, Result, Verdict, messages_for
 from sanitize.jobfile import KIND_LEN, PAYLOAD_AT, JobFile
 from sanitize.textscan import Scan
 from sanitize.worker import (HEADER_MAX, config_to_json, frame, max_output,
-                             parse_header)
+                             parse_header, spin as worker_spin)
 
 # A worker is retired when its resident memory has grown by more than this share of
 # its memory limit since it started (one huge file can leave the heap that big), or
@@ -54,9 +54,13 @@ from sanitize.worker import (HEADER_MAX, config_to_json, frame, max_output,
 RETIRE_GROWTH = 0.4
 JOBS_PER_WORKER = 5000
 # How long a worker waits on its CPU for the next request after a reply, when a CPU
-# is spare (sanitize.worker.Pipe.linger): longer than the pool takes to hand it the
-# next queued file, short enough to cost little when none comes.
+# is spare (sanitize.worker.spin): longer than the pool takes to hand it the next
+# queued file, short enough to cost little when none comes.
 LINGER_S = 0.0003
+# How long the caller waits on its CPU for the reply before it sleeps, when a CPU is
+# spare for it too: most small files (text, CSV, a small workbook) are disarmed
+# within it; a longer job costs a spare CPU at most this much more.
+REPLY_SPIN_S = 0.002
 _REMOVED_MAX = 100_000
 # The module a worker process runs (its ``main(argv)``).
 WORKER_MAIN = "sanitize.worker"
@@ -255,13 +259,16 @@ class WorkerPool:
         w = self._acquire()
         # With a CPU to spare (fewer busy workers than CPUs), the worker may wait on
         # its CPU for the next file; with every CPU busy it sleeps at once, leaving
-        # the CPU to the other workers and to the callers that feed them.
-        if len(self._busy) < self._cpus:
+        # the CPU to the other workers and to the callers that feed them.  The caller
+        # waits on its CPU for the reply when there is one for it as well (each busy
+        # worker and its caller take two).
+        busy = len(self._busy)
+        if busy < self._cpus:
             header = {**header, "linger": LINGER_S}
         try:
             deadline = time.monotonic() + self.cfg.timeout_s
             self._send(w, header, data, deadline)
-            reply, body = self._recv(w, deadline)
+            reply, body = self._recv(w, deadline, spin=2 * busy <= self._cpus)
         except _NotSent as exc:
             self._release(w)  # nothing reached the worker: it is as good as before
             raise exc.cause from None
@@ -517,14 +524,17 @@ class WorkerPool:
             # An OSError here is the job file's: _send turns it into a loss.
             job.write(PAYLOAD_AT + size - len(chunk), chunk)
 
-    def _recv(self, w: _Worker, deadline: float,
-              reason: str = "timeout") -> tuple[dict[str, Any], _Body]:
+    def _recv(self, w: _Worker, deadline: float, reason: str = "timeout",
+              spin: bool = False) -> tuple[dict[str, Any], _Body]:
         # A worker sends one frame per request and then waits, so whatever the pipe
         # holds is this frame: read it in as few calls as it arrives in.
         buf = bytearray()
         need = 4
+        ready = spin and _spin(w.rfd, REPLY_SPIN_S)
         while len(buf) < need:
-            self._wait(w, w.rfd, select.POLLIN, deadline, reason)
+            if not ready:
+                self._wait(w, w.rfd, select.POLLIN, deadline, reason)
+            ready = False
             try:
                 chunk = os.read(w.rfd, max(need - len(buf), 65536))
             except BlockingIOError:
@@ -629,6 +639,12 @@ class _Body:
             return self.job.read(PAYLOAD_AT + offset, n)
         except (OSError, ValueError) as exc:
             raise _WorkerLost("worker_crashed", f"protocol error: {exc}") from None
+
+
+def _spin(fd: int, seconds: float) -> bool:
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    return worker_spin(poller, seconds)
 
 
 def _detected(w: _Worker) -> str:

@@ -125,6 +125,22 @@ def result_header(result: Result) -> dict[str, Any]:
 # --------------------------------------------------------------------------- pipes
 
 
+def spin(poller: select.poll, seconds: float) -> bool:
+    """Wait up to ``seconds`` for ``poller`` to be ready without leaving the CPU; True
+    if it is.  Both ends of the pipe wait so for a reply or a request that is near.
+
+    A CPU that goes idle and is woken again costs more than a short job on a VM (the
+    halt, the wake-up interrupt, caches the host has used meanwhile): ~0.05 ms each
+    way, a tenth of a small .xls.  Yielding on each turn hands the CPU at once to
+    anything else that wants it, so the wait only uses time nobody else needs."""
+    end = time.monotonic() + seconds
+    while not poller.poll(0):
+        if time.monotonic() >= end:
+            return False
+        os.sched_yield()
+    return True
+
+
 class Pipe:
     """The worker's end of the protocol: request frames in, replies out, and the job
     file they name."""
@@ -138,15 +154,8 @@ class Pipe:
         self._poller.register(rfd, select.POLLIN)
 
     def linger(self, seconds: float) -> None:
-        """Wait up to ``seconds`` for the next request without leaving the CPU.
-
-        A CPU that goes idle between two jobs slows the next one on a VM (the halt,
-        the wake-up interrupt, caches the host has used meanwhile), enough to show on
-        a small .xls.  Yielding on each turn hands the CPU at once to anything else
-        that wants it, so the wait only uses time nobody else needs."""
-        end = time.monotonic() + seconds
-        while not self._poller.poll(0) and time.monotonic() < end:
-            os.sched_yield()
+        """Wait up to ``seconds`` for the next request without leaving the CPU."""
+        spin(self._poller, seconds)
 
     def read_exact(self, n: int) -> bytes | None:
         buf = bytearray(n)

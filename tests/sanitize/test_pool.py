@@ -22,8 +22,8 @@ from sanitize.config import SanitizeConfig
 from sanitize import pool as pool_module
 from sanitize.pool import PoolClosed, WorkerPool
 from sanitize.report import Result, Verdict
-from sanitize.jobfile import PAYLOAD_AT
-from sanitize.worker import max_output
+from sanitize.jobfile import PAYLOAD_AT, JobFile
+from sanitize.worker import Pipe, frame, max_output
 from store.db import StatePaths
 from store.facade import Store
 from tests.store.conftest import config as store_config
@@ -396,3 +396,24 @@ def test_a_worker_can_neither_read_nor_write_the_state_directory(
     # What a job needs still works: a file is disarmed in the same worker pool.
     assert pool.run(jpeg(), "写真.jpg").verdict is Verdict.SANITIZED
     assert pool.sandbox["landlock"].startswith("abi ")
+
+
+def test_the_worker_reads_a_request_in_pieces_or_two_in_one_read() -> None:
+    """The worker's end of the protocol over real pipes: a header longer than one read
+    of the pipe, then two requests that arrive in one read, then the pool's close."""
+    r, w = os.pipe()
+    job = JobFile.create()
+    job.write(PAYLOAD_AT, b"the file")
+    pipe = Pipe(r, os.open(os.devnull, os.O_WRONLY), os.dup(job.fd))
+    name = "住民票の写し" * 20_000  # ~360 KB of header: several reads of a 64 KiB pipe
+    writer = threading.Thread(target=os.write, args=(w, frame({"op": "run", "name": name}, 8)))
+    writer.start()
+    header, data = pipe.read_frame()  # type: ignore[misc]
+    writer.join()
+    assert header["name"] == name and data == b"the file"
+    os.write(w, frame({"op": "probe"}) + frame({"op": "detect", "name": "a.pdf"}, 3))
+    assert pipe.read_frame() == ({"op": "probe", "size": 0}, b"")
+    assert pipe.read_frame() == ({"op": "detect", "name": "a.pdf", "size": 3}, b"the")
+    os.close(w)
+    assert pipe.read_frame() is None
+    job.close()
