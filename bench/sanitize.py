@@ -7,15 +7,21 @@
 
 Generates a mixed corpus in a temporary directory (multi-page PDFs with active
 content via pikepdf, 12 MP JPEG photos with EXIF/GPS, PNG screenshots, docx/xlsx/pptx
-with and without macros, and with two 2 MP phone photos each ("docx img" & co.), .doc with ~100 KB of text and a picture, .xls with a sheet of
-a few thousand cells), then prints per format: files/s and MB/s through the pool with
-1 and with 2 workers, the floor (in-process parse + re-serialise with the same library,
-no disarm, no isolation; for .doc/.xls olefile's read and our CFB writer, as olefile
-cannot write), the ratio to the floor, the same disarm in-process against the floor,
-the speed-up from 1 to 2 workers, p50/p99 latency per file and the peak RSS of a
-worker; then the pool's round trip for a file refused at once.  Each figure is the
-faster of two runs of at least ``--min-seconds``.  Then pdf-defang on the same PDFs:
-its speed, and what pdfid still finds in its output and in ours.
+with and without macros, and with two 2 MP phone photos each ("docx img" & co.), .doc
+with ~100 KB of text and a picture, .xls with a sheet of a few thousand cells), then
+prints per format: files/s and MB/s through the pool with 1 and with 2 workers, the
+floor (in-process parse + re-serialise with the same library, no disarm, no
+isolation), the ratio to the floor, the same disarm in-process against the floor, the
+speed-up from 1 to 2 workers, p50/p99 latency per file and the peak RSS of a worker;
+then the pool's round trip for a file refused at once.  Each figure is the faster of
+two runs of at least ``--min-seconds``.  Then pdf-defang on the same PDFs: its speed,
+and what pdfid still finds in its output and in ours.
+
+.doc/.xls rows: olefile cannot write, so their floor is olefile's read and our CFB
+writer, and a Pillow decode and encode of each JPEG/PNG picture at the cheapest
+setting that fits its record, as the disarm must write it (pictures are rewritten in
+place).  A line under each also gives the ratio to a floor that writes the pictures
+as standalone images are written (PNG at zlib level 1), which need not fit.
 
 PDF rows: "pdf" (pages of text, each with a small JPEG), "pdf-text" (text only) and
 "pdf-scan" (one 40-page scan, a 2480x3508 JPEG per page, ~90 MB; --scan-pages 0
@@ -43,6 +49,7 @@ import tempfile
 import threading
 import time
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -278,12 +285,38 @@ def build_corpus(args: argparse.Namespace, tmp: Path) -> dict[str, list[File]]:
 # --------------------------------------------------------------------------- floors
 
 
-def _image_floor(data: bytes) -> None:
+def _image_floor(data: bytes, params: dict[str, object] | None = None) -> None:
     with Image.open(io.BytesIO(data)) as im:
         im.load()
-        params: dict[str, object] = {"JPEG": {"quality": "keep"},
-                                     "PNG": {"compress_level": 1}}.get(im.format or "", {})
+        if params is None:
+            params = {"JPEG": {"quality": "keep"},
+                      "PNG": {"compress_level": 1}}.get(im.format or "", {})
         im.save(io.BytesIO(), im.format, **params)
+
+
+# A picture inside a .doc/.xls/.ppt is rewritten in place, so what the floor writes
+# must fit the picture's record as the disarm's must: the floor writes it at the
+# cheapest setting that does (found once per picture, in the warm-up pass, untimed).
+# Written as a standalone image is (PNG at zlib level 1, JPEG with standard tables),
+# a pasted screenshot comes out 40 % larger and the .doc would not hold it.
+_FITTING: dict[tuple[int, int], dict[str, object]] = {}
+
+
+def _fitting(picture: bytes) -> dict[str, object]:
+    key = (len(picture), zlib.crc32(picture))
+    if key not in _FITTING:
+        with Image.open(io.BytesIO(picture)) as im:
+            im.load()
+            tries: list[dict[str, object]] = (
+                [{"compress_level": level} for level in range(1, 10)] if im.format == "PNG"
+                else [{"quality": "keep"}, {"quality": "keep", "optimize": True}])
+            for params in tries:
+                out = io.BytesIO()
+                im.save(out, im.format, **params)
+                if out.tell() <= len(picture):
+                    break
+        _FITTING[key] = params
+    return _FITTING[key]
 
 
 def _zip_floor(data: bytes) -> None:
@@ -293,11 +326,12 @@ def _zip_floor(data: bytes) -> None:
             dst.writestr(info.filename, src.read(info))
 
 
-def _ole_floor(data: bytes) -> None:
+def _ole_floor(data: bytes, fit: bool = True) -> None:
     # olefile cannot write: the floor reads every stream with olefile into a tree and
     # writes it with our CFB writer (sanitize.cfb), with no judging in between; and,
     # as for a picture anywhere, a Pillow decode and encode of each JPEG/PNG picture
-    # (its BLIP record found as the disarm finds it).
+    # (its BLIP record found as the disarm finds it), written to fit its record
+    # (_fitting) or, with ``fit=False``, as a standalone image would be.
     from sanitize.formats import ole2_pictures
 
     with olefile.OleFileIO(io.BytesIO(data)) as ole:
@@ -307,7 +341,8 @@ def _ole_floor(data: bytes) -> None:
         if not node.is_storage:
             for b in ole2_pictures.find_blips(node.data):
                 if b.kind in ("jpeg", "png"):
-                    _image_floor(node.data[b.data_start:b.end])
+                    picture = node.data[b.data_start:b.end]
+                    _image_floor(picture, _fitting(picture) if fit else None)
     cfb.write_cfb(tree)
 
 
@@ -596,6 +631,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{'':<10}floors: text-PDF (open+save) {n / text:.1f} f/s, ratio {text / one.seconds:.2f};"
                   f" image-PDF (+ Pillow per image) {n / floor:.1f} f/s, ratio {floor / one.seconds:.2f};"
                   f" {one.seconds / n:.3f} s per file with 1 worker", flush=True)
+        if fmt in ("doc", "xls", "ppt"):
+            loose = functools.partial(_ole_floor, fit=False)
+            alone = min(in_process(loose, files, passes) for _ in range(2))
+            print(f"{'':<10}floors: pictures written to fit their records {n / floor:.1f} f/s,"
+                  f" ratio {floor / one.seconds:.2f}; written as standalone images are (PNG"
+                  f" level 1, which need not fit) {n / alone:.1f} f/s,"
+                  f" ratio {alone / one.seconds:.2f}", flush=True)
     print("\nratio = pool with 1 worker / floor (target >= 0.8); inproc = the same disarm"
           " in-process, no pool / floor (for JPEG below the pool's: the workers keep Pillow's"
           " image buffers between files, this process does not); x1→2 target >= 1.7;"
