@@ -46,6 +46,7 @@ import io
 import re
 import struct
 import warnings
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -334,6 +335,11 @@ class _Colour:
         self._transforms: dict[str, ImageCms.ImageCmsTransform] = {}
         if not icc:
             return
+        known = _PROFILES.get(icc)
+        if known is not None:
+            _PROFILES.move_to_end(icc)
+            self._src, self.note, self._transforms = known
+            return
         try:
             src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
             desc = ImageCms.getProfileDescription(src).strip().lower()
@@ -345,6 +351,10 @@ class _Colour:
             return
         self._src = src
         self.note = f"converted to sRGB from {desc[:60]!r}"
+        if len(icc) <= _PROFILE_CACHE_BYTES:
+            _PROFILES[icc] = (self._src, self.note, self._transforms)
+            if len(_PROFILES) > _PROFILE_CACHE:
+                _PROFILES.popitem(last=False)
 
     def apply(self, frame: Image.Image) -> tuple[Image.Image, bool]:
         """The frame in sRGB, and whether its pixels changed."""
@@ -367,6 +377,17 @@ class _Colour:
         converted = ImageCms.applyTransform(frame, transform)
         assert converted is not None  # not in place: a new image
         return converted, True
+
+
+# The profiles met lately, by their bytes, with their transforms: a camera, a phone or
+# an Office template writes the same profile into every picture, and building its
+# transform (~3 ms) cost more than decoding a thumbnail.  Keyed by the whole profile,
+# so a file only ever meets its own profile's transform.  A profile that turns out
+# not to fit its pixels is dropped per image as before (its entry keeps no transform).
+_PROFILES: OrderedDict[bytes, tuple[ImageCms.ImageCmsProfile | None, str,
+                                    dict[str, ImageCms.ImageCmsTransform]]] = OrderedDict()
+_PROFILE_CACHE = 8
+_PROFILE_CACHE_BYTES = 64 * 1024  # typical profiles are 0.5-4 KB; bigger ones are not kept
 
 
 _SRGB: list[ImageCms.ImageCmsProfile] = []

@@ -168,6 +168,21 @@ def test_icc_profile_is_converted_to_srgb_and_dropped() -> None:
     assert g > 200 and r < 80 and b < 80  # the colour the profile meant, in sRGB
 
 
+def test_pictures_that_share_a_profile_are_each_converted_by_their_own() -> None:
+    # A camera or an Office template writes one profile into every picture, and the
+    # engine keeps a profile's transforms for the next picture (images._PROFILES):
+    # each picture must still come out as its own profile and colour mode mean.
+    swapped, straight = srgb_like_icc(swap_red_green=True), srgb_like_icc(swap_red_green=False)
+    for fmt, mode, kind in (("JPEG", "RGB", "jpeg"), ("PNG", "RGBA", "png"),
+                            ("PNG", "RGB", "png"), ("JPEG", "RGB", "jpeg")):
+        for icc, meant in ((swapped, (0, 255, 0)), (straight, RED), (swapped, (0, 255, 0))):
+            fill = RED + (255,) if mode == "RGBA" else RED
+            out = disarm(encode(Image.new(mode, (32, 32), fill), fmt, icc_profile=icc), kind)
+            assert "image.icc_converted" in codes(out)
+            pixel = reopen(out).convert("RGB").getpixel((16, 16))
+            assert close(pixel, meant), (fmt, mode, icc is swapped, pixel)
+
+
 def test_cmyk_jpeg_comes_out_rgb() -> None:
     data = encode(Image.new("CMYK", (32, 32), (0, 255, 255, 0)), "JPEG", quality=95)
     out = disarm(data, "jpeg")
