@@ -13,9 +13,11 @@ prints per format: files/s and MB/s through the pool with 1 and with 2 workers, 
 floor (in-process parse + re-serialise with the same library, no disarm, no
 isolation), the ratio to the floor, the same disarm in-process against the floor, the
 speed-up from 1 to 2 workers, p50/p99 latency per file and the peak RSS of a worker;
-then the pool's round trip for a file refused at once.  Each figure is the faster of
-two runs of at least ``--min-seconds``.  Then pdf-defang on the same PDFs: its speed,
-and what pdfid still finds in its output and in ours.
+then the pool's round trip for a file refused at once.  Each run lasts at least
+``--min-seconds``; floor and pool run in three adjacent pairs and the ratio is the
+median pair's (the range of the three beside it); two workers: the faster of two
+runs, against the fastest of the three with one.  Then pdf-defang on the same PDFs:
+its speed, and what pdfid still finds in its output and in ours.
 
 docx/xlsx/pptx rows (and zip): zipfile re-writes every member, and each picture
 (found by its bytes, as the disarm finds it: the photos, a template's thumbnail) is
@@ -503,6 +505,13 @@ def num(value: float, width: int, places: int) -> str:
     return f"{'—':>{width}}" if math.isnan(value) else f"{value:>{width}.{places}f}"
 
 
+def span(ratios: list[float]) -> str:
+    """The lowest and highest of a row's paired ratios ("—" without a floor)."""
+    if any(math.isnan(r) for r in ratios):
+        return "—"
+    return f"{min(ratios):.2f}–{max(ratios):.2f}"
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
@@ -607,7 +616,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"corpus: {sum(len(f) for f in corpus.values())} files in "
           f"{time.perf_counter() - t:.1f} s\n")
     head = (f"{'format':<10}{'files':>6}{'MB':>7} {'floor/s':>8}{'1w f/s':>8}{'1w MB/s':>8}"
-            f"{'ratio':>7}{'inproc':>7}{'2w f/s':>8}{'x1→2':>6}{'p50ms':>7}{'p99ms':>7}"
+            f"{'ratio':>7}{'range':>10}{'inproc':>7}{'2w f/s':>8}{'x1→2':>6}{'p50ms':>7}{'p99ms':>7}"
             f"{'RSS MiB':>8}  verdicts")
     print(head)
     pdf_results: list[Result] = []
@@ -620,22 +629,26 @@ def main(argv: list[str] | None = None) -> int:
             args.min_seconds / in_process(floor_fn or bare_fn, files, 1)))
         n = len(files) * passes
         mb = sum(len(d) for _, d in files) * passes / 1e6
-        # Every figure is the faster of two runs, the floor's one before and one after
-        # the pool's: a machine that slowed down for a moment flatters neither side.
-        floor = in_process(floor_fn, files, passes) if floor_fn else math.nan
-        one = min((through_pool(cfg, files, 1, passes) for _ in range(2)),
-                  key=lambda run: run.seconds)
+        # Floor and pool are measured in adjacent pairs, three times over, and the
+        # ratio is the median pair's: this VM's speed drifts by a fifth within a
+        # minute, and figures taken minutes apart compared the drift, not the pool.
+        rounds = [(in_process(floor_fn, files, passes) if floor_fn else math.nan,
+                   through_pool(cfg, files, 1, passes)) for _ in range(3)]
+        rounds.sort(key=lambda r: r[1].seconds / r[0] if floor_fn else r[1].seconds)
+        floor, one = rounds[1]
+        spread = [r[0] / r[1].seconds for r in rounds]
         two = min((through_pool(cfg, files, 2, passes) for _ in range(2)),
                   key=lambda run: run.seconds)
-        if floor_fn:
-            floor = min(floor, in_process(floor_fn, files, passes))
-        # The same disarm with no pool: what the engine costs apart from isolation.
+        # The same disarm with no pool, beside a floor of its own moment: what the
+        # engine costs apart from isolation.
+        near = in_process(floor_fn, files, passes) if floor_fn else math.nan
         bare = in_process(bare_fn, files, passes)
         if fmt == "pdf":
             pdf_results = one.results[:len(files)]
         print(f"{fmt[:10]:<10}{len(files):>6}{mb / passes:>7.1f} {num(n / floor, 8, 1)}"
               f"{n / one.seconds:>8.1f}{mb / one.seconds:>8.1f}{num(floor / one.seconds, 7, 2)}"
-              f"{num(floor / bare, 7, 2)}{n / two.seconds:>8.1f}{one.seconds / two.seconds:>6.2f}"
+              f"{span(spread):>10}{num(near / bare, 7, 2)}{n / two.seconds:>8.1f}"
+              f"{min(r[1].seconds for r in rounds) / two.seconds:>6.2f}"
               f"{pct(one.latencies, 0.5):>7.0f}{pct(one.latencies, 0.99):>7.0f}"
               f"{max(one.rss_mib, two.rss_mib):>8.0f}  {verdicts(one.verdicts)}", flush=True)
         if fmt.startswith("pdf"):
