@@ -334,6 +334,8 @@ class App {
         this.roomsView.render();
         if (this.current && this.current.id === ev.room_id) {
           this.talk.composer.setArchived(ev.type === "room.archived");
+          if (this.talk.room) this.talk.room.archived = ev.type === "room.archived";
+          this.talk.render();
           this.toast(ev.type === "room.archived"
             ? "このトークはアーカイブされました。読むことはできますが、送信はできません。"
             : "このトークのアーカイブが解除されました。また送信できます。");

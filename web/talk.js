@@ -21,7 +21,7 @@ export class Talk {
     this.nodes = new Map(); // id -> element
     this.days = new Map(); // day key -> its separator, kept like the cards
     this.olderNote = h("p", { class: "older muted" }, "上にスクロールすると過去のメッセージを読み込みます");
-    this.emptyNote = h("p", { class: "muted center" }, "まだメッセージはありません。最初のメッセージを送りましょう。");
+    this.emptyNote = h("p", { class: "muted center" });  // its text: render()
     this.pending = new Map(); // client-side id -> element (sending)
     this.hasOlder = false;
     this.hasNewer = false; // newest messages were dropped to keep the page small
@@ -269,7 +269,13 @@ export class Talk {
       out.push(node);
     }
     if (this.hasOlder) out.unshift(this.olderNote);
-    else if (!this.messages.length) out.push(this.emptyNote);
+    else if (!this.messages.length) {
+      // An archived talk is read, not written to: no invitation to a first message.
+      this.emptyNote.textContent = this.room && this.room.archived
+        ? "まだメッセージはありません。アーカイブされたトークのため、送信はできません。"
+        : "まだメッセージはありません。最初のメッセージを送りましょう。";
+      out.push(this.emptyNote);
+    }
     out.push(...this.pending.values());
     const keep = new Set(out);
     let cur = this.list.firstChild;

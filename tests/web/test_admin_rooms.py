@@ -99,6 +99,9 @@ def test_an_admin_adds_a_member_archives_the_room_and_enrols_a_one_time_code(bro
     box = clerk.page.get_by_label("メッセージ", exact=True)
     box.wait_for(timeout=WAIT)
     assert box.is_disabled() and clerk.page.get_by_role("button", name="送信").is_disabled()
+    # An empty archived talk says why nothing can be sent, not "send the first one".
+    clerk.page.get_by_text("アーカイブされたトークのため、送信はできません").wait_for(timeout=WAIT)
+    assert clerk.page.get_by_text("最初のメッセージを送りましょう").count() == 0
     clerk.shot("archived-room-member-phone")
     finish(clerk)
     reply = r.request_sync("lgwan", "POST", f"/api/v1/rooms/{room['id']}/messages",
