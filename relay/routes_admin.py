@@ -12,33 +12,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from relay import accounts, directory, errors
+from relay import accounts, directory
 from relay.commands import Caller
 from relay.directory_ops import rooms_shown
 from relay.routing import Route, admin, ok
-from relay.shapes import Fields
+from relay.shapes import Fields, query_bool
 from relay.web import Request, Response
 
 if TYPE_CHECKING:
     from relay.app import RelayApp
-
-
-def _required_flag(f: Fields, name: str) -> bool:
-    # No default: "add" or "archived" left out is a mistake, not a wish.
-    value = f.obj.get(name)
-    if not isinstance(value, bool):
-        raise errors.invalid_field(name, "true or false",
-                                   "missing" if value is None else "wrong_type")
-    return value
-
-
-def _query_flag(req: Request, name: str) -> bool | None:
-    raw = req.query.get(name)
-    if raw is None or raw == "":
-        return None
-    if raw not in ("true", "false"):
-        raise errors.invalid_field(name, "true or false")
-    return raw == "true"
 
 
 def room_admin_routes(app: "RelayApp") -> list[Route]:
@@ -49,20 +31,20 @@ def room_admin_routes(app: "RelayApp") -> list[Route]:
 
     async def room_list(req: Request, caller: Caller, p: list[str]) -> Response:
         found = await directory.room_infos(ctx, req.query.get("department") or None,
-                                           _query_flag(req, "archived"))
+                                           query_bool(req, "archived"))
         return ok(200, {"rooms": await rooms_shown(ctx, found)})
 
     async def member(req: Request, caller: Caller, p: list[str]) -> Response:
         f = await fields(req)
         login = f.req_str("login")
-        cmd = directory.add_member if _required_flag(f, "add") else directory.remove_member
+        cmd = directory.add_member if f.req_flag("add") else directory.remove_member
         room = await ctx.run(cmd(ctx, caller.actor, p[0], login))
         return ok(200, {"room": (await rooms_shown(ctx, [room]))[0]})
 
     async def archive(req: Request, caller: Caller, p: list[str]) -> Response:
         f = await fields(req)
         room = await ctx.run(directory.set_archived(ctx, caller.actor, p[0],
-                                                    _required_flag(f, "archived")))
+                                                    f.req_flag("archived")))
         return ok(200, {"room": (await rooms_shown(ctx, [room]))[0]})
 
     async def totp(req: Request, caller: Caller, p: list[str]) -> Response:

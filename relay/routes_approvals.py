@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from relay import approvals, errors
+from relay import approvals
 from relay.commands import Caller
 from relay.routing import Route, admin, member, ok
 from relay.shapes import Fields
@@ -14,14 +14,6 @@ from relay.web import Request, Response
 
 if TYPE_CHECKING:
     from relay.app import RelayApp
-
-
-def _flag(f: Fields, name: str) -> bool:
-    value = f.obj.get(name)
-    if not isinstance(value, bool):
-        raise errors.invalid_field(name, "true or false",
-                                   "missing" if value is None else "wrong_type")
-    return value
 
 
 def approval_routes(app: "RelayApp") -> list[Route]:
@@ -38,7 +30,7 @@ def approval_routes(app: "RelayApp") -> list[Route]:
 
     async def decide(req: Request, caller: Caller, p: list[str]) -> Response:
         f = await fields(req)
-        decided = await ctx.run(approvals.decide(ctx, caller.actor, p[0], _flag(f, "approve"),
+        decided = await ctx.run(approvals.decide(ctx, caller.actor, p[0], f.req_flag("approve"),
                                                  f.opt_str("reason") or ""))
         return ok(200, decided.public())
 
@@ -48,17 +40,17 @@ def approval_routes(app: "RelayApp") -> list[Route]:
     async def department(req: Request, caller: Caller, p: list[str]) -> Response:
         f = await fields(req)
         return ok(200, await ctx.run(approvals.set_department(ctx, caller.actor, p[0],
-                                                              _flag(f, "required"))))
+                                                              f.req_flag("required"))))
 
     async def room(req: Request, caller: Caller, p: list[str]) -> Response:
         f = await fields(req)
         return ok(200, await ctx.run(approvals.set_room(ctx, caller.actor, p[0],
-                                                        _flag(f, "required"))))
+                                                        f.req_flag("required"))))
 
     async def approver(req: Request, caller: Caller, p: list[str]) -> Response:
         f = await fields(req)
         return ok(200, await ctx.run(approvals.set_approver(
-            ctx, caller.actor, p[0], f.id("account_id"), _flag(f, "approver"))))
+            ctx, caller.actor, p[0], f.id("account_id"), f.req_flag("approver"))))
 
     return [
         member("GET", "/api/v1/approvals", queue),

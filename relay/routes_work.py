@@ -12,21 +12,12 @@ from store.tasks import TaskChange
 from relay import errors, locations, memos, notes, tasks
 from relay.routing import Route, member, ok
 from relay.commands import Caller
-from relay.shapes import Fields, query_id, query_int
+from relay.shapes import Fields, query_bool, query_id, query_int
 from relay.web import Request, Response
 from relay.work_checks import boolean, id_list, integer
 
 if TYPE_CHECKING:
     from relay.app import RelayApp
-
-
-def _query_bool(req: Request, name: str) -> bool | None:
-    raw = req.query.get(name)
-    if raw is None:
-        return None
-    if raw not in ("true", "false"):
-        raise errors.invalid_field(name, '"true" or "false"')
-    return raw == "true"
 
 
 def work_routes(app: "RelayApp") -> list[Route]:
@@ -47,7 +38,7 @@ def work_routes(app: "RelayApp") -> list[Route]:
         if assignee not in ("me", "any"):
             raise errors.invalid_field("assignee", '"me" or "any"')
         found = await tasks.listing(
-            ctx, caller, assignee, _query_bool(req, "done"), query_id(req, "room"),
+            ctx, caller, assignee, query_bool(req, "done"), query_id(req, "room"),
             query_int(req, "limit", tasks.LIST_DEFAULT_LIMIT, 1, tasks.LIST_MAX_LIMIT))
         return ok(200, {"tasks": [t.public() for t in found]})
 

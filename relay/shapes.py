@@ -128,6 +128,13 @@ class Fields:
             raise errors.invalid_field(self._p(name), "true or false")
         return value
 
+    def req_flag(self, name: str) -> bool:
+        """A boolean the caller must give: left out is a mistake, not a wish."""
+        value = self._get(name, True, "true or false")
+        if not isinstance(value, bool):
+            raise errors.invalid_field(self._p(name), "true or false", "wrong_type")
+        return value
+
     def opt_int(self, name: str) -> int | None:
         """An integer (JSON true/false and 1.5 are not)."""
         value = self.obj.get(name)
@@ -152,6 +159,16 @@ def query_int(req: Request, name: str, default: int, lo: int, hi: int) -> int:
     if not re.fullmatch(r"[0-9]{1,9}", raw) or not lo <= int(raw) <= hi:
         raise errors.invalid_field(name, f"an integer {lo}..{hi}")
     return int(raw)
+
+
+def query_bool(req: Request, name: str) -> bool | None:
+    """``true`` or ``false``; None when absent (anything else is refused)."""
+    raw = req.query.get(name)
+    if raw is None:
+        return None
+    if raw not in ("true", "false"):
+        raise errors.invalid_field(name, "true or false")
+    return raw == "true"
 
 
 def query_id(req: Request, name: str) -> str | None:
