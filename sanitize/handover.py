@@ -5,7 +5,11 @@ Detect reads a compound file's directory (``cfb.scan``) or a zip's central direc
 the .doc/.xls/.ppt rebuild reads its output back with ``cfb.scan`` to check its main
 stream, and verify, given those bytes, reads their streams through that scan; the
 PDF rebuild reads its output whole from an in-memory file, which verify can map
-instead of copying the output into another.  The engine makes one ``Handover`` per
+instead of copying the output into another; the OOXML rebuild copies the deflate
+stream of every part it leaves unchanged into its output, and verify, meeting that
+same stream there, takes the bytes the rebuild inflated it to instead of inflating
+it again (inflating is a function of the stream's bytes alone, and they are compared
+whole, so verify's answer is the one it would have worked out).  The engine makes one ``Handover`` per
 file, gives it to detect and, in the ``Context``, to rebuild and verify, and drops it
 with the job: nothing parsed from one hostile file outlives its job or reaches another.
 
@@ -31,12 +35,14 @@ if TYPE_CHECKING:
 class Handover:
     """One job's parses, from the step that made them to the step that needs them."""
 
-    __slots__ = ("_scan", "_zip", "_output")
+    __slots__ = ("_scan", "_zip", "_output", "_inflated")
 
     def __init__(self) -> None:
         self._scan: tuple[bytes, Scan | None] | None = None
         self._zip: tuple[bytes, zipfile.ZipFile] | None = None
         self._output: tuple[bytes, BinaryIO] | None = None
+        # (CRC, stream length) -> (deflate stream, what it inflates to)
+        self._inflated: dict[tuple[int, int], tuple[bytes, bytes]] = {}
 
     def scan(self, data: bytes) -> Scan | None:
         """``cfb.scan(data)``; asked again for the same bytes, the same answer.
@@ -80,4 +86,18 @@ class Handover:
         if kept is None or kept[0] is not data:
             return None
         self._output = None
+        return kept[1]
+
+    def keep_inflated(self, crc: int, stream: bytes, body: bytes) -> None:
+        """Note that the raw deflate ``stream`` (of ``crc``) inflated, whole and
+        checked, to ``body``: the rebuild copies it into its output as it is."""
+        self._inflated[(crc, len(stream))] = (stream, body)
+
+    def inflated(self, crc: int, stream: bytes) -> bytes | None:
+        """What ``stream`` inflates to if a kept stream has exactly its bytes, else
+        None.  Keyed by the CRC the reader's directory gives and the length, so the
+        look-up compares bytes (one memcmp) rather than hashing a whole stream."""
+        kept = self._inflated.get((crc, len(stream)))
+        if kept is None or kept[0] != stream:
+            return None
         return kept[1]

@@ -30,6 +30,7 @@ from __future__ import annotations
 import io
 import posixpath
 import re
+import zipfile
 from dataclasses import dataclass
 from urllib.parse import unquote
 
@@ -133,7 +134,7 @@ def rebuild(data: bytes, kind: str, ctx: Context) -> Rebuilt:
 def verify(data: bytes, kind: str, ctx: Context) -> None:
     from sanitize.formats.ooxml_verify import verify_package
 
-    verify_package(data, ctx.cfg)
+    verify_package(data, ctx.cfg, ctx.handover)
 
 
 def _rebuild_encrypted(data: bytes, ctx: Context) -> Rebuilt:
@@ -267,9 +268,15 @@ class _Rebuild:
                 if is_xml_type(ct):
                     ids = frozenset(self.removed_ids.get(name, ()))
                     new = clean_part(name, data, ct, ids, self.found)
-            # An unchanged part keeps its checked deflate stream: no second deflate.
-            out[name] = safezip.Member(name, data, raw=self.raw[name]) if new is None \
-                else safezip.Member(name, new)
+            if new is None:
+                # An unchanged part keeps its checked deflate stream: no second
+                # deflate, and verify finds what it inflates to in the handover.
+                raw = self.raw[name]
+                if raw is not None and raw.method == zipfile.ZIP_DEFLATED:
+                    self.ctx.handover.keep_inflated(raw.crc, raw.stream, data)
+                out[name] = safezip.Member(name, data, raw=raw)
+            else:
+                out[name] = safezip.Member(name, new)
         members = [self._content_types(out)]
         members += out.values()
         return safezip.write_zip(members)

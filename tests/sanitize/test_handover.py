@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import struct
 import zipfile
 
 import pytest
@@ -12,11 +13,13 @@ from sanitize.config import SanitizeConfig
 from sanitize.detect import detect
 from sanitize.engine import disarm_bytes
 from sanitize.formats import Context
+from sanitize.formats import ooxml
 from sanitize.formats import pdf as pdfmod
 from sanitize.handover import Handover
 from sanitize.report import Verdict, VerifyFailed
 from sanitize.safezip import read_members
 from tests.sanitize import ole_fixtures as ole
+from tests.sanitize import ooxml_fixtures as ooxf
 from tests.sanitize import pdf_fixtures as fx
 
 CFG = SanitizeConfig()
@@ -87,3 +90,29 @@ def test_verify_reads_the_bytes_it_is_given_not_a_file_held_for_others() -> None
         pdfmod.verify(fx.js_openaction(), "pdf", ctx)
     pdfmod.verify(out, "pdf", ctx)
     assert ctx.handover.take_output(out) is None  # verify took it; nothing is left held
+
+
+def _raw_stream(data: bytes, info: zipfile.ZipInfo) -> bytes:
+    name_len, extra_len = struct.unpack_from("<HH", data, info.header_offset + 26)
+    start = info.header_offset + 30 + name_len + extra_len  # after the local header
+    return data[start:start + info.compress_size]
+
+
+def test_verify_of_a_package_judges_its_own_bytes_beside_the_rebuilds_inflations() -> None:
+    """The OOXML rebuild leaves what the streams it copied unchanged inflate to; verify
+    takes them only for byte-identical streams: the hostile input still fails
+    verify in the same job, and the output passes."""
+    data = ooxf.docm_with_vba()
+    ctx = Context(cfg=CFG)
+    out = ooxml.rebuild(data, "docm", ctx).data
+    with pytest.raises(VerifyFailed):
+        ooxml.verify(data, "docm", ctx)
+    ooxml.verify(out, "docx", ctx)
+    zf = zipfile.ZipFile(io.BytesIO(out))
+    kept = [i for i in zf.infolist() if i.compress_type == zipfile.ZIP_DEFLATED
+            and ctx.handover.inflated(i.CRC, _raw_stream(out, i)) == zf.read(i)]
+    assert "word/styles.xml" in {i.filename for i in kept}  # unchanged: handed over
+    styles = zf.getinfo("word/styles.xml")
+    stream = _raw_stream(out, styles)
+    other = bytes([stream[0] ^ 1]) + stream[1:]  # same CRC key and length, other bytes
+    assert ctx.handover.inflated(styles.CRC, other) is None
