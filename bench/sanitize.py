@@ -13,11 +13,14 @@ prints per format: files/s and MB/s through the pool with 1 and with 2 workers, 
 floor (in-process parse + re-serialise with the same library, no disarm, no
 isolation), the ratio to the floor, the same disarm in-process against the floor, the
 speed-up from 1 to 2 workers, p50/p99 latency per file and the peak RSS of a worker;
-then the pool's round trip for a file refused at once.  Each run lasts at least
-``--min-seconds``; floor and pool run in three adjacent pairs and the ratio is the
-median pair's (the range of the three beside it); two workers: the faster of two
-runs, against the fastest of the three with one.  Then pdf-defang on the same PDFs:
-its speed, and what pdfid still finds in its output and in ours.
+then the pool's round trip for a file refused at once.  The floor, the one-worker
+pool and the in-process disarm are taken in turns (``taken_in_turn``: up to twelve
+turns of a few passes each, twice the passes that make the floor last
+``--min-seconds`` in all), so that each side meets the same moments of this VM's
+drifting speed; the ratio is the median turn's, the range the lowest and highest
+turn's.  Two workers: the faster of two runs, against the fastest turn with one.
+Then pdf-defang on the same PDFs: its speed, and what pdfid still finds in its
+output and in ours.
 
 docx/xlsx/pptx rows (and zip): zipfile re-writes every member, and each picture
 (found by its bytes, as the disarm finds it: the photos, a template's thumbnail) is
@@ -50,6 +53,7 @@ import itertools
 import math
 import os
 import random
+import statistics
 import sys
 import tempfile
 import threading
@@ -417,6 +421,48 @@ def through_pool(cfg: SanitizeConfig, files: list[File], workers: int, repeat: i
     return Run(seconds, run.latencies, run.results, run.verdicts, rss)
 
 
+Turn = dict[str, float]  # seconds of each side for one turn's passes ("pool" among them)
+
+
+def taken_in_turn(cfg: SanitizeConfig, files: list[File],
+                  sides: dict[str, Callable[[bytes], None]], passes: int, turns: int,
+                  ) -> tuple[list[Turn], Run]:
+    """Each in-process side (the floor, the bare disarm, …) and a one-worker pool,
+    ``passes`` over the files each, one after the other, ``turns`` times, with one
+    pool kept warm throughout.  This VM's speed drifts by a fifth within a minute and
+    in steps within seconds; sides measured some seconds apart compared the drift
+    (two runs of one tree gave a row 0.71 and 0.82).  Turns of about a second put
+    the sides in the same moments, and the median turn leaves out one a hiccup hit.
+    The pool waits idle while the other sides run, so a turn's first file wakes its
+    worker as a file uploaded after a pause does."""
+    jobs = list(range(len(files))) * passes
+    random.Random(len(files)).shuffle(jobs)
+    out: list[Turn] = []
+    latencies: list[float] = []
+    tally: dict[str, int] = {}
+    first: Run | None = None
+    with WorkerPool(cfg, workers=1) as pool:
+        _drive(pool, files, jobs[:4], 1)  # warm: a worker's first files fill its caches
+        for _ in range(turns):
+            turn = {name: in_process(fn, files, passes) for name, fn in sides.items()}
+            start = time.perf_counter()
+            run = _drive(pool, files, jobs, 1)
+            turn["pool"] = time.perf_counter() - start
+            out.append(turn)
+            first = first or run
+            latencies += run.latencies
+            for key, count in run.verdicts.items():
+                tally[key] = tally.get(key, 0) + count
+        rss = max((_peak_rss_mib(pid) for pid in pool.worker_pids()), default=0.0)
+    assert first is not None
+    return out, Run(math.nan, latencies, first.results, tally, rss)
+
+
+def median_ratio(turns: list[Turn], side: str) -> float:
+    """The median over the turns of side / pool: above 1, the pool is the faster."""
+    return statistics.median(t[side] / t["pool"] for t in turns)
+
+
 def _drive(pool: WorkerPool, files: list[File], jobs: list[int], threads: int) -> Run:
     """Run ``files[j] for j in jobs`` through the pool from ``threads`` threads.  The
     first result of each file is kept; other outputs are dropped (holding thousands
@@ -627,43 +673,47 @@ def main(argv: list[str] | None = None) -> int:
         # Runs of a few milliseconds are mostly noise: fast formats get more passes.
         passes = max(args.repeat, math.ceil(
             args.min_seconds / in_process(floor_fn or bare_fn, files, 1)))
-        n = len(files) * passes
-        mb = sum(len(d) for _, d in files) * passes / 1e6
-        # Floor and pool are measured in adjacent pairs, three times over, and the
-        # ratio is the median pair's: this VM's speed drifts by a fifth within a
-        # minute, and figures taken minutes apart compared the drift, not the pool.
-        rounds = [(in_process(floor_fn, files, passes) if floor_fn else math.nan,
-                   through_pool(cfg, files, 1, passes)) for _ in range(3)]
-        rounds.sort(key=lambda r: r[1].seconds / r[0] if floor_fn else r[1].seconds)
-        floor, one = rounds[1]
-        spread = [r[0] / r[1].seconds for r in rounds]
-        two = min((through_pool(cfg, files, 2, passes) for _ in range(2)),
+        sides = {"bare": bare_fn}
+        if floor_fn is not None:
+            sides["floor"] = floor_fn
+        if fmt.startswith("pdf"):
+            sides["text"] = sanitize_pdf.text_floor
+        if fmt in ("doc", "xls", "ppt"):
+            sides["loose"] = functools.partial(_ole_floor, fit=False)
+        # Turns of a sixth of the passes (one pass for slow rows), twice the passes
+        # in all (at least three turns): each side's turn lasts ~1/3 s on fast rows.
+        turn_passes = math.ceil(passes / 6)
+        turns, one = taken_in_turn(cfg, files, sides, turn_passes,
+                                   max(3, min(12, round(2 * passes / turn_passes))))
+        n = len(files) * turn_passes
+        mb = sum(len(d) for _, d in files) / 1e6
+        pool_s = statistics.median(t["pool"] for t in turns)
+        floor_s = statistics.median(t["floor"] for t in turns) if floor_fn else math.nan
+        ratio = median_ratio(turns, "floor") if floor_fn else math.nan
+        spread = [t["floor"] / t["pool"] for t in turns] if floor_fn else [math.nan]
+        inproc = statistics.median(t["floor"] / t["bare"] for t in turns) if floor_fn else math.nan
+        # Two workers: at least two passes, so that a one-file row has two files at once.
+        two_passes = max(turn_passes, 2)
+        two = min((through_pool(cfg, files, 2, two_passes) for _ in range(2)),
                   key=lambda run: run.seconds)
-        # The same disarm with no pool, beside a floor of its own moment: what the
-        # engine costs apart from isolation.
-        near = in_process(floor_fn, files, passes) if floor_fn else math.nan
-        bare = in_process(bare_fn, files, passes)
+        two_per_pass = two.seconds / two_passes
         if fmt == "pdf":
             pdf_results = one.results[:len(files)]
-        print(f"{fmt[:10]:<10}{len(files):>6}{mb / passes:>7.1f} {num(n / floor, 8, 1)}"
-              f"{n / one.seconds:>8.1f}{mb / one.seconds:>8.1f}{num(floor / one.seconds, 7, 2)}"
-              f"{span(spread):>10}{num(near / bare, 7, 2)}{n / two.seconds:>8.1f}"
-              f"{min(r[1].seconds for r in rounds) / two.seconds:>6.2f}"
+        print(f"{fmt[:10]:<10}{len(files):>6}{mb:>7.1f} {num(n / floor_s, 8, 1)}"
+              f"{n / pool_s:>8.1f}{mb * turn_passes / pool_s:>8.1f}{num(ratio, 7, 2)}"
+              f"{span(spread):>10}{num(inproc, 7, 2)}{len(files) / two_per_pass:>8.1f}"
+              f"{min(t['pool'] for t in turns) / turn_passes / two_per_pass:>6.2f}"
               f"{pct(one.latencies, 0.5):>7.0f}{pct(one.latencies, 0.99):>7.0f}"
               f"{max(one.rss_mib, two.rss_mib):>8.0f}  {verdicts(one.verdicts)}", flush=True)
-        if fmt.startswith("pdf"):
-            text = min(in_process(sanitize_pdf.text_floor, files, passes) for _ in range(2))
-            print(f"{'':<10}floors: text-PDF (open+save) {n / text:.1f} f/s, ratio {text / one.seconds:.2f};"
-                  f" image-PDF (+ Pillow per image) {n / floor:.1f} f/s, ratio {floor / one.seconds:.2f};"
-                  f" {one.seconds / n:.3f} s per file with 1 worker", flush=True)
-        if fmt in ("doc", "xls", "ppt"):
-            loose = functools.partial(_ole_floor, fit=False)
-            alone = min(in_process(loose, files, passes) for _ in range(2))
-            print(f"{'':<10}floors: pictures written to fit their records {n / floor:.1f} f/s,"
-                  f" ratio {floor / one.seconds:.2f}; written as standalone images are (PNG"
-                  f" level 1, which need not fit) {n / alone:.1f} f/s,"
-                  f" ratio {alone / one.seconds:.2f}", flush=True)
-    print("\nratio = pool with 1 worker / floor (target >= 0.8); inproc = the same disarm"
+        if "text" in sides:
+            print(f"{'':<10}floors: text-PDF (open+save) ratio {median_ratio(turns, 'text'):.2f};"
+                  f" image-PDF (+ Pillow per image) ratio {ratio:.2f};"
+                  f" {pool_s / n:.3f} s per file with 1 worker", flush=True)
+        if "loose" in sides:
+            print(f"{'':<10}floors: pictures written to fit their records ratio {ratio:.2f};"
+                  f" written as standalone images are (PNG level 1, which need not fit)"
+                  f" ratio {median_ratio(turns, 'loose'):.2f}", flush=True)
+    print("\nratio = pool with 1 worker / floor, the median turn (target >= 0.8; range: the lowest and highest turn); inproc = the same disarm"
           " in-process, no pool / floor (for JPEG below the pool's: the workers keep Pillow's"
           " image buffers between files, this process does not); x1→2 target >= 1.7;"
           " p50/p99 per file with 1 worker (documents < 100 ms, 12 MP photo < 300 ms)")
