@@ -9,9 +9,10 @@ instead of copying the output into another; the OOXML rebuild copies the deflate
 stream of every part it leaves unchanged into its output, and verify, meeting that
 same stream there, takes the bytes the rebuild inflated it to instead of inflating
 it again (inflating is a function of the stream's bytes alone, and they are compared
-whole, so verify's answer is the one it would have worked out).  The engine makes one ``Handover`` per
-file, gives it to detect and, in the ``Context``, to rebuild and verify, and drops it
-with the job: nothing parsed from one hostile file outlives its job or reaches another.
+whole, so verify's answer is the one it would have worked out).  The engine makes one
+``Handover`` per file, gives it to detect and, in the ``Context``, to rebuild and
+verify, and drops it with the job: nothing parsed from one hostile file outlives its
+job or reaches another.
 
 Each parse is kept beside the bytes object it was made from and handed out only for
 that same object.  The engine gives the rebuild the bytes detect saw and verify the
