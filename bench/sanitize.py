@@ -421,6 +421,7 @@ def through_pool(cfg: SanitizeConfig, files: list[File], workers: int, repeat: i
     return Run(seconds, run.latencies, run.results, run.verdicts, rss)
 
 
+MIN_TURN_S = 0.25  # the least a side's turn lasts (see main)
 Turn = dict[str, float]  # seconds of each side for one turn's passes ("pool" among them)
 
 
@@ -671,8 +672,8 @@ def main(argv: list[str] | None = None) -> int:
         bare_fn = functools.partial(_disarm_in_process, cfg)
         in_process(floor_fn or bare_fn, files, 1)  # warm: first calls fill caches
         # Runs of a few milliseconds are mostly noise: fast formats get more passes.
-        passes = max(args.repeat, math.ceil(
-            args.min_seconds / in_process(floor_fn or bare_fn, files, 1)))
+        one_pass = in_process(floor_fn or bare_fn, files, 1)
+        passes = max(args.repeat, math.ceil(args.min_seconds / one_pass))
         sides = {"bare": bare_fn}
         if floor_fn is not None:
             sides["floor"] = floor_fn
@@ -682,7 +683,11 @@ def main(argv: list[str] | None = None) -> int:
             sides["loose"] = functools.partial(_ole_floor, fit=False)
         # Turns of a sixth of the passes (one pass for slow rows), twice the passes
         # in all (at least three turns): each side's turn lasts ~1/3 s on fast rows.
-        turn_passes = math.ceil(passes / 6)
+        # Not under 1/4 s (--quick): a worker whose CPU idled while the other sides
+        # ran takes its first ~30 ms back slower (measured: the first file +1.3 ms,
+        # the next ones +20 % for a 1 ms PDF), a tenth of a 50 ms turn's pool time
+        # and a fiftieth of a 1/4 s one.  (In the full run the turns are longer.)
+        turn_passes = max(math.ceil(passes / 6), math.ceil(MIN_TURN_S / one_pass))
         turns, one = taken_in_turn(cfg, files, sides, turn_passes,
                                    max(3, min(12, round(2 * passes / turn_passes))))
         n = len(files) * turn_passes
@@ -706,13 +711,17 @@ def main(argv: list[str] | None = None) -> int:
               f"{pct(one.latencies, 0.5):>7.0f}{pct(one.latencies, 0.99):>7.0f}"
               f"{max(one.rss_mib, two.rss_mib):>8.0f}  {verdicts(one.verdicts)}", flush=True)
         if "text" in sides:
-            print(f"{'':<10}floors: text-PDF (open+save) ratio {median_ratio(turns, 'text'):.2f};"
-                  f" image-PDF (+ Pillow per image) ratio {ratio:.2f};"
+            text_s = statistics.median(t["text"] for t in turns)
+            print(f"{'':<10}floors: text-PDF (open+save) {n / text_s:.1f} f/s, ratio"
+                  f" {median_ratio(turns, 'text'):.2f}; image-PDF (+ Pillow per image)"
+                  f" {n / floor_s:.1f} f/s, ratio {ratio:.2f};"
                   f" {pool_s / n:.3f} s per file with 1 worker", flush=True)
         if "loose" in sides:
-            print(f"{'':<10}floors: pictures written to fit their records ratio {ratio:.2f};"
-                  f" written as standalone images are (PNG level 1, which need not fit)"
-                  f" ratio {median_ratio(turns, 'loose'):.2f}", flush=True)
+            loose_s = statistics.median(t["loose"] for t in turns)
+            print(f"{'':<10}floors: pictures written to fit their records {n / floor_s:.1f} f/s,"
+                  f" ratio {ratio:.2f}; written as standalone images are (PNG level 1, which"
+                  f" need not fit) {n / loose_s:.1f} f/s, ratio {median_ratio(turns, 'loose'):.2f}",
+                  flush=True)
     print("\nratio = pool with 1 worker / floor, the median turn (target >= 0.8; range: the lowest and highest turn); inproc = the same disarm"
           " in-process, no pool / floor (for JPEG below the pool's: the workers keep Pillow's"
           " image buffers between files, this process does not); x1→2 target >= 1.7;"
