@@ -464,6 +464,14 @@ def median_ratio(turns: list[Turn], side: str) -> float:
     return statistics.median(t[side] / t["pool"] for t in turns)
 
 
+def floors_line(turns: list[Turn], n: int, floors: list[tuple[str, str]]) -> str:
+    """The line under a row naming each of its floors (label, side): files/s over a
+    turn's ``n`` files and the ratio of one worker to it."""
+    parts = [f"{label} {n / statistics.median(t[side] for t in turns):.1f} f/s,"
+             f" ratio {median_ratio(turns, side):.2f}" for label, side in floors]
+    return f"{'':<10}floors: " + "; ".join(parts)
+
+
 def _drive(pool: WorkerPool, files: list[File], jobs: list[int], threads: int) -> Run:
     """Run ``files[j] for j in jobs`` through the pool from ``threads`` threads.  The
     first result of each file is kept; other outputs are dropped (holding thousands
@@ -711,21 +719,19 @@ def main(argv: list[str] | None = None) -> int:
               f"{pct(one.latencies, 0.5):>7.0f}{pct(one.latencies, 0.99):>7.0f}"
               f"{max(one.rss_mib, two.rss_mib):>8.0f}  {verdicts(one.verdicts)}", flush=True)
         if "text" in sides:
-            text_s = statistics.median(t["text"] for t in turns)
-            print(f"{'':<10}floors: text-PDF (open+save) {n / text_s:.1f} f/s, ratio"
-                  f" {median_ratio(turns, 'text'):.2f}; image-PDF (+ Pillow per image)"
-                  f" {n / floor_s:.1f} f/s, ratio {ratio:.2f};"
-                  f" {pool_s / n:.3f} s per file with 1 worker", flush=True)
+            print(floors_line(turns, n, [("text-PDF (open+save)", "text"),
+                                         ("image-PDF (+ Pillow per image)", "floor")])
+                  + f"; {pool_s / n:.3f} s per file with 1 worker", flush=True)
         if "loose" in sides:
-            loose_s = statistics.median(t["loose"] for t in turns)
-            print(f"{'':<10}floors: pictures written to fit their records {n / floor_s:.1f} f/s,"
-                  f" ratio {ratio:.2f}; written as standalone images are (PNG level 1, which"
-                  f" need not fit) {n / loose_s:.1f} f/s, ratio {median_ratio(turns, 'loose'):.2f}",
-                  flush=True)
-    print("\nratio = pool with 1 worker / floor, the median turn (target >= 0.8; range: the lowest and highest turn); inproc = the same disarm"
-          " in-process, no pool / floor (for JPEG below the pool's: the workers keep Pillow's"
-          " image buffers between files, this process does not); x1→2 target >= 1.7;"
-          " p50/p99 per file with 1 worker (documents < 100 ms, 12 MP photo < 300 ms)")
+            print(floors_line(turns, n, [
+                ("pictures written to fit their records", "floor"),
+                ("written as standalone images are (PNG level 1, which need not fit)",
+                 "loose")]), flush=True)
+    print("\nratio = pool with 1 worker / floor, the median turn (target >= 0.8; range: the"
+          " lowest and highest turn); inproc = the same disarm in-process, no pool / floor"
+          " (for JPEG below the pool's: the workers keep Pillow's image buffers between"
+          " files, this process does not); x1→2 target >= 1.7; p50/p99 per file with 1"
+          " worker (documents < 100 ms, 12 MP photo < 300 ms)")
     total, inside = round_trip(cfg)
     print(f"pool round trip per file (16 bytes, refused at detect): {total * 1000:.2f} ms, "
           f"{inside * 1000:.2f} ms of it the disarm itself (in-process)")
