@@ -333,9 +333,7 @@ class App {
         if (room) room.archived = ev.type === "room.archived";
         this.roomsView.render();
         if (this.current && this.current.id === ev.room_id) {
-          this.talk.composer.setArchived(ev.type === "room.archived");
-          if (this.talk.room) this.talk.room.archived = ev.type === "room.archived";
-          this.talk.render();
+          this.talk.setArchived(ev.type === "room.archived");
           this.toast(ev.type === "room.archived"
             ? "このトークはアーカイブされました。読むことはできますが、送信はできません。"
             : "このトークのアーカイブが解除されました。また送信できます。");

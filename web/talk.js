@@ -58,6 +58,13 @@ export class Talk {
     else this.composer.input.focus();
   }
 
+  // Archived or back while open: the composer goes off or on, an empty talk says why.
+  setArchived(archived) {
+    if (this.room) this.room.archived = archived;
+    this.composer.setArchived(archived);
+    this.render();
+  }
+
   close() {
     this.room = null;
     this.body.hidden = true;

@@ -103,7 +103,6 @@ def test_an_admin_adds_a_member_archives_the_room_and_enrols_a_one_time_code(bro
     clerk.page.get_by_text("アーカイブされたトークのため、送信はできません").wait_for(timeout=WAIT)
     assert clerk.page.get_by_text("最初のメッセージを送りましょう").count() == 0
     clerk.shot("archived-room-member-phone")
-    finish(clerk)
     reply = r.request_sync("lgwan", "POST", f"/api/v1/rooms/{room['id']}/messages",
                            token=admin_token, json={"body": "訓練は中止", "client_id": "c-admin-rooms-1"})
     assert reply.status == 403 and reply.json()["error"]["code"] == "room_archived"
@@ -114,6 +113,14 @@ def test_an_admin_adds_a_member_archives_the_room_and_enrols_a_one_time_code(bro
     page.get_by_role("button", name="アーカイブから戻す").click()
     confirm(admin)
     page.locator(".room-result", has_text="アーカイブから戻しました").wait_for(timeout=WAIT)
+    # Live in the talk the member has open: sending is back, and the empty talk
+    # invites a first message again.
+    clerk.page.locator(".toast", has_text="アーカイブが解除されました").wait_for(timeout=WAIT)
+    assert box.is_enabled()
+    clerk.page.get_by_text("最初のメッセージを送りましょう").wait_for(timeout=WAIT)
+    assert clerk.page.get_by_text("アーカイブされたトークのため").count() == 0
+    clerk.shot("unarchived-room-member-phone")
+    finish(clerk)
 
     # Each change is in the audit log with this admin as the actor.
     entries = api(r, "lgwan", "GET", "/api/v1/admin/audit?limit=1000", admin_token)["entries"]
